@@ -1,0 +1,44 @@
+/**
+ * Named preemption points of the kernel code. Each sits between two steps of
+ * kernel code that touch shared state; at each one a CPU with interrupts
+ * enabled takes a pending IPI (an instruction boundary, as on hardware), and a
+ * configured delay (`--delay POINT=DURATION`) widens the race window there.
+ *
+ * Ground-level module (beside config and layout): the kernel, the CLI and the
+ * layout all read this one table.
+ */
+export const POINTS = [
+  ['fault-to-ref', 'discard fault taken (interrupts off) .. get_page_unless_zero'],
+  ['ref-to-discard', 'reference taken .. page_hva_discard_page'],
+  ['discard-unmap', 'page_hva_discard_page: PG_discarded set .. ptes cleared'],
+  ['discard-uncache', 'ptes cleared .. page removed from the page cache'],
+  ['unmap-to-put', 'pte cleared .. the mapping reference dropped (munmap, truncate)'],
+  ['remove-to-put', '__remove_from_page_cache .. page cache reference dropped'],
+  ['pvec-add', 'free_hot_cold_page: get_cpu_var .. pagevec_add'],
+  ['pvec-flush', 'pagevec full .. page_hva_discard_list_lock taken'],
+  ['splice-to-ipi', 'shrink_discards: list spliced .. smp_call_function'],
+  ['ipi-to-free', 'smp_call_function returned .. pages freed from the local list'],
+  ['ipi-wait', 'smp_call_function: waiting for started/finished'],
+  ['ipi-handler', 'inside the IPI handler (page_hva_sync)'],
+  ['alloc', 'buffered_rmqueue: page taken .. prep_new_page'],
+  ['free-pcp', 'free_hot_cold_page: normal path, before the per-CPU list'],
+  ['find-get', 'find_get_page: reference taken .. page_hva_make_stable'],
+  ['make-volatile', 'page_hva_make_volatile: checks done .. host state set'],
+  ['spin', 'spinning on a held lock'],
+  ['lock-held', 'a spinlock just taken, before the critical section'],
+  ['reclaim', 'try_to_free_pages: between priority passes'],
+  ['op', 'between two workload operations'],
+] as const;
+
+export type PointName = (typeof POINTS)[number][0];
+export const NR_POINTS = POINTS.length;
+
+/** Point id by name: P['fault-to-ref'] === 0. */
+export const P = Object.fromEntries(POINTS.map(([name], i) => [name, i])) as {
+  readonly [K in PointName]: number;
+};
+
+export function pointId(name: string): number | undefined {
+  const i = POINTS.findIndex(([n]) => n === name);
+  return i < 0 ? undefined : i;
+}

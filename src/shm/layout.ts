@@ -1,0 +1,286 @@
+/**
+ * The one place that knows where everything lives in the guest's
+ * SharedArrayBuffer. Every offset is computed here from the Config; no other
+ * file writes a number that is an offset.
+ *
+ * Indices are element indices: `i32[L.page_count + pfn]`, `f64[L.stats + ...]`.
+ * Regions are 64-byte aligned; anything written by one CPU and read by others
+ * in a hot path sits on its own 64-byte line.
+ *
+ * | region          | element                     | bytes              | kernel field                         |
+ * |-----------------|-----------------------------|--------------------|--------------------------------------|
+ * | ctrl            | Int32 x 16                  | 64                 | (emulator: stop word, start barrier) |
+ * | page_flags      | Int32 per pfn               | 4 n                | page->flags                          |
+ * | page_count      | Int32 per pfn               | 4 n                | page->_count (unbiased: 0 = free)    |
+ * | page_mapcount   | Int32 per pfn               | 4 n                | page->_mapcount + 1                  |
+ * | page_mapping    | Int32 per pfn               | 4 n                | page->mapping (0 NULL, f+1 file, <0 anon) |
+ * | page_index      | Int32 per pfn               | 4 n                | page->index                          |
+ * | lru_next/prev   | Int32 per node              | 4 (n + heads) x 2  | page->lru; list heads after the pfns |
+ * | host_state      | Int32 per pfn               | 4 n                | host: usage x content (ESSA state)   |
+ * | zone            | 3 lines                     | 192                | zone->lock, free_pages, lru_lock     |
+ * | discard         | 1 line                      | 64                 | page_hva_discard_list_lock           |
+ * | call            | 2 lines                     | 128                | call_lock; call_data                 |
+ * | percpu          | 2 lines per CPU             | 128 c              | irq flag, preempt count, pcp; IPI pending |
+ * | pvec            | lines per CPU               | 4 (1+size) c, pad  | page_hva_discard_pvecs               |
+ * | task            | lines per task              | pte lock, vmas, ptes | mm->page_table_lock, vma, pte       |
+ * | file            | 1 line per file             | 64 f               | mapping->tree_lock, nrpages          |
+ * | pagecache       | Int32 per file x index      | 4 f PAGES_PER_FILE | radix tree slot (pfn + 1, 0 empty)   |
+ * | ghost           | Int32 per pfn x 5; fault rec | ...               | (oracle only)                        |
+ * | recorder        | per CPU + host: ring        | ...                | (flight recorder)                    |
+ * | violations      | slots                       | ...                | (oracle reports)                     |
+ * | stats (f64)     | counters per CPU + host     | 64-byte multiples  | (per-CPU counters)                   |
+ */
+import {
+  type Config,
+  MAP_SLOTS,
+  MAX_VIOLATIONS,
+  NR_VPAGES,
+  PAGES_PER_FILE,
+  RING_EVENTS,
+  TASKS_PER_CPU,
+  VIOLATION_CPUS,
+} from '../config.ts';
+
+const LINE = 64;
+const I32_PER_LINE = LINE / 4;
+
+/** Control words, one line (written rarely). */
+export const CTRL = {
+  stop: 0, // 1: CPUs finish their operation and quiesce
+  go: 1, // 1: start barrier released
+  nr_ready: 2, // CPUs and host attached and waiting at the barrier
+  nr_quiesced: 3, // CPUs that left the workload and only take IPIs now
+  release: 4, // 1: quiesced CPUs may return
+  nr_violations: 5, // violations found (stored or not)
+  crashed_cpu: 6, // cpu + 1 of a CPU that threw
+  nr_words: 16,
+} as const;
+
+/** Per-CPU line 0 (written by its owner). */
+export const PERCPU = {
+  irqs_enabled: 0,
+  preempt_count: 1,
+  point: 2, // current preemption point
+  in_kernel_op: 3, // workload operation id in progress (-1 between)
+  pcp_hot_count: 4,
+  pcp_hot_high: 5,
+  pcp_hot_batch: 6,
+  pcp_cold_count: 7,
+  pcp_cold_high: 8,
+  pcp_cold_batch: 9,
+  locks_held: 10, // bitmask of lock classes held (stall reports)
+  state: 11, // CPU_STATE
+  in_access: 12, // 1 while this CPU's hardware is between its pte walk and the access (TLB flush waits)
+} as const;
+/** Per-CPU line 1: written by other CPUs. */
+export const PERCPU_PENDING = I32_PER_LINE;
+export const CPU_STATE = { starting: 0, running: 1, quiescing: 2, done: 3 } as const;
+
+/** call_data of smp_call_function (2.6's struct call_data_struct), line after call_lock. */
+export const CALL = { func: 0, started: 1, finished: 2, wait: 3, seq: 4, caller: 5 } as const;
+
+/** Zone words: zone->lock line, counters line, lru_lock line. */
+export const ZONE = {
+  lock: 0,
+  free_pages: I32_PER_LINE,
+  pages_min: I32_PER_LINE + 1,
+  pages_low: I32_PER_LINE + 2,
+  pages_high: I32_PER_LINE + 3,
+  lru_lock: 2 * I32_PER_LINE,
+  nr_lru: 2 * I32_PER_LINE + 1,
+} as const;
+
+/** page_hva_discard_list_lock line: the lock and the number of pages on the list. */
+export const DISCARD = { lock: 0, nr_pages: 1 } as const;
+
+/** Ghost fault record per CPU (oracle). */
+export const FAULTREC = { pfn: 0, gen: 1, active: 2 } as const;
+
+/** A flight-recorder event: Int32 words; its time is a Float64 in a parallel ring. */
+export const EVENT_WORDS = 4; // event, pfn, a, b
+
+/** Violation slot header (Int32), followed by traces. */
+export const VIOL = {
+  kind: 0,
+  cpu: 1,
+  pfn: 2,
+  gen_at_fault: 3,
+  gen_now: 4,
+  cpus: 5, // VIOLATION_CPUS words: CPUs whose recorders were copied (-1 none)
+  detail: 8, // kind-specific: the bad flags, the count, the mapping
+  header_words: 12,
+} as const;
+
+/** Per-CPU counters (Float64), one block per CPU and one for the host. */
+export const COUNTERS = [
+  'ops',
+  'discardFaults',
+  'refsRefused',
+  'ipisTaken',
+  'pagesParked',
+  'pagesFreedFromList',
+  'rendezvous',
+  'hostDiscards',
+  'allocs',
+  'frees',
+  'reclaims',
+  'allocFailures',
+  'irqsOffMaxUs',
+  'discardPages',
+  'truncates',
+  'findGetPageDiscarded',
+  'pagesMadeVolatile',
+  'listFlushes',
+  'splices',
+  'rendezvousWaitUs',
+] as const;
+export type CounterName = (typeof COUNTERS)[number];
+export const CNT = Object.fromEntries(COUNTERS.map((n, i) => [n, i])) as {
+  readonly [K in CounterName]: number;
+};
+
+/** List heads live in the link arrays after the pfns: node = nr_pages + head. */
+export const HEAD = { free: 0, lru: 1, discard: 2, percpu: 3 } as const;
+export const PERCPU_HEADS = { hot: 0, cold: 1, splice: 2, isolate: 3, nr: 4 } as const;
+
+function alignUp(x: number, a: number): number {
+  return Math.ceil(x / a) * a;
+}
+
+export type Layout = ReturnType<typeof computeLayout>;
+
+export function computeLayout(cfg: Pick<Config, 'cpus' | 'pages' | 'files' | 'pagevecSize'>) {
+  const nr_cpus = cfg.cpus;
+  const nr_pages = cfg.pages;
+  const nr_files = cfg.files;
+  const nr_tasks = nr_cpus * TASKS_PER_CPU;
+  const nr_heads = HEAD.percpu + PERCPU_HEADS.nr * nr_cpus;
+  const nr_nodes = nr_pages + nr_heads;
+  const nr_recorders = nr_cpus + 1; // CPUs, then the host
+
+  let bytes = 0;
+  /** Reserve `n` elements of `size` bytes, 64-byte aligned; returns the element index. */
+  const region = (n: number, size: 4 | 8): number => {
+    bytes = alignUp(bytes, LINE);
+    const idx = bytes / size;
+    bytes += n * size;
+    return idx;
+  };
+
+  const pvec_stride = alignUp(1 + cfg.pagevecSize, I32_PER_LINE);
+  const task_stride = alignUp(I32_PER_LINE + MAP_SLOTS + NR_VPAGES, I32_PER_LINE);
+  const ring_stride = alignUp(I32_PER_LINE + RING_EVENTS * EVENT_WORDS, I32_PER_LINE);
+  const viol_trace_events = VIOLATION_CPUS * RING_EVENTS;
+  const viol_stride = alignUp(VIOL.header_words + viol_trace_events * EVENT_WORDS, I32_PER_LINE);
+  const stats_stride = alignUp(COUNTERS.length, LINE / 8);
+
+  const L = {
+    nr_cpus,
+    nr_pages,
+    nr_files,
+    nr_tasks,
+    nr_heads,
+    nr_nodes,
+    nr_recorders,
+    pagevec_size: cfg.pagevecSize,
+
+    ctrl: region(CTRL.nr_words, 4),
+    page_flags: region(nr_pages, 4),
+    page_count: region(nr_pages, 4),
+    page_mapcount: region(nr_pages, 4),
+    page_mapping: region(nr_pages, 4),
+    page_index: region(nr_pages, 4),
+    lru_next: region(nr_nodes, 4),
+    lru_prev: region(nr_nodes, 4),
+    host_state: region(nr_pages, 4),
+    zone: region(3 * I32_PER_LINE, 4),
+    discard: region(I32_PER_LINE, 4),
+    call_lock: region(I32_PER_LINE, 4),
+    call: region(I32_PER_LINE, 4),
+    percpu: region(2 * I32_PER_LINE * nr_cpus, 4),
+    percpu_stride: 2 * I32_PER_LINE,
+    pvec: region(pvec_stride * nr_cpus, 4),
+    pvec_stride,
+    task: region(task_stride * nr_tasks, 4),
+    task_stride,
+    /** Within a task block: the pte lock word, the vma file ids, the ptes (pfn + 1, 0 none). */
+    task_pte_lock: 0,
+    task_vma: I32_PER_LINE,
+    task_pte: I32_PER_LINE + MAP_SLOTS,
+    file: region(I32_PER_LINE * nr_files, 4),
+    file_stride: I32_PER_LINE,
+    /** Within a file line: mapping->tree_lock, nrpages, i_size in pages, truncate_count. */
+    file_tree_lock: 0,
+    file_nrpages: 1,
+    file_size: 2,
+    file_truncate_count: 3,
+    pagecache: region(nr_files * PAGES_PER_FILE, 4),
+    ghost_gen: region(nr_pages, 4),
+    ghost_list: region(nr_pages, 4),
+    ghost_wtarget: region(nr_pages, 4),
+    ghost_last_alloc: region(nr_pages, 4),
+    ghost_last_free: region(nr_pages, 4),
+    faultrec: region(I32_PER_LINE * nr_cpus, 4),
+    faultrec_stride: I32_PER_LINE,
+    ring: region(ring_stride * nr_recorders, 4),
+    ring_stride,
+    /** Within a ring block: the head (events written so far), then the events. */
+    ring_head: 0,
+    ring_events: I32_PER_LINE,
+    ring_time: region(RING_EVENTS * nr_recorders, 8),
+    viol: region(viol_stride * MAX_VIOLATIONS, 4),
+    viol_stride,
+    viol_time: region((1 + viol_trace_events) * MAX_VIOLATIONS, 8),
+    viol_time_stride: 1 + viol_trace_events,
+    stats: region(stats_stride * nr_recorders, 8),
+    stats_stride,
+    bytes: 0,
+  };
+  L.bytes = alignUp(bytes, LINE);
+  return Object.freeze(L);
+}
+
+/** Node index of list head `h` (HEAD.*), or of a per-CPU head. */
+export function headNode(L: Layout, h: number): number {
+  return L.nr_pages + h;
+}
+export function percpuHeadNode(L: Layout, cpu: number, which: number): number {
+  return L.nr_pages + HEAD.percpu + cpu * PERCPU_HEADS.nr + which;
+}
+export function percpuBase(L: Layout, cpu: number): number {
+  return L.percpu + cpu * L.percpu_stride;
+}
+export function pvecBase(L: Layout, cpu: number): number {
+  return L.pvec + cpu * L.pvec_stride;
+}
+export function taskBase(L: Layout, task: number): number {
+  return L.task + task * L.task_stride;
+}
+export function fileBase(L: Layout, file: number): number {
+  return L.file + file * L.file_stride;
+}
+export function ringBase(L: Layout, rec: number): number {
+  return L.ring + rec * L.ring_stride;
+}
+export function statsBase(L: Layout, rec: number): number {
+  return L.stats + rec * L.stats_stride;
+}
+export function violBase(L: Layout, slot: number): number {
+  return L.viol + slot * L.viol_stride;
+}
+
+export type Views = {
+  sab: SharedArrayBuffer;
+  i32: Int32Array<SharedArrayBuffer>;
+  f64: Float64Array<SharedArrayBuffer>;
+  L: Layout;
+};
+
+export function allocate(L: Layout): Views {
+  const sab = new SharedArrayBuffer(L.bytes);
+  return attach(sab, L);
+}
+export function attach(sab: SharedArrayBuffer, L: Layout): Views {
+  if (sab.byteLength < L.bytes) throw new Error(`buffer ${sab.byteLength} < layout ${L.bytes}`);
+  return { sab, i32: new Int32Array(sab), f64: new Float64Array(sab), L };
+}
