@@ -1,0 +1,162 @@
+/**
+ * The oracle: ghost state the kernel could not see (PROTOCOL.md section 6),
+ * kept in its own region of the buffer. Kernel code reaches it only through
+ * the hooks below, at the instants the spec names.
+ *
+ * - ghost_gen[pfn]: a generation bumped on every allocation. The faulting CPU
+ *   records (pfn, generation) at the faulting access; when its
+ *   get_page_unless_zero succeeds the generation must be unchanged, else the
+ *   handler holds a reference to a frame that was freed and reused.
+ * - ghost_wtarget[pfn]: how many CPUs are inside a discard-fault window W
+ *   (faulting access .. end of the reference attempt) on this frame; a frame
+ *   must not enter the allocator while it is non-zero.
+ * - ghost_list[pfn]: 1 while the page is on a list or pagevec.
+ *
+ * After reporting, the kernel code contains the damage (the handler drops the
+ * stray reference instead of discarding someone else's page), so a run can go
+ * on and find more.
+ */
+import { MAX_VIOLATIONS, RING_EVENTS, VIOLATION_CPUS } from '../config.ts';
+import { K } from '../kernel/context.ts';
+import { CTRL, EVENT_WORDS, FAULTREC, ringBase, VIOL, violBase } from '../shm/layout.ts';
+import { EV } from './events.ts';
+import { now, rec } from './recorder.ts';
+import { VK } from './violations.ts';
+
+const faultrec = (cpu: number) => K.L.faultrec + cpu * K.L.faultrec_stride;
+
+/** The faulting access reads the generation before it reads the host state (see fault.ts). */
+export function oracle_access(pfn: number): number {
+  return Atomics.load(K.i32, K.L.ghost_gen + pfn);
+}
+
+/** A discard fault on `pfn` was taken (interrupts off): W begins. */
+export function oracle_fault_begin(pfn: number, gen: number): void {
+  const i32 = K.i32;
+  const fr = faultrec(K.cpu);
+  i32[fr + FAULTREC.pfn] = pfn;
+  i32[fr + FAULTREC.gen] = gen;
+  Atomics.store(i32, fr + FAULTREC.active, 1);
+  Atomics.add(i32, K.L.ghost_wtarget + pfn, 1);
+}
+
+/**
+ * The reference attempt of the discard fault on `pfn` ended; W ends.
+ * Returns true if the reference that was taken is to a reused frame (a
+ * violation was reported and the caller must drop the reference).
+ */
+export function oracle_fault_ref(pfn: number, gotRef: boolean): boolean {
+  const i32 = K.i32;
+  const fr = faultrec(K.cpu);
+  const genAtFault = i32[fr + FAULTREC.gen]!;
+  Atomics.store(i32, fr + FAULTREC.active, 0);
+  Atomics.sub(i32, K.L.ghost_wtarget + pfn, 1);
+  if (!gotRef) return false;
+  const genNow = Atomics.load(i32, K.L.ghost_gen + pfn);
+  if (genNow === genAtFault) return false;
+  report_violation(VK['use-after-reuse'], pfn, genAtFault, genNow);
+  return true;
+}
+
+/** prep_new_page: the frame leaves the allocator. Returns the new generation. */
+export function oracle_alloc(pfn: number): number {
+  const i32 = K.i32;
+  const L = K.L;
+  i32[L.ghost_last_alloc + pfn] = K.cpu;
+  return Atomics.add(i32, L.ghost_gen + pfn, 1) + 1;
+}
+
+/** The frame enters the allocator (per-CPU list or zone): no W may target it. */
+export function oracle_enter_allocator(pfn: number): void {
+  const i32 = K.i32;
+  const L = K.L;
+  i32[L.ghost_last_free + pfn] = K.cpu;
+  if (Atomics.load(i32, L.ghost_wtarget + pfn) === 0) return;
+  // Which CPU's window? (for the report)
+  let who = -1;
+  let gen = -1;
+  for (let c = 0; c < L.nr_cpus; c++) {
+    const fr = faultrec(c);
+    if (Atomics.load(i32, fr + FAULTREC.active) && i32[fr + FAULTREC.pfn] === pfn) {
+      who = c;
+      gen = i32[fr + FAULTREC.gen]!;
+      break;
+    }
+  }
+  report_violation(VK['free-in-window'], pfn, gen, Atomics.load(i32, L.ghost_gen + pfn), who);
+}
+
+export function oracle_ref_from_zero(pfn: number): void {
+  const g = Atomics.load(K.i32, K.L.ghost_gen + pfn);
+  report_violation(VK['ref-from-zero'], pfn, g, g);
+}
+/** A page in a bad state: `detail` is the bad flags, count or mapping (see the kind). */
+export function oracle_bad_page(pfn: number, kind: number, detail: number): void {
+  const g = Atomics.load(K.i32, K.L.ghost_gen + pfn);
+  report_violation(kind, pfn, g, g, -1, detail);
+}
+
+/** A page node joins a list or pagevec. */
+export function ghost_list_add(pfn: number): void {
+  if (Atomics.exchange(K.i32, K.L.ghost_list + pfn, 1) !== 0) {
+    oracle_bad_page(pfn, VK['double-list'], 0);
+  }
+}
+export function ghost_list_del(pfn: number): void {
+  Atomics.store(K.i32, K.L.ghost_list + pfn, 0);
+}
+
+/**
+ * Store a violation with the flight recorders of the CPUs involved: this CPU,
+ * the frame's last allocator and last freer (and `other` if given).
+ */
+export function report_violation(
+  kind: number,
+  pfn: number,
+  genAtFault: number,
+  genNow: number,
+  other = -1,
+  detail = 0,
+): void {
+  const i32 = K.i32;
+  const L = K.L;
+  rec(EV.violation, pfn, kind);
+  const n = Atomics.add(i32, L.ctrl + CTRL.nr_violations, 1);
+  if (K.cfg.stopOnViolation) Atomics.store(i32, L.ctrl + CTRL.stop, 1);
+  if (n >= MAX_VIOLATIONS) return;
+  const v = violBase(L, n);
+  i32[v + VIOL.kind] = kind;
+  i32[v + VIOL.cpu] = K.cpu;
+  i32[v + VIOL.pfn] = pfn;
+  i32[v + VIOL.gen_at_fault] = genAtFault;
+  i32[v + VIOL.gen_now] = genNow;
+  i32[v + VIOL.detail] = detail;
+  const cpus: number[] = [K.cpu];
+  for (const c of [other, i32[L.ghost_last_alloc + pfn]!, i32[L.ghost_last_free + pfn]!]) {
+    if (c >= 0 && c < L.nr_recorders && !cpus.includes(c) && cpus.length < VIOLATION_CPUS) {
+      cpus.push(c);
+    }
+  }
+  const tbase = L.viol_time + n * L.viol_time_stride;
+  K.f64[tbase] = now();
+  for (let k = 0; k < VIOLATION_CPUS; k++) {
+    const c = cpus[k] ?? -1;
+    i32[v + VIOL.cpus + k] = c;
+    if (c < 0) continue;
+    const ring = ringBase(L, c);
+    const head = Atomics.load(i32, ring);
+    for (let j = 0; j < RING_EVENTS; j++) {
+      const seq = head - RING_EVENTS + j;
+      const dst = v + VIOL.header_words + (k * RING_EVENTS + j) * EVENT_WORDS;
+      const dstT = tbase + 1 + k * RING_EVENTS + j;
+      if (seq < 0) {
+        i32[dst] = -1;
+        continue;
+      }
+      const slot = seq & (RING_EVENTS - 1);
+      const src = ring + L.ring_events + slot * EVENT_WORDS;
+      for (let w = 0; w < EVENT_WORDS; w++) i32[dst + w] = i32[src + w]!;
+      K.f64[dstT] = K.f64[L.ring_time + c * RING_EVENTS + slot]!;
+    }
+  }
+}

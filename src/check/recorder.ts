@@ -1,0 +1,32 @@
+/**
+ * Per-CPU flight recorder: a ring of the last RING_EVENTS kernel events of
+ * each CPU (and the host), in the shared buffer so that whoever detects a
+ * violation can copy the rings of every CPU involved. Only the owner writes its
+ * ring; readers copy it racily (an event being written may show torn), which is
+ * what a crash dump of a live machine gives too.
+ */
+import { performance } from 'node:perf_hooks';
+import { RING_EVENTS } from '../config.ts';
+import { K } from '../kernel/context.ts';
+import { EVENT_WORDS } from '../shm/layout.ts';
+
+const MASK = RING_EVENTS - 1;
+
+const ORIGIN = performance.timeOrigin; // a getter: read it once
+
+/** Wall-clock milliseconds, comparable across worker threads. */
+export const now = (): number => ORIGIN + performance.now();
+
+export function rec(ev: number, pfn: number, a = 0, b = 0): void {
+  const i32 = K.i32;
+  const ring = K.ring;
+  const n = i32[ring]!;
+  const slot = n & MASK;
+  const e = ring + K.L.ring_events + slot * EVENT_WORDS;
+  i32[e] = ev;
+  i32[e + 1] = pfn;
+  i32[e + 2] = a;
+  i32[e + 3] = b;
+  K.f64[K.L.ring_time + K.cpu * RING_EVENTS + slot] = now();
+  Atomics.store(i32, ring, n + 1);
+}

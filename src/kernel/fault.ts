@@ -1,0 +1,120 @@
+/**
+ * arch/s390: a user access through the page table, and the discard fault
+ * handler of patch 6/6 (PROTOCOL.md section 3).
+ *
+ * The access is hardware: walk the pte (no lock), look at the frame's host
+ * state, and on Vz raise the discard fault, which enters the handler with I/O
+ * and external interrupts disabled. Nothing in here is a preemption point, so
+ * no IPI lands between the walk and the fault: an instruction is atomic.
+ */
+import { performance } from 'node:perf_hooks';
+import { EV } from '../check/events.ts';
+import { oracle_access, oracle_fault_begin, oracle_fault_ref } from '../check/oracle.ts';
+import { rec } from '../check/recorder.ts';
+import { CNT, PERCPU } from '../shm/layout.ts';
+import { K, P } from './context.ts';
+import { HS, hw_host_state } from './essa.ts';
+import { handle_mm_fault, pte_idx, pte_lock } from './memory.ts';
+import { get_page, get_page_unless_zero, put_page } from './page_alloc.ts';
+import { page_hva_discard_page } from './page_hva.ts';
+import { page_count } from './page-flags.ts';
+import { local_irq_disable, local_irq_enable, point } from './smp.ts';
+import { LOCK, spin_lock, spin_unlock } from './spinlock.ts';
+
+/**
+ * A read access by `task` (running on this CPU, interrupts enabled) to
+ * `vpage`: a page fault if not present, a discard fault if the host
+ * discarded the frame, else nothing to do.
+ */
+export function user_access(task: number, vpage: number): void {
+  const i32 = K.i32;
+  const inAccess = K.percpu + PERCPU.in_access;
+  Atomics.store(i32, inAccess, 1);
+  const pte = Atomics.load(i32, pte_idx(task, vpage));
+  if (pte === 0) {
+    Atomics.store(i32, inAccess, 0);
+    handle_mm_fault(task, vpage);
+    return;
+  }
+  const pfn = pte - 1;
+  // The generation is read before the host state: if the host state still
+  // shows this frame's Vz, the frame was not freed since (freeing sets U), so
+  // the generation read is the one of the frame the pte mapped.
+  const gen = oracle_access(pfn);
+  if (hw_host_state(pfn) !== HS.Vz) {
+    Atomics.store(i32, inAccess, 0);
+    return;
+  }
+  // Program interruption: discard fault, interrupts disabled from here on.
+  local_irq_disable();
+  if (K.absolute) oracle_fault_begin(pfn, gen);
+  Atomics.store(i32, inAccess, 0);
+  if (K.faultDeliveryMs > 0) fault_delivery();
+  rec(EV.fault, pfn, gen);
+  do_discard_fault(task, vpage, pfn);
+  local_irq_enable(); // return from the interruption; the access is re-executed later
+}
+
+/**
+ * The host intercepts the access and injects the program interruption: this
+ * CPU is stuck inside the faulting instruction (busy, interrupts off) while
+ * the other CPUs run on.
+ */
+function fault_delivery(): void {
+  const until = performance.now() + K.faultDeliveryMs;
+  while (performance.now() < until) {
+    // spinning inside the instruction
+  }
+}
+
+/**
+ * The discard fault handler. Entered with interrupts disabled. s390 reports
+ * only the absolute address: the handler has a pfn and no reference, and
+ * nothing in struct page can be trusted, so it tries get_page_unless_zero
+ * while still disabled. Count 0 means the page is free or parked on the
+ * discard list: back off, the access is re-executed.
+ *
+ *   CPU A (here)                      CPU B                    CPU C
+ *   access P: Vz -> fault, irqs off
+ *                                     munmap/truncate P
+ *                                     last put_page(P):
+ *                                       PG_discarded -> parked
+ *                                     shrink_discards: IPI...  (waits for A)
+ *   get_page_unless_zero(P) == 0
+ *   irqs on -> takes the IPI
+ *                                     ...free P                alloc P
+ *
+ * Without the discard list B frees P at once, C reallocates it, and A's
+ * reference lands on C's page (PROTOCOL.md section 4).
+ */
+export function do_discard_fault(task: number, vpage: number, pfn: number): void {
+  K.f64[K.stats + CNT.discardFaults]!++;
+  point(P['fault-to-ref']);
+  let ok: boolean;
+  if (K.absolute) {
+    ok = get_page_unless_zero(pfn);
+  } else {
+    // A "nice" platform delivers the virtual address: the pte pins the page.
+    const lock = pte_lock(task);
+    spin_lock(lock, LOCK.pte);
+    ok = K.i32[pte_idx(task, vpage)] === pfn + 1;
+    if (ok) get_page(pfn);
+    spin_unlock(lock, LOCK.pte);
+  }
+  const reused = K.absolute && oracle_fault_ref(pfn, ok);
+  if (!ok) {
+    K.f64[K.stats + CNT.refsRefused]!++;
+    rec(EV['ref-refused'], pfn);
+    return;
+  }
+  rec(EV['ref-ok'], pfn, page_count(pfn) - 1);
+  if (reused) {
+    // Reported; contain the damage: do not discard someone else's page.
+    put_page(pfn);
+    return;
+  }
+  local_irq_enable();
+  point(P['ref-to-discard']);
+  page_hva_discard_page(pfn);
+  put_page(pfn);
+}

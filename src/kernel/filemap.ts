@@ -1,0 +1,224 @@
+/**
+ * mm/filemap.c: the page cache (file x index -> pfn, one slot array per file
+ * standing in for the radix tree) under each mapping's tree_lock, the page
+ * lock, the LRU, and __remove_from_page_cache with the series' host-discard
+ * check (patch 5/6).
+ */
+import { EV } from '../check/events.ts';
+import { rec } from '../check/recorder.ts';
+import { PAGES_PER_FILE } from '../config.ts';
+import { CNT, fileBase, HEAD, headNode, ZONE } from '../shm/layout.ts';
+import { K, P } from './context.ts';
+import { page_hva_discarded } from './essa.ts';
+import { list_add } from './list.ts';
+import { alloc_page, get_page, put_page } from './page_alloc.ts';
+import { page_hva_discard_page, page_hva_make_stable } from './page_hva.ts';
+import {
+  ClearPageFlag,
+  PageDiscarded,
+  PG_dirty,
+  PG_locked,
+  PG_lru,
+  PG_uptodate,
+  page_mapping,
+  SetPageFlag,
+  set_page_mapping,
+  TestSetPageDiscarded,
+  TestSetPageFlag,
+} from './page-flags.ts';
+import { cpu_relax, local_irq_restore, local_irq_save, point } from './smp.ts';
+import { LOCK, spin_lock, spin_unlock } from './spinlock.ts';
+
+export const tree_lock = (file: number) => fileBase(K.L, file) + K.L.file_tree_lock;
+const slotIdx = (file: number, index: number) => K.L.pagecache + file * PAGES_PER_FILE + index;
+
+/** The radix-tree slot: pfn or -1. Caller holds tree_lock (or reads racily for stats). */
+export function pagecache_slot(file: number, index: number): number {
+  return K.i32[slotIdx(file, index)]! - 1;
+}
+export function file_size(file: number): number {
+  return Atomics.load(K.i32, fileBase(K.L, file) + K.L.file_size);
+}
+
+/** Boot: every file PAGES_PER_FILE pages long, nothing cached. */
+export function filemap_init(): void {
+  for (let f = 0; f < K.L.nr_files; f++) {
+    Atomics.store(K.i32, fileBase(K.L, f) + K.L.file_size, PAGES_PER_FILE);
+  }
+}
+
+// ---- page lock --------------------------------------------------------------
+
+export function trylock_page(pfn: number): boolean {
+  return !TestSetPageFlag(pfn, PG_locked);
+}
+/** lock_page: may sleep; interrupts enabled. */
+export function lock_page(pfn: number): void {
+  let spins = 0;
+  while (TestSetPageFlag(pfn, PG_locked)) {
+    point(P.spin);
+    cpu_relax(spins++);
+  }
+}
+export function unlock_page(pfn: number): void {
+  ClearPageFlag(pfn, PG_locked);
+}
+
+// ---- LRU --------------------------------------------------------------------
+
+export function lru_cache_add(pfn: number): void {
+  const { i32, L } = K;
+  const flags = local_irq_save();
+  spin_lock(L.zone + ZONE.lru_lock, LOCK.lru);
+  SetPageFlag(pfn, PG_lru);
+  list_add(pfn, headNode(L, HEAD.lru));
+  i32[L.zone + ZONE.nr_lru]!++;
+  spin_unlock(L.zone + ZONE.lru_lock, LOCK.lru);
+  local_irq_restore(flags);
+}
+
+// ---- the page cache ---------------------------------------------------------
+
+/**
+ * add_to_page_cache: insert a new, locked-by-us page at (file, index). The
+ * page cache takes its own reference. Returns false if the slot is taken or
+ * the file is being truncated past it.
+ */
+export function add_to_page_cache(pfn: number, file: number, index: number): boolean {
+  const i32 = K.i32;
+  const lock = tree_lock(file);
+  const flags = local_irq_save();
+  spin_lock(lock, LOCK.tree);
+  const ok = i32[slotIdx(file, index)] === 0 && index < file_size(file);
+  if (ok) {
+    get_page(pfn);
+    set_page_mapping(pfn, file + 1);
+    Atomics.store(i32, K.L.page_index + pfn, index);
+    i32[slotIdx(file, index)] = pfn + 1;
+    i32[fileBase(K.L, file) + K.L.file_nrpages]!++;
+  }
+  spin_unlock(lock, LOCK.tree);
+  local_irq_restore(flags);
+  return ok;
+}
+
+/** Look the slot up and take a reference under tree_lock, without make_stable. Returns pfn or -1. */
+export function find_get_page_raw(file: number, index: number): number {
+  const lock = tree_lock(file);
+  const flags = local_irq_save();
+  spin_lock(lock, LOCK.tree);
+  const pfn = K.i32[slotIdx(file, index)]! - 1;
+  if (pfn >= 0) get_page(pfn);
+  spin_unlock(lock, LOCK.tree);
+  local_irq_restore(flags);
+  return pfn;
+}
+
+/**
+ * find_get_page with the series' make_stable: a page the host discarded is
+ * discarded by the guest too (and NULL returned), so the caller reads it anew.
+ */
+export function find_get_page(file: number, index: number): number {
+  const pfn = find_get_page_raw(file, index);
+  if (pfn < 0) return -1;
+  point(P['find-get']);
+  if (page_hva_make_stable(pfn)) return pfn;
+  K.f64[K.stats + CNT.findGetPageDiscarded]!++;
+  page_hva_discard_page(pfn);
+  put_page(pfn);
+  return -1;
+}
+
+/**
+ * Read (file, index) into the page cache if it is not there: returns a
+ * referenced, stable, up-to-date page, or -1 (out of memory, truncated).
+ */
+export function read_cache_page(file: number, index: number): number {
+  for (let tries = 0; tries < 4; tries++) {
+    const pfn = find_get_page(file, index);
+    if (pfn >= 0) return pfn;
+    if (index >= file_size(file)) return -1;
+    const page = alloc_page();
+    if (page < 0) return -1;
+    if (add_to_page_cache(page, file, index)) {
+      SetPageFlag(page, PG_uptodate); // "read" from disk
+      lru_cache_add(page);
+      return page;
+    }
+    put_page(page); // lost the race: someone else added it
+  }
+  return -1;
+}
+
+/** What __remove_from_page_cache did. */
+export const REMOVED = { none: 0, removed: 1, removed_marked: 2 } as const;
+
+/**
+ * __remove_from_page_cache: call with tree_lock held. Patch 5/6: a page the
+ * host discarded (Vz) gets PG_discarded here, on its way out, so that its
+ * final free parks it on the discard list instead of the allocator.
+ *
+ * A page that already carries PG_discarded was taken out of the tree by the
+ * discard fault (which kept page->mapping for later faults on it): clear the
+ * mapping and return REMOVED.none; the caller must not drop the cache's
+ * reference again.
+ */
+export function __remove_from_page_cache(pfn: number, file: number, index: number): number {
+  const i32 = K.i32;
+  let marked = false;
+  if (PageDiscarded(pfn)) {
+    set_page_mapping(pfn, 0);
+    return REMOVED.none;
+  }
+  if (K.patched && page_hva_discarded(pfn)) {
+    if (TestSetPageDiscarded(pfn)) {
+      set_page_mapping(pfn, 0);
+      return REMOVED.none;
+    }
+    marked = true;
+  }
+  i32[slotIdx(file, index)] = 0;
+  i32[fileBase(K.L, file) + K.L.file_nrpages]!--;
+  set_page_mapping(pfn, 0);
+  return marked ? REMOVED.removed_marked : REMOVED.removed;
+}
+
+/**
+ * remove_from_page_cache: takes tree_lock; page locked by the caller. Returns
+ * whether the page left the tree (then the caller drops the cache's reference).
+ */
+export function remove_from_page_cache(pfn: number, file: number, index: number): boolean {
+  const lock = tree_lock(file);
+  const flags = local_irq_save();
+  spin_lock(lock, LOCK.tree);
+  const r = __remove_from_page_cache(pfn, file, index);
+  spin_unlock(lock, LOCK.tree);
+  local_irq_restore(flags);
+  rec(EV['remove-cache'], pfn, file, r);
+  return r !== REMOVED.none;
+}
+
+/** The slot still holds `pfn` (caller holds tree_lock). */
+export function __pagecache_holds(pfn: number, file: number, index: number): boolean {
+  return K.i32[slotIdx(file, index)] === pfn + 1;
+}
+
+/** Delete the slot but keep page->mapping (page_hva_discard_page). tree_lock held. */
+export function __pagecache_delete(file: number, index: number): void {
+  K.i32[slotIdx(file, index)] = 0;
+  K.i32[fileBase(K.L, file) + K.L.file_nrpages]!--;
+}
+
+/**
+ * Write to a cached page: find it (stable), lock, dirty, unlock. Under the
+ * page lock, recheck that the page is still in this file's cache: truncate or
+ * a discard may have taken it out between the lookup and the lock.
+ */
+export function write_cache_page(file: number, index: number): void {
+  const pfn = read_cache_page(file, index);
+  if (pfn < 0) return;
+  lock_page(pfn);
+  if (page_mapping(pfn) === file + 1 && !PageDiscarded(pfn)) SetPageFlag(pfn, PG_dirty);
+  unlock_page(pfn);
+  put_page(pfn);
+}

@@ -1,0 +1,260 @@
+/**
+ * mm/memory.c and mm/rmap.c, reduced: each task has a page table (ptes hold
+ * pfn + 1) under its mm->page_table_lock and MAP_SLOTS file mappings (vmas),
+ * each covering a whole file, plus ANON_VPAGES anonymous pages.
+ *
+ * A pte that maps a page holds one reference and one mapcount. ptes are
+ * written only under the pte lock; the owning CPU's hardware reads them
+ * without it (the pte walk of an access). After clearing a pte of another
+ * CPU's task, flush_tlb_page waits until that CPU is not between its walk and
+ * its access: the IPTE broadcast of s390, which is what makes an access and an
+ * unmap atomic with respect to each other.
+ */
+import { EV } from '../check/events.ts';
+import { rec } from '../check/recorder.ts';
+import { MAP_SLOTS, NR_VPAGES, PAGES_PER_FILE, TASKS_PER_CPU } from '../config.ts';
+import { CNT, fileBase, PERCPU, percpuBase, taskBase } from '../shm/layout.ts';
+import { K, P } from './context.ts';
+import {
+  __pagecache_holds,
+  file_size,
+  find_get_page_raw,
+  lock_page,
+  read_cache_page,
+  remove_from_page_cache,
+  tree_lock,
+  unlock_page,
+} from './filemap.ts';
+import { alloc_page, get_page, put_page } from './page_alloc.ts';
+import { page_hva_make_volatile } from './page_hva.ts';
+import {
+  ClearPageFlag,
+  PG_dirty,
+  PG_uptodate,
+  page_mapping,
+  set_page_mapping,
+} from './page-flags.ts';
+import { cpu_relax, local_irq_restore, local_irq_save, point } from './smp.ts';
+import { LOCK, spin_lock, spin_unlock } from './spinlock.ts';
+
+export const FILE_VPAGES = MAP_SLOTS * PAGES_PER_FILE;
+
+export const pte_lock = (task: number) => taskBase(K.L, task) + K.L.task_pte_lock;
+export const pte_idx = (task: number, vpage: number) => taskBase(K.L, task) + K.L.task_pte + vpage;
+const vma_idx = (task: number, slot: number) => taskBase(K.L, task) + K.L.task_vma + slot;
+export const task_cpu = (task: number) => Math.floor(task / TASKS_PER_CPU);
+
+/** The file a task maps in a slot, or -1. */
+export function vma_file(task: number, slot: number): number {
+  return Atomics.load(K.i32, vma_idx(task, slot)) - 1;
+}
+
+/** Pages zapped under a pte lock, put after it is dropped (no put_page under a spinlock). */
+const zapped = new Int32Array(NR_VPAGES);
+
+/** Clear a pte (pte lock held); returns the pfn it mapped or -1. */
+function zap_pte(task: number, vpage: number): number {
+  const i32 = K.i32;
+  const idx = pte_idx(task, vpage);
+  const pte = i32[idx]!;
+  if (pte === 0) return -1;
+  Atomics.store(i32, idx, 0);
+  Atomics.sub(i32, K.L.page_mapcount + pte - 1, 1); // page_remove_rmap
+  return pte - 1;
+}
+
+/** Wait until the task's CPU is not inside an access that walked the old pte. */
+export function flush_tlb_page(task: number): void {
+  const cpu = task_cpu(task);
+  if (cpu === K.cpu) return;
+  const idx = percpuBase(K.L, cpu) + PERCPU.in_access;
+  let spins = 0;
+  while (Atomics.load(K.i32, idx) !== 0) cpu_relax(spins++);
+}
+
+/** Drop the references of `n` zapped ptes of `task`. */
+function put_zapped(task: number, n: number): void {
+  if (n === 0) return;
+  flush_tlb_page(task);
+  for (let i = 0; i < n; i++) {
+    const pfn = zapped[i]!;
+    rec(EV.unmap, pfn, task);
+    point(P['unmap-to-put']);
+    put_page(pfn);
+  }
+}
+
+// ---- mappings ---------------------------------------------------------------
+
+export function do_mmap(task: number, slot: number, file: number): void {
+  const lock = pte_lock(task);
+  spin_lock(lock, LOCK.pte);
+  if (vma_file(task, slot) < 0) Atomics.store(K.i32, vma_idx(task, slot), file + 1);
+  spin_unlock(lock, LOCK.pte);
+}
+
+export function do_munmap(task: number, slot: number): void {
+  const lock = pte_lock(task);
+  let n = 0;
+  spin_lock(lock, LOCK.pte);
+  for (let i = 0; i < PAGES_PER_FILE; i++) {
+    const pfn = zap_pte(task, slot * PAGES_PER_FILE + i);
+    if (pfn >= 0) zapped[n++] = pfn;
+  }
+  Atomics.store(K.i32, vma_idx(task, slot), 0);
+  spin_unlock(lock, LOCK.pte);
+  put_zapped(task, n);
+}
+
+/** Unmap an anonymous page and free it. */
+export function zap_anon(task: number, vpage: number): void {
+  const lock = pte_lock(task);
+  spin_lock(lock, LOCK.pte);
+  const pfn = zap_pte(task, FILE_VPAGES + vpage);
+  spin_unlock(lock, LOCK.pte);
+  if (pfn >= 0) {
+    zapped[0] = pfn;
+    put_zapped(task, 1);
+  }
+}
+
+/** try_to_unmap for a file page: clear every pte that maps it (rmap walk). Caller holds a reference. */
+export function try_to_unmap(pfn: number): void {
+  const mapping = page_mapping(pfn);
+  if (mapping <= 0) return;
+  const file = mapping - 1;
+  const index = Atomics.load(K.i32, K.L.page_index + pfn);
+  for (let task = 0; task < K.L.nr_tasks; task++) {
+    const lock = pte_lock(task);
+    let n = 0;
+    spin_lock(lock, LOCK.pte);
+    for (let slot = 0; slot < MAP_SLOTS; slot++) {
+      if (vma_file(task, slot) !== file) continue;
+      const vpage = slot * PAGES_PER_FILE + index;
+      if (K.i32[pte_idx(task, vpage)] === pfn + 1) zapped[n++] = zap_pte(task, vpage);
+    }
+    spin_unlock(lock, LOCK.pte);
+    put_zapped(task, n);
+  }
+}
+
+/** unmap_mapping_range(mapping, 0, 0): clear every pte of every task that maps the file. */
+export function unmap_mapping_range(file: number): void {
+  for (let task = 0; task < K.L.nr_tasks; task++) {
+    const lock = pte_lock(task);
+    let n = 0;
+    spin_lock(lock, LOCK.pte);
+    for (let slot = 0; slot < MAP_SLOTS; slot++) {
+      if (vma_file(task, slot) !== file) continue;
+      for (let i = 0; i < PAGES_PER_FILE; i++) {
+        const pfn = zap_pte(task, slot * PAGES_PER_FILE + i);
+        if (pfn >= 0) zapped[n++] = pfn;
+      }
+    }
+    spin_unlock(lock, LOCK.pte);
+    put_zapped(task, n);
+  }
+}
+
+// ---- page faults --------------------------------------------------------------
+
+/**
+ * handle_mm_fault for a not-present pte. File pages: read through the page
+ * cache and map, rechecking under the pte lock and tree_lock that the page is
+ * still the cached one and the file was not truncated past it (2.6's
+ * truncate_count / i_size recheck). Anonymous pages: a new zeroed page.
+ */
+export function handle_mm_fault(task: number, vpage: number): void {
+  if (vpage >= FILE_VPAGES) {
+    do_anonymous_page(task, vpage);
+    return;
+  }
+  const slot = Math.floor(vpage / PAGES_PER_FILE);
+  const index = vpage % PAGES_PER_FILE;
+  const file = vma_file(task, slot);
+  if (file < 0) return; // SIGSEGV: nothing mapped there
+  const pfn = read_cache_page(file, index);
+  if (pfn < 0) return;
+  const i32 = K.i32;
+  const lock = pte_lock(task);
+  spin_lock(lock, LOCK.pte);
+  const tl = tree_lock(file);
+  const flags = local_irq_save();
+  spin_lock(tl, LOCK.tree);
+  const ok =
+    vma_file(task, slot) === file &&
+    i32[pte_idx(task, vpage)] === 0 &&
+    __pagecache_holds(pfn, file, index) &&
+    index < file_size(file);
+  if (ok) {
+    get_page(pfn); // the pte's reference
+    Atomics.add(i32, K.L.page_mapcount + pfn, 1);
+    Atomics.store(i32, pte_idx(task, vpage), pfn + 1);
+  }
+  spin_unlock(tl, LOCK.tree);
+  local_irq_restore(flags);
+  spin_unlock(lock, LOCK.pte);
+  if (ok) rec(EV.map, pfn, task);
+  // Known references besides the mappings: ours and the page cache's.
+  page_hva_make_volatile(pfn, 2);
+  put_page(pfn);
+}
+
+function do_anonymous_page(task: number, vpage: number): void {
+  const pfn = alloc_page();
+  if (pfn < 0) return;
+  set_page_mapping(pfn, -(task + 1)); // PAGE_MAPPING_ANON
+  Atomics.store(K.i32, K.L.page_index + pfn, vpage);
+  const lock = pte_lock(task);
+  spin_lock(lock, LOCK.pte);
+  const idx = pte_idx(task, vpage);
+  const ok = K.i32[idx] === 0;
+  if (ok) {
+    Atomics.store(K.i32, K.L.page_mapcount + pfn, 1);
+    Atomics.store(K.i32, idx, pfn + 1); // our reference becomes the pte's
+  }
+  spin_unlock(lock, LOCK.pte);
+  if (!ok) put_page(pfn);
+}
+
+// ---- truncate -------------------------------------------------------------------
+
+/**
+ * vmtruncate to 0 and back: i_size to 0 under tree_lock (no new pages, no new
+ * mappings), unmap_mapping_range, then truncate_inode_pages: each cached page
+ * locked, removed from the page cache (where a page the host discarded gets
+ * PG_discarded) and released.
+ */
+export function vmtruncate(file: number): void {
+  const { i32, L } = K;
+  const fb = fileBase(L, file);
+  const tl = tree_lock(file);
+  let flags = local_irq_save();
+  spin_lock(tl, LOCK.tree);
+  Atomics.store(i32, fb + L.file_size, 0);
+  Atomics.add(i32, fb + L.file_truncate_count, 1);
+  spin_unlock(tl, LOCK.tree);
+  local_irq_restore(flags);
+  rec(EV.truncate, -1, file);
+  unmap_mapping_range(file);
+  for (let index = 0; index < PAGES_PER_FILE; index++) {
+    const pfn = find_get_page_raw(file, index);
+    if (pfn < 0) continue;
+    lock_page(pfn);
+    let removed = false;
+    if (page_mapping(pfn) === file + 1) {
+      ClearPageFlag(pfn, PG_dirty | PG_uptodate);
+      removed = remove_from_page_cache(pfn, file, index);
+    }
+    unlock_page(pfn);
+    point(P['remove-to-put']);
+    if (removed) put_page(pfn); // the page cache's reference
+    put_page(pfn);
+  }
+  flags = local_irq_save();
+  spin_lock(tl, LOCK.tree);
+  Atomics.store(i32, fb + L.file_size, PAGES_PER_FILE);
+  spin_unlock(tl, LOCK.tree);
+  local_irq_restore(flags);
+  K.f64[K.stats + CNT.truncates]!++;
+}

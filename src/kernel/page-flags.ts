@@ -1,0 +1,62 @@
+/**
+ * page->flags bits (2.6.15 names, plus the series' PG_state_change,
+ * PG_discarded, PG_writable). Every access is an Atomics op on page_flags[pfn]:
+ * other CPUs test and set bits of the same word concurrently.
+ */
+import { K } from './context.ts';
+
+export const PG_locked = 1 << 0;
+export const PG_lru = 1 << 1;
+export const PG_dirty = 1 << 2;
+export const PG_writeback = 1 << 3;
+export const PG_uptodate = 1 << 4;
+export const PG_private = 1 << 5;
+export const PG_reserved = 1 << 6;
+export const PG_state_change = 1 << 7;
+export const PG_discarded = 1 << 8;
+export const PG_writable = 1 << 9;
+
+/** Flags a page must not carry when it is freed (free_pages_check). */
+export const PAGE_FLAGS_CHECK_AT_FREE =
+  PG_locked | PG_lru | PG_dirty | PG_writeback | PG_private | PG_reserved | PG_discarded;
+
+const flagsIdx = (pfn: number) => K.L.page_flags + pfn;
+
+export function page_flags(pfn: number): number {
+  return Atomics.load(K.i32, flagsIdx(pfn));
+}
+export function SetPageFlag(pfn: number, bit: number): void {
+  Atomics.or(K.i32, flagsIdx(pfn), bit);
+}
+export function ClearPageFlag(pfn: number, bit: number): void {
+  Atomics.and(K.i32, flagsIdx(pfn), ~bit);
+}
+/** Returns whether the bit was set before. */
+export function TestSetPageFlag(pfn: number, bit: number): boolean {
+  return (Atomics.or(K.i32, flagsIdx(pfn), bit) & bit) !== 0;
+}
+export function TestClearPageFlag(pfn: number, bit: number): boolean {
+  return (Atomics.and(K.i32, flagsIdx(pfn), ~bit) & bit) !== 0;
+}
+
+export const PageDiscarded = (pfn: number) => (page_flags(pfn) & PG_discarded) !== 0;
+export const TestSetPageDiscarded = (pfn: number) => TestSetPageFlag(pfn, PG_discarded);
+export const ClearPageDiscarded = (pfn: number) => ClearPageFlag(pfn, PG_discarded);
+export const PageLRU = (pfn: number) => (page_flags(pfn) & PG_lru) !== 0;
+export const PageLocked = (pfn: number) => (page_flags(pfn) & PG_locked) !== 0;
+export const PageDirty = (pfn: number) => (page_flags(pfn) & PG_dirty) !== 0;
+
+/** page->mapping: 0 NULL, file + 1 for page cache pages, -(task + 1) for anonymous pages. */
+export function page_mapping(pfn: number): number {
+  return Atomics.load(K.i32, K.L.page_mapping + pfn);
+}
+export function set_page_mapping(pfn: number, mapping: number): void {
+  Atomics.store(K.i32, K.L.page_mapping + pfn, mapping);
+}
+export const PageAnon = (pfn: number) => page_mapping(pfn) < 0;
+export function page_count(pfn: number): number {
+  return Atomics.load(K.i32, K.L.page_count + pfn);
+}
+export function page_mapcount(pfn: number): number {
+  return Atomics.load(K.i32, K.L.page_mapcount + pfn);
+}

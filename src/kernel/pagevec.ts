@@ -1,0 +1,31 @@
+/**
+ * struct pagevec: a small per-CPU vector of pages (here only the series'
+ * page_hva_discard_pvecs). Word 0 is `nr`, then PAGEVEC_SIZE pfns.
+ * Caller has preemption disabled (get_cpu_var) and owns the vector.
+ */
+import { ghost_list_add, ghost_list_del } from '../check/oracle.ts';
+import { K } from './context.ts';
+
+export function pagevec_count(pvec: number): number {
+  return K.i32[pvec]!;
+}
+export function pagevec_page(pvec: number, i: number): number {
+  return K.i32[pvec + 1 + i]!;
+}
+/** Add a page; returns the space left (0: the vector is now full). */
+export function pagevec_add(pvec: number, pfn: number): number {
+  const i32 = K.i32;
+  const nr = i32[pvec]!;
+  ghost_list_add(pfn);
+  i32[pvec + 1 + nr] = pfn;
+  i32[pvec] = nr + 1;
+  return K.L.pagevec_size - (nr + 1);
+}
+/** Empty the vector; the pages' lru links are now owned by whoever took them. */
+export function pagevec_reinit(pvec: number): void {
+  K.i32[pvec] = 0;
+}
+/** The page leaves the vector for a list (ghost bookkeeping only). */
+export function pagevec_release_ghost(pfn: number): void {
+  ghost_list_del(pfn);
+}

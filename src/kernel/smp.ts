@@ -1,0 +1,174 @@
+/**
+ * Interrupt state, preemption points, and smp_call_function as a real
+ * rendezvous between CPU worker threads (2.6's arch/i386/kernel/smp.c shape,
+ * PROTOCOL.md section 2).
+ *
+ * Interrupt-enable flag and preempt count are words on this CPU's line; only
+ * this CPU writes them, others read them for stall reports. An IPI is a
+ * pending word on the target's second line: the caller stores 1 and notifies;
+ * the target takes it at the next preemption point where its interrupts are
+ * enabled, as hardware takes an external interrupt at an instruction boundary.
+ */
+import { performance } from 'node:perf_hooks';
+import { EV } from '../check/events.ts';
+import { rec } from '../check/recorder.ts';
+import { CALL, CNT, PERCPU, PERCPU_PENDING, percpuBase } from '../shm/layout.ts';
+import { K, P } from './context.ts';
+import { LOCK, spin_lock, spin_unlock } from './spinlock.ts';
+
+/** Functions an IPI can run (func ids in call_data). */
+export const FUNC = {
+  /** vmscan.c: static void page_hva_sync(void *info) {} */
+  page_hva_sync: 0,
+} as const;
+
+// ---- interrupts -------------------------------------------------------------
+
+export function irqs_disabled(): boolean {
+  return K.i32[K.percpu + PERCPU.irqs_enabled] === 0;
+}
+
+export function local_irq_disable(): void {
+  const i32 = K.i32;
+  if (i32[K.percpu + PERCPU.irqs_enabled] === 0) return;
+  i32[K.percpu + PERCPU.irqs_enabled] = 0;
+  K.irqsOffAt = performance.now();
+}
+
+/** Enabling interrupts is a preemption point: a pending IPI is taken right here. */
+export function local_irq_enable(): void {
+  const i32 = K.i32;
+  if (i32[K.percpu + PERCPU.irqs_enabled] !== 0) return;
+  const offUs = (performance.now() - K.irqsOffAt) * 1000;
+  const m = K.stats + CNT.irqsOffMaxUs;
+  if (offUs > K.f64[m]!) K.f64[m] = offUs;
+  i32[K.percpu + PERCPU.irqs_enabled] = 1;
+  if (Atomics.load(i32, K.pending) !== 0) smp_call_function_interrupt();
+}
+
+export function local_irq_save(): boolean {
+  const was = !irqs_disabled();
+  local_irq_disable();
+  return was;
+}
+export function local_irq_restore(was: boolean): void {
+  if (was) local_irq_enable();
+}
+
+export function preempt_disable(): void {
+  K.i32[K.percpu + PERCPU.preempt_count]!++;
+}
+export function preempt_enable(): void {
+  K.i32[K.percpu + PERCPU.preempt_count]!--;
+}
+
+// ---- preemption points -----------------------------------------------------
+
+/**
+ * A named preemption point: an instruction boundary between two steps that
+ * touch shared state. Takes a pending IPI if interrupts are enabled; sleeps
+ * there if race-window widening configured a delay for this point.
+ */
+export function point(p: number): void {
+  const i32 = K.i32;
+  i32[K.percpu + PERCPU.point] = p;
+  if (i32[K.percpu + PERCPU.irqs_enabled] !== 0 && Atomics.load(i32, K.pending) !== 0) {
+    smp_call_function_interrupt();
+  }
+  if (K.delayOn) delay_at(p);
+}
+
+function delay_at(p: number): void {
+  const ms = K.delaysMs[p]!;
+  if (ms <= 0) return;
+  const end = performance.now() + ms;
+  for (;;) {
+    const left = end - performance.now();
+    if (left <= 0) return;
+    // Sleep on our own pending word so an IPI ends the sleep early.
+    Atomics.wait(K.i32, K.pending, 0, left);
+    if (!irqs_disabled() && Atomics.load(K.i32, K.pending) !== 0) smp_call_function_interrupt();
+  }
+}
+
+/**
+ * cpu_relax() in a wait loop: spin first; past `spins` iterations sleep
+ * briefly on our own pending word (an IPI to us wakes it), so that with more
+ * CPUs than cores a waiter gives its core to the CPU it waits for.
+ */
+export function cpu_relax(spins: number): void {
+  if (spins < 128) return;
+  Atomics.wait(K.i32, K.pending, 0, spins < 1024 ? 0.01 : 0.1);
+}
+
+// ---- smp_call_function -----------------------------------------------------
+
+/** The IPI handler: runs with interrupts disabled. */
+export function smp_call_function_interrupt(): void {
+  const i32 = K.i32;
+  const L = K.L;
+  Atomics.store(i32, K.pending, 0);
+  i32[K.percpu + PERCPU.irqs_enabled] = 0;
+  const call = L.call;
+  const seq = Atomics.load(i32, call + CALL.seq);
+  const caller = Atomics.load(i32, call + CALL.caller);
+  const func = Atomics.load(i32, call + CALL.func);
+  const nr_targets = L.nr_cpus - 1;
+  rec(EV['ipi-take'], -1, caller, seq);
+  // The caller may go on as soon as `started` reaches nr_targets.
+  if (Atomics.add(i32, call + CALL.started, 1) + 1 === nr_targets) {
+    Atomics.notify(i32, percpuBase(L, caller) + PERCPU_PENDING);
+  }
+  if (func === FUNC.page_hva_sync) {
+    // empty: being here, interrupts enabled a moment ago, is the whole point
+    point(P['ipi-handler']);
+  }
+  if (Atomics.add(i32, call + CALL.finished, 1) + 1 === nr_targets) {
+    Atomics.notify(i32, percpuBase(L, caller) + PERCPU_PENDING);
+  }
+  K.f64[K.stats + CNT.ipisTaken]!++;
+  i32[K.percpu + PERCPU.irqs_enabled] = 1;
+}
+
+/**
+ * Run `func` on every other CPU. Call with interrupts enabled (two callers
+ * with interrupts off would wait on each other forever). Returns when every
+ * other CPU has started the call, and with `wait` also finished it.
+ */
+export function smp_call_function(func: number, wait: boolean): void {
+  const i32 = K.i32;
+  const L = K.L;
+  const nr_targets = L.nr_cpus - 1;
+  const t0 = performance.now();
+  spin_lock(L.call_lock, LOCK.call_lock);
+  const call = L.call;
+  Atomics.store(i32, call + CALL.func, func);
+  Atomics.store(i32, call + CALL.wait, wait ? 1 : 0);
+  Atomics.store(i32, call + CALL.started, 0);
+  Atomics.store(i32, call + CALL.finished, 0);
+  Atomics.store(i32, call + CALL.caller, K.cpu);
+  const seq = Atomics.add(i32, call + CALL.seq, 1) + 1;
+  rec(EV['ipi-send'], -1, seq);
+  for (let c = 0; c < L.nr_cpus; c++) {
+    if (c === K.cpu) continue;
+    const pending = percpuBase(L, c) + PERCPU_PENDING;
+    Atomics.store(i32, pending, 1);
+    Atomics.notify(i32, pending);
+  }
+  // While we wait we keep interrupts as they are (enabled) and take our own IPIs.
+  let spins = 0;
+  while (Atomics.load(i32, call + CALL.started) !== nr_targets) {
+    point(P['ipi-wait']);
+    cpu_relax(spins++);
+  }
+  rec(EV.rendezvous, -1, nr_targets, seq);
+  if (wait) {
+    while (Atomics.load(i32, call + CALL.finished) !== nr_targets) {
+      point(P['ipi-wait']);
+      cpu_relax(spins++);
+    }
+  }
+  spin_unlock(L.call_lock, LOCK.call_lock);
+  K.f64[K.stats + CNT.rendezvous]!++;
+  K.f64[K.stats + CNT.rendezvousWaitUs]! += (performance.now() - t0) * 1000;
+}

@@ -1,0 +1,114 @@
+/**
+ * What the tasks of one CPU do: a seeded mix of system calls and user
+ * accesses that exercises every path of the protocol. Reads fill the page
+ * cache until direct reclaim runs; mapped file pages become volatile and the
+ * host discards them; touching them raises discard faults; munmap and
+ * truncate free discarded pages onto the discard list.
+ *
+ * Every task maps file 0 ("libc") in slot 0 for good and touches it often,
+ * as every process touches its shared library text: when the host discards
+ * one of those pages, several CPUs fault on it at once, and the first one to
+ * discard it frees it while the others are still inside their fault window.
+ * Half the other file choices fall on a small hot set, so that CPUs map the
+ * same pages and race on them.
+ */
+import { ANON_VPAGES, MAP_SLOTS, PAGES_PER_FILE, TASKS_PER_CPU } from '../config.ts';
+import { K } from '../kernel/context.ts';
+import { user_access } from '../kernel/fault.ts';
+import {
+  find_get_page,
+  lock_page,
+  read_cache_page,
+  unlock_page,
+  write_cache_page,
+} from '../kernel/filemap.ts';
+import {
+  do_mmap,
+  do_munmap,
+  FILE_VPAGES,
+  vma_file,
+  vmtruncate,
+  zap_anon,
+} from '../kernel/memory.ts';
+import { put_page } from '../kernel/page_alloc.ts';
+import { page_hva_make_volatile } from '../kernel/page_hva.ts';
+import { ClearPageFlag, PG_dirty } from '../kernel/page-flags.ts';
+
+const HOT_FILES = 16;
+const LIBC_FILE = 0;
+const LIBC_SLOT = 0;
+const LIBC_HOT_PAGES = 8;
+
+let rng = 1;
+let firstTask = 0;
+
+/** xorshift32 */
+function rand(): number {
+  rng ^= rng << 13;
+  rng ^= rng >>> 17;
+  rng ^= rng << 5;
+  return rng >>> 0;
+}
+
+export function workload_init(seed: number, cpu: number): void {
+  rng = (Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(cpu + 1, 0xc2b2ae35)) >>> 0 || 1;
+  for (let i = 0; i < 8; i++) rand();
+  firstTask = cpu * TASKS_PER_CPU;
+  for (let t = firstTask; t < firstTask + TASKS_PER_CPU; t++) do_mmap(t, LIBC_SLOT, LIBC_FILE);
+}
+
+function pick_file(): number {
+  const nr = K.L.nr_files;
+  const r = rand();
+  return r & 1 ? (r >>> 1) % Math.min(HOT_FILES, nr) : (r >>> 1) % nr;
+}
+
+/** One operation of a task of this CPU (process context, interrupts enabled). */
+export function workload_op(): void {
+  const task = firstTask + (rand() % TASKS_PER_CPU);
+  const r = rand() % 100;
+  if (r < 25) {
+    user_access(task, LIBC_SLOT * PAGES_PER_FILE + (rand() % LIBC_HOT_PAGES));
+  } else if (r < 45) {
+    // touch a page of a file mapping (mmap it first if the slot is empty)
+    const slot = 1 + (rand() % (MAP_SLOTS - 1));
+    if (vma_file(task, slot) < 0) do_mmap(task, slot, pick_file());
+    user_access(task, slot * PAGES_PER_FILE + (rand() % PAGES_PER_FILE));
+  } else if (r < 60) {
+    // read(2): through the page cache, then the page may become volatile
+    const pfn = read_cache_page(pick_file(), rand() % PAGES_PER_FILE);
+    if (pfn >= 0) {
+      page_hva_make_volatile(pfn, 2);
+      put_page(pfn);
+    }
+  } else if (r < 75) {
+    // anonymous memory: touch (fault in) or free
+    const vpage = FILE_VPAGES + (rand() % ANON_VPAGES);
+    if (rand() % 3 === 0) zap_anon(task, vpage - FILE_VPAGES);
+    else user_access(task, vpage);
+  } else if (r < 79) {
+    write_cache_page(pick_file(), rand() % PAGES_PER_FILE);
+  } else if (r < 84) {
+    // writeback: clean a dirty page, which may then become volatile
+    const pfn = find_get_page(pick_file(), rand() % PAGES_PER_FILE);
+    if (pfn >= 0) {
+      lock_page(pfn);
+      ClearPageFlag(pfn, PG_dirty);
+      unlock_page(pfn);
+      page_hva_make_volatile(pfn, 2);
+      put_page(pfn);
+    }
+  } else if (r < 92) {
+    // munmap a slot, mmap another file there
+    const slot = 1 + (rand() % (MAP_SLOTS - 1));
+    do_munmap(task, slot);
+    do_mmap(task, slot, pick_file());
+  } else if (r < 93) {
+    vmtruncate(1 + (rand() % (K.L.nr_files - 1)));
+  } else {
+    // a sequential burst over a whole mapping
+    const slot = 1 + (rand() % (MAP_SLOTS - 1));
+    if (vma_file(task, slot) < 0) do_mmap(task, slot, pick_file());
+    for (let i = 0; i < PAGES_PER_FILE; i++) user_access(task, slot * PAGES_PER_FILE + i);
+  }
+}
