@@ -1,0 +1,373 @@
+/**
+ * The emulated machine, main-thread side: build and boot the buffer, start
+ * one piscina worker per CPU plus the host, release them together, watch
+ * (progress, watchdog, violations, crashes), stop, collect, audit, report.
+ *
+ * The main thread plays no part in the protocol: during the run it only reads
+ * the buffer and writes the stop word.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import * as Comlink from 'comlink';
+import { Piscina } from 'piscina';
+import { type Audit, audit } from '../check/audit.ts';
+import { decodeViolations, type Violation } from '../check/decode.ts';
+import { type Config, VERSION } from '../config.ts';
+import { kernel_boot } from '../kernel/boot.ts';
+import {
+  allocate,
+  CNT,
+  COUNTERS,
+  type CounterName,
+  CPU_STATE,
+  CTRL,
+  computeLayout,
+  PERCPU,
+  percpuBase,
+  statsBase,
+  type Views,
+} from '../shm/layout.ts';
+import { type CpuState, callData, cpuState } from './inspect.ts';
+import type { ThreadApi, ThreadSummary } from './thread.ts';
+
+const CPU_WORKER = fileURLToPath(new URL('../../workers/cpu.mjs', import.meta.url));
+const HOST_WORKER = fileURLToPath(new URL('../../workers/host.mjs', import.meta.url));
+
+/** How long threads get to load and attach (tsx compiles on first load). */
+const SETUP_TIMEOUT_MS = 60_000;
+const CALL_TIMEOUT_MS = 10_000;
+const MONITOR_MS = 50;
+
+export type Verdict = 'SUCCESS' | 'FAILURE' | 'STALL' | 'ERROR';
+export const EXIT: Record<Verdict, number> = { SUCCESS: 0, FAILURE: 1, STALL: 3, ERROR: 4 };
+
+export type CpuReport = { cpu: number } & Record<CounterName, number>;
+export type Totals = Record<CounterName, number>;
+export type LockReport = {
+  name: string;
+  acquisitions: number;
+  contentions: number;
+  conBounces: number;
+  acqBounces: number;
+  waitTimeUs: { min: number; max: number; total: number; avg: number };
+  holdTimeUs: { min: number; max: number; total: number; avg: number };
+};
+
+export type StallReport = {
+  reason: string;
+  cpus: CpuState[];
+  call: ReturnType<typeof callData>;
+};
+
+export type RunReport = {
+  schema: 1;
+  verdict: Verdict;
+  config: Config & { version: string };
+  durationMs: number;
+  cpus: CpuReport[];
+  totals: Totals;
+  locks: LockReport[];
+  violations: Violation[];
+  violationsTotal: number;
+  firstViolationMs: number | null;
+  audit: Audit | { ok: false; skipped: string };
+  stall?: StallReport;
+  error?: { cpu: number; name: string; message: string; stack?: string };
+  process: { threads: number; cpuSeconds: number; cpuOverWall: number };
+  endReason: string;
+};
+
+export type Progress = {
+  elapsedMs: number;
+  durationMs: number;
+  totals: Totals;
+  violations: number;
+};
+
+export type RunOptions = {
+  onProgress?: (p: Progress) => void;
+  progressIntervalMs?: number;
+  /** Aborting stops the CPUs as the end of the duration does. */
+  signal?: AbortSignal;
+};
+
+type Thread = {
+  role: 'cpu' | 'host';
+  cpu: number;
+  api: Comlink.Remote<ThreadApi>;
+  port: MessagePort;
+  task: Promise<unknown>;
+  error?: Error;
+  done: boolean;
+};
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export function readCounters(v: Views, rec: number): Totals {
+  const base = statsBase(v.L, rec);
+  return Object.fromEntries(COUNTERS.map((n, i) => [n, v.f64[base + i]!])) as Totals;
+}
+
+export function sumCounters(v: Views): Totals {
+  const t = Object.fromEntries(COUNTERS.map((n) => [n, 0])) as Totals;
+  for (let rec = 0; rec < v.L.nr_recorders; rec++) {
+    const c = readCounters(v, rec);
+    for (const n of COUNTERS) {
+      t[n] = n === 'irqsOffMaxUs' ? Math.max(t[n], c[n]) : t[n] + c[n];
+    }
+  }
+  return t;
+}
+
+function osThreads(): number {
+  try {
+    const m = /^Threads:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<RunReport> {
+  const L = computeLayout(cfg);
+  const v = allocate(L);
+  kernel_boot(v, cfg);
+  const { i32 } = v;
+  const ctrl = L.ctrl;
+  const stop = (why: string) => {
+    if (Atomics.exchange(i32, ctrl + CTRL.stop, 1) === 0 || endReason === '') endReason ||= why;
+  };
+  let endReason = '';
+
+  const nThreads = cfg.cpus + 1;
+  const pool = new Piscina({
+    filename: CPU_WORKER,
+    minThreads: nThreads,
+    maxThreads: nThreads,
+    idleTimeout: Number.POSITIVE_INFINITY,
+    atomics: 'disabled',
+    // HVAEMU_WORKER_FLAGS: extra node flags for the machine threads (e.g. --cpu-prof)
+    execArgv: [...(process.env.HVAEMU_WORKER_FLAGS?.split(' ').filter(Boolean) ?? [])],
+  });
+  let poolError: Error | undefined;
+  pool.on('error', (e: Error) => {
+    poolError ??= e;
+    stop('pool error');
+  });
+
+  const threads: Thread[] = [];
+  let stall: StallReport | undefined;
+  let summaries: ThreadSummary[] = [];
+  let t0 = 0;
+  let t1 = 0;
+  let threadCount = 0;
+  let firstViolationMs: number | null = null;
+  const cpu0 = process.cpuUsage();
+  const wall0 = performance.now();
+  try {
+    for (let i = 0; i < nThreads; i++) {
+      const role = i < cfg.cpus ? 'cpu' : 'host';
+      const ch = new MessageChannel();
+      const api = Comlink.wrap<ThreadApi>(ch.port1 as unknown as Comlink.Endpoint);
+      const th: Thread = {
+        role,
+        cpu: i,
+        api,
+        port: ch.port1,
+        task: Promise.resolve(),
+        done: false,
+      };
+      th.task = pool
+        .run(
+          { port: ch.port2 },
+          { transferList: [ch.port2], filename: role === 'cpu' ? CPU_WORKER : HOST_WORKER },
+        )
+        .then(
+          () => (th.done = true),
+          (e: Error) => {
+            th.done = true;
+            th.error = e;
+            stop(`${role === 'cpu' ? `cpu ${i}` : 'host'} crashed`);
+          },
+        );
+      threads.push(th);
+    }
+    const failed = () => poolError ?? threads.find((t) => t.error)?.error;
+    const setupAll = Promise.all(
+      threads.map((t) => t.api.setup(v.sab, cfg, t.cpu).then(() => t.api.start())),
+    );
+    let setupDone = false;
+    await withTimeout(
+      Promise.race([
+        setupAll.finally(() => (setupDone = true)),
+        (async () => {
+          // a thread that dies while loading never answers setup
+          while (!failed() && !setupDone) await sleep(20);
+          const e = failed();
+          if (e) throw e;
+        })(),
+      ]),
+      SETUP_TIMEOUT_MS,
+      'thread setup',
+    );
+    await setupAll;
+    // Start barrier: every CPU and the host attached.
+    const readyBy = performance.now() + SETUP_TIMEOUT_MS;
+    while (Atomics.load(i32, ctrl + CTRL.nr_ready) < cfg.cpus && !failed()) {
+      if (performance.now() > readyBy) throw new Error('CPUs did not reach the start barrier');
+      await sleep(2);
+    }
+    t0 = performance.now();
+    Atomics.store(i32, ctrl + CTRL.go, 1);
+
+    // ---- watch ----
+    const lastOps = new Float64Array(cfg.cpus);
+    const lastMove = new Float64Array(cfg.cpus).fill(t0);
+    let lastProgress = 0;
+    const onAbort = () => stop('interrupted');
+    opts.signal?.addEventListener('abort', onAbort);
+    while (Atomics.load(i32, ctrl + CTRL.stop) === 0) {
+      await sleep(MONITOR_MS);
+      const t = performance.now();
+      if (t - t0 >= cfg.durationMs) stop('duration elapsed');
+      const nv = Atomics.load(i32, ctrl + CTRL.nr_violations);
+      if (nv > 0 && firstViolationMs === null) firstViolationMs = t - t0;
+      if (nv > 0 && cfg.stopOnViolation) stop('violation found');
+      for (let c = 0; c < cfg.cpus; c++) {
+        const ops = v.f64[statsBase(L, c) + CNT.ops]!;
+        if (ops !== lastOps[c]) {
+          lastOps[c] = ops;
+          lastMove[c] = t;
+        } else if (t - lastMove[c]! > cfg.stallTimeoutMs && !stall) {
+          stall = stallReport(
+            v,
+            `cpu ${c} made no progress for ${Math.round(t - lastMove[c]!)} ms`,
+          );
+          stop('stall');
+        }
+      }
+      if (opts.onProgress && t - lastProgress >= (opts.progressIntervalMs ?? 250)) {
+        lastProgress = t;
+        opts.onProgress({
+          elapsedMs: t - t0,
+          durationMs: cfg.durationMs,
+          totals: sumCounters(v),
+          violations: nv,
+        });
+      }
+    }
+    opts.signal?.removeEventListener('abort', onAbort);
+    const nv = Atomics.load(i32, ctrl + CTRL.nr_violations);
+    if (nv > 0 && firstViolationMs === null) firstViolationMs = performance.now() - t0;
+
+    // ---- stop: every CPU finishes its operation and quiesces ----
+    const crashed = () => threads.some((t) => t.error) || poolError !== undefined;
+    const grace = stall ? 0 : crashed() ? 5_000 : cfg.stallTimeoutMs;
+    const by = performance.now() + grace;
+    const allDone = () => {
+      for (let c = 0; c < cfg.cpus; c++) {
+        if (i32[percpuBase(L, c) + PERCPU.state] !== CPU_STATE.done && !threads[c]!.done)
+          return false;
+      }
+      return true;
+    };
+    while (!allDone() && performance.now() < by) await sleep(5);
+    t1 = performance.now();
+    if (!allDone() && !stall && !crashed()) {
+      stall = stallReport(
+        v,
+        `CPUs did not stop within ${grace} ms (a rendezvous or a lock never completed)`,
+      );
+    }
+    threadCount = osThreads();
+    if (!stall && !crashed()) {
+      summaries = await withTimeout(
+        Promise.all(threads.map((t) => t.api.collect())),
+        CALL_TIMEOUT_MS,
+        'final collection',
+      );
+      await withTimeout(
+        Promise.all(threads.map((t) => t.api.release())),
+        CALL_TIMEOUT_MS,
+        'thread release',
+      );
+      await withTimeout(Promise.all(threads.map((t) => t.task)), CALL_TIMEOUT_MS, 'thread exit');
+    }
+  } catch (e) {
+    poolError ??= e instanceof Error ? e : new Error(String(e));
+    stop('internal error');
+  } finally {
+    Atomics.store(i32, ctrl + CTRL.stop, 1);
+    for (const t of threads) {
+      t.api[Comlink.releaseProxy]();
+      t.port.close();
+    }
+    // Terminates any thread still spinning (a stall, a crash).
+    await withTimeout(pool.destroy(), CALL_TIMEOUT_MS, 'pool destroy').catch(() => undefined);
+  }
+  if (t1 === 0) t1 = performance.now();
+  void summaries;
+
+  const failure = threads.find((t) => t.error);
+  const err = failure?.error ?? poolError;
+  const { total, violations } = decodeViolations(v);
+  const quiescent = !stall && !err;
+  const auditResult: RunReport['audit'] = quiescent
+    ? audit(v)
+    : { ok: false, skipped: stall ? 'stalled: the machine is not quiescent' : 'a thread crashed' };
+  const verdict: Verdict = err
+    ? 'ERROR'
+    : stall
+      ? 'STALL'
+      : total > 0 || !auditResult.ok
+        ? 'FAILURE'
+        : 'SUCCESS';
+  const cpu1 = process.cpuUsage(cpu0);
+  const cpuSeconds = (cpu1.user + cpu1.system) / 1e6;
+  const wall = (performance.now() - wall0) / 1000;
+  return {
+    schema: 1,
+    verdict,
+    config: { ...cfg, version: VERSION },
+    durationMs: t0 ? t1 - t0 : 0,
+    cpus: Array.from({ length: cfg.cpus }, (_, c) => ({ cpu: c, ...readCounters(v, c) })),
+    totals: sumCounters(v),
+    locks: [],
+    violations,
+    violationsTotal: total,
+    firstViolationMs,
+    audit: auditResult,
+    ...(stall ? { stall } : {}),
+    ...(err
+      ? {
+          error: {
+            cpu: failure && failure.role === 'cpu' ? failure.cpu : -1,
+            name: err.name,
+            message: err.message,
+            stack: err.stack,
+          },
+        }
+      : {}),
+    process: { threads: threadCount, cpuSeconds, cpuOverWall: wall > 0 ? cpuSeconds / wall : 0 },
+    endReason: endReason || 'duration elapsed',
+  };
+}
+
+export function stallReport(v: Views, reason: string): StallReport {
+  return {
+    reason,
+    cpus: Array.from({ length: v.L.nr_cpus }, (_, c) => cpuState(v, c)),
+    call: callData(v),
+  };
+}
