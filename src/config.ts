@@ -11,11 +11,24 @@ export const VERSION = '0.1.0';
 export const PROTOCOLS = ['patched', 'unpatched'] as const;
 export type Protocol = (typeof PROTOCOLS)[number];
 
-/** PROTOCOL.md section 5. `none` runs the protocol as selected. */
-export const MUTANTS = ['none'] as const;
+/**
+ * PROTOCOL.md section 5: known ways of getting the protocol wrong, each a
+ * switch inside the one kernel code base. `none` runs the protocol as selected.
+ */
+export const MUTANTS = [
+  'none',
+  'free-immediately',
+  'irq-enable-before-ref',
+  'plain-inc',
+  'no-wait-ipi',
+  'barrier-before-splice',
+  'call-with-irqs-off',
+  'no-clear-before-free',
+  'pagevec-without-preempt-off',
+] as const;
 export type Mutant = (typeof MUTANTS)[number];
 
-export const SPINLOCK_KINDS = ['tas', 'pv'] as const;
+export const SPINLOCK_KINDS = ['tas', 'ticket', 'pv'] as const;
 export type SpinlockKind = (typeof SPINLOCK_KINDS)[number];
 
 export const FAULT_ADDRESS = ['absolute', 'virtual'] as const;
@@ -50,7 +63,7 @@ export const configSchema = z.object({
   mutant: z.enum(MUTANTS).default('none'),
   faultAddress: z.enum(FAULT_ADDRESS).default('absolute'),
   pagevecSize: int(1, 256).default(14), // PAGEVEC_SIZE in 2.6.15
-  hostDiscardRate: z.number().min(0).max(1e9).default(20_000), // discards per second
+  hostDiscardRate: z.number().min(0).max(1e9).default(50_000), // discards per second
   /**
    * Microseconds from the faulting access to the guest's handler: the host
    * intercepts the access to a discarded frame and injects the program
@@ -60,7 +73,12 @@ export const configSchema = z.object({
   faultDeliveryUs: z.number().min(0).max(1e6).default(20),
   /** Per-point delay in microseconds, indexed by point id (0 = none). */
   delaysUs: z.array(z.number().min(0).max(1e6)).length(NR_POINTS),
-  spinlock: z.enum(SPINLOCK_KINDS).default('tas'),
+  /**
+   * pv by default: on this project's machines virtual CPUs outnumber cores,
+   * and a test-and-set waiter then burns its time slice while the holder is
+   * descheduled (paravirtualised spinlocks exist for exactly that guest).
+   */
+  spinlock: z.enum(SPINLOCK_KINDS).default('pv'),
   lockstat: z.boolean().default(false),
   stopOnViolation: z.boolean().default(false),
   stallTimeoutMs: z.number().positive().default(10_000),

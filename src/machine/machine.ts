@@ -90,6 +90,12 @@ export type RunOptions = {
   progressIntervalMs?: number;
   /** Aborting stops the CPUs as the end of the duration does. */
   signal?: AbortSignal;
+  /**
+   * Called on the main thread every monitor tick (about 50 ms) while the CPUs
+   * run, with the live buffer: periodic statistics, stutter control. It must
+   * not write kernel state.
+   */
+  onTick?: (v: Views, elapsedMs: number) => void;
 };
 
 type Thread = {
@@ -257,6 +263,7 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
           stop('stall');
         }
       }
+      opts.onTick?.(v, t - t0);
       if (opts.onProgress && t - lastProgress >= (opts.progressIntervalMs ?? 250)) {
         lastProgress = t;
         opts.onProgress({

@@ -1,0 +1,114 @@
+/**
+ * The machine flags shared by `run`, `soak` (and the other commands that run
+ * a machine): declared once, with help text and defaults from the schema.
+ */
+import { type Command, Option } from 'commander';
+import {
+  type Config,
+  type ConfigInput,
+  FAULT_ADDRESS,
+  MUTANTS,
+  PROTOCOLS,
+  SPINLOCK_KINDS,
+} from '../config.ts';
+import { parseDelays, parseDuration, parseInteger, parseNumber, validateConfig } from './parse.ts';
+
+export type MachineFlags = {
+  cpus?: string;
+  pages?: string;
+  files?: string;
+  duration?: string;
+  seed?: string;
+  protocol?: string;
+  mutant?: string;
+  faultAddress?: string;
+  pagevecSize?: string;
+  hostDiscardRate?: string;
+  faultDelivery?: string;
+  delay?: string[];
+  spinlock?: string;
+  lockstat?: boolean;
+  stopOnViolation?: boolean;
+  stallTimeout?: string;
+};
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+export function addMachineOptions(cmd: Command, defaultDuration = '10s'): Command {
+  return cmd
+    .option('--cpus <n>', 'simulated CPUs, one worker thread each (1..256)', '4')
+    .option('--pages <n>', 'page frames of guest memory (64..4194304)', '16384')
+    .option('--files <n>', 'files in the page cache namespace (2..65536)', '512')
+    .option('--duration <d>', 'how long the CPUs run: 500ms, 10s, 5m, 8h', defaultDuration)
+    .option('--seed <n>', 'workload seed (default: random, printed in the report)')
+    .addOption(
+      new Option('--protocol <name>', 'protocol variant')
+        .choices(PROTOCOLS as unknown as string[])
+        .default('patched'),
+    )
+    .addOption(
+      new Option('--mutant <name>', 'inject a known bug (PROTOCOL.md section 5)')
+        .choices(MUTANTS as unknown as string[])
+        .default('none'),
+    )
+    .addOption(
+      new Option('--fault-address <kind>', 'what the discard fault delivers')
+        .choices(FAULT_ADDRESS as unknown as string[])
+        .default('absolute'),
+    )
+    .option('--pagevec-size <n>', 'discard pagevec size, PAGEVEC_SIZE (1..256)', '14')
+    .option('--host-discard-rate <r>', 'host discards of volatile frames per second', '50000')
+    .option(
+      '--fault-delivery <d>',
+      'host latency to deliver a discard fault (part of the window)',
+      '20us',
+    )
+    .option(
+      '--delay <point=duration>',
+      'widen a race window: sleep at a preemption point (repeatable)',
+      collect,
+      [],
+    )
+    .addOption(
+      new Option('--spinlock <kind>', 'spinlock implementation')
+        .choices(SPINLOCK_KINDS as unknown as string[])
+        .default('pv'),
+    )
+    .option('--lockstat', 'time every lock acquisition (lock_stat columns)', false)
+    .option('--stop-on-violation', 'end the run at the first violation', false)
+    .option('--stall-timeout <d>', 'a CPU without progress this long is a stall', '10s');
+}
+
+/** Flags -> validated Config, or a UsageError naming the flag. */
+export function configFromFlags(f: MachineFlags): Config {
+  const input: Partial<ConfigInput> = {
+    cpus: f.cpus !== undefined ? parseInteger(f.cpus, '--cpus') : undefined,
+    pages: f.pages !== undefined ? parseInteger(f.pages, '--pages') : undefined,
+    files: f.files !== undefined ? parseInteger(f.files, '--files') : undefined,
+    durationMs: f.duration !== undefined ? parseDuration(f.duration, '--duration') : undefined,
+    seed: f.seed !== undefined ? parseInteger(f.seed, '--seed') : undefined,
+    protocol: f.protocol as Config['protocol'] | undefined,
+    mutant: f.mutant as Config['mutant'] | undefined,
+    faultAddress: f.faultAddress as Config['faultAddress'] | undefined,
+    pagevecSize:
+      f.pagevecSize !== undefined ? parseInteger(f.pagevecSize, '--pagevec-size') : undefined,
+    hostDiscardRate:
+      f.hostDiscardRate !== undefined
+        ? parseNumber(f.hostDiscardRate, '--host-discard-rate')
+        : undefined,
+    faultDeliveryUs:
+      f.faultDelivery !== undefined
+        ? parseDuration(f.faultDelivery, '--fault-delivery') * 1000
+        : undefined,
+    spinlock: f.spinlock as Config['spinlock'] | undefined,
+    lockstat: f.lockstat,
+    stopOnViolation: f.stopOnViolation,
+    stallTimeoutMs:
+      f.stallTimeout !== undefined ? parseDuration(f.stallTimeout, '--stall-timeout') : undefined,
+  };
+  if (f.delay && f.delay.length > 0) input.delaysUs = parseDelays(f.delay);
+  for (const k of Object.keys(input) as (keyof ConfigInput)[]) {
+    if (input[k] === undefined) delete input[k];
+  }
+  return validateConfig(input);
+}

@@ -1,0 +1,104 @@
+/**
+ * Turning command-line strings into configuration values. Every error is a
+ * UsageError whose message names the flag: the CLI prints it on one line and
+ * exits 2 before any thread starts.
+ */
+import { ZodError } from 'zod';
+import { type Config, type ConfigInput, makeConfig } from '../config.ts';
+import { NR_POINTS, POINTS, pointId } from '../points.ts';
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** `500ms`, `10s`, `5m`, `8h` (a fraction is fine: `1.5s`). Returns milliseconds. */
+export function parseDuration(s: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)(us|ms|s|m|h)$/.exec(s.trim());
+  if (!m) throw new UsageError(`${flag}: '${s}' is not a duration (use e.g. 500ms, 10s, 5m, 8h)`);
+  const unit = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms'];
+  return Number(m[1]) * unit;
+}
+
+export function parseInteger(s: string, flag: string): number {
+  if (!/^-?\d+$/.test(s.trim())) throw new UsageError(`${flag}: '${s}' is not an integer`);
+  return Number(s);
+}
+
+export function parseNumber(s: string, flag: string): number {
+  const n = Number(s);
+  if (s.trim() === '' || !Number.isFinite(n))
+    throw new UsageError(`${flag}: '${s}' is not a number`);
+  return n;
+}
+
+/** `POINT=DURATION` pairs into the per-point delay table (microseconds). */
+export function parseDelays(pairs: string[]): number[] {
+  const delays = new Array<number>(NR_POINTS).fill(0);
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq < 0) throw new UsageError(`--delay: '${pair}' is not POINT=DURATION`);
+    const name = pair.slice(0, eq);
+    const id = pointId(name);
+    if (id === undefined) {
+      throw new UsageError(
+        `--delay: unknown point '${name}' (hvaemu run --list-points lists them)`,
+      );
+    }
+    delays[id] = parseDuration(pair.slice(eq + 1), '--delay') * 1000;
+  }
+  return delays;
+}
+
+/** The flag that sets each configuration key, for error messages. */
+export const FLAG_OF: Partial<Record<keyof Config, string>> = {
+  cpus: '--cpus',
+  pages: '--pages',
+  files: '--files',
+  durationMs: '--duration',
+  seed: '--seed',
+  protocol: '--protocol',
+  mutant: '--mutant',
+  faultAddress: '--fault-address',
+  pagevecSize: '--pagevec-size',
+  hostDiscardRate: '--host-discard-rate',
+  faultDeliveryUs: '--fault-delivery',
+  delaysUs: '--delay',
+  spinlock: '--spinlock',
+  lockstat: '--lockstat',
+  stopOnViolation: '--stop-on-violation',
+  stallTimeoutMs: '--stall-timeout',
+};
+
+/** Validate against the one schema; a failure names the flag and the bound. */
+export function validateConfig(input: Partial<ConfigInput>): Config {
+  try {
+    return makeConfig(input);
+  } catch (e) {
+    if (!(e instanceof ZodError)) throw e;
+    const issue = e.issues[0]!;
+    const key = String(issue.path[0] ?? '') as keyof Config;
+    const flag = FLAG_OF[key] ?? key;
+    const got = (input as Record<string, unknown>)[key];
+    throw new UsageError(
+      `${flag}: ${describeIssue(issue)}${got !== undefined ? ` (got ${JSON.stringify(got)})` : ''}`,
+    );
+  }
+}
+
+function describeIssue(issue: ZodError['issues'][number]): string {
+  switch (issue.code) {
+    case 'too_small':
+      return `must be at least ${issue.minimum}`;
+    case 'too_big':
+      return `must be at most ${issue.maximum}`;
+    case 'invalid_value':
+      return `must be one of ${issue.values.join(', ')}`;
+    default:
+      return issue.message;
+  }
+}
+
+export function listPoints(): string {
+  const w = Math.max(...POINTS.map(([n]) => n.length));
+  return POINTS.map(([n, d]) => `${n.padEnd(w)}  ${d}`).join('\n');
+}

@@ -1,0 +1,143 @@
+/**
+ * The human report of a run: configuration echo, per-CPU table, totals,
+ * violations with their interleaving, audit, stall state, and one final
+ * SUCCESS/FAILURE line.
+ */
+
+import { renderTrace } from '../check/decode.ts';
+import type { RunReport } from '../machine/machine.ts';
+import { POINTS } from '../points.ts';
+import { secs, si, table } from './format.ts';
+
+/** Lines of a violation's merged trace to print (the JSON has them all). */
+const TRACE_LINES = 40;
+
+export function configLine(r: RunReport): string {
+  const c = r.config;
+  const delays = c.delaysUs
+    .map((us, i) => (us > 0 ? `${POINTS[i]![0]}=${us}us` : ''))
+    .filter(Boolean);
+  return [
+    `hvaemu ${c.version}: protocol ${c.protocol}${c.mutant !== 'none' ? ` + mutant ${c.mutant}` : ''}, ${c.cpus} CPUs, ${c.pages} pages, ${c.files} files, ${secs(c.durationMs)}, seed ${c.seed}`,
+    `  fault address ${c.faultAddress} (delivery ${c.faultDeliveryUs}us), pagevec ${c.pagevecSize}, host discards ${c.hostDiscardRate}/s, spinlock ${c.spinlock}${c.lockstat ? ', lockstat' : ''}${delays.length ? `, delays ${delays.join(' ')}` : ''}`,
+  ].join('\n');
+}
+
+export function renderReport(r: RunReport): string {
+  const out: string[] = [configLine(r), ''];
+  const sec = Math.max(r.durationMs, 1) / 1000;
+  const rows: (string | number)[][] = [
+    ['CPU', 'ops', 'ops/s', 'faults', 'refused', 'parked', 'freed', 'IPIs', 'rdv', 'irqs-off max'],
+  ];
+  for (const c of r.cpus) {
+    rows.push([
+      `cpu${c.cpu}`,
+      si(c.ops),
+      si(c.ops / sec),
+      si(c.discardFaults),
+      si(c.refsRefused),
+      si(c.pagesParked),
+      si(c.pagesFreedFromList),
+      si(c.ipisTaken),
+      si(c.rendezvous),
+      `${Math.round(c.irqsOffMaxUs)}us`,
+    ]);
+  }
+  const t = r.totals;
+  rows.push([
+    'total',
+    si(t.ops),
+    si(t.ops / sec),
+    si(t.discardFaults),
+    si(t.refsRefused),
+    si(t.pagesParked),
+    si(t.pagesFreedFromList),
+    si(t.ipisTaken),
+    si(t.rendezvous),
+    `${Math.round(t.irqsOffMaxUs)}us`,
+  ]);
+  out.push(table(rows));
+  out.push(
+    '',
+    `host discards ${si(t.hostDiscards)}, pages made volatile ${si(t.pagesMadeVolatile)}, discarded by the guest ${si(t.discardPages)} (${si(t.findGetPageDiscarded)} found by find_get_page), direct reclaims ${si(t.reclaims)}, truncates ${si(t.truncates)}, allocation failures ${si(t.allocFailures)}`,
+    `process: ${r.process.threads} threads, ${r.process.cpuOverWall.toFixed(2)} cores busy (user+sys over wall)`,
+  );
+
+  if (r.violations.length > 0) {
+    out.push(
+      '',
+      `VIOLATIONS: ${r.violationsTotal} (${r.violations.length} kept; first after ${secs(r.firstViolationMs ?? 0)})`,
+    );
+    r.violations.forEach((v, i) => {
+      out.push(
+        '',
+        `[${i + 1}] ${v.kind} on pfn ${v.pfn}, found by cpu${v.cpu}: generation ${v.generationAtFault} at the fault, ${v.generationNow} now${v.detail ? `, detail ${v.detail}` : ''}`,
+        `    ${v.description}`,
+        `    interleaving of cpu ${v.cpusInvolved.join(', ')} (* = events on pfn ${v.pfn}; last ${TRACE_LINES} lines, all in the JSON):`,
+      );
+      const onPfn = v.events.filter(
+        (e) =>
+          e.pfn === v.pfn ||
+          e.event.startsWith('ipi') ||
+          e.event === 'splice' ||
+          e.event === 'rendezvous',
+      );
+      const t0 = onPfn[0]?.t ?? 0;
+      for (const line of renderTrace(onPfn.slice(-TRACE_LINES), r.config.cpus, t0, v.pfn))
+        out.push(`    ${line}`);
+    });
+  } else {
+    out.push('', 'violations: none');
+  }
+
+  const a = r.audit;
+  if ('skipped' in a) {
+    out.push('', `audit: skipped (${a.skipped})`);
+  } else {
+    out.push(
+      '',
+      `audit: ${a.ok ? 'ok' : 'FAILED'}: ${a.free} free + ${a.perCpuLists} per-CPU + ${a.inUse} in use + ${a.parkedOnList} parked + ${a.inPagevecs} in pagevecs = ${a.accounted} of ${a.nrPages}`,
+    );
+    for (const e of a.errors) out.push(`  ${e}`);
+  }
+
+  if (r.stall) {
+    out.push('', `STALL: ${r.stall.reason}`);
+    const cd = r.stall.call;
+    out.push(
+      `  smp_call_function: call_lock ${cd.callLockHeld ? `held, caller cpu${cd.caller}` : 'free'}, started ${cd.started}/${cd.targets}, finished ${cd.finished}/${cd.targets}, seq ${cd.seq}`,
+    );
+    for (const c of r.stall.cpus) {
+      out.push(
+        `  cpu${c.cpu}: ${c.state}, irqs ${c.irqsEnabled ? 'on' : 'OFF'}, preempt ${c.preemptCount}, at ${c.point}, IPI ${c.ipiPending ? 'PENDING' : 'none'}, locks [${c.locksHeld.join(', ')}], ${si(c.ops)} ops`,
+      );
+      const t0 = c.lastEvents[0]?.t ?? 0;
+      for (const line of renderTrace(c.lastEvents.slice(-6), r.config.cpus, t0))
+        out.push(`      ${line}`);
+    }
+  }
+  if (r.error)
+    out.push(
+      '',
+      `ERROR in ${r.error.cpu >= 0 ? `cpu${r.error.cpu}` : 'the machine'}: ${r.error.message}`,
+      r.error.stack ?? '',
+    );
+
+  out.push('', verdictLine(r));
+  return out.join('\n');
+}
+
+export function verdictLine(r: RunReport): string {
+  const t = r.totals;
+  const what = `${r.config.cpus} CPUs ran ${secs(r.durationMs)}, ${si(t.ops)} ops, ${si(t.discardFaults)} discard faults, ${si(t.refsRefused)} refused, ${si(t.pagesFreedFromList)} freed from the discard list`;
+  switch (r.verdict) {
+    case 'SUCCESS':
+      return `SUCCESS: ${what}; no violation, audit clean`;
+    case 'FAILURE':
+      return `FAILURE: ${r.violationsTotal} violation(s)${'skipped' in r.audit || r.audit.ok ? '' : ', audit failed'}; ${what}`;
+    case 'STALL':
+      return `STALL: ${r.stall?.reason ?? ''}; ${what}`;
+    case 'ERROR':
+      return `ERROR: ${r.error?.message ?? ''}`;
+  }
+}
