@@ -38,6 +38,7 @@ export async function cpu_loop(): Promise<void> {
         f64[ops]!++;
         point(P.op);
       }
+      if (Atomics.load(i32, ctrl + CTRL.stop_machine) !== 0) stop_machine_park();
       const t = performance.now();
       if (t - lastYield > YIELD_MS) {
         lastYield = t;
@@ -53,6 +54,43 @@ export async function cpu_loop(): Promise<void> {
   }
   quiesce();
   if (failure !== undefined) throw failure;
+}
+
+/**
+ * stop_machine, this CPU's side: park at a quiescent point (between two
+ * operations: no lock held, interrupts enabled, no list half-spliced) until
+ * the main thread has audited the machine and cleared the word, or the
+ * machine stops. Parked, we keep taking IPIs: a CPU still finishing its
+ * operation may be in shrink_discards waiting for our answer before it can
+ * park too.
+ *
+ * Leaving, we drop out of nr_parked first and only then look at the word
+ * again, so the main thread never counts a CPU that is running operations:
+ *
+ *   cpu (leaving)                 main (next stop_machine)
+ *   nr_parked--                   stop_machine = 1
+ *   load stop_machine             load nr_parked == nr_cpus ?
+ *
+ * If our load sees 0, our decrement came before the main thread's store and
+ * hence before its count; if it sees 1, we park again without running an op.
+ */
+function stop_machine_park(): void {
+  const { i32, L } = K;
+  const ctrl = L.ctrl;
+  const state = K.percpu + PERCPU.state;
+  const parked = () =>
+    Atomics.load(i32, ctrl + CTRL.stop_machine) !== 0 && Atomics.load(i32, ctrl + CTRL.stop) === 0;
+  i32[state] = CPU_STATE.parked;
+  do {
+    Atomics.add(i32, ctrl + CTRL.nr_parked, 1);
+    Atomics.notify(i32, ctrl + CTRL.nr_parked);
+    while (parked()) {
+      point(P.op);
+      Atomics.wait(i32, K.pending, 0, 1);
+    }
+    Atomics.sub(i32, ctrl + CTRL.nr_parked, 1);
+  } while (parked());
+  i32[state] = CPU_STATE.running;
 }
 
 function quiesce(): void {

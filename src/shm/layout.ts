@@ -53,6 +53,8 @@ export const CTRL = {
   release: 4, // 1: quiesced CPUs may return
   nr_violations: 5, // violations found (stored or not)
   crashed_cpu: 6, // cpu + 1 of a CPU that threw
+  stop_machine: 7, // 1: CPUs park at their next batch boundary (quiescent) until it is 0 again
+  nr_parked: 8, // CPUs parked for stop_machine (the main thread waits on it)
   nr_words: 16,
 } as const;
 
@@ -74,7 +76,7 @@ export const PERCPU = {
 } as const;
 /** Per-CPU line 1: written by other CPUs. */
 export const PERCPU_PENDING = I32_PER_LINE;
-export const CPU_STATE = { starting: 0, running: 1, quiescing: 2, done: 3 } as const;
+export const CPU_STATE = { starting: 0, running: 1, quiescing: 2, done: 3, parked: 4 } as const;
 
 /** call_data of smp_call_function (2.6's struct call_data_struct), line after call_lock. */
 export const CALL = { func: 0, started: 1, finished: 2, wait: 3, seq: 4, caller: 5 } as const;
