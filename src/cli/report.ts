@@ -8,6 +8,7 @@ import { renderTrace } from '../check/decode.ts';
 import type { RunReport } from '../machine/machine.ts';
 import { POINTS } from '../points.ts';
 import { secs, si, table } from './format.ts';
+import { renderLatency, renderLockstat } from './lockstat-report.ts';
 
 /** Lines of a violation's merged trace to print (the JSON has them all). */
 const TRACE_LINES = 40;
@@ -62,6 +63,8 @@ export function renderReport(r: RunReport): string {
     `host discards ${si(t.hostDiscards)}, pages made volatile ${si(t.pagesMadeVolatile)}, discarded by the guest ${si(t.discardPages)} (${si(t.findGetPageDiscarded)} found by find_get_page), direct reclaims ${si(t.reclaims)}, truncates ${si(t.truncates)}, allocation failures ${si(t.allocFailures)}`,
     `process: ${r.process.threads} threads, ${r.process.cpuOverWall.toFixed(2)} cores busy (user+sys over wall)`,
   );
+  if (r.locks.length > 0) out.push('', renderLockstat(r.locks, r.config.lockstat));
+  if (r.latency) out.push('', renderLatency(r.latency));
 
   if (r.violations.length > 0) {
     out.push(

@@ -11,6 +11,8 @@ import type { Config } from '../config.ts';
 import { P } from '../points.ts';
 import {
   type Layout,
+  latencyBase,
+  lockstatBase,
   PERCPU_PENDING,
   percpuBase,
   pvecBase,
@@ -36,6 +38,12 @@ export const K = {
   patched: true,
   absolute: true,
   pvSpinlock: false,
+  ticketSpinlock: false,
+  /** --lockstat: locks take their timed path */
+  lockTimed: false,
+  /** f64 index of this CPU's lockstat block, of its latency block */
+  lockstat: 0,
+  lat: 0,
   /** any delay configured at a preemption point */
   delayOn: false,
   delaysMs: new Float64Array(0),
@@ -53,6 +61,8 @@ export function kernel_attach(v: Views, cfg: Config, cpu: number): void {
   K.patched = cfg.protocol === 'patched';
   K.absolute = cfg.faultAddress === 'absolute';
   K.pvSpinlock = cfg.spinlock === 'pv';
+  K.ticketSpinlock = cfg.spinlock === 'ticket';
+  K.lockTimed = cfg.lockstat;
   K.delaysMs = Float64Array.from(cfg.delaysUs, (us) => us / 1000);
   K.delayOn = cfg.delaysUs.some((d) => d > 0);
   K.faultDeliveryMs = cfg.faultDeliveryUs / 1000;
@@ -69,6 +79,8 @@ export function set_this_cpu(cpu: number): void {
     K.percpu = percpuBase(L, cpu);
     K.pending = K.percpu + PERCPU_PENDING;
     K.pvec = pvecBase(L, cpu);
+    K.lockstat = lockstatBase(L, cpu);
+    K.lat = latencyBase(L, cpu);
   }
 }
 

@@ -4,10 +4,19 @@
  * lock, the LRU, and __remove_from_page_cache with the series' host-discard
  * check (patch 5/6).
  */
+import { performance } from 'node:perf_hooks';
 import { EV } from '../check/events.ts';
 import { rec } from '../check/recorder.ts';
 import { PAGES_PER_FILE } from '../config.ts';
 import { CNT, fileBase, HEAD, headNode, ZONE } from '../shm/layout.ts';
+import {
+  lock_acquired,
+  lock_contended,
+  lock_hold_begin,
+  lock_hold_end,
+  lock_wait_begin,
+  lock_wait_end,
+} from '../stats/lockstat.ts';
 import { K, P } from './context.ts';
 import { page_hva_discarded } from './essa.ts';
 import { list_add } from './list.ts';
@@ -48,12 +57,43 @@ export function filemap_init(): void {
 }
 
 // ---- page lock --------------------------------------------------------------
+// A lock class for lock_stat (LOCK.page): the last CPU to take a page's lock
+// is page_lock_cpu[pfn]; --lockstat takes lock_page_timed (see spinlock.ts).
+
+const page_lock_id = (pfn: number) => K.L.page_lock_cpu + pfn;
 
 export function trylock_page(pfn: number): boolean {
-  return !TestSetPageFlag(pfn, PG_locked);
+  if (TestSetPageFlag(pfn, PG_locked)) return false;
+  lock_acquired(page_lock_id(pfn), LOCK.page);
+  if (K.lockTimed) lock_hold_begin(page_lock_id(pfn), performance.now());
+  return true;
 }
 /** lock_page: may sleep; interrupts enabled. */
 export function lock_page(pfn: number): void {
+  if (K.lockTimed) {
+    lock_page_timed(pfn);
+    return;
+  }
+  if (TestSetPageFlag(pfn, PG_locked)) {
+    lock_contended(page_lock_id(pfn), LOCK.page);
+    __lock_page(pfn);
+  }
+  lock_acquired(page_lock_id(pfn), LOCK.page);
+}
+function lock_page_timed(pfn: number): void {
+  let t: number;
+  if (!TestSetPageFlag(pfn, PG_locked)) {
+    t = performance.now();
+  } else {
+    lock_contended(page_lock_id(pfn), LOCK.page);
+    const t0 = lock_wait_begin(LOCK.page);
+    __lock_page(pfn);
+    t = lock_wait_end(LOCK.page, t0);
+  }
+  lock_acquired(page_lock_id(pfn), LOCK.page);
+  lock_hold_begin(page_lock_id(pfn), t);
+}
+function __lock_page(pfn: number): void {
   let spins = 0;
   while (TestSetPageFlag(pfn, PG_locked)) {
     point(P.spin);
@@ -61,6 +101,7 @@ export function lock_page(pfn: number): void {
   }
 }
 export function unlock_page(pfn: number): void {
+  if (K.lockTimed) lock_hold_end(page_lock_id(pfn), LOCK.page);
   ClearPageFlag(pfn, PG_locked);
 }
 

@@ -13,6 +13,12 @@ import { performance } from 'node:perf_hooks';
 import { EV } from '../check/events.ts';
 import { rec } from '../check/recorder.ts';
 import { CALL, CNT, PERCPU, PERCPU_PENDING, percpuBase } from '../shm/layout.ts';
+import {
+  latency_call,
+  latency_ipi_response,
+  latency_ipi_sent,
+  latency_irqs_off,
+} from '../stats/latency.ts';
 import { K, P } from './context.ts';
 import { LOCK, spin_lock, spin_unlock } from './spinlock.ts';
 
@@ -42,6 +48,7 @@ export function local_irq_enable(): void {
   const offUs = (performance.now() - K.irqsOffAt) * 1000;
   const m = K.stats + CNT.irqsOffMaxUs;
   if (offUs > K.f64[m]!) K.f64[m] = offUs;
+  latency_irqs_off(offUs);
   i32[K.percpu + PERCPU.irqs_enabled] = 1;
   if (Atomics.load(i32, K.pending) !== 0) smp_call_function_interrupt();
 }
@@ -115,6 +122,7 @@ export function smp_call_function_interrupt(): void {
   const func = Atomics.load(i32, call + CALL.func);
   const nr_targets = L.nr_cpus - 1;
   rec(EV['ipi-take'], -1, caller, seq);
+  latency_ipi_response();
   // The caller may go on as soon as `started` reaches nr_targets.
   if (Atomics.add(i32, call + CALL.started, 1) + 1 === nr_targets) {
     Atomics.notify(i32, percpuBase(L, caller) + PERCPU_PENDING);
@@ -149,6 +157,7 @@ export function smp_call_function(func: number, wait: boolean): void {
   Atomics.store(i32, call + CALL.caller, K.cpu);
   const seq = Atomics.add(i32, call + CALL.seq, 1) + 1;
   rec(EV['ipi-send'], -1, seq);
+  latency_ipi_sent();
   for (let c = 0; c < L.nr_cpus; c++) {
     if (c === K.cpu) continue;
     const pending = percpuBase(L, c) + PERCPU_PENDING;
@@ -170,5 +179,7 @@ export function smp_call_function(func: number, wait: boolean): void {
   }
   spin_unlock(L.call_lock, LOCK.call_lock);
   K.f64[K.stats + CNT.rendezvous]!++;
-  K.f64[K.stats + CNT.rendezvousWaitUs]! += (performance.now() - t0) * 1000;
+  const us = (performance.now() - t0) * 1000;
+  K.f64[K.stats + CNT.rendezvousWaitUs]! += us;
+  latency_call(us);
 }

@@ -1,30 +1,44 @@
 /**
- * spinlock_t on an Int32 word of the shared buffer.
+ * spinlock_t on a LOCK_SLOT of the shared buffer (layout.ts: `val`, `owner`,
+ * `cpu`); `lock` below is the slot's first word. `--spinlock` picks the kind:
+ * - `tas`: test-and-test-and-set on `val` (0 unlocked, 1 locked); a waiter
+ *   spins at a preemption point (so with interrupts enabled it takes IPIs
+ *   while it spins, as a 2.6 spin_lock does).
+ * - `ticket`: `val` hands out tickets (fetch-and-add), `owner` is the ticket
+ *   being served, so the lock passes in arrival order (x86 since 2.6.25). A
+ *   waiter spins at a preemption point, then naps in cpu_relax: when CPUs
+ *   outnumber cores the next in line may be descheduled, and everyone behind
+ *   it waits too (the lock-waiter preemption that made pv spinlocks).
+ * - `pv` (default): tas that spins a bounded number of times, then marks
+ *   `val` 2 (locked with sleepers) and sleeps on it with Atomics.wait until
+ *   the holder's unlock notifies, as paravirtualised spinlocks do when
+ *   virtual CPUs outnumber real ones.
  *
- * Word states: 0 unlocked, 1 locked, 2 locked with sleepers (pv only).
- * - `tas` (default): test-and-test-and-set; a waiter spins at a preemption
- *   point (so with interrupts enabled it takes IPIs while it spins, as a
- *   2.6 spin_lock does).
- * - `pv`: spins a bounded number of times, then marks the word 2 and sleeps
- *   on it with Atomics.wait until the holder's unlock notifies, as
- *   paravirtualised spinlocks do when virtual CPUs outnumber real ones.
+ * Every kind is taken as lockdep's LOCK_CONTENDED takes a lock: a trylock,
+ * and only if it fails lock_contended, the wait, then lock_acquired (the
+ * lock_stat hooks of src/stats/lockstat.ts: counters, always on). With
+ * --lockstat the same steps run in a timed copy (spin_lock_timed), chosen
+ * once at the entry: the untimed path reads no clock.
  *
- * Lock classes are named as the kernel names the locks; each CPU keeps a mask
- * of the classes it holds, for stall reports.
+ * Lock classes (LOCK_CLASSES, layout.ts) are named as the kernel names the
+ * locks; each CPU keeps a mask of the spinlock classes it holds, for stall
+ * reports.
  */
-import { PERCPU } from '../shm/layout.ts';
+import { performance } from 'node:perf_hooks';
+import { LOCK_SLOT, PERCPU } from '../shm/layout.ts';
+import {
+  lock_acquired,
+  lock_contended,
+  lock_hold_begin,
+  lock_hold_end,
+  lock_wait_begin,
+  lock_wait_end,
+} from '../stats/lockstat.ts';
 import { K, P } from './context.ts';
-import { irqs_disabled, point } from './smp.ts';
+import { cpu_relax, irqs_disabled, point } from './smp.ts';
 
-export const LOCK_CLASSES = [
-  'page_hva_discard_list_lock',
-  'zone->lock',
-  'zone->lru_lock',
-  'mapping->tree_lock',
-  'mm->page_table_lock',
-  'call_lock',
-] as const;
-export type LockClassName = (typeof LOCK_CLASSES)[number];
+export { LOCK_CLASSES, type LockClassName } from '../shm/layout.ts';
+/** Lock class ids: index into LOCK_CLASSES. */
 export const LOCK = {
   discard_list: 0,
   zone: 1,
@@ -32,22 +46,100 @@ export const LOCK = {
   tree: 3,
   pte: 4,
   call_lock: 5,
+  /** the page lock bit (lock_page), a sleeping lock: not in locks_held */
+  page: 6,
 } as const;
 
 const PV_SPINS = 256;
 
 export function spin_trylock(lock: number, cls: number): boolean {
-  if (Atomics.compareExchange(K.i32, lock, 0, 1) !== 0) return false;
+  if (!arch_spin_trylock(lock)) return false;
+  lock_acquired(lock + LOCK_SLOT.cpu, cls);
+  if (K.lockTimed) lock_hold_begin(lock + LOCK_SLOT.cpu, performance.now());
   K.i32[K.percpu + PERCPU.locks_held]! |= 1 << cls;
   return true;
 }
 
 export function spin_lock(lock: number, cls: number): void {
-  const i32 = K.i32;
-  if (Atomics.compareExchange(i32, lock, 0, 1) !== 0) spin_lock_slow(lock);
-  i32[K.percpu + PERCPU.locks_held]! |= 1 << cls;
+  if (K.lockTimed) {
+    spin_lock_timed(lock, cls);
+    return;
+  }
+  if (!arch_spin_trylock(lock)) {
+    lock_contended(lock + LOCK_SLOT.cpu, cls);
+    arch_spin_lock_contended(lock);
+  }
+  lock_acquired(lock + LOCK_SLOT.cpu, cls);
+  K.i32[K.percpu + PERCPU.locks_held]! |= 1 << cls;
 }
 
+/** spin_lock under --lockstat: the same steps, with wait and hold times and the call site. */
+function spin_lock_timed(lock: number, cls: number): void {
+  let t: number;
+  if (arch_spin_trylock(lock)) {
+    t = performance.now();
+  } else {
+    lock_contended(lock + LOCK_SLOT.cpu, cls);
+    const t0 = lock_wait_begin(cls);
+    arch_spin_lock_contended(lock);
+    t = lock_wait_end(cls, t0);
+  }
+  lock_acquired(lock + LOCK_SLOT.cpu, cls);
+  lock_hold_begin(lock + LOCK_SLOT.cpu, t);
+  K.i32[K.percpu + PERCPU.locks_held]! |= 1 << cls;
+}
+
+export function spin_unlock(lock: number, cls: number): void {
+  if (K.lockTimed) lock_hold_end(lock + LOCK_SLOT.cpu, cls);
+  K.i32[K.percpu + PERCPU.locks_held]! &= ~(1 << cls);
+  arch_spin_unlock(lock);
+}
+
+/** Held by someone, for every kind (tas/pv keep `owner` 0). Main thread: stall reports. */
+export function arch_spin_is_locked(i32: Int32Array, lock: number): boolean {
+  return Atomics.load(i32, lock + LOCK_SLOT.val) !== Atomics.load(i32, lock + LOCK_SLOT.owner);
+}
+
+function arch_spin_trylock(lock: number): boolean {
+  const i32 = K.i32;
+  if (K.ticketSpinlock) {
+    // Take the next ticket only if it is the one being served: free, and
+    // nobody queued (a queued waiter has moved `val` past `owner`), so a
+    // trylock never jumps the queue.
+    const owner = Atomics.load(i32, lock + LOCK_SLOT.owner);
+    return Atomics.compareExchange(i32, lock + LOCK_SLOT.val, owner, (owner + 1) | 0) === owner;
+  }
+  return Atomics.compareExchange(i32, lock + LOCK_SLOT.val, 0, 1) === 0;
+}
+
+function arch_spin_lock_contended(lock: number): void {
+  if (K.ticketSpinlock) ticket_spin_lock_slow(lock);
+  else spin_lock_slow(lock);
+}
+
+function arch_spin_unlock(lock: number): void {
+  const i32 = K.i32;
+  if (K.ticketSpinlock) {
+    Atomics.add(i32, lock + LOCK_SLOT.owner, 1); // serve the next ticket (wraps as the tickets do)
+    return;
+  }
+  if (Atomics.exchange(i32, lock + LOCK_SLOT.val, 0) === 2) {
+    Atomics.notify(i32, lock + LOCK_SLOT.val, 1);
+  }
+}
+
+/** Queue: take a ticket, wait until it is served. Tickets wrap at 2^32; only equality is tested. */
+function ticket_spin_lock_slow(lock: number): void {
+  const i32 = K.i32;
+  const ticket = Atomics.add(i32, lock + LOCK_SLOT.val, 1);
+  let spins = 0;
+  while (Atomics.load(i32, lock + LOCK_SLOT.owner) !== ticket) {
+    point(P.spin);
+    cpu_relax(spins++);
+  }
+}
+
+/** tas and pv: the lock word is `val` (LOCK_SLOT.val is 0: `lock` itself). */
 function spin_lock_slow(lock: number): void {
   const i32 = K.i32;
   let spins = 0;
@@ -69,10 +161,4 @@ function spin_lock_slow(lock: number): void {
       }
     }
   }
-}
-
-export function spin_unlock(lock: number, cls: number): void {
-  const i32 = K.i32;
-  i32[K.percpu + PERCPU.locks_held]! &= ~(1 << cls);
-  if (Atomics.exchange(i32, lock, 0) === 2) Atomics.notify(i32, lock, 1);
 }

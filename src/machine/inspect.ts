@@ -5,7 +5,7 @@
  */
 
 import { recentEvents, type TraceEvent } from '../check/decode.ts';
-import { LOCK_CLASSES } from '../kernel/spinlock.ts';
+import { arch_spin_is_locked, LOCK_CLASSES } from '../kernel/spinlock.ts';
 import { POINTS } from '../points.ts';
 import {
   CALL,
@@ -52,7 +52,7 @@ export function cpuState(v: Views, cpu: number, nEvents = 16): CpuState {
 export function callData(v: Views) {
   const { i32, L } = v;
   return {
-    callLockHeld: Atomics.load(i32, L.call_lock) !== 0,
+    callLockHeld: arch_spin_is_locked(i32, L.call_lock),
     caller: i32[L.call + CALL.caller]!,
     started: i32[L.call + CALL.started]!,
     finished: i32[L.call + CALL.finished]!,

@@ -28,6 +28,8 @@ import {
   statsBase,
   type Views,
 } from '../shm/layout.ts';
+import { type LatencyReport, readLatency } from '../stats/latency.ts';
+import { type LockReport, readLocks } from '../stats/lockstat.ts';
 import { type CpuState, callData, cpuState } from './inspect.ts';
 import type { ThreadApi, ThreadSummary } from './thread.ts';
 
@@ -44,15 +46,7 @@ export const EXIT: Record<Verdict, number> = { SUCCESS: 0, FAILURE: 1, STALL: 3,
 
 export type CpuReport = { cpu: number } & Record<CounterName, number>;
 export type Totals = Record<CounterName, number>;
-export type LockReport = {
-  name: string;
-  acquisitions: number;
-  contentions: number;
-  conBounces: number;
-  acqBounces: number;
-  waitTimeUs: { min: number; max: number; total: number; avg: number };
-  holdTimeUs: { min: number; max: number; total: number; avg: number };
-};
+export type { LockReport } from '../stats/lockstat.ts';
 
 export type StallReport = {
   reason: string;
@@ -68,6 +62,7 @@ export type RunReport = {
   cpus: CpuReport[];
   totals: Totals;
   locks: LockReport[];
+  latency: LatencyReport;
   violations: Violation[];
   violationsTotal: number;
   firstViolationMs: number | null;
@@ -324,7 +319,6 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
     await withTimeout(pool.destroy(), CALL_TIMEOUT_MS, 'pool destroy').catch(() => undefined);
   }
   if (t1 === 0) t1 = performance.now();
-  void summaries;
 
   const failure = threads.find((t) => t.error);
   const err = failure?.error ?? poolError;
@@ -350,7 +344,11 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
     durationMs: t0 ? t1 - t0 : 0,
     cpus: Array.from({ length: cfg.cpus }, (_, c) => ({ cpu: c, ...readCounters(v, c) })),
     totals: sumCounters(v),
-    locks: [],
+    locks: readLocks(
+      v,
+      summaries.map((s) => s.lockSites),
+    ),
+    latency: readLatency(v),
     violations,
     violationsTotal: total,
     firstViolationMs,

@@ -10,6 +10,7 @@ import type { Config } from '../config.ts';
 import { host_loop } from '../host/hypervisor.ts';
 import { kernel_attach } from '../kernel/context.ts';
 import { attach, computeLayout } from '../shm/layout.ts';
+import { lockstat_sites } from '../stats/lockstat.ts';
 import { workload_init } from '../workload/workload.ts';
 import { cpu_loop } from './cpu.ts';
 
@@ -17,7 +18,12 @@ export type ThreadRole = 'cpu' | 'host';
 export type ThreadTask = { port: MessagePort; role: ThreadRole };
 
 export type ThreadInfo = { threadId: number; role: ThreadRole; cpu: number };
-export type ThreadSummary = ThreadInfo & { cpuUserMs: number; wallMs: number };
+export type ThreadSummary = ThreadInfo & {
+  cpuUserMs: number;
+  wallMs: number;
+  /** lock_stat contention call sites seen by this thread, per class (--lockstat). */
+  lockSites: [string, number][][];
+};
 
 export type ThreadApi = {
   setup(sab: SharedArrayBuffer, cfg: Config, cpu: number): ThreadInfo;
@@ -55,7 +61,12 @@ export default async function machineThread(task: ThreadTask): Promise<ThreadInf
     },
     collect() {
       if (!info) throw new Error('collect before setup');
-      return { ...info, cpuUserMs: process.cpuUsage().user / 1000, wallMs };
+      return {
+        ...info,
+        cpuUserMs: process.cpuUsage().user / 1000,
+        wallMs,
+        lockSites: lockstat_sites(),
+      };
     },
     release() {
       onRelease();

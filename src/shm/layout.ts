@@ -20,6 +20,8 @@
  * | zone            | 3 lines                     | 192                | zone->lock, free_pages, lru_lock     |
  * | discard         | 1 line                      | 64                 | page_hva_discard_list_lock           |
  * | call            | 2 lines                     | 128                | call_lock; call_data                 |
+ * | call_time (f64) | 1 line                      | 64                 | (stats: when the IPIs were sent)     |
+ * | page_lock_cpu   | Int32 per pfn               | 4 n                | (lockstat: last CPU to take PG_locked) |
  * | percpu          | 2 lines per CPU             | 128 c              | irq flag, preempt count, pcp; IPI pending |
  * | pvec            | lines per CPU               | 4 (1+size) c, pad  | page_hva_discard_pvecs               |
  * | task            | lines per task              | pte lock, vmas, ptes | mm->page_table_lock, vma, pte       |
@@ -29,6 +31,12 @@
  * | recorder        | per CPU + host: ring        | ...                | (flight recorder)                    |
  * | violations      | slots                       | ...                | (oracle reports)                     |
  * | stats (f64)     | counters per CPU + host     | 64-byte multiples  | (per-CPU counters)                   |
+ * | lockstat (f64)  | per CPU: class x LOCKSTAT, held stack | 64-byte multiples | (lock_stat; lockdep's held_locks) |
+ * | latency (f64)   | per CPU: LATENCY histograms | 64-byte multiples  | (irqsoff, IPI latency histograms)    |
+ *
+ * Every spinlock is a LOCK_SLOT of consecutive Int32 words (tas/pv state or
+ * ticket next, ticket owner, last CPU): a lock in a line shared with other
+ * fields is followed by LOCK_SLOT.words words before the next field.
  */
 import {
   type Config,
@@ -78,6 +86,72 @@ export const PERCPU = {
 export const PERCPU_PENDING = I32_PER_LINE;
 export const CPU_STATE = { starting: 0, running: 1, quiescing: 2, done: 3, parked: 4 } as const;
 
+/**
+ * A spinlock_t: `val` is the tas/pv state (0 unlocked, 1 locked, 2 locked
+ * with sleepers) or the ticket lock's next ticket; `owner` is the ticket now
+ * served (always 0 for tas/pv, so `val !== owner` means held for every kind);
+ * `cpu` is cpu + 1 of the last CPU that took the lock, lockdep_map's `cpu`,
+ * for lock_stat's bounces (0: never taken).
+ */
+export const LOCK_SLOT = { val: 0, owner: 1, cpu: 2, words: 3 } as const;
+
+/**
+ * Lock classes, as the kernel names the locks (lock_stat's class names). Every
+ * tree_lock is one class, every pte lock one class, every page's PG_locked
+ * one class. Index = bit in PERCPU.locks_held (spinlocks only).
+ */
+export const LOCK_CLASSES = [
+  'page_hva_discard_list_lock',
+  'zone->lock',
+  'zone->lru_lock',
+  'mapping->tree_lock',
+  'mm->page_table_lock',
+  'call_lock',
+  'PG_locked',
+] as const;
+export type LockClassName = (typeof LOCK_CLASSES)[number];
+
+/**
+ * Per-CPU, per-class lock_stat record (Float64): acquisitions, contentions
+ * and bounces always counted; wait and hold times only with --lockstat
+ * (`*_nr` are their sample counts; min is valid when nr > 0).
+ */
+export const LOCKSTAT = {
+  acquisitions: 0,
+  contentions: 1,
+  con_bounces: 2,
+  acq_bounces: 3,
+  wait_nr: 4,
+  wait_min: 5,
+  wait_max: 6,
+  wait_total: 7,
+  hold_nr: 8,
+  hold_min: 9,
+  hold_max: 10,
+  hold_total: 11,
+  nr_fields: 12,
+} as const;
+/** Locks one CPU may hold at once, for hold times (lockdep's MAX_LOCK_DEPTH is 48). */
+export const HELD_DEPTH = 16;
+/** After the class records of a CPU's lockstat block: depth, then HELD_DEPTH x (lock id, since). */
+export const LOCKSTAT_HELD = LOCK_CLASSES.length * LOCKSTAT.nr_fields;
+
+/**
+ * Latency histograms (Float64 counts), SUB buckets per octave: bucket 0 holds
+ * [0, 2^min_exp) us, bucket b >= 1 holds [2^((b-1)/SUB + min_exp),
+ * 2^(b/SUB + min_exp)) us, the last one everything above.
+ */
+export const LAT_HIST = { sub: 4, min_exp: -2, max_exp: 26, buckets: 1 + 4 * 28 } as const;
+/** A CPU's latency block: its interrupts-off sections, its smp_call_function calls, its IPI responses. */
+export const LATENCY = {
+  irqs_off: 0,
+  call: LAT_HIST.buckets,
+  response: 2 * LAT_HIST.buckets,
+  call_max_us: 3 * LAT_HIST.buckets,
+  response_max_us: 3 * LAT_HIST.buckets + 1,
+  nr_words: 3 * LAT_HIST.buckets + 2,
+} as const;
+
 /** call_data of smp_call_function (2.6's struct call_data_struct), line after call_lock. */
 export const CALL = { func: 0, started: 1, finished: 2, wait: 3, seq: 4, caller: 5 } as const;
 
@@ -89,11 +163,11 @@ export const ZONE = {
   pages_low: I32_PER_LINE + 2,
   pages_high: I32_PER_LINE + 3,
   lru_lock: 2 * I32_PER_LINE,
-  nr_lru: 2 * I32_PER_LINE + 1,
+  nr_lru: 2 * I32_PER_LINE + LOCK_SLOT.words,
 } as const;
 
 /** page_hva_discard_list_lock line: the lock and the number of pages on the list. */
-export const DISCARD = { lock: 0, nr_pages: 1 } as const;
+export const DISCARD = { lock: 0, nr_pages: LOCK_SLOT.words } as const;
 
 /** Ghost fault record per CPU (oracle). */
 export const FAULTREC = { pfn: 0, gen: 1, active: 2 } as const;
@@ -175,6 +249,8 @@ export function computeLayout(cfg: Pick<Config, 'cpus' | 'pages' | 'files' | 'pa
   const viol_trace_events = VIOLATION_CPUS * RING_EVENTS;
   const viol_stride = alignUp(VIOL.header_words + viol_trace_events * EVENT_WORDS, I32_PER_LINE);
   const stats_stride = alignUp(COUNTERS.length, LINE / 8);
+  const lockstat_stride = alignUp(LOCKSTAT_HELD + 1 + 2 * HELD_DEPTH, LINE / 8);
+  const latency_stride = alignUp(LATENCY.nr_words, LINE / 8);
 
   const L = {
     nr_cpus,
@@ -199,6 +275,9 @@ export function computeLayout(cfg: Pick<Config, 'cpus' | 'pages' | 'files' | 'pa
     discard: region(I32_PER_LINE, 4),
     call_lock: region(I32_PER_LINE, 4),
     call: region(I32_PER_LINE, 4),
+    /** f64 index: when the current smp_call_function raised its IPIs (wall ms, recorder's now()). */
+    call_time: region(LINE / 8, 8),
+    page_lock_cpu: region(nr_pages, 4),
     percpu: region(2 * I32_PER_LINE * nr_cpus, 4),
     percpu_stride: 2 * I32_PER_LINE,
     pvec: region(pvec_stride * nr_cpus, 4),
@@ -213,9 +292,9 @@ export function computeLayout(cfg: Pick<Config, 'cpus' | 'pages' | 'files' | 'pa
     file_stride: I32_PER_LINE,
     /** Within a file line: mapping->tree_lock, nrpages, i_size in pages, truncate_count. */
     file_tree_lock: 0,
-    file_nrpages: 1,
-    file_size: 2,
-    file_truncate_count: 3,
+    file_nrpages: LOCK_SLOT.words,
+    file_size: LOCK_SLOT.words + 1,
+    file_truncate_count: LOCK_SLOT.words + 2,
     pagecache: region(nr_files * PAGES_PER_FILE, 4),
     ghost_gen: region(nr_pages, 4),
     ghost_list: region(nr_pages, 4),
@@ -236,6 +315,10 @@ export function computeLayout(cfg: Pick<Config, 'cpus' | 'pages' | 'files' | 'pa
     viol_time_stride: 1 + viol_trace_events,
     stats: region(stats_stride * nr_recorders, 8),
     stats_stride,
+    lockstat: region(lockstat_stride * nr_cpus, 8),
+    lockstat_stride,
+    latency: region(latency_stride * nr_cpus, 8),
+    latency_stride,
     bytes: 0,
   };
   L.bytes = alignUp(bytes, LINE);
@@ -266,6 +349,14 @@ export function ringBase(L: Layout, rec: number): number {
 }
 export function statsBase(L: Layout, rec: number): number {
   return L.stats + rec * L.stats_stride;
+}
+/** f64 index of a CPU's lockstat block (its own 64-byte lines). */
+export function lockstatBase(L: Layout, cpu: number): number {
+  return L.lockstat + cpu * L.lockstat_stride;
+}
+/** f64 index of a CPU's latency block (its own 64-byte lines). */
+export function latencyBase(L: Layout, cpu: number): number {
+  return L.latency + cpu * L.latency_stride;
 }
 export function violBase(L: Layout, slot: number): number {
   return L.viol + slot * L.viol_stride;

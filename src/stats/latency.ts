@@ -1,0 +1,162 @@
+/**
+ * Latency histograms in the shared buffer: each CPU's interrupts-off
+ * sections (what the irqsoff tracer measures: from local_irq_disable to
+ * local_irq_enable, longest plus a histogram), its smp_call_function calls
+ * from entry to the release of call_lock, and its response to each IPI (from
+ * the caller raising it to this CPU's `started++`).
+ *
+ * Worker side: `latency_*` are called by kernel code on this CPU and write only
+ * this CPU's block (its own 64-byte lines). Main side: `readLatency` sums them.
+ * Buckets: LAT_HIST in layout.ts (quarter octaves from 0.25 us to 2^26 us).
+ */
+import { now } from '../check/recorder.ts';
+import { K } from '../kernel/context.ts';
+import { CNT, LAT_HIST, LATENCY, latencyBase, statsBase, type Views } from '../shm/layout.ts';
+
+const MIN_US = 2 ** LAT_HIST.min_exp;
+const OFFSET = 1 - LAT_HIST.sub * LAT_HIST.min_exp;
+
+/** The bucket of a duration in microseconds (NaN and negatives fall in bucket 0). */
+export function hist_bucket(us: number): number {
+  if (!(us >= MIN_US)) return 0;
+  const b = Math.floor(LAT_HIST.sub * Math.log2(us)) + OFFSET;
+  return b < LAT_HIST.buckets ? b : LAT_HIST.buckets - 1;
+}
+
+/** Lower and upper edge (us) of a bucket; the last one is open above. */
+export function bucket_edges(b: number): [number, number] {
+  if (b === 0) return [0, MIN_US];
+  const lo = 2 ** ((b - 1) / LAT_HIST.sub + LAT_HIST.min_exp);
+  const hi =
+    b === LAT_HIST.buckets - 1
+      ? Number.POSITIVE_INFINITY
+      : 2 ** (b / LAT_HIST.sub + LAT_HIST.min_exp);
+  return [lo, hi];
+}
+
+export function hist_add(f64: Float64Array, hist: number, us: number): void {
+  f64[hist + hist_bucket(us)]!++;
+}
+
+// ---- worker side: called by kernel code on this CPU --------------------------
+
+/** local_irq_enable: an interrupts-off section of `us` ended (the max is CNT.irqsOffMaxUs). */
+export function latency_irqs_off(us: number): void {
+  K.f64[K.lat + LATENCY.irqs_off + hist_bucket(us)]!++;
+}
+
+/** smp_call_function: the caller stamps the call just before it raises the IPIs. */
+export function latency_ipi_sent(): void {
+  K.f64[K.L.call_time] = now();
+}
+
+/**
+ * The IPI handler, before `started++`: this CPU's response time. The stamp is
+ * the current call's: call_lock is held until every target has started, so no
+ * later call can restamp it before we read it (a mutant that does not wait for
+ * `started` can, and then this figure is off, not the protocol check).
+ */
+export function latency_ipi_response(): void {
+  const us = (now() - K.f64[K.L.call_time]!) * 1000;
+  const f64 = K.f64;
+  f64[K.lat + LATENCY.response + hist_bucket(us)]!++;
+  if (us > f64[K.lat + LATENCY.response_max_us]!) f64[K.lat + LATENCY.response_max_us] = us;
+}
+
+/** smp_call_function returned: `us` from its entry to the release of call_lock. */
+export function latency_call(us: number): void {
+  const f64 = K.f64;
+  f64[K.lat + LATENCY.call + hist_bucket(us)]!++;
+  if (us > f64[K.lat + LATENCY.call_max_us]!) f64[K.lat + LATENCY.call_max_us] = us;
+}
+
+// ---- main side ---------------------------------------------------------------
+
+export type HistogramBucket = { geUs: number; ltUs: number | null; count: number };
+export type LatencySummary = {
+  count: number;
+  p50Us: number;
+  p99Us: number;
+  maxUs: number;
+  /** Non-empty buckets only, in order; `ltUs` null for the open last bucket. */
+  histogram: HistogramBucket[];
+};
+export type LatencyReport = {
+  /** Per CPU: interrupts-off sections (irqsoff tracer). */
+  irqsOff: (LatencySummary & { cpu: number })[];
+  /** smp_call_function, entry to release of call_lock, over all callers. */
+  rendezvous: LatencySummary;
+  /** Per target CPU: IPI raised by the caller .. the target's started++. */
+  ipiResponse: (LatencySummary & { cpu: number })[];
+  /** Bucket scheme, for readers of `histogram`. */
+  buckets: { perOctave: number; minUs: number };
+};
+
+/**
+ * The q-quantile of a histogram: the upper edge of the bucket where the
+ * cumulative count reaches q (at most `max`, the exact largest sample).
+ */
+export function quantile(counts: ArrayLike<number>, q: number, max: number): number {
+  let total = 0;
+  for (let b = 0; b < counts.length; b++) total += counts[b]!;
+  if (total === 0) return 0;
+  const want = q * total;
+  let cum = 0;
+  for (let b = 0; b < counts.length; b++) {
+    cum += counts[b]!;
+    if (cum >= want) return Math.min(bucket_edges(b)[1], max);
+  }
+  return max;
+}
+
+export function summarize(counts: ArrayLike<number>, max: number): LatencySummary {
+  let count = 0;
+  const histogram: HistogramBucket[] = [];
+  for (let b = 0; b < counts.length; b++) {
+    const n = counts[b]!;
+    if (n === 0) continue;
+    count += n;
+    const [lo, hi] = bucket_edges(b);
+    histogram.push({ geUs: lo, ltUs: Number.isFinite(hi) ? hi : null, count: n });
+  }
+  return {
+    count,
+    p50Us: quantile(counts, 0.5, max),
+    p99Us: quantile(counts, 0.99, max),
+    maxUs: max,
+    histogram,
+  };
+}
+
+function histOf(v: Views, cpu: number, which: number): Float64Array {
+  const base = latencyBase(v.L, cpu) + which;
+  return v.f64.slice(base, base + LAT_HIST.buckets);
+}
+
+export function readLatency(v: Views): LatencyReport {
+  const { L, f64 } = v;
+  const irqsOff: LatencyReport['irqsOff'] = [];
+  const ipiResponse: LatencyReport['ipiResponse'] = [];
+  const calls = new Float64Array(LAT_HIST.buckets);
+  let callMax = 0;
+  for (let cpu = 0; cpu < L.nr_cpus; cpu++) {
+    const base = latencyBase(L, cpu);
+    irqsOff.push({
+      cpu,
+      ...summarize(histOf(v, cpu, LATENCY.irqs_off), f64[statsBase(L, cpu) + CNT.irqsOffMaxUs]!),
+    });
+    ipiResponse.push({
+      cpu,
+      ...summarize(histOf(v, cpu, LATENCY.response), f64[base + LATENCY.response_max_us]!),
+    });
+    const h = histOf(v, cpu, LATENCY.call);
+    for (let b = 0; b < h.length; b++) calls[b]! += h[b]!;
+    callMax = Math.max(callMax, f64[base + LATENCY.call_max_us]!);
+  }
+  return {
+    irqsOff,
+    rendezvous: summarize(calls, callMax),
+    ipiResponse,
+    buckets: { perOctave: LAT_HIST.sub, minUs: MIN_US },
+  };
+}
