@@ -10,6 +10,7 @@ import { checkWritable, writeJson } from './output.ts';
 import { listPoints, UsageError } from './parse.ts';
 import { makeProgressPrinter } from './progress.ts';
 import { renderReport, verdictLine } from './report.ts';
+import { addSoakCommand } from './soak.ts';
 import { addSweepCommand } from './sweep.ts';
 
 export const EXIT_USAGE = 2;
@@ -87,6 +88,7 @@ export function buildProgram(exit: (code: number) => void): Command {
     .option('--list-points', 'list the preemption points (for --delay) and exit', false)
     .action(async (flags: RunFlags) => exit(await runCommand(flags)));
   run.exitOverride();
+  addSoakCommand(program, exit, stopOnSignals);
   addSweepCommand(program, exit, stopOnSignals);
   return program;
 }

@@ -1,0 +1,161 @@
+/**
+ * `hvaemu soak [run flags] --duration 8h --stat-interval 60s --out DIR`: the
+ * overnight run (src/soak/soak.ts does the work). Flags are checked and the
+ * folder prepared before any thread starts; a live status line on a terminal,
+ * plain interval lines otherwise; the verdict's exit code at the end.
+ */
+import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import type { SoakStatus } from '../soak/soak.ts';
+import type { StatsLine } from '../soak/stats.ts';
+import { si } from './format.ts';
+import { addMachineOptions, configFromFlags, type MachineFlags } from './options.ts';
+import { parseDuration, parseInteger, UsageError } from './parse.ts';
+
+type SoakFlags = MachineFlags & {
+  out: string;
+  statInterval: string;
+  auditEvery: string;
+  force?: boolean;
+  quiet?: boolean;
+};
+
+/** Files of an earlier soak that --force allows to overwrite. */
+const SOAK_FILES = ['stats.jsonl', 'violations.jsonl', 'summary.json', 'config.json'];
+const MIN_STAT_INTERVAL_MS = 100;
+
+/** `1h02m03s`, `4m05s`, `12.3s` */
+export function hms(ms: number): string {
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
+  const s = Math.floor(ms / 1000);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, '0');
+  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m${ss}s` : `${m}m${ss}s`;
+}
+
+const mb = (b: number) => `${Math.round(b / (1024 * 1024))} MB`;
+
+export function statusLine(s: SoakStatus): string {
+  return `[${hms(s.elapsedMs)} / ${hms(s.durationMs)}, ${hms(Math.max(0, s.durationMs - s.elapsedMs))} left] ${si(s.opsPerSec)} ops/s  violations ${s.violations}  stalls ${s.stalls}  audits ${s.audits}${s.auditFailures ? ` (${s.auditFailures} FAILED)` : ''}  RSS ${mb(s.rss)}`;
+}
+
+export function intervalLine(l: StatsLine): string {
+  return `[${hms(l.elapsedMs).padStart(8)}] ${si(l.opsPerSecTotal)} ops/s (${l.opsPerSec.map(si).join(' ')})  faults ${si(l.discardFaults)}  refused ${si(l.refsRefused)}  parked ${si(l.pagesParked)}  freed ${si(l.pagesFreedFromList)}  rdv ${si(l.rendezvous)}  irqs-off max ${si(Math.max(0, ...l.irqsOffMaxUs))}us  violations ${l.violations}  audits ${l.audits}${l.auditFailures ? ` (${l.auditFailures} FAILED)` : ''}  RSS ${mb(l.memory.rss)}`;
+}
+
+/** The results folder: created if missing; an earlier soak's files need --force. */
+function prepareOut(out: string, force: boolean): string {
+  const dir = resolve(out);
+  if (existsSync(dir) && !statSync(dir).isDirectory()) {
+    throw new UsageError(`--out: '${out}' exists and is not a directory`);
+  }
+  const earlier = SOAK_FILES.filter((f) => existsSync(resolve(dir, f)));
+  if (earlier.length > 0 && !force) {
+    throw new UsageError(
+      `--out: '${out}' already holds a soak (${earlier.join(', ')}); choose another folder or add --force`,
+    );
+  }
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.W_OK);
+  } catch {
+    throw new UsageError(`--out: cannot create or write '${out}'`);
+  }
+  return dir;
+}
+
+async function soakCommand(
+  flags: SoakFlags,
+  stopOnSignals: () => { signal: AbortSignal; dispose: () => void },
+): Promise<number> {
+  const cfg = configFromFlags(flags);
+  const statIntervalMs = parseDuration(flags.statInterval, '--stat-interval');
+  if (statIntervalMs < MIN_STAT_INTERVAL_MS) {
+    throw new UsageError(
+      `--stat-interval: must be at least ${MIN_STAT_INTERVAL_MS}ms (got '${flags.statInterval}')`,
+    );
+  }
+  const auditEvery = parseInteger(flags.auditEvery, '--audit-every');
+  if (auditEvery < 0) throw new UsageError(`--audit-every: must be at least 0 (got ${auditEvery})`);
+  const dir = prepareOut(flags.out, flags.force === true);
+
+  const { runSoak } = await import('../soak/soak.ts');
+  const err = process.stderr;
+  const tty = err.isTTY === true && !flags.quiet;
+  let shown = false;
+  const clear = () => {
+    if (shown) err.write('\r\x1b[K');
+    shown = false;
+  };
+  if (!flags.quiet) {
+    err.write(
+      `hvaemu soak: ${cfg.cpus} CPUs, protocol ${cfg.protocol}${cfg.mutant !== 'none' ? ` + ${cfg.mutant}` : ''}, ${hms(cfg.durationMs)}, seed ${cfg.seed}, stats every ${hms(statIntervalMs)}; results in ${dir}\n`,
+    );
+  }
+  const signals = stopOnSignals();
+  let result: Awaited<ReturnType<typeof runSoak>>;
+  try {
+    result = await runSoak(cfg, {
+      out: dir,
+      statIntervalMs,
+      auditEvery,
+      signal: signals.signal,
+      argv: process.argv.slice(2),
+      ...(tty
+        ? {
+            onStatus: (s: SoakStatus) => {
+              err.write(`\r\x1b[K${statusLine(s)}`);
+              shown = true;
+            },
+          }
+        : {}),
+      ...(!tty && !flags.quiet
+        ? { onInterval: (l: StatsLine) => err.write(`${intervalLine(l)}\n`) }
+        : {}),
+    });
+  } finally {
+    signals.dispose();
+    clear();
+  }
+  const s = result.summary;
+  const lines = [
+    `${s.verdict}: ${cfg.cpus} CPUs ran ${hms(s.durationMs)} (${s.endReason}), ${si(s.totals.ops)} ops, ${si(s.totals.discardFaults)} discard faults, ${si(s.totals.pagesFreedFromList)} freed from the discard list`,
+    `  violations ${s.violations.total}; audits ${s.audits.periodic} periodic (${s.audits.failed} failed, ${s.audits.skipped} skipped), final ${s.audits.final && !('skipped' in s.audits.final) ? (s.audits.final.ok ? 'ok' : 'FAILED') : 'skipped'}`,
+    `  memory: RSS ${s.memory.rss.why}`,
+    ...(s.stall ? [`  STALL: ${s.stall.reason} (stall.json)`] : []),
+    ...(s.error ? [`  ERROR: ${s.error.message}`] : []),
+    `  results: ${dir}/ (report.html, summary.json, stats.jsonl ${s.statsLines} lines, violations.jsonl ${s.violations.written} lines)`,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return result.exitCode;
+}
+
+/** Register `soak` on the program; `exit` receives the exit code. */
+export function addSoakCommand(
+  program: Command,
+  exit: (code: number) => void,
+  stopOnSignals: () => { signal: AbortSignal; dispose: () => void },
+): Command {
+  const cmd = addMachineOptions(
+    program
+      .command('soak')
+      .description(
+        'run for hours, keep everything in a results folder (config.json, stats.jsonl, violations.jsonl, summary.json, report.html); exit 0 clean, 1 violation, 3 stall, 4 crash',
+      ),
+    '8h',
+  )
+    .requiredOption('--out <dir>', 'results folder (created if missing)')
+    .option('--stat-interval <d>', 'one line of stats.jsonl every this long', '60s')
+    .option(
+      '--audit-every <n>',
+      'stop the machine and audit it every n intervals (0: final audit only)',
+      '3',
+    )
+    .option('--force', 'overwrite the files of an earlier soak in --out', false)
+    .option('--quiet', 'no status line or interval lines', false)
+    .action(async (flags: SoakFlags) => exit(await soakCommand(flags, stopOnSignals)));
+  cmd.exitOverride();
+  return cmd;
+}

@@ -1,0 +1,574 @@
+/**
+ * A soak run: one machine for hours, watched the way rcutorture watches a
+ * kernel. Everything it sees goes into a results folder as it happens:
+ *
+ *   config.json        every effective parameter, seed, version, git commit
+ *   stats.jsonl        one line per interval (stats.ts), written whole and synced
+ *   violations.jsonl   each violation the moment it is found, with its flight recorder
+ *   summary.json       provisional every interval (verdict RUNNING), final at the end
+ *   stall.json         the stall report, if the watchdog fired
+ *   report.html        the morning report (report/html.ts)
+ *
+ * Every few intervals the machine is stopped (stop_machine.ts) and audited:
+ * conservation of frames and the integrity of every list. An audit failure is
+ * a violation of kind `audit`.
+ *
+ * The run itself is runMachine's: its watchdog, its stop on a signal, its
+ * final audit. This module only listens to its monitor tick.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { hostname, cpus as osCpus } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { type Audit, audit } from '../check/audit.ts';
+import { decodeViolations, recentEvents, renderTrace, type Violation } from '../check/decode.ts';
+import { VIOLATION_KINDS } from '../check/violations.ts';
+import { type Config, VERSION } from '../config.ts';
+import {
+  EXIT,
+  type LockReport,
+  type RunReport,
+  runMachine,
+  sumCounters,
+  type Verdict,
+} from '../machine/machine.ts';
+import { CTRL, type Views } from '../shm/layout.ts';
+import { readLocks } from '../stats/lockstat.ts';
+import { openJournal, writeDocument, writeJson } from './journal.ts';
+import { judgeTrend, type TrendJudgement } from './leak.ts';
+import { makeSampler, memorySample, type StatsLine } from './stats.ts';
+import { makeStopMachine, type StopMachine, type StopMachineOutcome } from './stop_machine.ts';
+
+export const SOAK_SCHEMA = 1;
+export const FILES = {
+  config: 'config.json',
+  stats: 'stats.jsonl',
+  violations: 'violations.jsonl',
+  summary: 'summary.json',
+  stall: 'stall.json',
+  report: 'report.html',
+} as const;
+
+/** A stop_machine attempt gives up after this long (or half the stall timeout, if shorter). */
+const PARK_TIMEOUT_MS = 5_000;
+/** Flight-recorder events per CPU kept with an audit failure. */
+const AUDIT_TRACE_EVENTS = 32;
+/** Status callbacks at most this often. */
+const STATUS_MS = 250;
+/** Audit records kept in the summary (the oldest are dropped beyond this). */
+const MAX_AUDIT_RECORDS = 1000;
+
+export type SoakOptions = {
+  out: string;
+  statIntervalMs: number;
+  /** Audit every this many intervals (0: only the final audit). */
+  auditEvery: number;
+  signal?: AbortSignal;
+  /** The command line, for config.json. */
+  argv?: string[];
+  /** Live status, at most every 250 ms. */
+  onStatus?: (s: SoakStatus) => void;
+  /** After each stats line is written. */
+  onInterval?: (line: StatsLine) => void;
+  /** Cumulative lock statistics from the live buffer (default: stats/lockstat.ts readLocks). */
+  readLocks?: (v: Views) => LockReport[];
+};
+
+export type SoakStatus = {
+  elapsedMs: number;
+  durationMs: number;
+  opsPerSec: number;
+  violations: number;
+  stalls: number;
+  audits: number;
+  auditFailures: number;
+  rss: number;
+};
+
+export type AuditRecord = {
+  elapsedMs: number;
+  ok: boolean;
+  /** Why no audit could be made (a CPU did not park in time, the run was ending). */
+  skipped?: string;
+  parkMs: number;
+  heldMs?: number;
+  free?: number;
+  perCpuLists?: number;
+  inUse?: number;
+  parkedOnList?: number;
+  inPagevecs?: number;
+  accounted?: number;
+  errors?: string[];
+};
+
+export type ViolationLine = {
+  schema: typeof SOAK_SCHEMA;
+  seq: number;
+  kind: string;
+  description: string;
+  seed: number;
+  /** Wall clock when it was found, and milliseconds since the CPUs were released. */
+  at: string;
+  elapsedMs: number;
+  cpu: number;
+  pfn: number;
+  generationAtFault?: number;
+  generationNow?: number;
+  detail?: number;
+  cpusInvolved: number[];
+  /** The flight-recorder lines of the CPUs involved, merged by time. */
+  trace: string[];
+  /** Audit violations: what the audit found. */
+  errors?: string[];
+  audit?: Omit<AuditRecord, 'errors'>;
+  /** Oracle violations: the raw events behind `trace`. */
+  events?: Violation['events'];
+};
+
+export type SoakConfig = Config & {
+  schema: typeof SOAK_SCHEMA;
+  version: string;
+  soak: { statIntervalMs: number; auditEvery: number; parkTimeoutMs: number; out: string };
+  git: { commit: string; dirty: boolean } | null;
+  host: { node: string; platform: string; arch: string; hostname: string; cores: number };
+  argv: string[];
+  startedAt: string;
+};
+
+export type SoakSummary = {
+  schema: typeof SOAK_SCHEMA;
+  verdict: Verdict | 'RUNNING';
+  exitCode: number | null;
+  /** What to know when reading it (provisional; violations not kept). */
+  note: string | null;
+  endReason: string | null;
+  startedAt: string;
+  updatedAt: string;
+  endedAt: string | null;
+  /** CPUs' running time (from their release to their stop). */
+  durationMs: number;
+  wallMs: number;
+  seed: number;
+  totals: RunReport['totals'];
+  cpus: RunReport['cpus'];
+  locks: LockReport[];
+  violations: {
+    total: number;
+    /** Oracle violations found (the buffer keeps the first 32 with their recorders). */
+    oracle: number;
+    audit: number;
+    written: number;
+    firstMs: number | null;
+  };
+  audits: {
+    periodic: number;
+    failed: number;
+    skipped: number;
+    everyIntervals: number;
+    lastParkMs: number | null;
+    maxParkMs: number | null;
+    final: RunReport['audit'] | null;
+    records: AuditRecord[];
+  };
+  stall: RunReport['stall'] | null;
+  error: RunReport['error'] | null;
+  memory: { rss: TrendJudgement; heapUsed: TrendJudgement; leakSuspected: boolean };
+  statsLines: number;
+  process: RunReport['process'] | null;
+  files: Partial<Record<keyof typeof FILES, string>>;
+};
+
+export type SoakResult = {
+  verdict: Verdict;
+  exitCode: number;
+  summary: SoakSummary;
+  report: RunReport;
+  dir: string;
+};
+
+const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** `git rev-parse HEAD` of the checkout hvaemu runs from, or null (not a checkout, no git). */
+export function gitCommit(): { commit: string; dirty: boolean } | null {
+  const git = (args: string[]) =>
+    execFileSync('git', args, {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      timeout: 5_000,
+    }).trim();
+  try {
+    const commit = git(['rev-parse', 'HEAD']);
+    let dirty = false;
+    try {
+      dirty = git(['status', '--porcelain', '--untracked-files=no']) !== '';
+    } catch {
+      // a commit without a status is still worth recording
+    }
+    return /^[0-9a-f]{40}$/.test(commit) ? { commit, dirty } : null;
+  } catch {
+    return null;
+  }
+}
+
+export function soakConfig(cfg: Config, opts: SoakOptions, parkTimeoutMs: number): SoakConfig {
+  return {
+    schema: SOAK_SCHEMA,
+    ...cfg,
+    version: VERSION,
+    soak: {
+      statIntervalMs: opts.statIntervalMs,
+      auditEvery: opts.auditEvery,
+      parkTimeoutMs,
+      out: opts.out,
+    },
+    git: gitCommit(),
+    host: {
+      node: process.version,
+      platform: process.platform,
+      arch: process.arch,
+      hostname: hostname(),
+      cores: osCpus().length,
+    },
+    argv: opts.argv ?? process.argv.slice(2),
+    startedAt: new Date().toISOString(),
+  };
+}
+
+export async function runSoak(cfg: Config, opts: SoakOptions): Promise<SoakResult> {
+  const dir = opts.out;
+  mkdirSync(dir, { recursive: true });
+  const path = (f: keyof typeof FILES) => join(dir, FILES[f]);
+  // Load the report renderer (vega) now, not after a SIGINT when time is short.
+  const html = import('../report/html.ts');
+  html.catch(() => undefined);
+
+  const parkTimeoutMs = Math.min(PARK_TIMEOUT_MS, cfg.stallTimeoutMs / 2);
+  const config = soakConfig(cfg, opts, parkTimeoutMs);
+  writeJson(path('config'), config);
+  const statsJournal = openJournal(path('stats'));
+  const violJournal = openJournal(path('violations'));
+  const wall0 = performance.now();
+
+  const stats: StatsLine[] = [];
+  const violationLines: ViolationLine[] = [];
+  const auditRecords: AuditRecord[] = [];
+  let auditsDone = 0;
+  let auditFailures = 0;
+  let auditsSkipped = 0;
+  let firstViolationMs: number | null = null;
+
+  let views: Views | undefined;
+  let sampler: ReturnType<typeof makeSampler> | undefined;
+  let stopMachine: StopMachine<Audit> | undefined;
+  let nextStatMs = opts.statIntervalMs;
+  let intervals = 0;
+  /** Wall-clock epoch ms at which the CPUs were released (from the first tick). */
+  let goEpochMs = Date.now();
+
+  // Oracle violations: written once their slot has read the same on two ticks
+  // (the reporting CPU counts first, then fills the slot).
+  let oracleWritten = 0;
+  let candidate: string | undefined;
+
+  let lastStatusAt = -Infinity;
+  let lastRate = { t: 0, ops: 0, rate: 0 };
+
+  const writeViolation = (line: ViolationLine) => {
+    violJournal.append(line);
+    violationLines.push(line);
+    if (firstViolationMs === null || line.elapsedMs < firstViolationMs)
+      firstViolationMs = line.elapsedMs;
+  };
+
+  const oracleLine = (v: Violation, seq: number): ViolationLine => ({
+    schema: SOAK_SCHEMA,
+    seq,
+    kind: v.kind,
+    description: v.description,
+    seed: cfg.seed,
+    at: new Date(v.atMs).toISOString(),
+    elapsedMs: Math.round(v.atMs - goEpochMs),
+    cpu: v.cpu,
+    pfn: v.pfn,
+    generationAtFault: v.generationAtFault,
+    generationNow: v.generationNow,
+    detail: v.detail,
+    cpusInvolved: v.cpusInvolved,
+    trace: v.trace,
+    events: v.events,
+  });
+
+  const pollOracleViolations = (v: Views) => {
+    const total = Atomics.load(v.i32, v.L.ctrl + CTRL.nr_violations);
+    if (total <= oracleWritten) return;
+    const { violations } = decodeViolations(v);
+    while (oracleWritten < violations.length) {
+      const text = JSON.stringify(violations[oracleWritten]);
+      if (text !== candidate) {
+        candidate = text;
+        return; // look again next tick
+      }
+      writeViolation(oracleLine(violations[oracleWritten]!, violationLines.length));
+      oracleWritten++;
+      candidate = undefined;
+    }
+  };
+
+  const onAudit = (outcome: StopMachineOutcome<Audit>, elapsedMs: number, v: Views) => {
+    if (!outcome.ok) {
+      auditsSkipped++;
+      pushRecord({
+        elapsedMs: Math.round(elapsedMs),
+        ok: false,
+        skipped: outcome.skipped,
+        parkMs: round(outcome.parkMs),
+      });
+      return;
+    }
+    auditsDone++;
+    const a = outcome.value;
+    const record: AuditRecord = {
+      elapsedMs: Math.round(elapsedMs),
+      ok: a.ok,
+      parkMs: round(outcome.parkMs),
+      heldMs: round(outcome.heldMs),
+      free: a.free,
+      perCpuLists: a.perCpuLists,
+      inUse: a.inUse,
+      parkedOnList: a.parkedOnList,
+      inPagevecs: a.inPagevecs,
+      accounted: a.accounted,
+      ...(a.ok ? {} : { errors: a.errors }),
+    };
+    pushRecord(record);
+    if (a.ok) return;
+    auditFailures++;
+    const { errors, ...rest } = record;
+    const events = [];
+    for (let c = 0; c <= v.L.nr_cpus; c++) events.push(...recentEvents(v, c, AUDIT_TRACE_EVENTS));
+    events.sort((x, y) => x.t - y.t);
+    writeViolation({
+      schema: SOAK_SCHEMA,
+      seq: violationLines.length,
+      kind: 'audit',
+      description: VIOLATION_KINDS.find(([k]) => k === 'audit')?.[1] ?? 'audit failed',
+      seed: cfg.seed,
+      at: new Date().toISOString(),
+      elapsedMs: Math.round(elapsedMs),
+      cpu: -1,
+      pfn: -1,
+      cpusInvolved: Array.from({ length: v.L.nr_cpus + 1 }, (_, c) => c),
+      trace: renderTrace(events, v.L.nr_cpus, events[0]?.t ?? 0),
+      errors: errors ?? [],
+      audit: rest,
+    });
+  };
+  const pushRecord = (r: AuditRecord) => {
+    auditRecords.push(r);
+    if (auditRecords.length > MAX_AUDIT_RECORDS) auditRecords.shift();
+  };
+
+  const extra = () => ({ audits: auditsDone, auditFailures, extraViolations: auditFailures });
+
+  const provisional = (elapsedMs: number, v: Views): SoakSummary => {
+    const totals = sumCounters(v);
+    const oracle = Atomics.load(v.i32, v.L.ctrl + CTRL.nr_violations);
+    return baseSummary({
+      verdict: 'RUNNING',
+      exitCode: null,
+      note: 'provisional, rewritten every interval; the final summary replaces it when the run ends. If no hvaemu process is running any more, the run died (kill -9, power, out of memory) shortly after updatedAt.',
+      endReason: null,
+      endedAt: null,
+      durationMs: elapsedMs,
+      totals,
+      cpus: [],
+      locks: [],
+      oracle,
+      final: null,
+      stall: null,
+      error: null,
+      process: null,
+    });
+  };
+
+  const baseSummary = (
+    s: Pick<
+      SoakSummary,
+      | 'verdict'
+      | 'exitCode'
+      | 'note'
+      | 'endReason'
+      | 'endedAt'
+      | 'durationMs'
+      | 'totals'
+      | 'cpus'
+      | 'locks'
+      | 'stall'
+      | 'error'
+      | 'process'
+    > & { oracle: number; final: RunReport['audit'] | null },
+  ): SoakSummary => {
+    const rss = judgeTrend(stats.map((l) => [l.elapsedMs, l.memory.rss] as const));
+    const heapUsed = judgeTrend(stats.map((l) => [l.elapsedMs, l.memory.heapUsed] as const));
+    const parks = auditRecords.filter((r) => !r.skipped).map((r) => r.parkMs);
+    const { oracle, final, ...rest } = s;
+    return {
+      schema: SOAK_SCHEMA,
+      ...rest,
+      startedAt: config.startedAt,
+      updatedAt: new Date().toISOString(),
+      wallMs: Math.round(performance.now() - wall0),
+      seed: cfg.seed,
+      violations: {
+        total: oracle + auditFailures,
+        oracle,
+        audit: auditFailures,
+        written: violationLines.length,
+        firstMs: firstViolationMs,
+      },
+      audits: {
+        periodic: auditsDone,
+        failed: auditFailures,
+        skipped: auditsSkipped,
+        everyIntervals: opts.auditEvery,
+        lastParkMs: parks.length ? parks[parks.length - 1]! : null,
+        maxParkMs: parks.length ? Math.max(...parks) : null,
+        final,
+        records: auditRecords,
+      },
+      memory: { rss, heapUsed, leakSuspected: rss.leak || heapUsed.leak },
+      statsLines: stats.length,
+      files: Object.fromEntries(
+        (['config', 'stats', 'violations', 'summary'] as const).map((f) => [f, FILES[f]]),
+      ),
+    };
+  };
+
+  const writeStats = (line: StatsLine) => {
+    statsJournal.append(line);
+    stats.push(line);
+    opts.onInterval?.(line);
+  };
+
+  const onTick = (v: Views, elapsedMs: number) => {
+    if (!views) {
+      views = v;
+      goEpochMs = Date.now() - elapsedMs;
+      sampler = makeSampler(v, opts.readLocks ?? ((lv) => readLocks(lv)));
+      stopMachine = makeStopMachine(v, audit, { timeoutMs: parkTimeoutMs });
+    }
+    pollOracleViolations(v);
+    const outcome = stopMachine!.poll();
+    if (outcome) onAudit(outcome, elapsedMs, v);
+
+    if (elapsedMs >= nextStatMs) {
+      // Skip intervals missed entirely (a suspended laptop), keep the grid.
+      while (nextStatMs <= elapsedMs) nextStatMs += opts.statIntervalMs;
+      writeStats(sampler!.sample(elapsedMs, extra()));
+      intervals++;
+      writeJson(path('summary'), provisional(elapsedMs, v));
+      const stopping = Atomics.load(v.i32, v.L.ctrl + CTRL.stop) !== 0;
+      if (opts.auditEvery > 0 && intervals % opts.auditEvery === 0 && !stopping) {
+        stopMachine!.request();
+        const o = stopMachine!.poll();
+        if (o) onAudit(o, elapsedMs, v);
+      }
+    }
+
+    const t = performance.now();
+    if (opts.onStatus && t - lastStatusAt >= STATUS_MS) {
+      lastStatusAt = t;
+      const ops = sumCounters(v).ops;
+      if (t - lastRate.t >= 1000 || lastRate.t === 0) {
+        lastRate = {
+          t,
+          ops,
+          rate:
+            lastRate.t === 0
+              ? (ops * 1000) / Math.max(elapsedMs, 1)
+              : ((ops - lastRate.ops) * 1000) / (t - lastRate.t),
+        };
+      }
+      opts.onStatus({
+        elapsedMs,
+        durationMs: cfg.durationMs,
+        opsPerSec: lastRate.rate,
+        violations: Atomics.load(v.i32, v.L.ctrl + CTRL.nr_violations) + auditFailures,
+        stalls: 0,
+        audits: auditsDone,
+        auditFailures,
+        rss: memorySample().rss,
+      });
+    }
+  };
+
+  let report: RunReport;
+  try {
+    report = await runMachine(cfg, { onTick, ...(opts.signal ? { signal: opts.signal } : {}) });
+  } finally {
+    stopMachine?.cancel();
+  }
+
+  // ---- the run is over: the final word from the buffer and the report ----
+  try {
+    // The final report's violations are read from a still buffer: authoritative.
+    for (let i = oracleWritten; i < report.violations.length; i++) {
+      writeViolation(oracleLine(report.violations[i]!, violationLines.length));
+    }
+    oracleWritten = report.violations.length;
+    if (views && sampler) {
+      const end = report.durationMs;
+      if (end - (stats.at(-1)?.elapsedMs ?? 0) >= opts.statIntervalMs / 4 || stats.length === 0) {
+        writeStats({ ...sampler.sample(end, extra()), final: true });
+      }
+    }
+  } finally {
+    statsJournal.close();
+    violJournal.close();
+  }
+
+  let verdict: Verdict = report.verdict;
+  if (verdict === 'SUCCESS' && auditFailures > 0) verdict = 'FAILURE';
+  const exitCode = EXIT[verdict];
+  if (report.stall) writeJson(path('stall'), report.stall);
+
+  const summary = baseSummary({
+    verdict,
+    exitCode,
+    endReason: report.endReason,
+    endedAt: new Date().toISOString(),
+    durationMs: Math.round(report.durationMs),
+    totals: report.totals,
+    cpus: report.cpus,
+    locks: report.locks,
+    oracle: report.violationsTotal,
+    final: report.audit,
+    stall: report.stall ?? null,
+    error: report.error ?? null,
+    process: report.process,
+    note:
+      report.violationsTotal > report.violations.length
+        ? `${report.violationsTotal - report.violations.length} oracle violation(s) were counted but not kept: the buffer stores the first ${report.violations.length} with their flight recorders`
+        : null,
+  });
+  summary.files = {
+    ...summary.files,
+    ...(report.stall ? { stall: FILES.stall } : {}),
+    report: FILES.report,
+  };
+  writeJson(path('summary'), summary);
+
+  const { renderSoakReport } = await html;
+  writeDocument(
+    path('report'),
+    await renderSoakReport({ config, summary, stats, violations: violationLines }),
+  );
+  return { verdict, exitCode, summary, report, dir };
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}

@@ -1,0 +1,150 @@
+/**
+ * The soak's periodic statistics: one line of stats.jsonl per interval, made
+ * from the per-CPU counters in the buffer (deltas since the previous line),
+ * the lock statistics, and the process's memory.
+ *
+ * Counters are written by their CPU and read here without a lock, as
+ * /proc/stat is: a line may see an increment one interval late, never lose it.
+ */
+import { type LockReport, readCounters, type Totals } from '../machine/machine.ts';
+import { COUNTERS, CTRL, type Views } from '../shm/layout.ts';
+
+export const STATS_SCHEMA = 1;
+
+/** Lock columns whose deltas a stats line carries (counts, and waits in microseconds). */
+export type LockDelta = {
+  name: string;
+  acquisitions: number;
+  contentions: number;
+  /** Contentions where the previous contender was another CPU. */
+  conBounces: number;
+  waitTimeUs: number;
+};
+
+export type MemorySample = { rss: number; heapUsed: number; heapTotal: number; external: number };
+
+export type StatsLine = {
+  schema: typeof STATS_SCHEMA;
+  seq: number;
+  /** Wall clock at the end of the interval. */
+  t: string;
+  /** Milliseconds since the CPUs were released, at the end of the interval. */
+  elapsedMs: number;
+  intervalMs: number;
+  /** True for the last, possibly partial, interval written after the CPUs stopped. */
+  final?: true;
+  opsPerSec: number[];
+  opsPerSecTotal: number;
+  /** Events in this interval (the DESIGN.md counter names). */
+  hostDiscards: number;
+  discardFaults: number;
+  refsRefused: number;
+  pagesParked: number;
+  pagesFreedFromList: number;
+  rendezvous: number;
+  /** Every counter's delta in this interval (irqsOffMaxUs excluded: it is a maximum). */
+  counters: Record<string, number>;
+  /** Lock statistics in this interval; empty when the machine keeps none. */
+  locks: LockDelta[];
+  /** Longest interrupts-off section so far, per CPU (a running maximum). */
+  irqsOffMaxUs: number[];
+  memory: MemorySample;
+  /** Found so far: oracle violations in the buffer, failed periodic audits. */
+  violations: number;
+  audits: number;
+  auditFailures: number;
+};
+
+export function memorySample(): MemorySample {
+  const m = process.memoryUsage();
+  return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external };
+}
+
+type Snapshot = { elapsedMs: number; cpus: Totals[]; host: Totals; locks: LockReport[] };
+
+/**
+ * Keeps the previous snapshot and turns the next one into a line.
+ * `readLocks` gives the cumulative lock statistics (RunReport.locks shape).
+ */
+export function makeSampler(
+  v: Views,
+  readLocks: (v: Views) => LockReport[] = () => [],
+): {
+  sample(
+    elapsedMs: number,
+    extra: { audits: number; auditFailures: number; extraViolations: number },
+  ): StatsLine;
+} {
+  const nr_cpus = v.L.nr_cpus;
+  const snap = (elapsedMs: number): Snapshot => ({
+    elapsedMs,
+    cpus: Array.from({ length: nr_cpus }, (_, c) => readCounters(v, c)),
+    host: readCounters(v, nr_cpus),
+    locks: readLocks(v),
+  });
+  // The first interval counts from the start of the run, not from the first tick.
+  const zero = Object.fromEntries(COUNTERS.map((n) => [n, 0])) as Totals;
+  let prev: Snapshot = { elapsedMs: 0, cpus: new Array(nr_cpus).fill(zero), host: zero, locks: [] };
+  let seq = 0;
+  return {
+    sample(elapsedMs, extra) {
+      const cur = snap(elapsedMs);
+      const intervalMs = Math.max(elapsedMs - prev.elapsedMs, 1e-3);
+      const counters: Record<string, number> = {};
+      for (const n of COUNTERS) {
+        if (n === 'irqsOffMaxUs') continue;
+        let d = cur.host[n] - prev.host[n];
+        for (let c = 0; c < nr_cpus; c++) d += cur.cpus[c]![n] - prev.cpus[c]![n];
+        counters[n] = d;
+      }
+      const opsPerSec = cur.cpus.map((c, i) => ((c.ops - prev.cpus[i]!.ops) * 1000) / intervalMs);
+      const line: StatsLine = {
+        schema: STATS_SCHEMA,
+        seq: seq++,
+        t: new Date().toISOString(),
+        elapsedMs: round(elapsedMs, 1),
+        intervalMs: round(intervalMs, 1),
+        opsPerSec: opsPerSec.map((x) => round(x, 1)),
+        opsPerSecTotal: round(
+          opsPerSec.reduce((a, b) => a + b, 0),
+          1,
+        ),
+        hostDiscards: counters.hostDiscards!,
+        discardFaults: counters.discardFaults!,
+        refsRefused: counters.refsRefused!,
+        pagesParked: counters.pagesParked!,
+        pagesFreedFromList: counters.pagesFreedFromList!,
+        rendezvous: counters.rendezvous!,
+        counters,
+        locks: lockDeltas(prev.locks, cur.locks),
+        irqsOffMaxUs: cur.cpus.map((c) => round(c.irqsOffMaxUs, 1)),
+        memory: memorySample(),
+        violations: Atomics.load(v.i32, v.L.ctrl + CTRL.nr_violations) + extra.extraViolations,
+        audits: extra.audits,
+        auditFailures: extra.auditFailures,
+      };
+      prev = cur;
+      return line;
+    },
+  };
+}
+
+function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+/** Per-class deltas of cumulative lock statistics; a class new since `prev` counts from zero. */
+export function lockDeltas(prev: LockReport[], cur: LockReport[]): LockDelta[] {
+  const before = new Map(prev.map((l) => [l.name, l]));
+  return cur.map((l) => {
+    const p = before.get(l.name);
+    return {
+      name: l.name,
+      acquisitions: l.acquisitions - (p?.acquisitions ?? 0),
+      contentions: l.contentions - (p?.contentions ?? 0),
+      conBounces: l.conBounces - (p?.conBounces ?? 0),
+      waitTimeUs: round(l.waitTimeUs.total - (p?.waitTimeUs.total ?? 0), 1),
+    };
+  });
+}

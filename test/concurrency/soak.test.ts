@@ -1,0 +1,266 @@
+/**
+ * `hvaemu soak` as a user runs it: a child process, its results folder, and
+ * what a kill -9 or a SIGINT leaves behind. Durations are short; the only
+ * time bounds are safety timeouts, and the one the contract names (a SIGINT
+ * ends the soak within 6 s).
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const BIN = join(ROOT, 'bin/hvaemu.mjs');
+const CHECK = join(ROOT, 'scripts/check-chart-chromium.mjs');
+const CHROMIUM = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
+/** CI sets HVAEMU_REQUIRE_CHROMIUM (.ci/run installs it); elsewhere a missing Chromium skips that check. */
+const CHECK_CHROMIUM = existsSync(CHROMIUM) || process.env.HVAEMU_REQUIRE_CHROMIUM !== undefined;
+
+let base: string;
+const children: ChildProcess[] = [];
+
+beforeAll(() => {
+  base = mkdtempSync(join(tmpdir(), 'hvaemu-soak-'));
+});
+afterEach(() => {
+  // A test that failed half-way must not leave a soak running.
+  for (const c of children.splice(0))
+    if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+});
+afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+type Exit = { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string };
+
+function soak(args: string[]): { child: ChildProcess; exited: Promise<Exit> } {
+  const child = spawn(process.execPath, [BIN, 'soak', ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => (stderr += d));
+  const exited = new Promise<Exit>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr })),
+  );
+  return { child, exited };
+}
+
+/** Resolve with the exit, or reject if it has not come within `ms`. */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** Poll until `cond()` holds (a file filled by the child), failing after `ms`. */
+async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const by = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > by) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const text = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8') : '');
+const lines = (f: string) =>
+  text(f)
+    .split('\n')
+    .filter((l) => l !== '');
+/** Every line of a JSON Lines file, parsed (throws on a line that does not parse). */
+const parseAll = (f: string) => lines(f).map((l) => JSON.parse(l) as Record<string, unknown>);
+const json = (f: string) => JSON.parse(readFileSync(f, 'utf8'));
+
+describe('hvaemu soak', () => {
+  it('runs to the end: stats every interval, periodic audits, SUCCESS, config, report drawn in Chromium', async () => {
+    const out = join(base, 'full');
+    const { exited } = soak([
+      '--cpus',
+      '4',
+      '--duration',
+      '6s',
+      '--stat-interval',
+      '1s',
+      '--audit-every',
+      '2',
+      '--out',
+      out,
+    ]);
+    const r = await within(exited, 90_000, 'soak exit');
+    expect(r.stderr).not.toMatch(/internal error/);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^SUCCESS: 4 CPUs ran/);
+
+    const stats = parseAll(join(out, 'stats.jsonl'));
+    expect(stats.length).toBeGreaterThanOrEqual(5);
+    expect(stats.map((l) => l.seq)).toEqual(stats.map((_, i) => i));
+    for (const l of stats) {
+      expect(l.opsPerSec).toHaveLength(4);
+      expect((l.memory as { rss: number }).rss).toBeGreaterThan(0);
+    }
+    expect(stats.reduce((a, l) => a + (l.opsPerSecTotal as number), 0)).toBeGreaterThan(0);
+    expect(lines(join(out, 'violations.jsonl'))).toEqual([]);
+
+    const summary = json(join(out, 'summary.json'));
+    expect(summary.verdict).toBe('SUCCESS');
+    expect(summary.exitCode).toBe(0);
+    expect(summary.endReason).toBe('duration elapsed');
+    expect(summary.statsLines).toBe(stats.length);
+    // every two intervals the machine was stopped and audited, and it was clean
+    expect(summary.audits.periodic).toBeGreaterThanOrEqual(1);
+    expect(summary.audits.failed).toBe(0);
+    expect(summary.audits.final.ok).toBe(true);
+    expect(summary.memory.rss.judged).toBe(false); // 6 s cannot say
+
+    const config = json(join(out, 'config.json'));
+    expect(config).toMatchObject({ cpus: 4, durationMs: 6000, protocol: 'patched' });
+    expect(typeof config.seed).toBe('number');
+    expect(config.version).toMatch(/^\d+\.\d+\.\d+/);
+    expect(config.soak).toMatchObject({ statIntervalMs: 1000, auditEvery: 2 });
+    if (config.git !== null) expect(config.git.commit).toMatch(/^[0-9a-f]{40}$/);
+
+    const html = text(join(out, 'report.html'));
+    expect(html).toContain('SUCCESS');
+    if (!CHECK_CHROMIUM) return;
+    const check = await new Promise<{ code: number | null; stdout: string }>((resolve) =>
+      execFile(
+        process.execPath,
+        ['--import', 'tsx', CHECK, join(out, 'report.html')],
+        { cwd: ROOT, timeout: 90_000 },
+        (err, stdout) => resolve({ code: err ? ((err.code as number) ?? 1) : 0, stdout }),
+      ),
+    );
+    expect(check.stdout).toMatch(/chromium: chart drawn/);
+    expect(check.code).toBe(0);
+  });
+
+  it('leaves every file readable after a kill -9 in the middle of the run', async () => {
+    const out = join(base, 'killed');
+    const { child, exited } = soak([
+      '--cpus',
+      '2',
+      '--duration',
+      '60s',
+      '--stat-interval',
+      '300ms',
+      '--out',
+      out,
+    ]);
+    const stats = join(out, 'stats.jsonl');
+    await until(() => lines(stats).length >= 4, 60_000, 'four stats lines');
+    child.kill('SIGKILL');
+    const r = await within(exited, 10_000, 'exit after SIGKILL');
+    expect(r.signal).toBe('SIGKILL');
+
+    // The last byte of the file ends a line: no torn line, every line parses.
+    expect(text(stats).endsWith('\n')).toBe(true);
+    expect(parseAll(stats).length).toBeGreaterThanOrEqual(2);
+    parseAll(join(out, 'violations.jsonl'));
+    expect(json(join(out, 'config.json')).soak.statIntervalMs).toBe(300);
+    // the provisional summary says the run had not ended
+    const summary = json(join(out, 'summary.json'));
+    expect(summary.verdict).toBe('RUNNING');
+    expect(summary.endedAt).toBeNull();
+  });
+
+  it('a SIGINT ends it within 6 s with the final audit, summary and report written', async () => {
+    const out = join(base, 'interrupted');
+    const { child, exited } = soak([
+      '--cpus',
+      '2',
+      '--duration',
+      '10m',
+      '--stat-interval',
+      '1s',
+      '--out',
+      out,
+    ]);
+    await until(() => lines(join(out, 'stats.jsonl')).length >= 2, 60_000, 'two stats lines');
+    child.kill('SIGINT');
+    const r = await within(exited, 6_000, 'exit after SIGINT');
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/SIGINT: stopping the CPUs/);
+    const summary = json(join(out, 'summary.json'));
+    expect(summary).toMatchObject({ verdict: 'SUCCESS', endReason: 'interrupted', exitCode: 0 });
+    expect(summary.audits.final.ok).toBe(true);
+    expect(text(join(out, 'report.html'))).toContain('interrupted');
+    parseAll(join(out, 'stats.jsonl'));
+  });
+
+  it('a second SIGINT exits at once (130), the files still readable', async () => {
+    const out = join(base, 'twice');
+    const { child, exited } = soak([
+      '--cpus',
+      '2',
+      '--duration',
+      '10m',
+      '--stat-interval',
+      '300ms',
+      '--out',
+      out,
+    ]);
+    await until(() => lines(join(out, 'stats.jsonl')).length >= 2, 60_000, 'two stats lines');
+    child.kill('SIGINT');
+    child.kill('SIGINT');
+    const r = await within(exited, 6_000, 'exit after two SIGINTs');
+    expect([130, 0]).toContain(r.code); // 0 only if the first SIGINT's run already ended
+    expect(parseAll(join(out, 'stats.jsonl')).length).toBeGreaterThanOrEqual(2);
+    json(join(out, 'summary.json'));
+  });
+
+  it('a CPU that stops making progress ends the soak with STALL, exit 3 and stall.json', async () => {
+    const out = join(base, 'stalled');
+    // Every operation sleeps 1 s at the `op` point: no progress for longer than the 500 ms timeout.
+    const { exited } = soak([
+      '--cpus',
+      '2',
+      '--duration',
+      '30s',
+      '--stat-interval',
+      '1s',
+      '--delay',
+      'op=1s',
+      '--stall-timeout',
+      '500ms',
+      '--out',
+      out,
+    ]);
+    const r = await within(exited, 60_000, 'soak exit');
+    expect(r.code).toBe(3);
+    expect(json(join(out, 'summary.json'))).toMatchObject({ verdict: 'STALL', exitCode: 3 });
+    const stall = json(join(out, 'stall.json'));
+    expect(stall.reason).toMatch(/no progress/);
+    expect(stall.cpus).toHaveLength(2);
+    expect(text(join(out, 'report.html'))).toContain('STALL');
+  });
+
+  it("refuses bad flags and an earlier soak's folder with one line and exit 2, before any thread", async () => {
+    const used = join(base, 'used');
+    const fresh = join(base, 'fresh');
+    rmSync(used, { recursive: true, force: true });
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(used);
+    writeFileSync(join(used, 'stats.jsonl'), '');
+    for (const [args, flag] of [
+      [['--out', fresh, '--stat-interval', '10ms'], '--stat-interval'],
+      [['--out', fresh, '--stat-interval', 'often'], '--stat-interval'],
+      [['--out', fresh, '--audit-every', '-1'], '--audit-every'],
+      [['--out', fresh, '--cpus', '0'], '--cpus'],
+      [['--out', used], '--out'],
+      [[], '--out'],
+    ] as const) {
+      const r = await within(soak([...args]).exited, 30_000, `soak ${args.join(' ')}`);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
+      expect(r.stderr).toContain(flag);
+    }
+    expect(existsSync(join(fresh, 'config.json'))).toBe(false);
+  });
+});
