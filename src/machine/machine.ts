@@ -91,6 +91,11 @@ export type RunOptions = {
    * not write kernel state.
    */
   onTick?: (v: Views, elapsedMs: number) => void;
+  /**
+   * Test seam: the CPU threads' entry file (absolute path; default
+   * workers/cpu.mjs). Tests substitute an entry that makes a CPU throw.
+   */
+  cpuWorker?: string;
 };
 
 type Thread = {
@@ -152,8 +157,9 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
   let endReason = '';
 
   const nThreads = cfg.cpus + 1;
+  const cpuWorker = opts.cpuWorker ?? CPU_WORKER;
   const pool = new Piscina({
-    filename: CPU_WORKER,
+    filename: cpuWorker,
     minThreads: nThreads,
     maxThreads: nThreads,
     idleTimeout: Number.POSITIVE_INFINITY,
@@ -168,6 +174,7 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
   });
 
   const threads: Thread[] = [];
+  let destroying = false;
   let stall: StallReport | undefined;
   let summaries: ThreadSummary[] = [];
   let t0 = 0;
@@ -192,12 +199,18 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
       th.task = pool
         .run(
           { port: ch.port2 },
-          { transferList: [ch.port2], filename: role === 'cpu' ? CPU_WORKER : HOST_WORKER },
+          { transferList: [ch.port2], filename: role === 'cpu' ? cpuWorker : HOST_WORKER },
         )
         .then(
           () => (th.done = true),
           (e: Error) => {
             th.done = true;
+            // A thread that pool.destroy() terminates (after a crash or a
+            // stall) rejects with "Terminating worker thread": that is our
+            // doing, not its failure. Recorded, it would name the wrong CPU
+            // (the first in the array, not the one that threw) and turn a
+            // STALL into an ERROR.
+            if (destroying) return;
             th.error = e;
             stop(`${role === 'cpu' ? `cpu ${i}` : 'host'} crashed`);
           },
@@ -316,6 +329,7 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
       t.port.close();
     }
     // Terminates any thread still spinning (a stall, a crash).
+    destroying = true;
     await withTimeout(pool.destroy(), CALL_TIMEOUT_MS, 'pool destroy').catch(() => undefined);
   }
   if (t1 === 0) t1 = performance.now();
