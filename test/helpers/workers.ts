@@ -1,0 +1,68 @@
+/**
+ * Main-thread side of the kernel-level concurrency tests: a piscina pool of
+ * test CPUs (test/workers/kernel.mjs), sized exactly, always destroyed, and
+ * the process's thread count to check that nothing is left running.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import type { KernelResult, KernelTask } from '../workers/kernel.ts';
+
+const KERNEL_WORKER = fileURLToPath(new URL('../workers/kernel.mjs', import.meta.url));
+
+/** OS threads of this process (Linux). */
+export function osThreads(): number {
+  const m = /^Threads:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'));
+  if (!m) throw new Error('no Threads: line in /proc/self/status');
+  return Number(m[1]);
+}
+
+export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** Poll the shared state from the main thread until `cond` holds (every 1 ms, with a deadline). */
+export async function waitUntil(cond: () => boolean, what: string, ms = 30_000): Promise<void> {
+  const by = performance.now() + ms;
+  while (!cond()) {
+    if (performance.now() > by) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
+/**
+ * Run one task per test CPU on a pool of exactly that many threads; `during`
+ * runs on the main thread meanwhile (barriers, releases). The pool is
+ * destroyed whatever happens.
+ */
+export async function runKernelCpus(
+  tasks: KernelTask[],
+  during: () => Promise<void> = async () => undefined,
+  timeoutMs = 60_000,
+): Promise<KernelResult[]> {
+  const pool = new Piscina({
+    filename: KERNEL_WORKER,
+    minThreads: tasks.length,
+    maxThreads: tasks.length,
+    idleTimeout: Number.POSITIVE_INFINITY,
+    atomics: 'disabled',
+  });
+  let poolError: Error | undefined;
+  pool.on('error', (e: Error) => (poolError ??= e));
+  try {
+    const runs = tasks.map((t) => pool.run(t) as Promise<KernelResult>);
+    // a failed CPU must fail the test now, not at the deadline
+    const all = Promise.all(runs);
+    await withTimeout(Promise.all([all, during()]), timeoutMs, 'test CPUs');
+    if (poolError) throw poolError;
+    return await all;
+  } finally {
+    await withTimeout(pool.destroy(), 10_000, 'pool destroy');
+  }
+}

@@ -1,0 +1,7 @@
+// piscina's entry for a CPU thread that crashes on purpose (test/concurrency):
+// the pattern of workers/cpu.mjs.
+import { register } from 'tsx/esm/api';
+
+register();
+const { default: entry } = await import('./crash-cpu.ts');
+export default entry;

@@ -1,0 +1,8 @@
+// A CPU thread entry (as workers/cpu.ts) in which CPU CRASH_CPU throws after
+// CRASH_AFTER_OPS operations (see inject.ts).
+import machineThread, { type ThreadTask } from '../../src/machine/thread.ts';
+import { inject } from './inject.ts';
+
+inject('throw');
+
+export default (task: Omit<ThreadTask, 'role'>) => machineThread({ ...task, role: 'cpu' });
