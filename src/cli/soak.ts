@@ -19,6 +19,7 @@ type SoakFlags = MachineFlags & {
   auditEvery: string;
   force?: boolean;
   quiet?: boolean;
+  renderOnly?: boolean;
 };
 
 /** Files of an earlier soak that --force allows to overwrite. */
@@ -66,10 +67,24 @@ function prepareOut(out: string, force: boolean): string {
   return dir;
 }
 
+/** --render-only: rewrite report.html from an earlier soak's files (killed runs too). */
+async function renderOnly(out: string): Promise<number> {
+  const dir = resolve(out);
+  for (const f of ['config.json', 'summary.json']) {
+    if (!existsSync(resolve(dir, f))) {
+      throw new UsageError(`--out: '${out}' holds no soak to render (no ${f})`);
+    }
+  }
+  const { renderSoakFolder } = await import('../soak/soak.ts');
+  process.stdout.write(`${await renderSoakFolder(dir)}\n`);
+  return 0;
+}
+
 async function soakCommand(
   flags: SoakFlags,
   stopOnSignals: () => { signal: AbortSignal; dispose: () => void },
 ): Promise<number> {
+  if (flags.renderOnly) return renderOnly(flags.out);
   const cfg = configFromFlags(flags);
   const statIntervalMs = parseDuration(flags.statInterval, '--stat-interval');
   if (statIntervalMs < MIN_STAT_INTERVAL_MS) {
@@ -106,7 +121,10 @@ async function soakCommand(
       ...(tty
         ? {
             onStatus: (s: SoakStatus) => {
-              err.write(`\r\x1b[K${statusLine(s)}`);
+              // One terminal line, or the carriage return no longer rewrites it.
+              err.write(
+                `\r\x1b[K${statusLine(s).slice(0, Math.max(20, (err.columns ?? 200) - 1))}`,
+              );
               shown = true;
             },
           }
@@ -155,6 +173,11 @@ export function addSoakCommand(
     )
     .option('--force', 'overwrite the files of an earlier soak in --out', false)
     .option('--quiet', 'no status line or interval lines', false)
+    .option(
+      '--render-only',
+      "rewrite --out's report.html from its files (a killed soak's too) and exit",
+      false,
+    )
     .action(async (flags: SoakFlags) => exit(await soakCommand(flags, stopOnSignals)));
   cmd.exitOverride();
   return cmd;

@@ -4,6 +4,7 @@
  * what ran, the time series, the audits and every violation with its flight
  * recorder.
  */
+import { POINTS } from '../points.ts';
 import type { SoakConfig, SoakSummary, ViolationLine } from '../soak/soak.ts';
 import type { StatsLine } from '../soak/stats.ts';
 import { type LineChart, lineChartSvg, type Series } from './charts.ts';
@@ -65,8 +66,12 @@ function timeAxis(stats: StatsLine[]): { label: string; x: (l: StatsLine) => num
 
 const perSec = (l: StatsLine, n: number) => (n * 1000) / Math.max(l.intervalMs, 1e-3);
 
-/** A chart, or a short note when there is nothing to draw (a "no data" chart would be grey). */
-async function chart(c: LineChart, empty: string): Promise<string> {
+/**
+ * A chart, or a short note when there is nothing to draw (a "no data" chart
+ * would be grey). With `dropZero`, series that are zero throughout are left out.
+ */
+async function chart(c: LineChart, empty: string, dropZero = false): Promise<string> {
+  if (dropZero) c = { ...c, series: c.series.filter((s) => s.points.some(([, y]) => y !== 0)) };
   const drawable = c.series.some((s) =>
     s.points.some(
       ([x, y]) => Number.isFinite(x) && Number.isFinite(y) && (c.yScale !== 'log' || y > 0),
@@ -114,7 +119,8 @@ async function charts(input: SoakReportInput): Promise<string[]> {
           series('rendezvous', (l) => perSec(l, l.rendezvous)),
         ],
       },
-      'no interval completed',
+      'nothing went through the discard list',
+      true,
     ),
   );
 
@@ -218,7 +224,9 @@ function configRows(c: SoakConfig): Array<[string, string]> {
     if (skip.has(k)) continue;
     rows.push([k, escapeHtml(typeof v === 'object' ? JSON.stringify(v) : v)]);
   }
-  const delays = c.delaysUs.map((us, i) => (us > 0 ? `#${i}=${us}us` : '')).filter(Boolean);
+  const delays = c.delaysUs
+    .map((us, i) => (us > 0 ? `${POINTS[i]?.[0] ?? `#${i}`}=${us}us` : ''))
+    .filter(Boolean);
   rows.push(['delays', escapeHtml(delays.length ? delays.join(' ') : 'none')]);
   rows.push(['stat interval', escapeHtml(duration(c.soak.statIntervalMs))]);
   rows.push([

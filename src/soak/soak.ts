@@ -17,7 +17,7 @@
  * final audit. This module only listens to its monitor tick.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { hostname, cpus as osCpus } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -30,15 +30,16 @@ import {
   EXIT,
   type LockReport,
   type RunReport,
+  readCounters,
   runMachine,
   sumCounters,
   type Verdict,
 } from '../machine/machine.ts';
 import { CTRL, type Views } from '../shm/layout.ts';
 import { readLocks } from '../stats/lockstat.ts';
-import { openJournal, writeDocument, writeJson } from './journal.ts';
+import { openJournal, readJsonl, writeDocument, writeJson } from './journal.ts';
 import { judgeTrend, type TrendJudgement } from './leak.ts';
-import { makeSampler, memorySample, type StatsLine } from './stats.ts';
+import { downsample, makeSampler, memorySample, type StatsLine } from './stats.ts';
 import { makeStopMachine, type StopMachine, type StopMachineOutcome } from './stop_machine.ts';
 
 export const SOAK_SCHEMA = 1;
@@ -57,6 +58,8 @@ const PARK_TIMEOUT_MS = 5_000;
 const AUDIT_TRACE_EVENTS = 32;
 /** Status callbacks at most this often. */
 const STATUS_MS = 250;
+/** Points per series in the report's charts (longer runs are merged, stats.ts downsample). */
+const REPORT_POINTS = 720;
 /** Audit records kept in the summary (the oldest are dropped beyond this). */
 const MAX_AUDIT_RECORDS = 1000;
 
@@ -81,6 +84,11 @@ export type SoakStatus = {
   durationMs: number;
   opsPerSec: number;
   violations: number;
+  /**
+   * CPUs that have made no progress for over half the stall timeout: a
+   * warning on the terminal before the watchdog (machine.ts) ends the run at
+   * the full timeout. This module only looks; the watchdog decides.
+   */
   stalls: number;
   audits: number;
   auditFailures: number;
@@ -252,8 +260,12 @@ export async function runSoak(cfg: Config, opts: SoakOptions): Promise<SoakResul
   const violJournal = openJournal(path('violations'));
   const wall0 = performance.now();
 
-  const stats: StatsLine[] = [];
-  const violationLines: ViolationLine[] = [];
+  // Only what the summary needs stays in memory: the memory samples for the
+  // leak trend (24 bytes an interval). The report reads the files back.
+  const memory: Array<[elapsedMs: number, rss: number, heapUsed: number]> = [];
+  let statsLines = 0;
+  let lastStatsMs = 0;
+  let violationsWritten = 0;
   const auditRecords: AuditRecord[] = [];
   let auditsDone = 0;
   let auditFailures = 0;
@@ -268,17 +280,33 @@ export async function runSoak(cfg: Config, opts: SoakOptions): Promise<SoakResul
   /** Wall-clock epoch ms at which the CPUs were released (from the first tick). */
   let goEpochMs = Date.now();
 
-  // Oracle violations: written once their slot has read the same on two ticks
-  // (the reporting CPU counts first, then fills the slot).
+  // Oracle violations: a slot is written once it has read the same on two
+  // ticks in a row. The reporting CPU counts the violation first and fills
+  // its slot after (oracle.ts report_violation), so a slot read right after
+  // the count may still be half-written; 50 ms later it is not (a CPU
+  // descheduled mid-copy for longer would be caught by the second read).
   let oracleWritten = 0;
-  let candidate: string | undefined;
+  let lastRead: string[] = [];
 
   let lastStatusAt = -Infinity;
+  const lastOps: number[] = [];
+  const lastMove: number[] = [];
+  const quietCpus = (v: Views, t: number) => {
+    let n = 0;
+    for (let c = 0; c < v.L.nr_cpus; c++) {
+      const ops = readCounters(v, c).ops;
+      if (ops !== lastOps[c] || lastMove[c] === undefined) {
+        lastOps[c] = ops;
+        lastMove[c] = t;
+      } else if (t - lastMove[c]! > cfg.stallTimeoutMs / 2) n++;
+    }
+    return n;
+  };
   let lastRate = { t: 0, ops: 0, rate: 0 };
 
   const writeViolation = (line: ViolationLine) => {
     violJournal.append(line);
-    violationLines.push(line);
+    violationsWritten++;
     if (firstViolationMs === null || line.elapsedMs < firstViolationMs)
       firstViolationMs = line.elapsedMs;
   };
@@ -305,16 +333,13 @@ export async function runSoak(cfg: Config, opts: SoakOptions): Promise<SoakResul
     const total = Atomics.load(v.i32, v.L.ctrl + CTRL.nr_violations);
     if (total <= oracleWritten) return;
     const { violations } = decodeViolations(v);
-    while (oracleWritten < violations.length) {
-      const text = JSON.stringify(violations[oracleWritten]);
-      if (text !== candidate) {
-        candidate = text;
-        return; // look again next tick
-      }
-      writeViolation(oracleLine(violations[oracleWritten]!, violationLines.length));
+    const read = violations.map((x, i) => (i < oracleWritten ? '' : JSON.stringify(x)));
+    // In order: a slot still settling holds back the ones after it.
+    while (oracleWritten < violations.length && read[oracleWritten] === lastRead[oracleWritten]) {
+      writeViolation(oracleLine(violations[oracleWritten]!, violationsWritten));
       oracleWritten++;
-      candidate = undefined;
     }
+    lastRead = read;
   };
 
   const onAudit = (outcome: StopMachineOutcome<Audit>, elapsedMs: number, v: Views) => {
@@ -346,25 +371,7 @@ export async function runSoak(cfg: Config, opts: SoakOptions): Promise<SoakResul
     pushRecord(record);
     if (a.ok) return;
     auditFailures++;
-    const { errors, ...rest } = record;
-    const events = [];
-    for (let c = 0; c <= v.L.nr_cpus; c++) events.push(...recentEvents(v, c, AUDIT_TRACE_EVENTS));
-    events.sort((x, y) => x.t - y.t);
-    writeViolation({
-      schema: SOAK_SCHEMA,
-      seq: violationLines.length,
-      kind: 'audit',
-      description: VIOLATION_KINDS.find(([k]) => k === 'audit')?.[1] ?? 'audit failed',
-      seed: cfg.seed,
-      at: new Date().toISOString(),
-      elapsedMs: Math.round(elapsedMs),
-      cpu: -1,
-      pfn: -1,
-      cpusInvolved: Array.from({ length: v.L.nr_cpus + 1 }, (_, c) => c),
-      trace: renderTrace(events, v.L.nr_cpus, events[0]?.t ?? 0),
-      errors: errors ?? [],
-      audit: rest,
-    });
+    writeViolation(auditViolationLine(record, v, cfg.seed, violationsWritten));
   };
   const pushRecord = (r: AuditRecord) => {
     auditRecords.push(r);
@@ -411,8 +418,8 @@ export async function runSoak(cfg: Config, opts: SoakOptions): Promise<SoakResul
       | 'process'
     > & { oracle: number; final: RunReport['audit'] | null },
   ): SoakSummary => {
-    const rss = judgeTrend(stats.map((l) => [l.elapsedMs, l.memory.rss] as const));
-    const heapUsed = judgeTrend(stats.map((l) => [l.elapsedMs, l.memory.heapUsed] as const));
+    const rss = judgeTrend(memory.map(([t, r]) => [t, r] as const));
+    const heapUsed = judgeTrend(memory.map(([t, , h]) => [t, h] as const));
     const parks = auditRecords.filter((r) => !r.skipped).map((r) => r.parkMs);
     const { oracle, final, ...rest } = s;
     return {
@@ -426,7 +433,7 @@ export async function runSoak(cfg: Config, opts: SoakOptions): Promise<SoakResul
         total: oracle + auditFailures,
         oracle,
         audit: auditFailures,
-        written: violationLines.length,
+        written: violationsWritten,
         firstMs: firstViolationMs,
       },
       audits: {
@@ -440,7 +447,7 @@ export async function runSoak(cfg: Config, opts: SoakOptions): Promise<SoakResul
         records: auditRecords,
       },
       memory: { rss, heapUsed, leakSuspected: rss.leak || heapUsed.leak },
-      statsLines: stats.length,
+      statsLines,
       files: Object.fromEntries(
         (['config', 'stats', 'violations', 'summary'] as const).map((f) => [f, FILES[f]]),
       ),
@@ -449,7 +456,9 @@ export async function runSoak(cfg: Config, opts: SoakOptions): Promise<SoakResul
 
   const writeStats = (line: StatsLine) => {
     statsJournal.append(line);
-    stats.push(line);
+    statsLines++;
+    lastStatsMs = line.elapsedMs;
+    memory.push([line.elapsedMs, line.memory.rss, line.memory.heapUsed]);
     opts.onInterval?.(line);
   };
 
@@ -497,7 +506,7 @@ export async function runSoak(cfg: Config, opts: SoakOptions): Promise<SoakResul
         durationMs: cfg.durationMs,
         opsPerSec: lastRate.rate,
         violations: Atomics.load(v.i32, v.L.ctrl + CTRL.nr_violations) + auditFailures,
-        stalls: 0,
+        stalls: quietCpus(v, t),
         audits: auditsDone,
         auditFailures,
         rss: memorySample().rss,
@@ -516,12 +525,12 @@ export async function runSoak(cfg: Config, opts: SoakOptions): Promise<SoakResul
   try {
     // The final report's violations are read from a still buffer: authoritative.
     for (let i = oracleWritten; i < report.violations.length; i++) {
-      writeViolation(oracleLine(report.violations[i]!, violationLines.length));
+      writeViolation(oracleLine(report.violations[i]!, violationsWritten));
     }
     oracleWritten = report.violations.length;
     if (views && sampler) {
       const end = report.durationMs;
-      if (end - (stats.at(-1)?.elapsedMs ?? 0) >= opts.statIntervalMs / 4 || stats.length === 0) {
+      if (end - lastStatsMs >= opts.statIntervalMs / 4 || statsLines === 0) {
         writeStats({ ...sampler.sample(end, extra()), final: true });
       }
     }
@@ -561,12 +570,54 @@ export async function runSoak(cfg: Config, opts: SoakOptions): Promise<SoakResul
   };
   writeJson(path('summary'), summary);
 
-  const { renderSoakReport } = await html;
-  writeDocument(
-    path('report'),
-    await renderSoakReport({ config, summary, stats, violations: violationLines }),
-  );
+  await html;
+  await renderSoakFolder(dir);
   return { verdict, exitCode, summary, report, dir };
+}
+
+/** The violation line of a failed periodic audit, with every CPU's (and the host's) latest events. */
+export function auditViolationLine(
+  record: AuditRecord,
+  v: Views,
+  seed: number,
+  seq: number,
+): ViolationLine {
+  const { errors, ...rest } = record;
+  const events = [];
+  for (let c = 0; c <= v.L.nr_cpus; c++) events.push(...recentEvents(v, c, AUDIT_TRACE_EVENTS));
+  events.sort((x, y) => x.t - y.t);
+  return {
+    schema: SOAK_SCHEMA,
+    seq,
+    kind: 'audit',
+    description: VIOLATION_KINDS.find(([k]) => k === 'audit')?.[1] ?? 'audit failed',
+    seed,
+    at: new Date().toISOString(),
+    elapsedMs: record.elapsedMs,
+    cpu: -1,
+    pfn: -1,
+    cpusInvolved: Array.from({ length: v.L.nr_cpus + 1 }, (_, c) => c),
+    trace: renderTrace(events, v.L.nr_cpus, events[0]?.t ?? 0),
+    errors: errors ?? [],
+    audit: rest,
+  };
+}
+
+/**
+ * (Re)write DIR/report.html from the files in DIR: at the end of a soak, or
+ * the morning after one that was killed (its summary is then the provisional
+ * one, verdict RUNNING).
+ */
+export async function renderSoakFolder(dir: string): Promise<string> {
+  const { renderSoakReport } = await import('../report/html.ts');
+  const read = <T>(f: string): T => JSON.parse(readFileSync(join(dir, f), 'utf8')) as T;
+  const config = read<SoakConfig>(FILES.config);
+  const summary = read<SoakSummary>(FILES.summary);
+  const stats = downsample(readJsonl<StatsLine>(join(dir, FILES.stats)), REPORT_POINTS);
+  const violations = readJsonl<ViolationLine>(join(dir, FILES.violations));
+  const out = join(dir, FILES.report);
+  writeDocument(out, await renderSoakReport({ config, summary, stats, violations }));
+  return out;
 }
 
 function round(ms: number): number {

@@ -148,3 +148,63 @@ export function lockDeltas(prev: LockReport[], cur: LockReport[]): LockDelta[] {
     };
   });
 }
+
+/**
+ * At most `max` lines for a chart: runs of consecutive lines merged into one
+ * (event counts summed, rates weighted by time, running maxima and memory
+ * taken from the last line of the run). An 8-hour soak at a 1 s interval is
+ * 28,800 lines; a chart wants a few hundred points.
+ */
+export function downsample(lines: StatsLine[], max: number): StatsLine[] {
+  if (lines.length <= max) return lines;
+  const k = Math.ceil(lines.length / max);
+  const out: StatsLine[] = [];
+  for (let i = 0; i < lines.length; i += k) {
+    const run = lines.slice(i, i + k);
+    const last = run[run.length - 1]!;
+    const intervalMs = run.reduce((a, l) => a + l.intervalMs, 0);
+    const sum = (f: (l: StatsLine) => number) => run.reduce((a, l) => a + f(l), 0);
+    const counters: Record<string, number> = {};
+    for (const l of run) {
+      for (const [n, x] of Object.entries(l.counters)) counters[n] = (counters[n] ?? 0) + x;
+    }
+    const locks = new Map<string, LockDelta>();
+    for (const l of run) {
+      for (const d of l.locks) {
+        const m = locks.get(d.name) ?? {
+          name: d.name,
+          acquisitions: 0,
+          contentions: 0,
+          conBounces: 0,
+          waitTimeUs: 0,
+        };
+        m.acquisitions += d.acquisitions;
+        m.contentions += d.contentions;
+        m.conBounces += d.conBounces;
+        m.waitTimeUs = round(m.waitTimeUs + d.waitTimeUs, 1);
+        locks.set(d.name, m);
+      }
+    }
+    const opsPerSec = last.opsPerSec.map((_, c) =>
+      round(sum((l) => (l.opsPerSec[c] ?? 0) * l.intervalMs) / intervalMs, 1),
+    );
+    out.push({
+      ...last,
+      intervalMs: round(intervalMs, 1),
+      opsPerSec,
+      opsPerSecTotal: round(
+        opsPerSec.reduce((a, b) => a + b, 0),
+        1,
+      ),
+      hostDiscards: sum((l) => l.hostDiscards),
+      discardFaults: sum((l) => l.discardFaults),
+      refsRefused: sum((l) => l.refsRefused),
+      pagesParked: sum((l) => l.pagesParked),
+      pagesFreedFromList: sum((l) => l.pagesFreedFromList),
+      rendezvous: sum((l) => l.rendezvous),
+      counters,
+      locks: [...locks.values()],
+    });
+  }
+  return out;
+}

@@ -170,6 +170,44 @@ describe('hvaemu soak', () => {
     expect(summary.endedAt).toBeNull();
   });
 
+  it('writes each violation as it is found, and a killed soak still renders its report', async () => {
+    const out = join(base, 'mutant');
+    // free-immediately frees discarded pages at once: violations within seconds.
+    const { child, exited } = soak([
+      '--cpus',
+      '4',
+      '--duration',
+      '60s',
+      '--stat-interval',
+      '500ms',
+      '--mutant',
+      'free-immediately',
+      '--seed',
+      '1',
+      '--out',
+      out,
+    ]);
+    const violations = join(out, 'violations.jsonl');
+    await until(
+      () => lines(violations).length >= 1 && lines(join(out, 'stats.jsonl')).length >= 1,
+      60_000,
+      'a violation line and a stats line',
+    );
+    expect(child.exitCode).toBeNull(); // found while running, not at the end
+    child.kill('SIGKILL');
+    await within(exited, 10_000, 'exit after SIGKILL');
+    const v = parseAll(violations);
+    expect(v[0]).toMatchObject({ seq: 0, seed: 1 });
+    expect(['use-after-reuse', 'free-in-window']).toContain(v[0]!.kind);
+    expect((v[0]!.trace as string[]).length).toBeGreaterThan(0);
+
+    const r = await within(soak(['--out', out, '--render-only']).exited, 60_000, 'render-only');
+    expect(r.code).toBe(0);
+    const html = text(join(out, 'report.html'));
+    expect(html).toContain('RUNNING');
+    expect(html).toContain(String(v[0]!.kind));
+  });
+
   it('a SIGINT ends it within 6 s with the final audit, summary and report written', async () => {
     const out = join(base, 'interrupted');
     const { child, exited } = soak([

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { makeConfig } from '../../src/config.ts';
 import type { LockReport } from '../../src/machine/machine.ts';
 import { allocate, CNT, CTRL, computeLayout, statsBase, type Views } from '../../src/shm/layout.ts';
-import { lockDeltas, makeSampler } from '../../src/soak/stats.ts';
+import { downsample, lockDeltas, makeSampler } from '../../src/soak/stats.ts';
 
 const machine = (cpus: number): Views =>
   allocate(computeLayout(makeConfig({ cpus, pages: 64, files: 2 })));
@@ -75,5 +75,37 @@ describe('stats sampler', () => {
     const extra = { audits: 0, auditFailures: 0, extraViolations: 0 };
     expect(s.sample(1000, extra).locks[0]).toMatchObject({ acquisitions: 10, contentions: 1 });
     expect(s.sample(2000, extra).locks[0]).toMatchObject({ acquisitions: 10, contentions: 1 });
+  });
+});
+
+describe('downsample', () => {
+  const v = machine(2);
+  const extra = { audits: 0, auditFailures: 0, extraViolations: 0 };
+  const s = makeSampler(v, () => [lock('zone->lock', 0, 0, 0)]);
+  const lines = Array.from({ length: 10 }, (_, i) => {
+    set(v, 0, 'ops', (i + 1) * 100 * (i < 5 ? 1 : 3));
+    set(v, 1, 'pagesParked', (i + 1) * 7);
+    set(v, 0, 'irqsOffMaxUs', i);
+    return s.sample((i + 1) * 1000, extra);
+  });
+
+  it('keeps lines as they are when there are few enough', () => {
+    expect(downsample(lines, 10)).toBe(lines);
+  });
+
+  it('merges runs: counts summed, rates weighted by time, maxima from the last line', () => {
+    const d = downsample(lines, 4); // runs of 3, 3, 3, 1
+    expect(d).toHaveLength(4);
+    expect(d.map((l) => l.intervalMs)).toEqual([3000, 3000, 3000, 1000]);
+    expect(d.map((l) => l.elapsedMs)).toEqual([3000, 6000, 9000, 10000]);
+    expect(d.map((l) => l.pagesParked)).toEqual([21, 21, 21, 7]);
+    expect(d[0]!.counters.pagesParked).toBe(21);
+    // ops went 100, 200, 300 in the first three seconds
+    expect(d[0]!.opsPerSec[0]).toBeCloseTo(100, 6);
+    expect(d.map((l) => l.irqsOffMaxUs[0])).toEqual([2, 5, 8, 9]);
+    expect(d.reduce((a, l) => a + l.pagesParked, 0)).toBe(70);
+    expect(d[0]!.locks).toEqual([
+      { name: 'zone->lock', acquisitions: 0, contentions: 0, conBounces: 0, waitTimeUs: 0 },
+    ]);
   });
 });
