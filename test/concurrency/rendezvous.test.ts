@@ -19,7 +19,7 @@ import {
   type Views,
 } from '../../src/shm/layout.ts';
 import { S, STEP, scratch, step, steps } from '../helpers/scratch.ts';
-import { osThreads, runKernelCpus, waitUntil } from '../helpers/workers.ts';
+import { runKernelCpus, threadsBaseline, threadsSettled, waitUntil } from '../helpers/workers.ts';
 import type { KernelTask, Role } from '../workers/kernel.ts';
 
 function machine(cpus: number): { v: Views; cfg: Config } {
@@ -53,7 +53,7 @@ async function startAll(t: Int32Array, n: number): Promise<void> {
 
 describe('smp_call_function rendezvous', () => {
   it('a target with interrupts disabled holds the caller until it enables them', async () => {
-    const threads0 = osThreads();
+    const threads0 = await threadsBaseline();
     const { v, cfg } = machine(2);
     const t = scratch();
     const [caller, target] = await runKernelCpus(
@@ -80,7 +80,7 @@ describe('smp_call_function rendezvous', () => {
     expect(caller!.finishedAtReturn).toBe(1);
     expect(caller!.rendezvous).toBe(1);
     expect(target!.ipisTaken).toBe(1);
-    expect(osThreads()).toBeLessThanOrEqual(threads0);
+    expect(await threadsSettled(threads0)).toBeLessThanOrEqual(threads0);
   });
 
   it('the caller is not released before every target has incremented started', async () => {
@@ -121,7 +121,7 @@ describe('smp_call_function rendezvous', () => {
   });
 
   it('callers keep taking incoming IPIs while they wait: concurrent callers all complete', async () => {
-    const threads0 = osThreads();
+    const threads0 = await threadsBaseline();
     const NR = 3;
     const ROUNDS = 200;
     const { v, cfg } = machine(NR);
@@ -135,6 +135,6 @@ describe('smp_call_function rendezvous', () => {
     expect(results.reduce((s, r) => s + r.ipisTaken, 0)).toBe(NR * ROUNDS * (NR - 1));
     expect(Atomics.load(v.i32, v.L.call + CALL.seq)).toBe(NR * ROUNDS);
     expect(Atomics.load(v.i32, v.L.call_lock)).toBe(0);
-    expect(osThreads()).toBeLessThanOrEqual(threads0);
+    expect(await threadsSettled(threads0)).toBeLessThanOrEqual(threads0);
   });
 });

@@ -11,7 +11,7 @@ import { kernel_boot } from '../../src/kernel/boot.ts';
 import { LOCK, spin_trylock, spin_unlock } from '../../src/kernel/spinlock.ts';
 import { allocate, computeLayout, ZONE } from '../../src/shm/layout.ts';
 import { S, scratch } from '../helpers/scratch.ts';
-import { osThreads, runKernelCpus, waitUntil } from '../helpers/workers.ts';
+import { runKernelCpus, threadsBaseline, threadsSettled, waitUntil } from '../helpers/workers.ts';
 
 const NR_CPUS = 4; // twice the cores of this machine: holders get descheduled
 const ITERATIONS = 5000;
@@ -19,7 +19,7 @@ const ITERATIONS = 5000;
 describe('spin_lock: mutual exclusion under contention', () => {
   for (const kind of SPINLOCK_KINDS) {
     it(`${kind}: ${NR_CPUS} CPUs x ${ITERATIONS} critical sections, none overlapping`, async () => {
-      const threads0 = osThreads();
+      const threads0 = await threadsBaseline();
       const cfg = makeConfig({ cpus: NR_CPUS, pages: 256, files: 4, seed: 1, spinlock: kind });
       const v = allocate(computeLayout(cfg));
       kernel_boot(v, cfg);
@@ -59,7 +59,7 @@ describe('spin_lock: mutual exclusion under contention', () => {
       // the lock is free again
       expect(spin_trylock(lock, LOCK.zone)).toBe(true);
       spin_unlock(lock, LOCK.zone);
-      expect(osThreads()).toBeLessThanOrEqual(threads0);
+      expect(await threadsSettled(threads0)).toBeLessThanOrEqual(threads0);
     });
   }
 });

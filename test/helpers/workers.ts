@@ -4,6 +4,7 @@
  * the process's thread count to check that nothing is left running.
  */
 import { readFileSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import type { KernelResult, KernelTask } from '../workers/kernel.ts';
@@ -15,6 +16,30 @@ export function osThreads(): number {
   const m = /^Threads:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'));
   if (!m) throw new Error('no Threads: line in /proc/self/status');
   return Number(m[1]);
+}
+
+/**
+ * The thread count to compare against after a test: taken once libuv's
+ * thread pool is up (it starts lazily, on the first asynchronous fs call,
+ * which would otherwise look like threads left behind).
+ */
+export async function threadsBaseline(): Promise<number> {
+  await stat(fileURLToPath(import.meta.url));
+  return osThreads();
+}
+
+/**
+ * Wait (bounded) until no more threads than `baseline` run: a terminated
+ * worker's OS thread may take a moment to be joined. Returns the last count.
+ */
+export async function threadsSettled(baseline: number, ms = 5000): Promise<number> {
+  const by = performance.now() + ms;
+  let n = osThreads();
+  while (n > baseline && performance.now() < by) {
+    await new Promise((r) => setTimeout(r, 10));
+    n = osThreads();
+  }
+  return n;
 }
 
 export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
