@@ -57,16 +57,20 @@ export function lock_contended(cpuWord: number, cls: number): void {
   if (last !== 0 && last !== K.cpu + 1) K.f64[r + LOCKSTAT.con_bounces]!++;
 }
 
-/** The lock is ours (lock holder only writes `cpuWord`; 0 = never taken, no bounce). */
+/**
+ * The lock is ours: count it; a bounce if another CPU took it last. Only the
+ * holder writes `cpuWord` (0 = never taken: no bounce). The bounce is kept
+ * out of line so that the common case stays small enough to inline.
+ */
 export function lock_acquired(cpuWord: number, cls: number): void {
   const r = K.lockstat + cls * LOCKSTAT.nr_fields;
-  K.f64[r + LOCKSTAT.acquisitions]!++;
-  const me = K.cpu + 1;
   const last = K.i32[cpuWord]!;
-  if (last !== me) {
-    K.i32[cpuWord] = me;
-    if (last !== 0) K.f64[r + LOCKSTAT.acq_bounces]!++;
-  }
+  K.f64[r + LOCKSTAT.acquisitions]! += 1;
+  if (last !== K.cpu + 1) lock_bounced(cpuWord, r, last);
+}
+function lock_bounced(cpuWord: number, r: number, last: number): void {
+  K.i32[cpuWord] = K.cpu + 1;
+  if (last !== 0) K.f64[r + LOCKSTAT.acq_bounces]!++;
 }
 
 /** --lockstat: note the contending call site; returns the clock (ms) at the start of the wait. */
