@@ -58,8 +58,8 @@ describe('judgeTrend', () => {
   });
 
   it('does not flag a steep but noisy series whose r2 is small', () => {
-    // a slope of ~12 MB/h buried in +-40 MB of alternating noise
-    const j = judgeTrend(series(60, (m) => 200 * MB + m * 0.2 * MB + (m % 2 ? 40 : -40) * MB));
+    // a slope of 24 MB/h buried in +-80 MB of alternating noise
+    const j = judgeTrend(series(120, (m) => 200 * MB + m * 0.4 * MB + (m % 2 ? 80 : -80) * MB));
     expect(j.slopeMBPerHour!).toBeGreaterThan(LEAK_MB_PER_HOUR);
     expect(j.r2!).toBeLessThan(0.5);
     expect(j.leak).toBe(false);
