@@ -30,14 +30,22 @@ export function oracle_access(pfn: number): number {
   return Atomics.load(K.i32, K.L.ghost_gen + pfn);
 }
 
-/** A discard fault on `pfn` was taken (interrupts off): W begins. */
+/**
+ * A discard fault on `pfn` was taken (interrupts off): W begins. The
+ * (pfn, generation) record is kept for both fault-address kinds; only with
+ * the absolute address does the window count in ghost_wtarget: with the
+ * virtual one the handler takes its reference through a pte under the pte
+ * lock, the pte pins the frame, and a frame freed meanwhile (unmapped first)
+ * is no hazard. Checking the generation in both kinds keeps the claim "the
+ * pte pins the page" checked rather than assumed.
+ */
 export function oracle_fault_begin(pfn: number, gen: number): void {
   const i32 = K.i32;
   const fr = faultrec(K.cpu);
   i32[fr + FAULTREC.pfn] = pfn;
   i32[fr + FAULTREC.gen] = gen;
   Atomics.store(i32, fr + FAULTREC.active, 1);
-  Atomics.add(i32, K.L.ghost_wtarget + pfn, 1);
+  if (K.absolute) Atomics.add(i32, K.L.ghost_wtarget + pfn, 1);
 }
 
 /**
@@ -50,7 +58,7 @@ export function oracle_fault_ref(pfn: number, gotRef: boolean): boolean {
   const fr = faultrec(K.cpu);
   const genAtFault = i32[fr + FAULTREC.gen]!;
   Atomics.store(i32, fr + FAULTREC.active, 0);
-  Atomics.sub(i32, K.L.ghost_wtarget + pfn, 1);
+  if (K.absolute) Atomics.sub(i32, K.L.ghost_wtarget + pfn, 1);
   if (!gotRef) return false;
   const genNow = Atomics.load(i32, K.L.ghost_gen + pfn);
   if (genNow === genAtFault) return false;

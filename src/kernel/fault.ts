@@ -47,7 +47,7 @@ export function user_access(task: number, vpage: number): void {
   }
   // Program interruption: discard fault, interrupts disabled from here on.
   local_irq_disable();
-  if (K.absolute) oracle_fault_begin(pfn, gen);
+  oracle_fault_begin(pfn, gen);
   Atomics.store(i32, inAccess, 0);
   if (K.faultDeliveryMs > 0) fault_delivery();
   rec(EV.fault, pfn, gen);
@@ -101,7 +101,7 @@ export function do_discard_fault(task: number, vpage: number, pfn: number): void
     if (ok) get_page(pfn);
     spin_unlock(lock, LOCK.pte);
   }
-  const reused = K.absolute && oracle_fault_ref(pfn, ok);
+  const reused = oracle_fault_ref(pfn, ok);
   if (!ok) {
     K.f64[K.stats + CNT.refsRefused]!++;
     rec(EV['ref-refused'], pfn);
