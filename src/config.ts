@@ -8,7 +8,13 @@ import { NR_POINTS } from './points.ts';
 
 export const VERSION = '0.1.0';
 
-export const PROTOCOLS = ['patched', 'unpatched'] as const;
+/**
+ * `patched`: patch 5/6 (one global discard list, spliced before the IPIs).
+ * `unpatched`: no discard list. `percpu-2006`: the April/September 2006
+ * versions of the series, per-CPU discard lists each CPU splices inside the
+ * IPI handler (PROTOCOL.md section 5, barrier-before-splice).
+ */
+export const PROTOCOLS = ['patched', 'unpatched', 'percpu-2006'] as const;
 export type Protocol = (typeof PROTOCOLS)[number];
 
 /**
@@ -40,12 +46,20 @@ export const MAP_SLOTS = 4; // file mappings per task (vmas), each PAGES_PER_FIL
 export const ANON_VPAGES = 16; // anonymous pages per task
 export const TASKS_PER_CPU = 2;
 export const NR_VPAGES = MAP_SLOTS * PAGES_PER_FILE + ANON_VPAGES;
+/** --jitter: one preemption point in this many gets a random delay. */
+export const JITTER_EVERY = 32;
+/** --long-hold: one spinlock acquisition in this many is held for longHoldUs. */
+export const LONG_HOLD_EVERY = 512;
 /** Flight recorder: events kept per CPU (power of two). */
-export const RING_EVENTS = 256;
+export const RING_EVENTS = 1024; // a shrink_discards freeing a long list records 2 events a page
 /** Violations kept in the buffer; later ones are counted, not stored. */
 export const MAX_VIOLATIONS = 32;
-/** CPUs whose flight recorders a violation snapshots (the detector, the last allocator, the last freer). */
-export const VIOLATION_CPUS = 3;
+/**
+ * CPUs whose flight recorders a violation snapshots: the detector, the other
+ * CPU it names (a fault window's owner), the frame's last allocator, last
+ * freer and last parker, the first VIOLATION_CPUS distinct ones.
+ */
+export const VIOLATION_CPUS = 4;
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 
@@ -73,6 +87,11 @@ export const configSchema = z.object({
   faultDeliveryUs: z.number().min(0).max(1e6).default(20),
   /** Per-point delay in microseconds, indexed by point id (0 = none). */
   delaysUs: z.array(z.number().min(0).max(1e6)).length(NR_POINTS),
+  /** `--delay POINT=LO..HI`: per point, a random extra up to this many microseconds (0 = fixed delay). */
+  delaySpansUs: z
+    .array(z.number().min(0).max(1e6))
+    .length(NR_POINTS)
+    .default(() => new Array<number>(NR_POINTS).fill(0)),
   /**
    * pv by default: on this project's machines virtual CPUs outnumber cores,
    * and a test-and-set waiter then burns its time slice while the holder is
@@ -82,6 +101,21 @@ export const configSchema = z.object({
   lockstat: z.boolean().default(false),
   stopOnViolation: z.boolean().default(false),
   stallTimeoutMs: z.number().positive().default(10_000),
+  // ---- race-window widening (all off by default: a normal run pays nothing) ----
+  /** --jitter: now and then (1 point in JITTER_EVERY) a random delay up to this many microseconds. */
+  jitterUs: z.number().min(0).max(1e6).default(0),
+  /** --stutter: period (ms) of holding all but some CPUs still, then releasing them all. */
+  stutterMs: z.number().min(0).max(3_600_000).default(0),
+  /** --long-hold: now and then (1 acquisition in LONG_HOLD_EVERY) a spinlock is held this long (us). */
+  longHoldUs: z.number().min(0).max(1e6).default(0),
+  /** --migrate: a task preempted at a preemption point with preemption enabled may resume on another CPU. */
+  migrate: z.boolean().default(false),
+  /**
+   * --ipi-delivery: the host's latency (us) to deliver an IPI to a virtual
+   * CPU, drawn per target between 0 and this: the target runs on (and may
+   * take other interrupts) before it sees the call.
+   */
+  ipiDeliveryUs: z.number().min(0).max(1e6).default(0),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -2,30 +2,34 @@
  * Named preemption points of the kernel code. Each sits between two steps of
  * kernel code that touch shared state; at each one a CPU with interrupts
  * enabled takes a pending IPI (an instruction boundary, as on hardware), and a
- * configured delay (`--delay POINT=DURATION`) widens the race window there.
+ * configured delay (`--delay POINT=DURATION`) widens the race window there
+ * (as do --jitter, and --migrate where preemption is enabled).
  *
  * Ground-level module (beside config and layout): the kernel, the CLI and the
  * layout all read this one table.
  */
 export const POINTS = [
   ['fault-to-ref', 'discard fault taken (interrupts off) .. get_page_unless_zero'],
+  ['ref-inc', 'plain-inc mutant: count seen non-zero .. count incremented'],
   ['ref-to-discard', 'reference taken .. page_hva_discard_page'],
   ['discard-unmap', 'page_hva_discard_page: PG_discarded set .. ptes cleared'],
   ['discard-uncache', 'ptes cleared .. page removed from the page cache'],
   ['unmap-to-put', 'pte cleared .. the mapping reference dropped (munmap, truncate)'],
   ['remove-to-put', '__remove_from_page_cache .. page cache reference dropped'],
   ['pvec-add', 'free_hot_cold_page: get_cpu_var .. pagevec_add'],
+  ['pvec-store', 'pagevec_add: pvec->nr read .. page stored and nr bumped'],
   ['pvec-flush', 'pagevec full .. page_hva_discard_list_lock taken'],
   ['splice-to-ipi', 'shrink_discards: list spliced .. smp_call_function'],
+  ['ipi-to-splice', 'barrier-before-splice mutant: smp_call_function returned .. list spliced'],
   ['ipi-to-free', 'smp_call_function returned .. pages freed from the local list'],
   ['ipi-wait', 'smp_call_function: waiting for started/finished'],
-  ['ipi-handler', 'inside the IPI handler (page_hva_sync)'],
+  ['ipi-handler', 'inside the IPI handler (page_hva_sync, or the percpu-2006 splice)'],
   ['alloc', 'buffered_rmqueue: page taken .. prep_new_page'],
   ['free-pcp', 'free_hot_cold_page: normal path, before the per-CPU list'],
   ['find-get', 'find_get_page: reference taken .. page_hva_make_stable'],
   ['make-volatile', 'page_hva_make_volatile: checks done .. host state set'],
   ['spin', 'spinning on a held lock'],
-  ['lock-held', 'a spinlock just taken, before the critical section'],
+  ['lock-held', 'a spinlock just taken, before the critical section (only when widening)'],
   ['reclaim', 'try_to_free_pages: between priority passes'],
   ['op', 'between two workload operations'],
 ] as const;

@@ -79,6 +79,7 @@ export function audit(v: Views): Audit {
   }
   let perCpuLists = 0;
   let inPagevecs = 0;
+  let parkedPerCpu = 0; // percpu-2006's per-CPU discard lists
   for (let cpu = 0; cpu < L.nr_cpus; cpu++) {
     const pc = percpuBase(L, cpu);
     for (const [which, countWord, name] of [
@@ -95,6 +96,13 @@ export function audit(v: Views): Audit {
       const head = percpuHeadNode(L, cpu, which);
       if (i32[L.lru_next + head] !== head) err(`cpu ${cpu}: a local list is not empty at rest`);
     }
+    const nd = walk(percpuHeadNode(L, cpu, PERCPU_HEADS.discard), 2, `cpu ${cpu} discard list`);
+    if (nd !== i32[pc + PERCPU.nr_discard]) {
+      err(
+        `cpu ${cpu} discard list has ${nd} pages, its counter says ${i32[pc + PERCPU.nr_discard]}`,
+      );
+    }
+    parkedPerCpu += nd;
     const pvec = pvecBase(L, cpu);
     const nr = i32[pvec]!;
     for (let i = 0; i < nr; i++) {
@@ -105,12 +113,13 @@ export function audit(v: Views): Audit {
       inPagevecs++;
     }
   }
-  const parkedOnList = walk(headNode(L, HEAD.discard), 2, 'page_hva_discard_list');
-  if (parkedOnList !== i32[L.discard + DISCARD.nr_pages]) {
+  const onGlobalList = walk(headNode(L, HEAD.discard), 2, 'page_hva_discard_list');
+  if (onGlobalList !== i32[L.discard + DISCARD.nr_pages]) {
     err(
-      `discard list has ${parkedOnList} pages, its counter says ${i32[L.discard + DISCARD.nr_pages]}`,
+      `discard list has ${onGlobalList} pages, its counter says ${i32[L.discard + DISCARD.nr_pages]}`,
     );
   }
+  const parkedOnList = onGlobalList + parkedPerCpu;
   walk(headNode(L, HEAD.lru), 4, 'LRU');
 
   // References: page cache slots and ptes.

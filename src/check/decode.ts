@@ -4,7 +4,16 @@
  * the recent events of any CPU.
  */
 import { MAX_VIOLATIONS, RING_EVENTS, VIOLATION_CPUS } from '../config.ts';
-import { CTRL, EVENT_WORDS, ringBase, VIOL, type Views, violBase } from '../shm/layout.ts';
+import {
+  CTRL,
+  EVENT_WORDS,
+  HIST,
+  ringBase,
+  VIOL,
+  VIOL_TIME,
+  type Views,
+  violBase,
+} from '../shm/layout.ts';
 import { EVENTS } from './events.ts';
 import { VIOLATION_KINDS } from './violations.ts';
 
@@ -15,7 +24,30 @@ export type TraceEvent = {
   pfn: number;
   a: number;
   b: number;
+  /** Not from a flight recorder: the oracle's record of the frame's last alloc, free or park. */
+  oracle?: true;
 };
+
+/** The oracle's history slots (HIST order) as the recorder's event names. */
+const HIST_EVENTS = ['alloc', 'free', 'park'] as const;
+const ORACLE_TEXT: Record<string, string> = {
+  alloc: 'allocated pfn %p (generation %a) [oracle record]',
+  free: 'freed pfn %p into the allocator [oracle record]',
+  park: 'parked pfn %p on a discard pagevec [oracle record]',
+};
+/** Events that tell the protocol's story besides those on the frame itself. */
+const STORY_EVENTS = new Set([
+  'ipi-send',
+  'ipi-take',
+  'rendezvous',
+  'splice',
+  'migrate-out',
+  'migrate-in',
+]);
+/** Merged events a violation keeps in its trace (the last ones; the rings hold more). */
+const TRACE_KEEP = 1024;
+/** Events on the frame shown before its story starts, for context. */
+const STORY_CONTEXT = 3;
 
 export type Violation = {
   kind: string;
@@ -30,6 +62,8 @@ export type Violation = {
   cpusInvolved: number[];
   /** Flight-recorder lines of the CPUs involved, merged by time. */
   trace: string[];
+  /** The interleaving that broke the protocol, top to bottom (see violationStory). */
+  story: string[];
   events: TraceEvent[];
 };
 
@@ -38,7 +72,10 @@ export function cpuName(cpu: number, nr_cpus: number): string {
 }
 
 export function describe(e: TraceEvent): string {
-  const tmpl = EVENTS[e.event === '?' ? 0 : EVENTS.findIndex(([n]) => n === e.event)]?.[1] ?? '?';
+  const tmpl =
+    (e.oracle ? ORACLE_TEXT[e.event] : undefined) ??
+    EVENTS[e.event === '?' ? 0 : EVENTS.findIndex(([n]) => n === e.event)]?.[1] ??
+    '?';
   const kind = e.event === 'violation' ? (VIOLATION_KINDS[e.a]?.[0] ?? `#${e.a}`) : String(e.a);
   return tmpl.replace('%p', String(e.pfn)).replace('%a', kind).replace('%b', String(e.b));
 }
@@ -65,6 +102,8 @@ export function decodeViolations(v: Views): { total: number; violations: Violati
   for (let n = 0; n < Math.min(total, MAX_VIOLATIONS); n++) {
     const vb = violBase(L, n);
     const tb = L.viol_time + n * L.viol_time_stride;
+    const pfn = i32[vb + VIOL.pfn]!;
+    const genNow = i32[vb + VIOL.gen_now]!;
     const kindId = i32[vb + VIOL.kind]!;
     const [kind, description] = VIOLATION_KINDS[kindId] ?? [`#${kindId}`, ''];
     const cpus: number[] = [];
@@ -75,25 +114,39 @@ export function decodeViolations(v: Views): { total: number; violations: Violati
       cpus.push(c);
       for (let j = 0; j < RING_EVENTS; j++) {
         const at = vb + VIOL.header_words + (k * RING_EVENTS + j) * EVENT_WORDS;
-        const e = readEvent(i32, at, f64[tb + 1 + k * RING_EVENTS + j]!, c);
+        const e = readEvent(i32, at, f64[tb + VIOL_TIME.trace + k * RING_EVENTS + j]!, c);
         if (e) events.push(e);
       }
     }
+    // The oracle's record of the frame's last alloc, free and park: shown
+    // when the recorders copied no longer hold them (or were not copied).
+    for (let k = 0; k < HIST.nr; k++) {
+      const c = i32[vb + VIOL.hist + k]!;
+      const t = f64[tb + VIOL_TIME.hist + k]!;
+      const event = HIST_EVENTS[k]!;
+      if (c < 0 || !(t > 0)) continue;
+      const seen = events.some(
+        (e) => e.cpu === c && e.event === event && e.pfn === pfn && Math.abs(e.t - t) < 0.2,
+      );
+      if (!seen) events.push({ t, cpu: c, event, pfn, a: genNow, b: 0, oracle: true });
+    }
     events.sort((a, b) => a.t - b.t);
-    const pfn = i32[vb + VIOL.pfn]!;
-    const t0 = events[0]?.t ?? f64[tb]!;
+    const story = renderStory(violationStory(events, pfn), L.nr_cpus, pfn);
+    const kept = events.slice(-TRACE_KEEP);
+    const t0 = kept[0]?.t ?? f64[tb]!;
     violations.push({
       kind,
       description,
       cpu: i32[vb + VIOL.cpu]!,
       pfn,
       generationAtFault: i32[vb + VIOL.gen_at_fault]!,
-      generationNow: i32[vb + VIOL.gen_now]!,
+      generationNow: genNow,
       detail: i32[vb + VIOL.detail]!,
-      atMs: f64[tb]!,
+      atMs: f64[tb + VIOL_TIME.at]!,
       cpusInvolved: cpus,
-      trace: renderTrace(events, L.nr_cpus, t0, pfn),
-      events,
+      trace: renderTrace(kept, L.nr_cpus, t0, pfn),
+      story,
+      events: kept,
     });
   }
   return { total, violations };
@@ -116,4 +169,49 @@ export function recentEvents(v: Views, rec: number, n = RING_EVENTS): TraceEvent
     if (e) out.push(e);
   }
   return out;
+}
+
+/**
+ * The part of a violation's merged trace that tells how the protocol broke,
+ * to read top to bottom as PROTOCOL.md section 4 does: it starts where the
+ * fault window that was still open at the violation began, keeps every event
+ * on the frame and the rendezvous, splice and migration events of the CPUs
+ * involved from then on, with a few earlier frame events for context. For
+ * kinds without a window: the frame's last dozen events, and the other
+ * events around its last two.
+ */
+export function violationStory(events: TraceEvent[], pfn: number, maxLines = 40): TraceEvent[] {
+  const onPfn = events.filter((e) => e.pfn === pfn);
+  // A fault on the frame whose reference attempt had not been recorded yet: the open window.
+  let start = -1;
+  for (let i = onPfn.length - 1; i >= 0; i--) {
+    const e = onPfn[i]!;
+    if (e.event !== 'fault') continue;
+    const closed = onPfn
+      .slice(i + 1)
+      .some((f) => f.cpu === e.cpu && (f.event === 'ref-ok' || f.event === 'ref-refused'));
+    if (!closed) start = i;
+  }
+  let tStart: number;
+  let tContext: number;
+  if (start >= 0) {
+    tStart = onPfn[start]!.t;
+    tContext = onPfn[Math.max(0, start - STORY_CONTEXT)]!.t;
+  } else {
+    // No window: the frame's last steps, and what the CPUs did around the very last ones.
+    tStart = onPfn[Math.max(0, onPfn.length - 3)]?.t ?? Number.NEGATIVE_INFINITY;
+    tContext = onPfn[Math.max(0, onPfn.length - 12)]?.t ?? tStart;
+  }
+  const story = events.filter(
+    (e) => (e.pfn === pfn && e.t >= tContext) || (STORY_EVENTS.has(e.event) && e.t >= tStart),
+  );
+  return story.slice(-maxLines);
+}
+
+/** Numbered lines, times from the first, frame events marked `*`. */
+export function renderStory(events: TraceEvent[], nr_cpus: number, pfn: number): string[] {
+  const t0 = events[0]?.t ?? 0;
+  return renderTrace(events, nr_cpus, t0, pfn).map(
+    (line, i) => `${String(i + 1).padStart(3)}. ${line}`,
+  );
 }

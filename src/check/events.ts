@@ -23,6 +23,8 @@ export const EVENTS = [
   ['truncate', 'truncate file %a'],
   ['violation', 'VIOLATION %a on pfn %p'],
   ['irq-on', 'interrupts enabled'],
+  ['migrate-out', 'thread %b (its task) preempted here, leaves for cpu %a (--migrate)'],
+  ['migrate-in', 'thread %b (its task) came here from cpu %a (--migrate)'],
 ] as const;
 
 export type EventName = (typeof EVENTS)[number][0];

@@ -10,7 +10,12 @@
  * - ghost_wtarget[pfn]: how many CPUs are inside a discard-fault window W
  *   (faulting access .. end of the reference attempt) on this frame; a frame
  *   must not enter the allocator while it is non-zero.
- * - ghost_list[pfn]: 1 while the page is on a list or pagevec.
+ * - ghost_list[pfn]: 1 while the page is on a list, PVEC_TAG + slot while it
+ *   is in a discard pagevec's slot (so that overwriting a slot whose page is
+ *   still in it, a lost page, is seen when it happens).
+ * - ghost_last_alloc/free/park[pfn] and ghost_hist_t: who last allocated,
+ *   freed and parked the frame, and when: a violation copies them, so its
+ *   report shows those steps even when the flight recorders have moved on.
  *
  * After reporting, the kernel code contains the damage (the handler drops the
  * stray reference instead of discarding someone else's page), so a run can go
@@ -18,12 +23,28 @@
  */
 import { MAX_VIOLATIONS, RING_EVENTS, VIOLATION_CPUS } from '../config.ts';
 import { K } from '../kernel/context.ts';
-import { CTRL, EVENT_WORDS, FAULTREC, ringBase, VIOL, violBase } from '../shm/layout.ts';
+import {
+  CTRL,
+  EVENT_WORDS,
+  FAULTREC,
+  HIST,
+  ringBase,
+  VIOL,
+  VIOL_TIME,
+  violBase,
+} from '../shm/layout.ts';
 import { EV } from './events.ts';
 import { now, rec } from './recorder.ts';
 import { VK } from './violations.ts';
 
+/** The fault record is the task's (K.home): --migrate may move a task whose W has interrupts on (mutant). */
 const faultrec = (cpu: number) => K.L.faultrec + cpu * K.L.faultrec_stride;
+/** ghost_list value of a page in a pagevec slot: PVEC_TAG + (slot index - L.pvec). */
+export const PVEC_TAG = 2;
+
+function hist(pfn: number, what: number): void {
+  K.f64[K.L.ghost_hist_t + pfn * HIST.nr + what] = now();
+}
 
 /** The faulting access reads the generation before it reads the host state (see fault.ts). */
 export function oracle_access(pfn: number): number {
@@ -41,7 +62,7 @@ export function oracle_access(pfn: number): number {
  */
 export function oracle_fault_begin(pfn: number, gen: number): void {
   const i32 = K.i32;
-  const fr = faultrec(K.cpu);
+  const fr = faultrec(K.home);
   i32[fr + FAULTREC.pfn] = pfn;
   i32[fr + FAULTREC.gen] = gen;
   Atomics.store(i32, fr + FAULTREC.active, 1);
@@ -55,7 +76,7 @@ export function oracle_fault_begin(pfn: number, gen: number): void {
  */
 export function oracle_fault_ref(pfn: number, gotRef: boolean): boolean {
   const i32 = K.i32;
-  const fr = faultrec(K.cpu);
+  const fr = faultrec(K.home);
   const genAtFault = i32[fr + FAULTREC.gen]!;
   Atomics.store(i32, fr + FAULTREC.active, 0);
   if (K.absolute) Atomics.sub(i32, K.L.ghost_wtarget + pfn, 1);
@@ -71,6 +92,7 @@ export function oracle_alloc(pfn: number): number {
   const i32 = K.i32;
   const L = K.L;
   i32[L.ghost_last_alloc + pfn] = K.cpu;
+  hist(pfn, HIST.alloc);
   return Atomics.add(i32, L.ghost_gen + pfn, 1) + 1;
 }
 
@@ -79,6 +101,7 @@ export function oracle_enter_allocator(pfn: number): void {
   const i32 = K.i32;
   const L = K.L;
   i32[L.ghost_last_free + pfn] = K.cpu;
+  hist(pfn, HIST.free);
   if (Atomics.load(i32, L.ghost_wtarget + pfn) === 0) return;
   // Which CPU's window? (for the report)
   let who = -1;
@@ -115,6 +138,38 @@ export function ghost_list_del(pfn: number): void {
 }
 
 /**
+ * pagevec_add is about to store `pfn` in the vector slot at i32 index
+ * `slot`: the page joins the vector (parked), and the slot's previous page
+ * must have left it. If that page is still recorded in this very slot, two
+ * tasks added to one vector at once and it is being overwritten: lost.
+ */
+export function ghost_pvec_store(slot: number, pfn: number): void {
+  const i32 = K.i32;
+  const L = K.L;
+  const tag = PVEC_TAG + (slot - L.pvec);
+  const old = i32[slot]!;
+  if (
+    old !== pfn &&
+    old >= 0 &&
+    old < L.nr_pages &&
+    Atomics.load(i32, L.ghost_list + old) === tag
+  ) {
+    const g = Atomics.load(i32, L.ghost_gen + old);
+    report_violation(VK['lost-page'], old, g, g, -1, pfn);
+  }
+  if (Atomics.exchange(i32, L.ghost_list + pfn, tag) !== 0) {
+    oracle_bad_page(pfn, VK['double-list'], 0);
+  }
+  i32[L.ghost_last_park + pfn] = K.cpu;
+  hist(pfn, HIST.park);
+}
+
+/** pagevec_add found the vector already full: `pfn` is not stored (lost). */
+export function oracle_pvec_overflow(pfn: number, nr: number): void {
+  oracle_bad_page(pfn, VK['pagevec-overflow'], nr);
+}
+
+/**
  * Store a violation with the flight recorders of the CPUs involved: this CPU,
  * the frame's last allocator and last freer (and `other` if given).
  */
@@ -139,14 +194,22 @@ export function report_violation(
   i32[v + VIOL.gen_at_fault] = genAtFault;
   i32[v + VIOL.gen_now] = genNow;
   i32[v + VIOL.detail] = detail;
+  const h = L.ghost_hist_t + pfn * HIST.nr;
+  const last = [L.ghost_last_alloc, L.ghost_last_free, L.ghost_last_park].map((r, k) =>
+    K.f64[h + k]! > 0 ? i32[r + pfn]! : -1,
+  );
+  const tbase = L.viol_time + n * L.viol_time_stride;
+  for (let k = 0; k < HIST.nr; k++) {
+    i32[v + VIOL.hist + k] = last[k]!;
+    K.f64[tbase + VIOL_TIME.hist + k] = K.f64[h + k]!;
+  }
   const cpus: number[] = [K.cpu];
-  for (const c of [other, i32[L.ghost_last_alloc + pfn]!, i32[L.ghost_last_free + pfn]!]) {
+  for (const c of [other, ...last]) {
     if (c >= 0 && c < L.nr_recorders && !cpus.includes(c) && cpus.length < VIOLATION_CPUS) {
       cpus.push(c);
     }
   }
-  const tbase = L.viol_time + n * L.viol_time_stride;
-  K.f64[tbase] = now();
+  K.f64[tbase + VIOL_TIME.at] = now();
   for (let k = 0; k < VIOLATION_CPUS; k++) {
     const c = cpus[k] ?? -1;
     i32[v + VIOL.cpus + k] = c;
@@ -156,7 +219,7 @@ export function report_violation(
     for (let j = 0; j < RING_EVENTS; j++) {
       const seq = head - RING_EVENTS + j;
       const dst = v + VIOL.header_words + (k * RING_EVENTS + j) * EVENT_WORDS;
-      const dstT = tbase + 1 + k * RING_EVENTS + j;
+      const dstT = tbase + VIOL_TIME.trace + k * RING_EVENTS + j;
       if (seq < 0) {
         i32[dst] = -1;
         continue;

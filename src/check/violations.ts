@@ -13,6 +13,11 @@ export const VIOLATION_KINDS = [
   ['bad-alloc', 'the allocator handed out a frame that was not free'],
   ['double-list', 'a page was put on a list while already on one'],
   ['negative-count', 'put_page dropped a reference the page did not have'],
+  [
+    'lost-page',
+    'a page parked in a discard pagevec slot was overwritten by another page (detail: its pfn): lost, count 0 on no list',
+  ],
+  ['pagevec-overflow', 'pagevec_add on a full vector (its count went past PAGEVEC_SIZE)'],
   ['audit', 'the conservation audit failed'],
 ] as const;
 

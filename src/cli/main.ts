@@ -10,6 +10,7 @@ import { checkWritable, writeJson } from './output.ts';
 import { listPoints, UsageError } from './parse.ts';
 import { makeProgressPrinter } from './progress.ts';
 import { renderReport, verdictLine } from './report.ts';
+import { addMutantsCommand } from './mutants.ts';
 import { addSoakCommand } from './soak.ts';
 import { addSweepCommand } from './sweep.ts';
 
@@ -89,6 +90,7 @@ export function buildProgram(exit: (code: number) => void): Command {
     .action(async (flags: RunFlags) => exit(await runCommand(flags)));
   run.exitOverride();
   addSoakCommand(program, exit, stopOnSignals);
+  addMutantsCommand(program, exit, stopOnSignals);
   addSweepCommand(program, exit, stopOnSignals);
   return program;
 }

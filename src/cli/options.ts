@@ -11,7 +11,7 @@ import {
   PROTOCOLS,
   SPINLOCK_KINDS,
 } from '../config.ts';
-import { parseDelays, parseDuration, parseInteger, parseNumber, validateConfig } from './parse.ts';
+import { parseDelaySpans, parseDuration, parseInteger, parseNumber, validateConfig } from './parse.ts';
 
 export type MachineFlags = {
   cpus?: string;
@@ -30,7 +30,15 @@ export type MachineFlags = {
   lockstat?: boolean;
   stopOnViolation?: boolean;
   stallTimeout?: string;
+  jitter?: string | boolean;
+  stutter?: string | boolean;
+  longHold?: string | boolean;
+  migrate?: boolean;
+  ipiDelivery?: string;
 };
+
+/** Widening flags given without a value take these. */
+export const WIDEN_DEFAULTS = { jitter: '50us', stutter: '100ms', longHold: '1ms' } as const;
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
@@ -65,7 +73,7 @@ export function addMachineOptions(cmd: Command, defaultDuration = '10s'): Comman
     )
     .option(
       '--delay <point=duration>',
-      'widen a race window: sleep at a preemption point (repeatable)',
+      'widen a race window: sleep at a preemption point, POINT=D or POINT=LO..HI (random; repeatable)',
       collect,
       [],
     )
@@ -76,7 +84,39 @@ export function addMachineOptions(cmd: Command, defaultDuration = '10s'): Comman
     )
     .option('--lockstat', 'time every lock acquisition (lock_stat columns)', false)
     .option('--stop-on-violation', 'end the run at the first violation', false)
-    .option('--stall-timeout <d>', 'a CPU without progress this long is a stall', '10s');
+    .option(
+      '--stall-timeout <d>',
+      'a CPU without progress, or a rendezvous not completed, this long is a stall',
+      '10s',
+    )
+    .option(
+      '--jitter [max]',
+      `widen race windows: a random delay up to max at one preemption point in 32 (default max ${WIDEN_DEFAULTS.jitter}; off if not given)`,
+    )
+    .option(
+      '--stutter [period]',
+      `widen race windows: every period hold all but a few CPUs still, then release them (default ${WIDEN_DEFAULTS.stutter}; off if not given)`,
+    )
+    .option(
+      '--long-hold [d]',
+      `widen race windows: one spinlock acquisition in 512 holds the lock d longer (default ${WIDEN_DEFAULTS.longHold}; off if not given)`,
+    )
+    .option(
+      '--migrate',
+      'widen race windows: a task preempted where preemption is enabled may resume on another CPU',
+      false,
+    )
+    .option(
+      '--ipi-delivery <d>',
+      'host latency to deliver an IPI to a virtual CPU, random per target up to d (the target runs on meanwhile)',
+      '0us',
+    );
+}
+
+/** A widening flag: absent or false = 0, given alone = its default, else a duration (us). */
+function widenUs(v: string | boolean | undefined, dflt: string, flag: string): number | undefined {
+  if (v === undefined || v === false) return undefined;
+  return parseDuration(v === true ? dflt : v, flag) * 1000;
 }
 
 /** Flags -> validated Config, or a UsageError naming the flag. */
@@ -105,8 +145,18 @@ export function configFromFlags(f: MachineFlags): Config {
     stopOnViolation: f.stopOnViolation,
     stallTimeoutMs:
       f.stallTimeout !== undefined ? parseDuration(f.stallTimeout, '--stall-timeout') : undefined,
+    jitterUs: widenUs(f.jitter, WIDEN_DEFAULTS.jitter, '--jitter'),
+    stutterMs: ((us) => (us === undefined ? undefined : us / 1000))(
+      widenUs(f.stutter, WIDEN_DEFAULTS.stutter, '--stutter'),
+    ),
+    longHoldUs: widenUs(f.longHold, WIDEN_DEFAULTS.longHold, '--long-hold'),
+    migrate: f.migrate,
+    ipiDeliveryUs:
+      f.ipiDelivery !== undefined
+        ? parseDuration(f.ipiDelivery, '--ipi-delivery') * 1000
+        : undefined,
   };
-  if (f.delay && f.delay.length > 0) input.delaysUs = parseDelays(f.delay);
+  if (f.delay && f.delay.length > 0) Object.assign(input, parseDelaySpans(f.delay));
   for (const k of Object.keys(input) as (keyof ConfigInput)[]) {
     if (input[k] === undefined) delete input[k];
   }

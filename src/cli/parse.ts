@@ -31,22 +31,40 @@ export function parseNumber(s: string, flag: string): number {
   return n;
 }
 
+/** One `POINT=...` pair: the point's id and the text after `=`. */
+function pointOf(pair: string): { id: number; value: string } {
+  const eq = pair.indexOf('=');
+  if (eq < 0) throw new UsageError(`--delay: '${pair}' is not POINT=DURATION`);
+  const name = pair.slice(0, eq);
+  const id = pointId(name);
+  if (id === undefined) {
+    throw new UsageError(`--delay: unknown point '${name}' (hvaemu run --list-points lists them)`);
+  }
+  return { id, value: pair.slice(eq + 1) };
+}
+
 /** `POINT=DURATION` pairs into the per-point delay table (microseconds). */
 export function parseDelays(pairs: string[]): number[] {
-  const delays = new Array<number>(NR_POINTS).fill(0);
+  return parseDelaySpans(pairs).delaysUs;
+}
+
+/**
+ * `POINT=DURATION`, or `POINT=LO..HI` (a random delay in that range at each
+ * passage), into the per-point tables (microseconds): fixed part, random span.
+ */
+export function parseDelaySpans(pairs: string[]): { delaysUs: number[]; delaySpansUs: number[] } {
+  const delaysUs = new Array<number>(NR_POINTS).fill(0);
+  const delaySpansUs = new Array<number>(NR_POINTS).fill(0);
   for (const pair of pairs) {
-    const eq = pair.indexOf('=');
-    if (eq < 0) throw new UsageError(`--delay: '${pair}' is not POINT=DURATION`);
-    const name = pair.slice(0, eq);
-    const id = pointId(name);
-    if (id === undefined) {
-      throw new UsageError(
-        `--delay: unknown point '${name}' (hvaemu run --list-points lists them)`,
-      );
-    }
-    delays[id] = parseDuration(pair.slice(eq + 1), '--delay') * 1000;
+    const { id, value } = pointOf(pair);
+    const dots = value.indexOf('..');
+    const lo = parseDuration(dots < 0 ? value : value.slice(0, dots), '--delay') * 1000;
+    const hi = dots < 0 ? lo : parseDuration(value.slice(dots + 2), '--delay') * 1000;
+    if (hi < lo) throw new UsageError(`--delay: '${pair}': the range ends below its start`);
+    delaysUs[id] = lo;
+    delaySpansUs[id] = hi - lo;
   }
-  return delays;
+  return { delaysUs, delaySpansUs };
 }
 
 /** The flag that sets each configuration key, for error messages. */
@@ -63,10 +81,16 @@ export const FLAG_OF: Partial<Record<keyof Config, string>> = {
   hostDiscardRate: '--host-discard-rate',
   faultDeliveryUs: '--fault-delivery',
   delaysUs: '--delay',
+  delaySpansUs: '--delay',
   spinlock: '--spinlock',
   lockstat: '--lockstat',
   stopOnViolation: '--stop-on-violation',
   stallTimeoutMs: '--stall-timeout',
+  jitterUs: '--jitter',
+  stutterMs: '--stutter',
+  longHoldUs: '--long-hold',
+  migrate: '--migrate',
+  ipiDeliveryUs: '--ipi-delivery',
 };
 
 /** Validate against the one schema; a failure names the flag and the bound. */

@@ -12,15 +12,28 @@ import { renderLatency, renderLockstat } from './lockstat-report.ts';
 
 /** Lines of a violation's merged trace to print (the JSON has them all). */
 const TRACE_LINES = 40;
+/** Flight-recorder events printed per CPU in a stall report (the JSON has 16). */
+const STALL_EVENTS = 8;
 
 export function configLine(r: RunReport): string {
   const c = r.config;
   const delays = c.delaysUs
-    .map((us, i) => (us > 0 ? `${POINTS[i]![0]}=${us}us` : ''))
+    .map((us, i) => {
+      const span = c.delaySpansUs[i] ?? 0;
+      if (span > 0) return `${POINTS[i]![0]}=${us}..${us + span}us`;
+      return us > 0 ? `${POINTS[i]![0]}=${us}us` : '';
+    })
     .filter(Boolean);
+  const widen = [
+    c.jitterUs > 0 ? `jitter ${c.jitterUs}us` : '',
+    c.stutterMs > 0 ? `stutter ${c.stutterMs}ms` : '',
+    c.longHoldUs > 0 ? `long-hold ${c.longHoldUs}us` : '',
+    c.migrate ? 'migrate' : '',
+    c.ipiDeliveryUs > 0 ? `ipi delivery ${c.ipiDeliveryUs}us` : '',
+  ].filter(Boolean);
   return [
     `hvaemu ${c.version}: protocol ${c.protocol}${c.mutant !== 'none' ? ` + mutant ${c.mutant}` : ''}, ${c.cpus} CPUs, ${c.pages} pages, ${c.files} files, ${secs(c.durationMs)}, seed ${c.seed}`,
-    `  fault address ${c.faultAddress} (delivery ${c.faultDeliveryUs}us), pagevec ${c.pagevecSize}, host discards ${c.hostDiscardRate}/s, spinlock ${c.spinlock}${c.lockstat ? ', lockstat' : ''}${delays.length ? `, delays ${delays.join(' ')}` : ''}`,
+    `  fault address ${c.faultAddress} (delivery ${c.faultDeliveryUs}us), pagevec ${c.pagevecSize}, host discards ${c.hostDiscardRate}/s, spinlock ${c.spinlock}${c.lockstat ? ', lockstat' : ''}${delays.length ? `, delays ${delays.join(' ')}` : ''}${widen.length ? `, ${widen.join(', ')}` : ''}`,
   ].join('\n');
 }
 
@@ -76,18 +89,9 @@ export function renderReport(r: RunReport): string {
         '',
         `[${i + 1}] ${v.kind} on pfn ${v.pfn}, found by cpu${v.cpu}: generation ${v.generationAtFault} at the fault, ${v.generationNow} now${v.detail ? `, detail ${v.detail}` : ''}`,
         `    ${v.description}`,
-        `    interleaving of cpu ${v.cpusInvolved.join(', ')} (* = events on pfn ${v.pfn}; last ${TRACE_LINES} lines, all in the JSON):`,
+        `    how it happened, cpu ${v.cpusInvolved.join(', ')} merged by time (* = on pfn ${v.pfn}; every event in the JSON's trace):`,
       );
-      const onPfn = v.events.filter(
-        (e) =>
-          e.pfn === v.pfn ||
-          e.event.startsWith('ipi') ||
-          e.event === 'splice' ||
-          e.event === 'rendezvous',
-      );
-      const t0 = onPfn[0]?.t ?? 0;
-      for (const line of renderTrace(onPfn.slice(-TRACE_LINES), r.config.cpus, t0, v.pfn))
-        out.push(`    ${line}`);
+      for (const line of v.story.slice(-TRACE_LINES)) out.push(`    ${line}`);
     });
   } else {
     out.push('', 'violations: none');
@@ -112,11 +116,11 @@ export function renderReport(r: RunReport): string {
     );
     for (const c of r.stall.cpus) {
       out.push(
-        `  cpu${c.cpu}: ${c.state}, irqs ${c.irqsEnabled ? 'on' : 'OFF'}, preempt ${c.preemptCount}, at ${c.point}, IPI ${c.ipiPending ? 'PENDING' : 'none'}, locks [${c.locksHeld.join(', ')}], ${si(c.ops)} ops`,
+        `  cpu${c.cpu}: ${c.state}, irqs ${c.irqsEnabled ? 'on' : 'OFF'}, preempt ${c.preemptCount}, at ${c.point}, IPI ${c.pendingCall ? `PENDING (call seq ${c.pendingCall.seq} from cpu${c.pendingCall.from})` : 'none'}, locks [${c.locksHeld.join(', ')}], ${si(c.ops)} ops${c.stutterHeld ? ', held by --stutter' : ''}`,
       );
-      const t0 = c.lastEvents[0]?.t ?? 0;
-      for (const line of renderTrace(c.lastEvents.slice(-6), r.config.cpus, t0))
-        out.push(`      ${line}`);
+      const last = c.lastEvents.slice(-STALL_EVENTS);
+      const t0 = last[0]?.t ?? 0;
+      for (const line of renderTrace(last, r.config.cpus, t0)) out.push(`      ${line}`);
     }
   }
   if (r.error)

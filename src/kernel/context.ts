@@ -13,6 +13,7 @@ import {
   type Layout,
   latencyBase,
   lockstatBase,
+  PERCPU,
   PERCPU_PENDING,
   percpuBase,
   pvecBase,
@@ -27,6 +28,15 @@ export const K = {
   L: undefined as unknown as Layout,
   cfg: undefined as unknown as Config,
   cpu: 0,
+  /**
+   * The CPU this thread started as: its tasks belong to it for good. State a
+   * task owns (its hardware access word for TLB flushes, reclaim's on-stack
+   * lists, the oracle's fault record) is indexed by `home`; per-CPU data by
+   * `cpu`, which --migrate may change at a preemption point (migrate.ts).
+   */
+  home: 0,
+  /** index of the in_access word of this thread's tasks (on the home CPU's line) */
+  inAccess: 0,
   /** index of this CPU's line 0 in i32 */
   percpu: 0,
   /** index of this CPU's IPI pending word */
@@ -44,9 +54,30 @@ export const K = {
   /** f64 index of this CPU's lockstat block, of its latency block */
   lockstat: 0,
   lat: 0,
+  /** percpu-2006: per-CPU discard lists, spliced inside the IPI handler */
+  percpuLists: false,
+  /** mutants (PROTOCOL.md section 5), decoded once: the hot path tests a boolean */
+  m_free_immediately: false,
+  m_irq_enable_before_ref: false,
+  m_plain_inc: false,
+  m_no_wait_ipi: false,
+  m_barrier_before_splice: false,
+  m_call_with_irqs_off: false,
+  m_no_clear_before_free: false,
+  m_pvec_no_preempt: false,
+  /** race-window widening: any of the below on; point() then calls widen_at() */
+  widen: false,
   /** any delay configured at a preemption point */
   delayOn: false,
   delaysMs: new Float64Array(0),
+  delaySpansMs: new Float64Array(0),
+  jitterMs: 0,
+  longHoldMs: 0,
+  migrate: false,
+  /** --stutter: CPUs look at their hold word between batches */
+  stutter: false,
+  /** --ipi-delivery (ms): a pending IPI shows only from ipi_at on */
+  ipiDeliveryMs: 0,
   /** fault delivery latency (ms) */
   faultDeliveryMs: 0,
   /** performance.now() when interrupts were last disabled */
@@ -58,19 +89,51 @@ export function kernel_attach(v: Views, cfg: Config, cpu: number): void {
   K.f64 = v.f64;
   K.L = v.L;
   K.cfg = cfg;
-  K.patched = cfg.protocol === 'patched';
+  K.patched = cfg.protocol !== 'unpatched'; // there is a discard list (global or per CPU)
+  K.percpuLists = cfg.protocol === 'percpu-2006';
+  const m = cfg.mutant;
+  K.m_free_immediately = m === 'free-immediately';
+  K.m_irq_enable_before_ref = m === 'irq-enable-before-ref';
+  K.m_plain_inc = m === 'plain-inc';
+  K.m_no_wait_ipi = m === 'no-wait-ipi';
+  K.m_barrier_before_splice = m === 'barrier-before-splice';
+  K.m_call_with_irqs_off = m === 'call-with-irqs-off';
+  K.m_no_clear_before_free = m === 'no-clear-before-free';
+  K.m_pvec_no_preempt = m === 'pagevec-without-preempt-off';
   K.absolute = cfg.faultAddress === 'absolute';
   K.pvSpinlock = cfg.spinlock === 'pv';
   K.ticketSpinlock = cfg.spinlock === 'ticket';
   K.lockTimed = cfg.lockstat;
   K.delaysMs = Float64Array.from(cfg.delaysUs, (us) => us / 1000);
-  K.delayOn = cfg.delaysUs.some((d) => d > 0);
+  K.delaySpansMs = Float64Array.from(cfg.delaySpansUs, (us) => us / 1000);
+  K.delayOn = cfg.delaysUs.some((d) => d > 0) || cfg.delaySpansUs.some((d) => d > 0);
+  K.jitterMs = cfg.jitterUs / 1000;
+  K.longHoldMs = cfg.longHoldUs / 1000;
+  K.migrate = cfg.migrate && cfg.cpus > 1;
+  K.stutter = cfg.stutterMs > 0;
+  K.ipiDeliveryMs = cfg.ipiDeliveryUs / 1000;
+  K.widen = K.delayOn || K.jitterMs > 0 || K.longHoldMs > 0 || K.migrate;
   K.faultDeliveryMs = cfg.faultDeliveryUs / 1000;
   set_this_cpu(cpu);
 }
 
 /** Switch the CPU this thread plays (workers call it once; unit tests at will). */
 export function set_this_cpu(cpu: number): void {
+  const L = K.L;
+  K.home = cpu;
+  if (cpu < L.nr_cpus) K.inAccess = percpuBase(L, cpu) + PERCPU.in_access;
+  switch_cpu(cpu);
+  if (cpu < L.nr_cpus) {
+    K.lockstat = lockstatBase(L, cpu);
+    K.lat = latencyBase(L, cpu);
+  }
+}
+
+/**
+ * The running task moves to `cpu` (migrate.ts): the per-CPU bases change;
+ * what the task owns (home, lockdep's held locks, its latency records) stays.
+ */
+export function switch_cpu(cpu: number): void {
   const L = K.L;
   K.cpu = cpu;
   K.stats = statsBase(L, cpu);
@@ -79,8 +142,6 @@ export function set_this_cpu(cpu: number): void {
     K.percpu = percpuBase(L, cpu);
     K.pending = K.percpu + PERCPU_PENDING;
     K.pvec = pvecBase(L, cpu);
-    K.lockstat = lockstatBase(L, cpu);
-    K.lat = latencyBase(L, cpu);
   }
 }
 

@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { EV } from '../check/events.ts';
 import { oracle_access, oracle_fault_begin, oracle_fault_ref } from '../check/oracle.ts';
 import { rec } from '../check/recorder.ts';
-import { CNT, PERCPU } from '../shm/layout.ts';
+import { CNT } from '../shm/layout.ts';
 import { K, P } from './context.ts';
 import { HS, hw_host_state } from './essa.ts';
 import { handle_mm_fault, pte_idx, pte_lock } from './memory.ts';
@@ -28,7 +28,7 @@ import { LOCK, spin_lock, spin_unlock } from './spinlock.ts';
  */
 export function user_access(task: number, vpage: number): void {
   const i32 = K.i32;
-  const inAccess = K.percpu + PERCPU.in_access;
+  const inAccess = K.inAccess; // the task's word: flush_tlb_page finds it wherever we run
   Atomics.store(i32, inAccess, 1);
   const pte = Atomics.load(i32, pte_idx(task, vpage));
   if (pte === 0) {
@@ -49,8 +49,8 @@ export function user_access(task: number, vpage: number): void {
   local_irq_disable();
   oracle_fault_begin(pfn, gen);
   Atomics.store(i32, inAccess, 0);
+  rec(EV.fault, pfn, gen); // W begins at the access, before the delivery
   if (K.faultDeliveryMs > 0) fault_delivery();
-  rec(EV.fault, pfn, gen);
   do_discard_fault(task, vpage, pfn);
   local_irq_enable(); // return from the interruption; the access is re-executed later
 }
@@ -89,9 +89,21 @@ function fault_delivery(): void {
  */
 export function do_discard_fault(task: number, vpage: number, pfn: number): void {
   K.f64[K.stats + CNT.discardFaults]!++;
+  // Mutant irq-enable-before-ref: interrupts on before the reference
+  // attempt; the IPI that shrink_discards waits for is taken inside W.
+  if (K.m_irq_enable_before_ref) local_irq_enable();
   point(P['fault-to-ref']);
   let ok: boolean;
-  if (K.absolute) {
+  if (K.absolute && K.m_plain_inc) {
+    // Mutant plain-inc: look at the count, then increment it (two steps,
+    // not atomic_inc_if_not_zero). If the last reference goes in between,
+    // the parked page is revived 0 -> 1 (get_page reports ref-from-zero).
+    ok = page_count(pfn) !== 0;
+    if (ok) {
+      point(P['ref-inc']);
+      get_page(pfn);
+    }
+  } else if (K.absolute) {
     ok = get_page_unless_zero(pfn);
   } else {
     // A "nice" platform delivers the virtual address: the pte pins the page.

@@ -42,6 +42,7 @@ export const FILE_VPAGES = MAP_SLOTS * PAGES_PER_FILE;
 export const pte_lock = (task: number) => taskBase(K.L, task) + K.L.task_pte_lock;
 export const pte_idx = (task: number, vpage: number) => taskBase(K.L, task) + K.L.task_pte + vpage;
 const vma_idx = (task: number, slot: number) => taskBase(K.L, task) + K.L.task_vma + slot;
+/** The home CPU of a task: the CPU its thread started as (K.home); --migrate never moves tasks between threads. */
 export const task_cpu = (task: number) => Math.floor(task / TASKS_PER_CPU);
 
 /** The file a task maps in a slot, or -1. */
@@ -63,10 +64,14 @@ function zap_pte(task: number, vpage: number): number {
   return pte - 1;
 }
 
-/** Wait until the task's CPU is not inside an access that walked the old pte. */
+/**
+ * Wait until the task's CPU is not inside an access that walked the old pte.
+ * The in_access word is the task's (on its home CPU's line), so this holds
+ * wherever --migrate has moved the thread that runs it.
+ */
 export function flush_tlb_page(task: number): void {
   const cpu = task_cpu(task);
-  if (cpu === K.cpu) return;
+  if (cpu === K.home) return;
   const idx = percpuBase(K.L, cpu) + PERCPU.in_access;
   let spins = 0;
   while (Atomics.load(K.i32, idx) !== 0) cpu_relax(spins++);

@@ -44,6 +44,7 @@ import {
   PageAnon,
   PageDiscarded,
   PG_lru,
+  page_count,
   page_flags,
   page_mapping,
   set_page_mapping,
@@ -161,7 +162,8 @@ export function alloc_page(cold = false): number {
   const { i32, L } = K;
   const zone = L.zone;
   for (let tries = 0; ; tries++) {
-    if (tries > 0 || Atomics.load(i32, zone + ZONE.free_pages) < i32[zone + ZONE.pages_low]!) {
+    // zone_watermark_ok reads free_pages without zone->lock (a plain load).
+    if (tries > 0 || i32[zone + ZONE.free_pages]! < i32[zone + ZONE.pages_low]!) {
       try_to_free_pages();
     }
     const pfn = buffered_rmqueue(cold);
@@ -219,7 +221,7 @@ function rmqueue_bulk(count: number, list: number): number {
 /** The frame leaves the allocator: check it, bump its generation, make it stable, count 1. */
 function prep_new_page(pfn: number): void {
   const { i32, L } = K;
-  const count = Atomics.load(i32, L.page_count + pfn);
+  const count = page_count(pfn);
   const bad = page_flags(pfn) & PAGE_FLAGS_CHECK_AT_FREE;
   if (count !== 0 || bad !== 0 || page_mapping(pfn) !== 0) {
     oracle_bad_page(pfn, VK['bad-alloc'], count !== 0 ? count : bad);
@@ -247,11 +249,13 @@ function prep_new_page(pfn: number): void {
 export function free_hot_cold_page(pfn: number, cold: boolean): void {
   const { i32, L } = K;
   if (PageDiscarded(pfn)) {
-    if (K.patched) {
+    if (K.patched && !K.m_free_immediately) {
       free_discarded_page(pfn);
       return;
     }
-    // unpatched: no discard list, the frame goes straight back.
+    // unpatched (or mutant free-immediately): no discard list, the frame
+    // goes straight back, where a CPU still in its fault window on it can
+    // meet its next owner (PROTOCOL.md section 4).
     ClearPageDiscarded(pfn);
     set_page_mapping(pfn, 0);
   }
@@ -283,13 +287,34 @@ export function free_cold_page(pfn: number): void {
 /** The patch's branch: get_cpu_var(page_hva_discard_pvecs), pagevec_add, flush when full. */
 function free_discarded_page(pfn: number): void {
   const { i32, L } = K;
-  preempt_disable(); // get_cpu_var
+  // get_cpu_var: preemption off, the vector stays this CPU's. Mutant
+  // pagevec-without-preempt-off takes the pointer with preemption enabled:
+  // with --migrate the task may move at the points below and go on adding
+  // to the old CPU's vector while that CPU's next task adds to it too.
+  if (!K.m_pvec_no_preempt) preempt_disable();
   const pvec = K.pvec;
   point(P['pvec-add']);
   const left = pagevec_add(pvec, pfn);
   rec(EV.park, pfn, pagevec_count(pvec));
   K.f64[K.stats + CNT.pagesParked]!++;
-  if (left === 0) {
+  if (left === 0 && K.percpuLists) {
+    // percpu-2006: the vector goes to this CPU's own discard list, which
+    // its IPI handler splices (interrupts off keep the handler out).
+    point(P['pvec-flush']);
+    const flags = local_irq_save();
+    const n = pagevec_count(pvec);
+    const list = percpuHeadNode(L, K.cpu, PERCPU_HEADS.discard);
+    for (let i = 0; i < n; i++) {
+      const page = pagevec_page(pvec, i);
+      pagevec_release_ghost(page);
+      list_add_tail(page, list);
+    }
+    Atomics.add(i32, K.percpu + PERCPU.nr_discard, n);
+    pagevec_reinit(pvec);
+    local_irq_restore(flags);
+    rec(EV['list-flush'], -1, n);
+    K.f64[K.stats + CNT.listFlushes]!++;
+  } else if (left === 0) {
     point(P['pvec-flush']);
     const lock = L.discard + DISCARD.lock;
     spin_lock(lock, LOCK.discard_list);
@@ -306,14 +331,14 @@ function free_discarded_page(pfn: number): void {
     rec(EV['list-flush'], -1, n);
     K.f64[K.stats + CNT.listFlushes]!++;
   }
-  preempt_enable(); // put_cpu_var
+  if (!K.m_pvec_no_preempt) preempt_enable(); // put_cpu_var
 }
 
 /** free_pages_check/bad_page: report a page freed in a bad state, then repair it. */
 function free_pages_check(pfn: number): void {
   const i32 = K.i32;
   const bad = page_flags(pfn) & PAGE_FLAGS_CHECK_AT_FREE;
-  const count = Atomics.load(i32, K.L.page_count + pfn);
+  const count = page_count(pfn);
   const mapping = page_mapping(pfn);
   if (bad === 0 && count === 0 && mapping === 0) return;
   oracle_bad_page(pfn, VK['bad-page'], bad !== 0 ? bad : mapping !== 0 ? mapping : count);

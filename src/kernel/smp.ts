@@ -11,7 +11,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { EV } from '../check/events.ts';
-import { rec } from '../check/recorder.ts';
+import { now, rec } from '../check/recorder.ts';
 import { CALL, CNT, PERCPU, PERCPU_PENDING, percpuBase } from '../shm/layout.ts';
 import {
   latency_call,
@@ -21,11 +21,15 @@ import {
 } from '../stats/latency.ts';
 import { K, P } from './context.ts';
 import { LOCK, spin_lock, spin_unlock } from './spinlock.ts';
+import { page_hva_splice } from './vmscan.ts';
+import { widen_at } from './widen.ts';
 
 /** Functions an IPI can run (func ids in call_data). */
 export const FUNC = {
   /** vmscan.c: static void page_hva_sync(void *info) {} */
   page_hva_sync: 0,
+  /** percpu-2006: splice this CPU's discard list onto the caller's list (info) */
+  page_hva_splice: 1,
 } as const;
 
 // ---- interrupts -------------------------------------------------------------
@@ -73,8 +77,9 @@ export function preempt_enable(): void {
 
 /**
  * A named preemption point: an instruction boundary between two steps that
- * touch shared state. Takes a pending IPI if interrupts are enabled; sleeps
- * there if race-window widening configured a delay for this point.
+ * touch shared state. Takes a pending IPI if interrupts are enabled; with
+ * race-window widening on (delays, jitter, long holds, migration: widen.ts)
+ * it may sleep or move the task to another CPU here.
  */
 export function point(p: number): void {
   const i32 = K.i32;
@@ -82,20 +87,7 @@ export function point(p: number): void {
   if (i32[K.percpu + PERCPU.irqs_enabled] !== 0 && Atomics.load(i32, K.pending) !== 0) {
     smp_call_function_interrupt();
   }
-  if (K.delayOn) delay_at(p);
-}
-
-function delay_at(p: number): void {
-  const ms = K.delaysMs[p]!;
-  if (ms <= 0) return;
-  const end = performance.now() + ms;
-  for (;;) {
-    const left = end - performance.now();
-    if (left <= 0) return;
-    // Sleep on our own pending word so an IPI ends the sleep early.
-    Atomics.wait(K.i32, K.pending, 0, left);
-    if (!irqs_disabled() && Atomics.load(K.i32, K.pending) !== 0) smp_call_function_interrupt();
-  }
+  if (K.widen) widen_at(p);
 }
 
 /**
@@ -114,6 +106,8 @@ export function cpu_relax(spins: number): void {
 export function smp_call_function_interrupt(): void {
   const i32 = K.i32;
   const L = K.L;
+  // --ipi-delivery: the host has not presented the external call to us yet.
+  if (K.ipiDeliveryMs > 0 && now() < K.f64[L.ipi_at + K.cpu * L.ipi_at_stride]!) return;
   Atomics.store(i32, K.pending, 0);
   i32[K.percpu + PERCPU.irqs_enabled] = 0;
   const call = L.call;
@@ -127,7 +121,10 @@ export function smp_call_function_interrupt(): void {
   if (Atomics.add(i32, call + CALL.started, 1) + 1 === nr_targets) {
     Atomics.notify(i32, percpuBase(L, caller) + PERCPU_PENDING);
   }
-  if (func === FUNC.page_hva_sync) {
+  if (func === FUNC.page_hva_splice) {
+    page_hva_splice(Atomics.load(i32, call + CALL.info));
+    point(P['ipi-handler']);
+  } else if (func === FUNC.page_hva_sync) {
     // empty: being here, interrupts enabled a moment ago, is the whole point
     point(P['ipi-handler']);
   }
@@ -143,7 +140,7 @@ export function smp_call_function_interrupt(): void {
  * with interrupts off would wait on each other forever). Returns when every
  * other CPU has started the call, and with `wait` also finished it.
  */
-export function smp_call_function(func: number, wait: boolean): void {
+export function smp_call_function(func: number, wait: boolean, info = 0): void {
   const i32 = K.i32;
   const L = K.L;
   const nr_targets = L.nr_cpus - 1;
@@ -155,23 +152,28 @@ export function smp_call_function(func: number, wait: boolean): void {
   Atomics.store(i32, call + CALL.started, 0);
   Atomics.store(i32, call + CALL.finished, 0);
   Atomics.store(i32, call + CALL.caller, K.cpu);
+  Atomics.store(i32, call + CALL.info, info);
   const seq = Atomics.add(i32, call + CALL.seq, 1) + 1;
   rec(EV['ipi-send'], -1, seq);
   latency_ipi_sent();
   for (let c = 0; c < L.nr_cpus; c++) {
     if (c === K.cpu) continue;
     const pending = percpuBase(L, c) + PERCPU_PENDING;
+    if (K.ipiDeliveryMs > 0) {
+      K.f64[L.ipi_at + c * L.ipi_at_stride] = now() + Math.random() * K.ipiDeliveryMs;
+    }
     Atomics.store(i32, pending, 1);
     Atomics.notify(i32, pending);
   }
   // While we wait we keep interrupts as they are (enabled) and take our own IPIs.
+  // (Mutant no-wait-ipi: fire and forget, not even `started` is awaited.)
   let spins = 0;
-  while (Atomics.load(i32, call + CALL.started) !== nr_targets) {
+  while (!K.m_no_wait_ipi && Atomics.load(i32, call + CALL.started) !== nr_targets) {
     point(P['ipi-wait']);
     cpu_relax(spins++);
   }
-  rec(EV.rendezvous, -1, nr_targets, seq);
-  if (wait) {
+  if (!K.m_no_wait_ipi) rec(EV.rendezvous, -1, nr_targets, seq);
+  if (wait && !K.m_no_wait_ipi) {
     while (Atomics.load(i32, call + CALL.finished) !== nr_targets) {
       point(P['ipi-wait']);
       cpu_relax(spins++);

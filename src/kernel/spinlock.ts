@@ -71,6 +71,7 @@ export function spin_lock(lock: number, cls: number): void {
   }
   lock_acquired(lock + LOCK_SLOT.cpu, cls);
   K.i32[K.percpu + PERCPU.locks_held]! |= 1 << cls;
+  if (K.widen) point(P['lock-held']); // --long-hold, --delay lock-held=...
 }
 
 /** spin_lock under --lockstat: the same steps, with wait and hold times and the call site. */
@@ -87,6 +88,7 @@ function spin_lock_timed(lock: number, cls: number): void {
   lock_acquired(lock + LOCK_SLOT.cpu, cls);
   lock_hold_begin(lock + LOCK_SLOT.cpu, t);
   K.i32[K.percpu + PERCPU.locks_held]! |= 1 << cls;
+  if (K.widen) point(P['lock-held']);
 }
 
 export function spin_unlock(lock: number, cls: number): void {

@@ -5,7 +5,17 @@
  */
 import { EV } from '../check/events.ts';
 import { rec } from '../check/recorder.ts';
-import { CNT, DISCARD, HEAD, headNode, PERCPU_HEADS, percpuHeadNode, ZONE } from '../shm/layout.ts';
+import {
+  CNT,
+  DISCARD,
+  HEAD,
+  headNode,
+  PERCPU,
+  PERCPU_HEADS,
+  percpuBase,
+  percpuHeadNode,
+  ZONE,
+} from '../shm/layout.ts';
 import { K, P } from './context.ts';
 import {
   __pagecache_holds,
@@ -52,28 +62,110 @@ let in_reclaim = false; // PF_MEMALLOC: reclaim does not recurse into reclaim
 export function shrink_discards(): void {
   if (!K.patched) return;
   const { i32, L } = K;
-  const local = percpuHeadNode(L, K.cpu, PERCPU_HEADS.splice);
+  // LIST_HEAD(pages_to_free) on the task's stack: indexed by the task's home
+  // CPU, so that it stays ours if --migrate moves us to another CPU.
+  const local = percpuHeadNode(L, K.home, PERCPU_HEADS.splice);
+  // Mutant call-with-irqs-off: all of it, smp_call_function included, with
+  // interrupts disabled. Two reclaimers then wait on each other: one holds
+  // call_lock waiting for the other's `started`, the other spins on call_lock
+  // and never takes the IPI (the watchdog's STALL).
+  const irqs = K.m_call_with_irqs_off ? local_irq_save() : false;
+  if (K.percpuLists) {
+    splice_percpu_discard_lists(local);
+  } else {
+    if (K.m_barrier_before_splice) {
+      // Mutant: the barrier first, the splice after it. A CPU that took the
+      // IPI and then faulted on P is not waited for when P, parked after
+      // its IPI, is spliced here and freed.
+      smp_call_function(FUNC.page_hva_sync, true);
+      point(P['ipi-to-splice']);
+    }
+    const lock = L.discard + DISCARD.lock;
+    spin_lock(lock, LOCK.discard_list);
+    list_splice_init(headNode(L, HEAD.discard), local);
+    const n = i32[L.discard + DISCARD.nr_pages]!;
+    i32[L.discard + DISCARD.nr_pages] = 0;
+    spin_unlock(lock, LOCK.discard_list);
+    if (!list_empty(local)) {
+      rec(EV.splice, -1, n);
+      K.f64[K.stats + CNT.splices]!++;
+      if (!K.m_barrier_before_splice) {
+        point(P['splice-to-ipi']);
+        smp_call_function(FUNC.page_hva_sync, true);
+      }
+    }
+  }
+  if (!list_empty(local)) {
+    point(P['ipi-to-free']);
+    while (!list_empty(local)) {
+      const pfn = list_first(local);
+      list_del(pfn);
+      ClearPageDiscarded(pfn);
+      // Mutant no-clear-before-free keeps page->mapping: free_pages_check's
+      // bad_page. (Keeping PG_discarded instead would only send the page
+      // back onto the discard list, round and round.)
+      if (!K.m_no_clear_before_free) set_page_mapping(pfn, 0);
+      rec(EV['shrink-free'], pfn);
+      free_cold_page(pfn);
+      K.f64[K.stats + CNT.pagesFreedFromList]!++;
+    }
+  }
+  local_irq_restore(irqs);
+}
+
+/**
+ * percpu-2006 (the April/September 2006 versions of the series): each CPU
+ * parks discarded pages on its own list; shrink_discards gathers them with
+ * on_each_cpu(page_hva_splice, &pages_to_free, 0, 1), so each other CPU
+ * splices its list inside the IPI handler, and this CPU its own after.
+ *
+ * It is barrier-before-splice in disguise: a CPU Y's IPI is the barrier for
+ * the pages Y had parked, not for the pages X parks after Y took the IPI.
+ *
+ *   cpu Y                    cpu X                          caller
+ *                                                           IPIs sent
+ *   takes IPI (splices Y's)
+ *   fault on P, irqs off ..  last put_page(P): park on X's
+ *                            takes IPI: splices P           ... all finished
+ *                                                           free P, alloc P
+ *   .. get_page_unless_zero(P) lands on the new page
+ *
+ * That needs X to park P before it takes an IPI that was already pending for
+ * it: X had interrupts off since the IPI came, or the host delivered the IPI
+ * to X late (--ipi-delivery).
+ */
+function splice_percpu_discard_lists(local: number): void {
+  const { i32, L } = K;
+  // A racy look first, as the 2006 code's nr_discarded count: nothing parked anywhere, no IPIs.
+  let any = false;
+  for (let c = 0; c < L.nr_cpus && !any; c++) {
+    any = Atomics.load(i32, percpuBase(L, c) + PERCPU.nr_discard) > 0;
+  }
+  if (!any) return;
+  smp_call_function(FUNC.page_hva_splice, true, local);
+  const flags = local_irq_save();
+  page_hva_splice(local);
+  local_irq_restore(flags);
+  if (!list_empty(local)) K.f64[K.stats + CNT.splices]!++;
+}
+
+/**
+ * percpu-2006's IPI handler (and the caller's own part of on_each_cpu):
+ * splice this CPU's discard list onto the caller's list `local`. Interrupts
+ * disabled: they protect this CPU's list from its own flush; the lock
+ * serializes the CPUs splicing onto the one caller's list.
+ */
+export function page_hva_splice(local: number): void {
+  const { i32, L } = K;
+  const mine = percpuHeadNode(L, K.cpu, PERCPU_HEADS.discard);
+  if (list_empty(mine)) return;
   const lock = L.discard + DISCARD.lock;
   spin_lock(lock, LOCK.discard_list);
-  list_splice_init(headNode(L, HEAD.discard), local);
-  const n = i32[L.discard + DISCARD.nr_pages]!;
-  i32[L.discard + DISCARD.nr_pages] = 0;
+  const n = i32[K.percpu + PERCPU.nr_discard]!;
+  Atomics.store(i32, K.percpu + PERCPU.nr_discard, 0);
+  list_splice_init(mine, local);
   spin_unlock(lock, LOCK.discard_list);
-  if (list_empty(local)) return;
   rec(EV.splice, -1, n);
-  K.f64[K.stats + CNT.splices]!++;
-  point(P['splice-to-ipi']);
-  smp_call_function(FUNC.page_hva_sync, true);
-  point(P['ipi-to-free']);
-  while (!list_empty(local)) {
-    const pfn = list_first(local);
-    list_del(pfn);
-    ClearPageDiscarded(pfn);
-    set_page_mapping(pfn, 0);
-    rec(EV['shrink-free'], pfn);
-    free_cold_page(pfn);
-    K.f64[K.stats + CNT.pagesFreedFromList]!++;
-  }
 }
 
 /** try_to_free_pages: process context, interrupts enabled. Returns pages reclaimed. */
@@ -113,7 +205,7 @@ function shrink_caches(priority: number): number {
 function isolate_lru_pages(nr: number): number {
   const { i32, L } = K;
   const lru = headNode(L, HEAD.lru);
-  const isolate = percpuHeadNode(L, K.cpu, PERCPU_HEADS.isolate);
+  const isolate = percpuHeadNode(L, K.home, PERCPU_HEADS.isolate); // on the task's stack
   const flags = local_irq_save();
   spin_lock(L.zone + ZONE.lru_lock, LOCK.lru);
   let scanned = 0;
@@ -147,7 +239,7 @@ function putback_lru_page(pfn: number): void {
 
 /** shrink_list: free the isolated pages that are clean, unmapped and only cached. */
 function shrink_list(): number {
-  const isolate = percpuHeadNode(K.L, K.cpu, PERCPU_HEADS.isolate);
+  const isolate = percpuHeadNode(K.L, K.home, PERCPU_HEADS.isolate);
   let reclaimed = 0;
   while (!list_empty(isolate)) {
     const pfn = list_first(isolate);

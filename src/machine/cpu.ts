@@ -7,7 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import { K, P } from '../kernel/context.ts';
 import { point } from '../kernel/smp.ts';
-import { CNT, CPU_STATE, CTRL, PERCPU } from '../shm/layout.ts';
+import { CNT, CPU_STATE, CTRL, PERCPU, PERCPU_HOLD } from '../shm/layout.ts';
 import { workload_op } from '../workload/workload.ts';
 
 /** Operations between two looks at the stop word. */
@@ -22,7 +22,6 @@ export async function cpu_loop(): Promise<void> {
   const { i32, f64, L } = K;
   const ctrl = L.ctrl;
   const state = K.percpu + PERCPU.state;
-  const ops = K.stats + CNT.ops;
   i32[state] = CPU_STATE.starting;
   Atomics.add(i32, ctrl + CTRL.nr_ready, 1);
   while (Atomics.load(i32, ctrl + CTRL.go) === 0 && Atomics.load(i32, ctrl + CTRL.stop) === 0) {
@@ -35,10 +34,11 @@ export async function cpu_loop(): Promise<void> {
     while (Atomics.load(i32, ctrl + CTRL.stop) === 0) {
       for (let i = 0; i < BATCH; i++) {
         workload_op();
-        f64[ops]!++;
+        f64[K.stats + CNT.ops]!++; // K.stats: --migrate may have moved us to another CPU
         point(P.op);
       }
       if (Atomics.load(i32, ctrl + CTRL.stop_machine) !== 0) stop_machine_park();
+      if (K.stutter && Atomics.load(i32, K.percpu + PERCPU_HOLD) !== 0) stutter_hold();
       const t = performance.now();
       if (t - lastYield > YIELD_MS) {
         lastYield = t;
@@ -91,6 +91,25 @@ function stop_machine_park(): void {
     Atomics.sub(i32, ctrl + CTRL.nr_parked, 1);
   } while (parked());
   i32[state] = CPU_STATE.running;
+}
+
+/**
+ * --stutter, this CPU's side: held still between two batches while the main
+ * thread's stutter (stutter.ts) says so, as locktorture's stutter holds its
+ * threads, so that the CPUs left running get the real cores to themselves.
+ * Held, we keep taking IPIs; a stop or a stop_machine ends the hold.
+ */
+function stutter_hold(): void {
+  const { i32, L } = K;
+  const ctrl = L.ctrl;
+  while (
+    Atomics.load(i32, K.percpu + PERCPU_HOLD) !== 0 &&
+    Atomics.load(i32, ctrl + CTRL.stop) === 0 &&
+    Atomics.load(i32, ctrl + CTRL.stop_machine) === 0
+  ) {
+    point(P.op);
+    Atomics.wait(i32, K.pending, 0, 1);
+  }
 }
 
 function quiesce(): void {

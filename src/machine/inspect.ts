@@ -12,6 +12,8 @@ import {
   CNT,
   CPU_STATE,
   PERCPU,
+  PERCPU_HOLD,
+  PERCPU_MIGRATE,
   PERCPU_PENDING,
   percpuBase,
   statsBase,
@@ -26,6 +28,11 @@ export type CpuState = {
   locksHeld: string[];
   point: string;
   ipiPending: boolean;
+  /** The call its pending IPI is for (the current call_data), if one is pending. */
+  pendingCall: { seq: number; from: number; func: number } | null;
+  /** Held still by --stutter; a migration request from another CPU (cpu or -1). */
+  stutterHeld: boolean;
+  migrateRequestFrom: number;
   ops: number;
   lastEvents: TraceEvent[];
 };
@@ -36,6 +43,8 @@ export function cpuState(v: Views, cpu: number, nEvents = 16): CpuState {
   const { i32, f64, L } = v;
   const pc = percpuBase(L, cpu);
   const held = i32[pc + PERCPU.locks_held]!;
+  const pending = Atomics.load(i32, pc + PERCPU_PENDING) !== 0;
+  const mig = Atomics.load(i32, pc + PERCPU_MIGRATE);
   return {
     cpu,
     state: STATE_NAMES[i32[pc + PERCPU.state]!] ?? '?',
@@ -43,7 +52,16 @@ export function cpuState(v: Views, cpu: number, nEvents = 16): CpuState {
     preemptCount: i32[pc + PERCPU.preempt_count]!,
     locksHeld: LOCK_CLASSES.filter((_, i) => held & (1 << i)),
     point: POINTS[i32[pc + PERCPU.point]!]?.[0] ?? '?',
-    ipiPending: Atomics.load(i32, pc + PERCPU_PENDING) !== 0,
+    ipiPending: pending,
+    pendingCall: pending
+      ? {
+          seq: i32[L.call + CALL.seq]!,
+          from: i32[L.call + CALL.caller]!,
+          func: i32[L.call + CALL.func]!,
+        }
+      : null,
+    stutterHeld: Atomics.load(i32, pc + PERCPU_HOLD) !== 0,
+    migrateRequestFrom: mig > 0 ? mig - 1 : -1,
     ops: f64[statsBase(L, cpu) + CNT.ops]!,
     lastEvents: recentEvents(v, cpu, nEvents),
   };

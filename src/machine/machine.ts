@@ -31,6 +31,7 @@ import {
 import { type LatencyReport, readLatency } from '../stats/latency.ts';
 import { type LockReport, readLocks } from '../stats/lockstat.ts';
 import { type CpuState, callData, cpuState } from './inspect.ts';
+import { makeStutter } from './stutter.ts';
 import type { ThreadApi, ThreadSummary } from './thread.ts';
 
 const CPU_WORKER = fileURLToPath(new URL('../../workers/cpu.mjs', import.meta.url));
@@ -50,6 +51,9 @@ export type { LockReport } from '../stats/lockstat.ts';
 
 export type StallReport = {
   reason: string;
+  /** When the watchdog fired, and since when the thing it saw had not moved (ms into the run). */
+  atMs?: number;
+  stuckSinceMs?: number;
   cpus: CpuState[];
   call: ReturnType<typeof callData>;
 };
@@ -249,6 +253,10 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
     const lastOps = new Float64Array(cfg.cpus);
     const lastMove = new Float64Array(cfg.cpus).fill(t0);
     let lastProgress = 0;
+    const stutter = makeStutter(v, cfg);
+    // The rendezvous watchdog: a smp_call_function (same seq, call_lock held) that does not complete.
+    let rdvSeq = -1;
+    let rdvSince = t0;
     const onAbort = () => stop('interrupted');
     opts.signal?.addEventListener('abort', onAbort);
     while (Atomics.load(i32, ctrl + CTRL.stop) === 0) {
@@ -260,7 +268,7 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
       if (nv > 0 && cfg.stopOnViolation) stop('violation found');
       for (let c = 0; c < cfg.cpus; c++) {
         const ops = v.f64[statsBase(L, c) + CNT.ops]!;
-        if (ops !== lastOps[c]) {
+        if (ops !== lastOps[c] || stutter?.held(c)) {
           lastOps[c] = ops;
           lastMove[c] = t;
         } else if (t - lastMove[c]! > cfg.stallTimeoutMs && !stall) {
@@ -268,9 +276,25 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
             v,
             `cpu ${c} made no progress for ${Math.round(t - lastMove[c]!)} ms`,
           );
+          stall.atMs = t - t0;
+          stall.stuckSinceMs = lastMove[c]! - t0;
           stop('stall');
         }
       }
+      const cd = callData(v);
+      if (!cd.callLockHeld || cd.seq !== rdvSeq) {
+        rdvSeq = cd.seq;
+        rdvSince = t;
+      } else if (t - rdvSince > cfg.stallTimeoutMs && !stall) {
+        stall = stallReport(
+          v,
+          `smp_call_function seq ${cd.seq} from cpu ${cd.caller} did not complete within ${Math.round(t - rdvSince)} ms (started ${cd.started}/${cd.targets}, finished ${cd.finished}/${cd.targets})`,
+        );
+        stall.atMs = t - t0;
+        stall.stuckSinceMs = rdvSince - t0;
+        stop('stall');
+      }
+      stutter?.tick(t - t0);
       opts.onTick?.(v, t - t0);
       if (opts.onProgress && t - lastProgress >= (opts.progressIntervalMs ?? 250)) {
         lastProgress = t;
@@ -283,6 +307,7 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
       }
     }
     opts.signal?.removeEventListener('abort', onAbort);
+    stutter?.release();
     const nv = Atomics.load(i32, ctrl + CTRL.nr_violations);
     if (nv > 0 && firstViolationMs === null) firstViolationMs = performance.now() - t0;
 

@@ -27,9 +27,11 @@
  * | task            | lines per task              | pte lock, vmas, ptes | mm->page_table_lock, vma, pte       |
  * | file            | 1 line per file             | 64 f               | mapping->tree_lock, nrpages          |
  * | pagecache       | Int32 per file x index      | 4 f PAGES_PER_FILE | radix tree slot (pfn + 1, 0 empty)   |
- * | ghost           | Int32 per pfn x 5; fault rec | ...               | (oracle only)                        |
+ * | ghost           | Int32 per pfn x 6; fault rec | ...               | (oracle only)                        |
+ * | ghost_hist_t    | Float64 per pfn x HIST.nr   | 24 n               | (oracle: when last allocated, freed, parked) |
  * | recorder        | per CPU + host: ring        | ...                | (flight recorder)                    |
  * | violations      | slots                       | ...                | (oracle reports)                     |
+ * | ipi_at (f64)    | 1 line per CPU              | 64 c               | (--ipi-delivery: when the IPI shows) |
  * | stats (f64)     | counters per CPU + host     | 64-byte multiples  | (per-CPU counters)                   |
  * | lockstat (f64)  | per CPU: class x LOCKSTAT, held stack | 64-byte multiples | (lock_stat; lockdep's held_locks) |
  * | latency (f64)   | per CPU: LATENCY histograms | 64-byte multiples  | (irqsoff, IPI latency histograms)    |
@@ -81,9 +83,13 @@ export const PERCPU = {
   locks_held: 10, // bitmask of lock classes held (stall reports)
   state: 11, // CPU_STATE
   in_access: 12, // 1 while this CPU's hardware is between its pte walk and the access (TLB flush waits)
+  nr_discard: 13, // percpu-2006: pages on this CPU's discard list
 } as const;
 /** Per-CPU line 1: written by other CPUs. */
 export const PERCPU_PENDING = I32_PER_LINE;
+/** Per-CPU line 1, after the IPI pending word: stutter hold (main thread), migration request (other CPUs). */
+export const PERCPU_HOLD = PERCPU_PENDING + 1;
+export const PERCPU_MIGRATE = PERCPU_PENDING + 2;
 export const CPU_STATE = { starting: 0, running: 1, quiescing: 2, done: 3, parked: 4 } as const;
 
 /**
@@ -153,7 +159,15 @@ export const LATENCY = {
 } as const;
 
 /** call_data of smp_call_function (2.6's struct call_data_struct), line after call_lock. */
-export const CALL = { func: 0, started: 1, finished: 2, wait: 3, seq: 4, caller: 5 } as const;
+export const CALL = {
+  func: 0,
+  started: 1,
+  finished: 2,
+  wait: 3,
+  seq: 4,
+  caller: 5,
+  info: 6, // the func's argument (percpu-2006: the caller's list head node)
+} as const;
 
 /** Zone words: zone->lock line, counters line, lru_lock line. */
 export const ZONE = {
@@ -183,8 +197,9 @@ export const VIOL = {
   gen_at_fault: 3,
   gen_now: 4,
   cpus: 5, // VIOLATION_CPUS words: CPUs whose recorders were copied (-1 none)
-  detail: 8, // kind-specific: the bad flags, the count, the mapping
-  header_words: 12,
+  detail: 5 + VIOLATION_CPUS, // kind-specific: the bad flags, the count, the mapping
+  hist: 6 + VIOLATION_CPUS, // HIST.nr words: the frame's last allocator, freer, parker (cpu or -1)
+  header_words: 6 + VIOLATION_CPUS + 3, // 3 = HIST.nr (below)
 } as const;
 
 /** Per-CPU counters (Float64), one block per CPU and one for the host. */
@@ -217,7 +232,13 @@ export const CNT = Object.fromEntries(COUNTERS.map((n, i) => [n, i])) as {
 
 /** List heads live in the link arrays after the pfns: node = nr_pages + head. */
 export const HEAD = { free: 0, lru: 1, discard: 2, percpu: 3 } as const;
-export const PERCPU_HEADS = { hot: 0, cold: 1, splice: 2, isolate: 3, nr: 4 } as const;
+/** Per-CPU list heads; `discard` is percpu-2006's per-CPU discard list. */
+export const PERCPU_HEADS = { hot: 0, cold: 1, splice: 2, isolate: 3, discard: 4, nr: 5 } as const;
+
+/** A frame's history kept by the oracle (ghost_hist_t, f64 per pfn x HIST.nr) and copied into violations. */
+export const HIST = { alloc: 0, free: 1, park: 2, nr: 3 } as const;
+/** A violation's f64 slot: when, the frame's history times, then the trace event times. */
+export const VIOL_TIME = { at: 0, hist: 1, trace: 1 + HIST.nr } as const;
 
 function alignUp(x: number, a: number): number {
   return Math.ceil(x / a) * a;
@@ -301,6 +322,9 @@ export function computeLayout(cfg: Pick<Config, 'cpus' | 'pages' | 'files' | 'pa
     ghost_wtarget: region(nr_pages, 4),
     ghost_last_alloc: region(nr_pages, 4),
     ghost_last_free: region(nr_pages, 4),
+    ghost_last_park: region(nr_pages, 4),
+    /** f64 index: per pfn, HIST.nr times (wall ms) of its last alloc, free, park. */
+    ghost_hist_t: region(nr_pages * HIST.nr, 8),
     faultrec: region(I32_PER_LINE * nr_cpus, 4),
     faultrec_stride: I32_PER_LINE,
     ring: region(ring_stride * nr_recorders, 4),
@@ -311,8 +335,11 @@ export function computeLayout(cfg: Pick<Config, 'cpus' | 'pages' | 'files' | 'pa
     ring_time: region(RING_EVENTS * nr_recorders, 8),
     viol: region(viol_stride * MAX_VIOLATIONS, 4),
     viol_stride,
-    viol_time: region((1 + viol_trace_events) * MAX_VIOLATIONS, 8),
-    viol_time_stride: 1 + viol_trace_events,
+    viol_time: region((VIOL_TIME.trace + viol_trace_events) * MAX_VIOLATIONS, 8),
+    viol_time_stride: VIOL_TIME.trace + viol_trace_events,
+    /** f64 index: per CPU (one line each), when a pending IPI becomes visible (--ipi-delivery). */
+    ipi_at: region((LINE / 8) * nr_cpus, 8),
+    ipi_at_stride: LINE / 8,
     stats: region(stats_stride * nr_recorders, 8),
     stats_stride,
     lockstat: region(lockstat_stride * nr_cpus, 8),

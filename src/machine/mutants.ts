@@ -1,0 +1,358 @@
+/**
+ * The kill matrix (`hvaemu mutants`): each mutant of PROTOCOL.md section 5 is
+ * run until the oracle or the watchdog catches it, or its budget of machine
+ * time is spent, with a fresh seed per attempt; first, the correct protocol
+ * is run with the same widening and must stay clean.
+ *
+ * Each mutant has the race-window widening that makes it show quickly (its
+ * profile below, and the reason for it). The budget counts machine time
+ * (CPUs running), not the threads' start-up.
+ */
+import { performance } from 'node:perf_hooks';
+import { type Config, type ConfigInput, MUTANTS, type Mutant, makeConfig } from '../config.ts';
+import { NR_POINTS, type PointName, pointId } from '../points.ts';
+import { type RunReport, runMachine } from './machine.ts';
+
+export type MutantName = Exclude<Mutant, 'none'>;
+export const MUTANT_NAMES = MUTANTS.filter((m): m is MutantName => m !== 'none');
+
+/** Race-window widening and guest shape for one run (a subset of the machine flags). */
+export type Widening = {
+  /** Microseconds at each point: fixed, or [lo, hi] for a random delay in that range. */
+  delays?: Partial<Record<PointName, number | readonly [number, number]>>;
+  jitterUs?: number;
+  stutterMs?: number;
+  longHoldUs?: number;
+  migrate?: boolean;
+  ipiDeliveryUs?: number;
+  pages?: number;
+  pagevecSize?: number;
+};
+
+export type MutantProfile = {
+  widen: Widening;
+  /** Why this widening exposes the mutant. */
+  why: string;
+  /** What catches it (violation kinds, `audit`, `stall`): anything else is not this bug showing. */
+  caughtBy: readonly string[];
+  /**
+   * Without any widening the mutant cannot differ from the protocol in this
+   * model: the reason, reported as `equivalent` (never counted as killed).
+   */
+  equivalentUnwidened?: string;
+};
+
+/**
+ * The guest most widenings use: a small memory (direct reclaim, hence
+ * shrink_discards, all the time) and a one-page discard vector (a parked
+ * page is on the list, ready to be spliced and freed, at once).
+ */
+const PRESSURE: Widening = { pages: 2048, pagevecSize: 1 };
+
+export const MUTANT_PROFILES: Record<MutantName, MutantProfile> = {
+  'free-immediately': {
+    caughtBy: ['free-in-window', 'use-after-reuse'],
+    widen: { ...PRESSURE, delays: { 'fault-to-ref': 1000 } },
+    why: 'a 1 ms fault window: the frame freed at once is reallocated inside it',
+  },
+  'irq-enable-before-ref': {
+    caughtBy: ['free-in-window', 'use-after-reuse'],
+    widen: { ...PRESSURE, delays: { 'fault-to-ref': 1000 } },
+    why: 'a 1 ms window with interrupts on: the IPI is taken inside it, the frame freed',
+  },
+  'plain-inc': {
+    caughtBy: ['ref-from-zero', 'double-list', 'use-after-reuse', 'negative-count'],
+    widen: { ...PRESSURE, delays: { 'ref-inc': 300 } },
+    why: '300 us between the look at the count and the increment: the last reference goes in between',
+  },
+  'no-wait-ipi': {
+    caughtBy: ['free-in-window', 'use-after-reuse'],
+    widen: { ...PRESSURE, delays: { 'fault-to-ref': 1000 } },
+    why: 'a 1 ms fault window that the fire-and-forget rendezvous does not wait for',
+  },
+  'barrier-before-splice': {
+    caughtBy: ['free-in-window', 'use-after-reuse'],
+    widen: { ...PRESSURE, delays: { 'fault-to-ref': 1000, 'ipi-to-splice': 1000 } },
+    why: '1 ms between the IPIs and the splice (pages parked meanwhile), 1 ms fault windows',
+  },
+  'call-with-irqs-off': {
+    caughtBy: ['stall'],
+    widen: { ...PRESSURE, delays: { 'splice-to-ipi': 500 } },
+    why: '500 us with interrupts off before the IPIs: a second reclaimer arrives and spins on call_lock',
+  },
+  'no-clear-before-free': {
+    caughtBy: ['bad-page', 'bad-alloc'],
+    widen: { ...PRESSURE },
+    why: 'a small guest: shrink_discards runs early, and the first page it frees fails free_pages_check',
+  },
+  'pagevec-without-preempt-off': {
+    caughtBy: ['lost-page', 'double-list', 'pagevec-overflow', 'audit'],
+    widen: { migrate: true, delays: { 'pvec-store': 300 } },
+    why: '--migrate, and 300 us between reading pvec->nr and storing: the task resumes on another CPU while the old CPU adds to the vector',
+    equivalentUnwidened:
+      'without --migrate no task leaves its CPU while it uses the per-CPU vector, so taking the pointer with preemption enabled changes nothing',
+  },
+};
+
+/**
+ * The control's widenings: each distinct one of these mutants' (the correct
+ * protocol must stay clean under every widening that catches a mutant).
+ */
+export function controlWidenings(names: readonly MutantName[] = MUTANT_NAMES): Widening[] {
+  const seen = new Map<string, Widening>();
+  for (const m of names) {
+    const w = MUTANT_PROFILES[m].widen;
+    const key = widenFlags(w);
+    if (!seen.has(key)) seen.set(key, w);
+  }
+  return [...seen.values()];
+}
+
+export function widenConfig(w: Widening): Partial<ConfigInput> {
+  const out: Partial<ConfigInput> = {};
+  if (w.delays && Object.keys(w.delays).length > 0) {
+    const d = new Array<number>(NR_POINTS).fill(0);
+    const span = new Array<number>(NR_POINTS).fill(0);
+    for (const [name, us] of Object.entries(w.delays)) {
+      const id = pointId(name)!;
+      if (typeof us === 'number') d[id] = us;
+      else if (us) [d[id], span[id]] = [us[0], us[1] - us[0]];
+    }
+    out.delaysUs = d;
+    out.delaySpansUs = span;
+  }
+  for (const k of [
+    'jitterUs',
+    'stutterMs',
+    'longHoldUs',
+    'migrate',
+    'ipiDeliveryUs',
+    'pages',
+    'pagevecSize',
+  ] as const) {
+    if (w[k] !== undefined) (out as Record<string, unknown>)[k] = w[k];
+  }
+  return out;
+}
+
+const dur = (us: number) => (us >= 1000 && us % 1000 === 0 ? `${us / 1000}ms` : `${us}us`);
+
+/** The widening as `hvaemu run` flags. */
+export function widenFlags(w: Widening): string {
+  const f: string[] = [];
+  for (const [name, us] of Object.entries(w.delays ?? {})) {
+    if (us === undefined) continue;
+    f.push(`--delay ${name}=${typeof us === 'number' ? dur(us) : `${dur(us[0])}..${dur(us[1])}`}`);
+  }
+  if (w.jitterUs) f.push(`--jitter ${dur(w.jitterUs)}`);
+  if (w.stutterMs) f.push(`--stutter ${w.stutterMs}ms`);
+  if (w.longHoldUs) f.push(`--long-hold ${dur(w.longHoldUs)}`);
+  if (w.migrate) f.push('--migrate');
+  if (w.ipiDeliveryUs) f.push(`--ipi-delivery ${dur(w.ipiDeliveryUs)}`);
+  if (w.pages !== undefined) f.push(`--pages ${w.pages}`);
+  if (w.pagevecSize !== undefined) f.push(`--pagevec-size ${w.pagevecSize}`);
+  return f.join(' ');
+}
+
+export type HuntOptions = {
+  cpus: number;
+  budgetMs: number;
+  /** Apply the mutant's widening (false: the plain machine, for comparison). */
+  widen: boolean;
+  stallTimeoutMs: number;
+  /** First seed; attempt k uses seed + k (default: random). */
+  seed?: number;
+  signal?: AbortSignal;
+  onAttempt?: (a: AttemptReport) => void;
+};
+
+export type AttemptReport = {
+  name: MutantName | 'control';
+  attempt: number;
+  seed: number;
+  verdict: RunReport['verdict'];
+  durationMs: number;
+  detectedBy: string | null;
+};
+
+export type HuntResult = {
+  name: MutantName;
+  killed: boolean;
+  /** A violation kind, `audit`, or `stall`; null if not killed. */
+  detectedBy: string | null;
+  /** Machine time until detection, over all attempts (null if not killed). */
+  timeToDetectMs: number | null;
+  /** The seed of the attempt that killed it (or of the last attempt). */
+  seed: number;
+  attempts: number;
+  machineMs: number;
+  wallMs: number;
+  widening: string;
+  equivalent?: boolean;
+  reason?: string;
+  /** How it was caught: the violation's story, or the stall's reason. */
+  evidence?: string[];
+  errors?: string[];
+};
+
+export type ControlRun = {
+  widening: string;
+  verdict: RunReport['verdict'];
+  seed: number;
+  durationMs: number;
+  violations: number;
+  evidence?: string[];
+};
+
+export type ControlResult = {
+  /** SUCCESS only if every run was. */
+  verdict: RunReport['verdict'];
+  durationMs: number;
+  runs: ControlRun[];
+};
+
+/** Attempts are this long at most (machine time), so that one budget sees several seeds. */
+export function attemptMs(budgetMs: number): number {
+  return Math.max(2000, Math.min(budgetMs, budgetMs / 4));
+}
+
+/** Attempts that end in an internal error before a hunt gives up. */
+const MAX_ERRORS = 3;
+
+const randomSeed = () => (Math.random() * 0x100000000) >>> 0;
+
+function baseConfig(opts: HuntOptions, seed: number, durationMs: number): Partial<ConfigInput> {
+  return {
+    cpus: opts.cpus,
+    seed,
+    durationMs,
+    stopOnViolation: true,
+    stallTimeoutMs: opts.stallTimeoutMs,
+  };
+}
+
+/** What caught a run: its first violation's kind, the audit, or the stall watchdog. */
+export function detection(r: RunReport): { by: string; atMs: number } | null {
+  if (r.verdict === 'STALL') return { by: 'stall', atMs: r.stall?.atMs ?? r.durationMs };
+  if (r.verdict !== 'FAILURE') return null;
+  const v = r.violations[0];
+  return { by: v ? v.kind : 'audit', atMs: r.firstViolationMs ?? r.durationMs };
+}
+
+function evidenceOf(r: RunReport): string[] | undefined {
+  if (r.verdict === 'STALL' && r.stall) return [r.stall.reason];
+  const v = r.violations[0];
+  if (v) return [`${v.kind} on pfn ${v.pfn}, found by cpu${v.cpu}`, ...v.story];
+  if ('errors' in r.audit) return r.audit.errors;
+  return undefined;
+}
+
+/**
+ * The correct protocol under each widening in turn, the budget shared among
+ * them (at least 2 s each): every run must end SUCCESS. Stops at the first
+ * that does not.
+ */
+export async function runControl(
+  opts: HuntOptions,
+  widenings: Widening[],
+  protocol: Config['protocol'] = 'patched',
+): Promise<ControlResult> {
+  const list = widenings.length > 0 ? widenings : [{}];
+  const share = Math.max(2000, opts.budgetMs / list.length);
+  const seed0 = opts.seed ?? randomSeed();
+  const res: ControlResult = { verdict: 'SUCCESS', durationMs: 0, runs: [] };
+  for (const [k, w] of list.entries()) {
+    if (opts.signal?.aborted) break;
+    const seed = (seed0 + k) >>> 0;
+    const cfg = makeConfig({
+      ...baseConfig(opts, seed, share),
+      stopOnViolation: false,
+      protocol,
+      ...widenConfig(w),
+    });
+    const r = await runMachine(cfg, opts.signal ? { signal: opts.signal } : {});
+    opts.onAttempt?.({
+      name: 'control',
+      attempt: k + 1,
+      seed,
+      verdict: r.verdict,
+      durationMs: r.durationMs,
+      detectedBy: detection(r)?.by ?? null,
+    });
+    res.durationMs += r.durationMs;
+    const ev = r.verdict !== 'SUCCESS' ? (evidenceOf(r) ?? [r.error?.message ?? '']) : undefined;
+    res.runs.push({
+      widening: widenFlags(w),
+      verdict: r.verdict,
+      seed,
+      durationMs: r.durationMs,
+      violations: r.violationsTotal,
+      ...(ev ? { evidence: ev } : {}),
+    });
+    if (r.verdict !== 'SUCCESS') {
+      res.verdict = r.verdict;
+      break;
+    }
+  }
+  return res;
+}
+
+/** Run one mutant until it is caught or its budget is spent. */
+export async function huntMutant(name: MutantName, opts: HuntOptions): Promise<HuntResult> {
+  const profile = MUTANT_PROFILES[name];
+  const w = opts.widen ? profile.widen : {};
+  const seed0 = opts.seed ?? randomSeed();
+  const res: HuntResult = {
+    name,
+    killed: false,
+    detectedBy: null,
+    timeToDetectMs: null,
+    seed: seed0,
+    attempts: 0,
+    machineMs: 0,
+    wallMs: 0,
+    widening: widenFlags(w),
+  };
+  if (!opts.widen && profile.equivalentUnwidened) {
+    return { ...res, equivalent: true, reason: profile.equivalentUnwidened };
+  }
+  const wall0 = performance.now();
+  const errors: string[] = [];
+  while (res.machineMs < opts.budgetMs && !opts.signal?.aborted) {
+    const seed = (seed0 + res.attempts) >>> 0;
+    const cfg = makeConfig({
+      ...baseConfig(opts, seed, Math.min(attemptMs(opts.budgetMs), opts.budgetMs - res.machineMs)),
+      mutant: name,
+      ...widenConfig(w),
+    });
+    const r = await runMachine(cfg, opts.signal ? { signal: opts.signal } : {});
+    res.attempts++;
+    res.seed = seed;
+    const d = detection(r);
+    opts.onAttempt?.({
+      name,
+      attempt: res.attempts,
+      seed,
+      verdict: r.verdict,
+      durationMs: r.durationMs,
+      detectedBy: d?.by ?? null,
+    });
+    if (d) {
+      res.killed = true;
+      res.detectedBy = d.by;
+      res.timeToDetectMs = res.machineMs + d.atMs;
+      res.machineMs += r.durationMs;
+      const ev = evidenceOf(r);
+      if (ev) res.evidence = ev;
+      break;
+    }
+    res.machineMs += Math.max(r.durationMs, 1);
+    if (r.verdict === 'ERROR') {
+      errors.push(r.error?.message ?? 'error');
+      if (errors.length >= MAX_ERRORS) break;
+    }
+  }
+  res.wallMs = performance.now() - wall0;
+  if (errors.length > 0) res.errors = errors;
+  return res;
+}
