@@ -5,12 +5,12 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../config.ts';
 import { EXIT, type RunReport, runMachine } from '../machine/machine.ts';
+import { addMutantsCommand } from './mutants.ts';
 import { addMachineOptions, configFromFlags, type MachineFlags } from './options.ts';
 import { checkWritable, writeJson } from './output.ts';
 import { listPoints, UsageError } from './parse.ts';
 import { makeProgressPrinter } from './progress.ts';
 import { renderReport, verdictLine } from './report.ts';
-import { addMutantsCommand } from './mutants.ts';
 import { addSoakCommand } from './soak.ts';
 import { addSweepCommand } from './sweep.ts';
 

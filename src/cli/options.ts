@@ -11,7 +11,13 @@ import {
   PROTOCOLS,
   SPINLOCK_KINDS,
 } from '../config.ts';
-import { parseDelaySpans, parseDuration, parseInteger, parseNumber, validateConfig } from './parse.ts';
+import {
+  parseDelaySpans,
+  parseDuration,
+  parseInteger,
+  parseNumber,
+  validateConfig,
+} from './parse.ts';
 
 export type MachineFlags = {
   cpus?: string;
