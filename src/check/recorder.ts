@@ -28,5 +28,7 @@ export function rec(ev: number, pfn: number, a = 0, b = 0): void {
   i32[e + 2] = a;
   i32[e + 3] = b;
   K.f64[K.L.ring_time + K.cpu * RING_EVENTS + slot] = now();
-  Atomics.store(i32, ring, n + 1);
+  // Only this CPU writes the ring and readers copy it racily anyway: a plain
+  // store (an Atomics.store is a ~13 ns builtin call on Node 20, 5 per page).
+  i32[ring] = n + 1;
 }

@@ -1,6 +1,6 @@
 /**
  * page->flags bits (2.6.15 names, plus the series' PG_state_change,
- * PG_discarded, PG_writable). Every access is an Atomics op on page_flags[pfn]:
+ * PG_discarded, PG_writable). Every change is an Atomics op on page_flags[pfn]:
  * other CPUs test and set bits of the same word concurrently.
  */
 import { K } from './context.ts';
@@ -22,8 +22,16 @@ export const PAGE_FLAGS_CHECK_AT_FREE =
 
 const flagsIdx = (pfn: number) => K.L.page_flags + pfn;
 
+/**
+ * Reads of struct page words are plain loads, as the kernel's test_bit,
+ * atomic_read and page->mapping are: on x86 an Atomics.load is the same mov,
+ * but Node 20's V8 calls a builtin for it (~10 ns, benchmarks/README.md), and
+ * the hot paths read these words a dozen times per page. Writes stay Atomics.
+ * A loop that waits on one of these words must make a call or a store each
+ * round (point() does) so that the load is not hoisted out of it.
+ */
 export function page_flags(pfn: number): number {
-  return Atomics.load(K.i32, flagsIdx(pfn));
+  return K.i32[flagsIdx(pfn)]!;
 }
 export function SetPageFlag(pfn: number, bit: number): void {
   Atomics.or(K.i32, flagsIdx(pfn), bit);
@@ -48,15 +56,15 @@ export const PageDirty = (pfn: number) => (page_flags(pfn) & PG_dirty) !== 0;
 
 /** page->mapping: 0 NULL, file + 1 for page cache pages, -(task + 1) for anonymous pages. */
 export function page_mapping(pfn: number): number {
-  return Atomics.load(K.i32, K.L.page_mapping + pfn);
+  return K.i32[K.L.page_mapping + pfn]!;
 }
 export function set_page_mapping(pfn: number, mapping: number): void {
   Atomics.store(K.i32, K.L.page_mapping + pfn, mapping);
 }
 export const PageAnon = (pfn: number) => page_mapping(pfn) < 0;
 export function page_count(pfn: number): number {
-  return Atomics.load(K.i32, K.L.page_count + pfn);
+  return K.i32[K.L.page_count + pfn]!;
 }
 export function page_mapcount(pfn: number): number {
-  return Atomics.load(K.i32, K.L.page_mapcount + pfn);
+  return K.i32[K.L.page_mapcount + pfn]!;
 }

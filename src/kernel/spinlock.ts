@@ -50,7 +50,8 @@ export const LOCK = {
   page: 6,
 } as const;
 
-const PV_SPINS = 256;
+/** pv: spins before a waiter marks the word 2 and sleeps (exported for the native benchmark). */
+export const PV_SPINS = 256;
 
 export function spin_trylock(lock: number, cls: number): boolean {
   if (!arch_spin_trylock(lock)) return false;

@@ -1,0 +1,331 @@
+/**
+ * The JavaScript side of each micro-benchmark, run by a bench worker (one
+ * thread per emulated CPU, attached to a buffer booted on the main thread).
+ * benchmarks/native/bench.c does the same jobs in C on the same layout, job
+ * for job and loop for loop: keep the two in step.
+ */
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { TASKS_PER_CPU } from '../src/config.ts';
+import { K, P } from '../src/kernel/context.ts';
+import { user_access } from '../src/kernel/fault.ts';
+import { FILE_VPAGES, zap_anon } from '../src/kernel/memory.ts';
+import { alloc_page, put_page } from '../src/kernel/page_alloc.ts';
+import { set_page_mapping, TestSetPageDiscarded } from '../src/kernel/page-flags.ts';
+import { FUNC, point, smp_call_function } from '../src/kernel/smp.ts';
+import { LOCK, spin_lock, spin_unlock } from '../src/kernel/spinlock.ts';
+import { shrink_discards } from '../src/kernel/vmscan.ts';
+import { CTRL, DISCARD, PERCPU_PENDING, percpuBase, ZONE } from '../src/shm/layout.ts';
+import { BENCH } from './params.ts';
+
+export type Job =
+  | { kind: 'hotloop'; iters: number; runs: number; warmup: number }
+  | { kind: 'hotloop-fixed'; iters: number }
+  | { kind: 'spin1'; ms: number }
+  | { kind: 'spin2'; ms: number; raw: boolean }
+  | { kind: 'rendezvous'; calls: number; warmup: number }
+  | { kind: 'percpu'; ms: number }
+  | { kind: 'clocks'; reads: number }
+  | { kind: 'counter2'; ms: number };
+
+export type JobResult =
+  | { kind: 'hotloop'; nsPerIter: number[]; cpuNsPerIter: number[] }
+  | { kind: 'hotloop-fixed'; iters: number }
+  | ({ kind: 'spin1' } & Spin1)
+  | { kind: 'spin2'; perSec: number }
+  | { kind: 'rendezvous'; latenciesMs: number[] }
+  | { kind: 'rendezvous-target' }
+  | { kind: 'percpu'; opsPerSec: number; cpuNsPerOp: number }
+  | { kind: 'clocks'; nsPerRead: Record<string, number> }
+  | { kind: 'counter2'; perSec: number };
+
+/** Rates of the uncontended primitives, by the wall clock and per second on the CPU. */
+export type Spin1 = {
+  spinLockPerSec: number;
+  rawCasLockPerSec: number;
+  atomicAddPerSec: number;
+  spinLockPerCpuSec: number;
+  rawCasLockPerCpuSec: number;
+  atomicAddPerCpuSec: number;
+};
+
+/**
+ * Nanoseconds this thread has run on a CPU (Linux schedstat; NaN elsewhere).
+ * On a machine shared with others, time on the CPU measures the code, while
+ * wall time also counts the waits for a core; the C side reads the same
+ * counter (CLOCK_THREAD_CPUTIME_ID).
+ */
+export function threadCpuNs(): number {
+  try {
+    return Number(readFileSync('/proc/thread-self/schedstat', 'latin1').split(' ')[0]);
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** The start barrier of the machine (CTRL.nr_ready, CTRL.go); the main thread releases it. */
+export function barrier(): void {
+  const { i32, L } = K;
+  Atomics.add(i32, L.ctrl + CTRL.nr_ready, 1);
+  const by = performance.now() + 60_000;
+  while (Atomics.load(i32, L.ctrl + CTRL.go) === 0) {
+    if (performance.now() > by) throw new Error('bench: start barrier not released in 60 s');
+    Atomics.wait(i32, L.ctrl + CTRL.go, 0, 10);
+  }
+}
+
+// ---- the discard hot loop ------------------------------------------------------
+
+/**
+ * One page through the discard path: allocated (buffered_rmqueue, prep_new_page),
+ * discarded with its mapping kept (as page_hva_discard_page leaves it), its
+ * last reference dropped (free_hot_cold_page parks it in the pagevec; every
+ * PAGEVEC_SIZE-th page flushes the vector to page_hva_discard_list), and every
+ * BENCH.shrinkAt pages shrink_discards splices the list and frees it.
+ */
+export function discard_cycle(): void {
+  const pfn = alloc_page();
+  if (pfn < 0) throw new Error('hot loop: allocation failed');
+  set_page_mapping(pfn, 1); // a page cache page of file 0
+  TestSetPageDiscarded(pfn);
+  put_page(pfn);
+  if (K.i32[K.L.discard + DISCARD.nr_pages]! >= BENCH.shrinkAt) shrink_discards();
+}
+
+function hotloop(iters: number, runs: number, warmup: number) {
+  for (let i = 0; i < warmup; i++) discard_cycle();
+  const nsPerIter: number[] = [];
+  const cpuNsPerIter: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    const c0 = threadCpuNs();
+    const t0 = performance.now();
+    for (let i = 0; i < iters; i++) discard_cycle();
+    nsPerIter.push(((performance.now() - t0) * 1e6) / iters);
+    cpuNsPerIter.push((threadCpuNs() - c0) / iters);
+  }
+  return { nsPerIter, cpuNsPerIter };
+}
+
+// ---- spinlocks and raw primitives ---------------------------------------------------
+
+function timedKernelLock(ms: number): [number, number] {
+  const lock = K.L.zone + ZONE.lock;
+  const n = BENCH.checkEvery;
+  let ops = 0;
+  const c0 = threadCpuNs();
+  const t0 = performance.now();
+  const end = t0 + ms;
+  let t: number;
+  for (;;) {
+    for (let i = 0; i < n; i++) {
+      spin_lock(lock, LOCK.zone);
+      spin_unlock(lock, LOCK.zone);
+    }
+    ops += n;
+    if ((t = performance.now()) >= end) break;
+  }
+  return [(ops / (t - t0)) * 1e3, (ops / (threadCpuNs() - c0)) * 1e9];
+}
+
+function timedRawLock(i32: Int32Array, w: number, ms: number): [number, number] {
+  const n = BENCH.checkEvery;
+  let ops = 0;
+  const c0 = threadCpuNs();
+  const t0 = performance.now();
+  const end = t0 + ms;
+  let t: number;
+  for (;;) {
+    for (let i = 0; i < n; i++) {
+      while (Atomics.compareExchange(i32, w, 0, 1) !== 0) {
+        // spin
+      }
+      Atomics.store(i32, w, 0);
+    }
+    ops += n;
+    if ((t = performance.now()) >= end) break;
+  }
+  return [(ops / (t - t0)) * 1e3, (ops / (threadCpuNs() - c0)) * 1e9];
+}
+
+function timedAdd(i32: Int32Array, w: number, ms: number): [number, number] {
+  const n = BENCH.checkEvery;
+  let ops = 0;
+  const c0 = threadCpuNs();
+  const t0 = performance.now();
+  const end = t0 + ms;
+  let t: number;
+  for (;;) {
+    for (let i = 0; i < n; i++) Atomics.add(i32, w, 1);
+    ops += n;
+    if ((t = performance.now()) >= end) break;
+  }
+  return [(ops / (t - t0)) * 1e3, (ops / (threadCpuNs() - c0)) * 1e9];
+}
+
+// ---- smp_call_function round trips --------------------------------------------------
+
+function rendezvous_caller(calls: number, warmup: number): number[] {
+  const { i32, L } = K;
+  const lat = new Float64Array(calls);
+  for (let i = 0; i < warmup + calls; i++) {
+    const t0 = performance.now();
+    smp_call_function(FUNC.page_hva_sync, true);
+    const dt = performance.now() - t0;
+    if (i >= warmup) lat[i - warmup] = dt;
+  }
+  Atomics.store(i32, L.ctrl + CTRL.stop, 1);
+  for (let c = 1; c < L.nr_cpus; c++) Atomics.notify(i32, percpuBase(L, c) + PERCPU_PENDING);
+  return Array.from(lat);
+}
+
+/** A CPU with nothing to do but take IPIs: poll the pending word, then sleep on it. */
+function rendezvous_target(): void {
+  const i32 = K.i32;
+  const stop = K.L.ctrl + CTRL.stop;
+  const pending = K.pending;
+  let spins = 0;
+  while (Atomics.load(i32, stop) === 0) {
+    if (Atomics.load(i32, pending) !== 0) {
+      point(P.op);
+      spins = 0;
+    } else if (++spins > BENCH.idleSpins) {
+      Atomics.wait(i32, pending, 0, BENCH.idleWaitMs);
+    }
+  }
+}
+
+// ---- the per-CPU workload --------------------------------------------------------------
+
+/**
+ * Anonymous memory only, on this CPU's own tasks: fault a page in
+ * (alloc_page from this CPU's hot list, its own pte lock) and zap it
+ * (put_page back to the hot list). Shared state is touched only when the
+ * per-CPU list refills from or spills to the zone.
+ */
+/** One per-CPU operation: fault anonymous page `v` of `task` in, then zap it. */
+function percpu_op(task: number, v: number): void {
+  user_access(task, FILE_VPAGES + v);
+  zap_anon(task, v);
+}
+
+function percpu_warmup(): void {
+  const first = K.cpu * TASKS_PER_CPU;
+  for (let i = 0; i < BENCH.percpuWarmup; i++) {
+    percpu_op(first + (i & 1), (i >> 1) % BENCH.percpuPages);
+  }
+}
+
+function percpu(ms: number): { opsPerSec: number; cpuNsPerOp: number } {
+  const first = K.cpu * TASKS_PER_CPU;
+  const n = BENCH.checkEvery;
+  const pages = BENCH.percpuPages;
+  let ops = 0;
+  const c0 = threadCpuNs();
+  const t0 = performance.now();
+  const end = t0 + ms;
+  let t: number;
+  for (;;) {
+    for (let i = 0; i < n; i++) {
+      percpu_op(first + (i & 1), (i >> 1) % pages);
+    }
+    ops += n;
+    if ((t = performance.now()) >= end) break;
+  }
+  return { opsPerSec: (ops / (t - t0)) * 1e3, cpuNsPerOp: (threadCpuNs() - c0) / ops };
+}
+
+// ---- clocks -------------------------------------------------------------------------
+
+/**
+ * What a timestamp costs from JavaScript: the recorder and the interrupts-off
+ * timing read performance.now(); the alternatives Node offers, and a shared
+ * sequence counter (Atomics.add), which orders events across threads without
+ * a clock (its cost with two threads on one word is the counter2 job).
+ */
+function clocks(reads: number): Record<string, number> {
+  const sink = new Float64Array(1);
+  const seq = new Int32Array(new SharedArrayBuffer(64));
+  const candidates: [string, () => number][] = [
+    ['performance.now()', () => performance.now()],
+    ['Date.now()', () => Date.now()],
+    ['process.hrtime()', () => process.hrtime()[1]!],
+    ['process.hrtime.bigint()', () => Number(process.hrtime.bigint() & 0xffffn)],
+    ['Atomics.add (sequence, 1 thread)', () => Atomics.add(seq, 0, 1)],
+  ];
+  const out: Record<string, number> = {};
+  for (const [name, read] of candidates) {
+    let best = Number.POSITIVE_INFINITY;
+    for (let r = 0; r < 3; r++) {
+      const t0 = performance.now();
+      let acc = 0;
+      for (let i = 0; i < reads; i++) acc += read();
+      sink[0] = acc;
+      best = Math.min(best, ((performance.now() - t0) * 1e6) / reads);
+    }
+    out[name] = best;
+  }
+  return out;
+}
+
+/** Two CPUs bumping one shared word: a cross-thread sequence counter under use. */
+function counter2(ms: number): number {
+  return timedAdd(K.i32, K.L.zone + ZONE.lock, ms)[0];
+}
+
+/** Run one job as CPU K.cpu (kernel_attach done). Multi-CPU jobs pass the start barrier. */
+export function runJob(job: Job): JobResult {
+  switch (job.kind) {
+    case 'hotloop':
+      return { kind: 'hotloop', ...hotloop(job.iters, job.runs, job.warmup) };
+    case 'hotloop-fixed':
+      for (let i = 0; i < job.iters; i++) discard_cycle();
+      return { kind: 'hotloop-fixed', iters: job.iters };
+    case 'spin1': {
+      // Two lines: a lock word at 0, a counter at 16.
+      const scratch = new Int32Array(new SharedArrayBuffer(128));
+      // Warm-up runs, not counted (the JIT first).
+      timedKernelLock(job.ms / 4);
+      timedRawLock(scratch, 0, job.ms / 4);
+      timedAdd(scratch, 16, job.ms / 4);
+      const [spinLockPerSec, spinLockPerCpuSec] = timedKernelLock(job.ms);
+      const [rawCasLockPerSec, rawCasLockPerCpuSec] = timedRawLock(scratch, 0, job.ms);
+      const [atomicAddPerSec, atomicAddPerCpuSec] = timedAdd(scratch, 16, job.ms);
+      return {
+        kind: 'spin1',
+        spinLockPerSec,
+        rawCasLockPerSec,
+        atomicAddPerSec,
+        spinLockPerCpuSec,
+        rawCasLockPerCpuSec,
+        atomicAddPerCpuSec,
+      };
+    }
+    case 'spin2':
+      if (job.raw) timedRawLock(new Int32Array(new SharedArrayBuffer(64)), 0, job.ms / 4);
+      else timedKernelLock(job.ms / 4); // warm-up on the lock, before the other CPU starts
+      barrier();
+      return {
+        kind: 'spin2',
+        perSec: job.raw
+          ? timedRawLock(K.i32, K.L.zone + ZONE.lock, job.ms)[0]
+          : timedKernelLock(job.ms)[0],
+      };
+    case 'rendezvous':
+      barrier();
+      if (K.cpu === 0) {
+        return { kind: 'rendezvous', latenciesMs: rendezvous_caller(job.calls, job.warmup) };
+      }
+      rendezvous_target();
+      return { kind: 'rendezvous-target' };
+    case 'percpu':
+      percpu_warmup();
+      barrier();
+      return { kind: 'percpu', ...percpu(job.ms) };
+    case 'clocks':
+      return { kind: 'clocks', nsPerRead: clocks(job.reads) };
+    case 'counter2':
+      timedAdd(new Int32Array(new SharedArrayBuffer(64)), 0, job.ms / 4); // warm-up
+      barrier();
+      return { kind: 'counter2', perSec: counter2(job.ms) };
+  }
+}

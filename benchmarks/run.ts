@@ -1,0 +1,765 @@
+/**
+ * npm run bench [-- --quick] [--json FILE] [--only SECTIONS] [--profile DIR]
+ *
+ * How fast the emulator runs against this machine's own limits: each
+ * micro-benchmark runs in JavaScript (bench workers on a booted guest buffer)
+ * and in C (benchmarks/native, same layout, same loop) in the same
+ * invocation, JS and C runs alternating, so that each JS/C ratio is measured
+ * side by side under the same load. Medians of several runs after a warm-up.
+ *
+ * Writes benchmarks/results/latest[-quick].{json,md} (and FILE with --json):
+ * the machine, how loaded it was, every figure, and DESIGN.md's `ratios`.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { makeConfig } from '../src/config.ts';
+import { runMachine } from '../src/machine/machine.ts';
+import type { JobResult, Spin1 } from './jobs.ts';
+import { compareBuffers } from './lib/compare.ts';
+import { BUILD_DIR, buildNative, type Native, runNative, writeImage } from './lib/native.ts';
+import {
+  type LoadReport,
+  loadMeter,
+  type MachineInfo,
+  machineInfo,
+  median,
+  percentile,
+} from './lib/stats.ts';
+import { runWorkers } from './lib/threads.ts';
+import { BENCH, benchConfig } from './params.ts';
+
+const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
+
+const SECTIONS = [
+  'hotloop',
+  'clocks',
+  'spin',
+  'rendezvous',
+  'scaling',
+  'workload',
+  'lockstat',
+] as const;
+type Section = (typeof SECTIONS)[number];
+
+/** How much of everything: --quick is for CI and a first look, the default for figures. */
+const PLANS = {
+  quick: {
+    rounds: 2,
+    hotIters: 100_000,
+    hotRuns: 3,
+    hotWarmup: 100_000,
+    verifyIters: 5_000,
+    clockReads: 200_000,
+    spinMs: 200,
+    rvCalls: 400,
+    rvWarmup: 50,
+    rvRounds: 1,
+    percpuMs: 400,
+    wlMs: 1500,
+    wlRuns: 1,
+    lsMs: 1500,
+    lsPairs: 2,
+  },
+  full: {
+    rounds: 3,
+    hotIters: 300_000,
+    hotRuns: 3,
+    hotWarmup: 300_000,
+    verifyIters: 20_000,
+    clockReads: 1_000_000,
+    spinMs: 500,
+    rvCalls: 3000,
+    rvWarmup: 200,
+    rvRounds: 3,
+    percpuMs: 1000,
+    wlMs: 4000,
+    wlRuns: 3,
+    lsMs: 3000,
+    lsPairs: 4,
+  },
+};
+type Plan = (typeof PLANS)['full'];
+
+const GOALS = {
+  hotPathJsOverNative: { op: '>=', value: 0.5 },
+  rendezvousJsOverNative: { op: '<=', value: 1.5 },
+  lockstatOverhead: { op: '<=', value: 0.1 },
+  scaling2over1: { op: '>=', value: 1.7 },
+} as const;
+type RatioName = keyof typeof GOALS;
+
+type Row = { name: string; js: string; c: string; ratio: string; note?: string };
+
+type Report = {
+  schema: 1;
+  quick: boolean;
+  startedAt: string;
+  durationS: number;
+  machine: MachineInfo;
+  load: LoadReport | null;
+  native: { ok: true; cc: string; flags: string[] } | { ok: false; reason: string };
+  ratios: Record<RatioName, number | null>;
+  goals: Record<RatioName, { goal: string; met: boolean | null }>;
+  results: Record<string, unknown>;
+  errors: Record<string, string>;
+  rows: Row[];
+};
+
+const fmt = {
+  ns: (x: number) => `${x.toFixed(0)} ns`,
+  us: (x: number) => `${x < 10 ? x.toFixed(2) : x.toFixed(1)} us`,
+  rate: (x: number) =>
+    x >= 1e6
+      ? `${(x / 1e6).toFixed(2)} M/s`
+      : x >= 1e3
+        ? `${(x / 1e3).toFixed(1)} k/s`
+        : `${x.toFixed(0)}/s`,
+  ratio: (x: number | null) => (x === null || !Number.isFinite(x) ? 'n/a' : x.toFixed(2)),
+};
+
+function log(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+// ---- sections ------------------------------------------------------------------------
+
+type Ctx = { plan: Plan; native: Native; rows: Row[]; ratios: Report['ratios'] };
+
+function nativeBin(ctx: Ctx, cpus: number): string | null {
+  return ctx.native.ok ? (ctx.native.bins.get(cpus) ?? null) : null;
+}
+
+async function jsJob<T extends JobResult>(
+  cpus: number,
+  job: Parameters<typeof runWorkers>[1][number],
+  timeoutMs = 120_000,
+): Promise<T> {
+  const cfg = benchConfig(cpus);
+  const { results } = await runWorkers(cfg, [job], { barrier: false, timeoutMs });
+  return results[0] as T;
+}
+
+/** (b) The discard-path hot loop, single thread on a booted cpus=1 buffer. */
+async function benchHotLoop(ctx: Ctx) {
+  const { plan } = ctx;
+  const cfg = benchConfig(1);
+  const bin = nativeBin(ctx, 1);
+  const image = bin ? writeImage(cfg) : '';
+  // Same work? Exactly verifyIters cycles on each side from the same image
+  // must leave the same buffer (clock-valued words aside).
+  let verified: boolean | null = null;
+  let mismatch: string | undefined;
+  if (bin) {
+    const fixed = async () =>
+      (
+        await runWorkers(cfg, [{ kind: 'hotloop-fixed', iters: plan.verifyIters }], {
+          barrier: false,
+          timeoutMs: 120_000,
+        })
+      ).views;
+    const views = await fixed();
+    const again = await fixed();
+    const dump = join(BUILD_DIR, 'hotloop-dump.bin');
+    await runNative(bin, ['hotloop-fixed', image, plan.verifyIters, dump], 60_000);
+    const c = new Uint8Array(readFileSync(dump));
+    const diff = compareBuffers(views, again, c);
+    verified = diff === null;
+    mismatch = diff ?? undefined;
+    if (diff) log(`  hot loop: JS and C states differ after ${plan.verifyIters} cycles: ${diff}`);
+  }
+  type Runs = { nsPerIter: number[]; cpuNsPerIter: number[] };
+  const js: Runs = { nsPerIter: [], cpuNsPerIter: [] };
+  const c: Runs = { nsPerIter: [], cpuNsPerIter: [] };
+  const add = (to: Runs, r: Runs) => {
+    to.nsPerIter.push(...r.nsPerIter);
+    to.cpuNsPerIter.push(...r.cpuNsPerIter);
+  };
+  for (let r = 0; r < plan.rounds; r++) {
+    add(
+      js,
+      await jsJob<{ kind: 'hotloop' } & Runs>(1, {
+        kind: 'hotloop',
+        iters: plan.hotIters,
+        runs: plan.hotRuns,
+        warmup: plan.hotWarmup,
+      }),
+    );
+    if (bin) {
+      add(
+        c,
+        await runNative<Runs>(
+          bin,
+          ['hotloop', image, plan.hotIters, plan.hotRuns, plan.hotWarmup],
+          120_000,
+        ),
+      );
+    }
+  }
+  // On-CPU time when the platform gives it (the machine is shared: wall time
+  // also counts waiting for a core); wall time otherwise, and in the JSON.
+  const pick = (x: Runs) => {
+    const cpu = median(x.cpuNsPerIter);
+    return Number.isFinite(cpu) && cpu > 0 ? cpu : median(x.nsPerIter);
+  };
+  const jsNs = pick(js);
+  const cNs = c.nsPerIter.length ? pick(c) : null;
+  const ratio = cNs !== null ? cNs / jsNs : null;
+  ctx.ratios.hotPathJsOverNative = ratio;
+  ctx.rows.push({
+    name: 'discard hot loop: ns per page on the CPU (alloc, park, flush, shrink_discards)',
+    js: fmt.ns(jsNs),
+    c: cNs !== null ? fmt.ns(cNs) : 'n/a',
+    ratio: fmt.ratio(ratio),
+    note: verified === null ? 'not verified' : verified ? 'same final state' : 'STATES DIFFER',
+  });
+  ctx.rows.push({
+    name: 'discard hot loop: ns per page, wall clock',
+    js: fmt.ns(median(js.nsPerIter)),
+    c: cNs !== null ? fmt.ns(median(c.nsPerIter)) : 'n/a',
+    ratio: fmt.ratio(cNs !== null ? median(c.nsPerIter) / median(js.nsPerIter) : null),
+  });
+  return {
+    js: { ...js, median: jsNs },
+    c: cNs !== null ? { ...c, median: cNs } : null,
+    jsOverNative: ratio,
+    verified,
+    ...(mismatch ? { mismatch } : {}),
+    iters: plan.hotIters,
+    shrinkAt: BENCH.shrinkAt,
+  };
+}
+
+/** What a timestamp costs, and the shared-counter alternative. */
+async function benchClocks(ctx: Ctx) {
+  const { plan } = ctx;
+  const js = await jsJob<{ kind: 'clocks'; nsPerRead: Record<string, number> }>(1, {
+    kind: 'clocks',
+    reads: plan.clockReads,
+  });
+  const bin1 = nativeBin(ctx, 1);
+  const bin2 = nativeBin(ctx, 2);
+  const c = bin1
+    ? (
+        await runNative<{ nsPerRead: Record<string, number> }>(
+          bin1,
+          ['clocks', writeImage(benchConfig(1)), plan.clockReads],
+          60_000,
+        )
+      ).nsPerRead
+    : null;
+  const cfg2 = benchConfig(2);
+  const { results } = await runWorkers(
+    cfg2,
+    [
+      { kind: 'counter2', ms: plan.spinMs },
+      { kind: 'counter2', ms: plan.spinMs },
+    ],
+    { barrier: true, timeoutMs: 60_000 },
+  );
+  const jsShared = results.map((r) => 1e9 / (r as { perSec: number }).perSec);
+  const cShared = bin2
+    ? (
+        await runNative<{ perSec: number[] }>(
+          bin2,
+          ['counter2', writeImage(cfg2), plan.spinMs],
+          60_000,
+        )
+      ).perSec.map((x) => 1e9 / x)
+    : null;
+  const now = js.nsPerRead['performance.now()']!;
+  const cNow = c?.['clock_gettime(MONOTONIC)'] ?? null;
+  ctx.rows.push({
+    name: 'clock read (performance.now / clock_gettime)',
+    js: fmt.ns(now),
+    c: cNow !== null ? fmt.ns(cNow) : 'n/a',
+    ratio: fmt.ratio(cNow !== null ? cNow / now : null),
+  });
+  ctx.rows.push({
+    name: 'shared sequence counter, 2 CPUs: ns per Atomics.add',
+    js: fmt.ns(median(jsShared)),
+    c: cShared ? fmt.ns(median(cShared)) : 'n/a',
+    ratio: fmt.ratio(cShared ? median(cShared) / median(jsShared) : null),
+  });
+  return { js: js.nsPerRead, c, sharedCounter2: { jsNsPerAdd: jsShared, cNsPerAdd: cShared } };
+}
+
+/** (d) spin_lock/spin_unlock, uncontended and with 2 CPUs; raw primitives beside. */
+async function benchSpin(ctx: Ctx) {
+  const { plan } = ctx;
+  const bin1 = nativeBin(ctx, 1);
+  const bin2 = nativeBin(ctx, 2);
+  const cfg1 = benchConfig(1);
+  const cfg2 = benchConfig(2);
+  type S1 = Spin1;
+  const js1: S1[] = [];
+  const c1: S1[] = [];
+  const js2: { kernel: number; raw: number }[] = [];
+  const c2: { kernel: number; raw: number }[] = [];
+  const two = async (raw: boolean) => {
+    const { results } = await runWorkers(
+      cfg2,
+      [
+        { kind: 'spin2', ms: plan.spinMs, raw },
+        { kind: 'spin2', ms: plan.spinMs, raw },
+      ],
+      { barrier: true, timeoutMs: 60_000 },
+    );
+    return results.reduce((s, r) => s + (r as { perSec: number }).perSec, 0);
+  };
+  for (let r = 0; r < plan.rounds; r++) {
+    js1.push(await jsJob<{ kind: 'spin1' } & S1>(1, { kind: 'spin1', ms: plan.spinMs }));
+    if (bin1) c1.push(await runNative<S1>(bin1, ['spin1', writeImage(cfg1), plan.spinMs], 60_000));
+    js2.push({ kernel: await two(false), raw: await two(true) });
+    if (bin2) {
+      const img = writeImage(cfg2);
+      const k = await runNative<{ perSec: number[] }>(bin2, ['spin2', img, plan.spinMs, 0], 60_000);
+      const w = await runNative<{ perSec: number[] }>(bin2, ['spin2', img, plan.spinMs, 1], 60_000);
+      c2.push({ kernel: k.perSec[0]! + k.perSec[1]!, raw: w.perSec[0]! + w.perSec[1]! });
+    }
+  }
+  const m = <T>(xs: T[], f: (x: T) => number) => (xs.length ? median(xs.map(f)) : null);
+  const out = {
+    /** Rates per second on the CPU (wall-clock rates: the *PerSec fields of runs). */
+    uncontended: {
+      js: {
+        spinLockPerSec: m(js1, (x) => x.spinLockPerCpuSec)!,
+        rawCasLockPerSec: m(js1, (x) => x.rawCasLockPerCpuSec)!,
+        atomicAddPerSec: m(js1, (x) => x.atomicAddPerCpuSec)!,
+      },
+      c: c1.length
+        ? {
+            spinLockPerSec: m(c1, (x) => x.spinLockPerCpuSec)!,
+            rawCasLockPerSec: m(c1, (x) => x.rawCasLockPerCpuSec)!,
+            atomicAddPerSec: m(c1, (x) => x.atomicAddPerCpuSec)!,
+          }
+        : null,
+      runs: { js: js1, c: c1 },
+    },
+    contended2: {
+      js: { spinLockPerSec: m(js2, (x) => x.kernel)!, rawCasLockPerSec: m(js2, (x) => x.raw)! },
+      c: c2.length
+        ? { spinLockPerSec: m(c2, (x) => x.kernel)!, rawCasLockPerSec: m(c2, (x) => x.raw)! }
+        : null,
+    },
+  };
+  const row = (name: string, js: number, c: number | null | undefined) =>
+    ctx.rows.push({
+      name,
+      js: fmt.rate(js),
+      c: c ? fmt.rate(c) : 'n/a',
+      ratio: fmt.ratio(c ? js / c : null),
+    });
+  row(
+    'spin_lock+spin_unlock, 1 CPU',
+    out.uncontended.js.spinLockPerSec,
+    out.uncontended.c?.spinLockPerSec,
+  );
+  row(
+    'raw CAS lock+unlock, 1 thread',
+    out.uncontended.js.rawCasLockPerSec,
+    out.uncontended.c?.rawCasLockPerSec,
+  );
+  row(
+    'Atomics.add, 1 thread',
+    out.uncontended.js.atomicAddPerSec,
+    out.uncontended.c?.atomicAddPerSec,
+  );
+  row(
+    'spin_lock+spin_unlock, 2 CPUs contending (total)',
+    out.contended2.js.spinLockPerSec,
+    out.contended2.c?.spinLockPerSec,
+  );
+  row(
+    'raw CAS lock+unlock, 2 threads (total)',
+    out.contended2.js.rawCasLockPerSec,
+    out.contended2.c?.rawCasLockPerSec,
+  );
+  return out;
+}
+
+/** (c) smp_call_function latency, caller on CPU 0, every other CPU only taking IPIs. */
+async function benchRendezvous(ctx: Ctx) {
+  const { plan } = ctx;
+  const out: {
+    cpus: number;
+    js: { p50Us: number; p99Us: number };
+    c: { p50Us: number; p99Us: number } | null;
+    jsOverNativeP50: number | null;
+  }[] = [];
+  for (const cpus of [2, 4, 8]) {
+    const cfg = benchConfig(cpus);
+    const bin = nativeBin(ctx, cpus);
+    const jsP50: number[] = [];
+    const jsP99: number[] = [];
+    const cP50: number[] = [];
+    const cP99: number[] = [];
+    for (let r = 0; r < plan.rvRounds; r++) {
+      const job = { kind: 'rendezvous' as const, calls: plan.rvCalls, warmup: plan.rvWarmup };
+      const { results } = await runWorkers(
+        cfg,
+        Array.from({ length: cpus }, () => job),
+        { barrier: true, timeoutMs: 120_000 },
+      );
+      const lat = (results[0] as { latenciesMs: number[] }).latenciesMs.map((x) => x * 1000);
+      jsP50.push(percentile(lat, 0.5));
+      jsP99.push(percentile(lat, 0.99));
+      if (bin) {
+        const n = await runNative<{ p50Us: number; p99Us: number }>(
+          bin,
+          ['rendezvous', writeImage(cfg), plan.rvCalls, plan.rvWarmup],
+          120_000,
+        );
+        cP50.push(n.p50Us);
+        cP99.push(n.p99Us);
+      }
+    }
+    const js = { p50Us: median(jsP50), p99Us: median(jsP99) };
+    const c = cP50.length ? { p50Us: median(cP50), p99Us: median(cP99) } : null;
+    const ratio = c ? js.p50Us / c.p50Us : null;
+    out.push({ cpus, js, c, jsOverNativeP50: ratio });
+    ctx.rows.push({
+      name: `smp_call_function, ${cpus} CPUs: p50 / p99 latency`,
+      js: `${fmt.us(js.p50Us)} / ${fmt.us(js.p99Us)}`,
+      c: c ? `${fmt.us(c.p50Us)} / ${fmt.us(c.p99Us)}` : 'n/a',
+      ratio: fmt.ratio(ratio),
+      note: 'JS/C is latency over latency (lower is better)',
+    });
+  }
+  ctx.ratios.rendezvousJsOverNative = out.find((o) => o.cpus === 2)?.jsOverNativeP50 ?? null;
+  return out;
+}
+
+/**
+ * scaling2over1: the per-CPU workload (anonymous fault + zap on the CPU's own
+ * tasks) at 1 and 2 CPUs, total ops/s by the wall clock. Time on the CPU per
+ * operation is kept beside it: if it grows from 1 to 2 CPUs, the CPUs share
+ * cache lines (true or false sharing); if only the wall rate falls short, they
+ * waited for a core (the machine's load).
+ */
+async function benchScaling(ctx: Ctx) {
+  const { plan } = ctx;
+  type Sample = { opsPerSec: number; cpuNsPerOp: number };
+  const sum = (xs: Sample[]): Sample => ({
+    opsPerSec: xs.reduce((a, x) => a + x.opsPerSec, 0),
+    cpuNsPerOp: xs.reduce((a, x) => a + x.cpuNsPerOp, 0) / xs.length,
+  });
+  const run = async (cpus: number): Promise<Sample> => {
+    const { results } = await runWorkers(
+      benchConfig(cpus),
+      Array.from({ length: cpus }, () => ({ kind: 'percpu' as const, ms: plan.percpuMs })),
+      { barrier: true, timeoutMs: 60_000 },
+    );
+    return sum(results as unknown as Sample[]);
+  };
+  const runC = async (cpus: number): Promise<Sample | null> => {
+    const bin = nativeBin(ctx, cpus);
+    if (!bin) return null;
+    const r = await runNative<{ opsPerSec: number[]; cpuNsPerOp: number[] }>(
+      bin,
+      ['percpu', writeImage(benchConfig(cpus)), plan.percpuMs],
+      60_000,
+    );
+    return sum(r.opsPerSec.map((opsPerSec, i) => ({ opsPerSec, cpuNsPerOp: r.cpuNsPerOp[i]! })));
+  };
+  const js: Record<1 | 2, Sample[]> = { 1: [], 2: [] };
+  const c: Record<1 | 2, Sample[]> = { 1: [], 2: [] };
+  for (let r = 0; r < plan.rounds; r++) {
+    for (const n of [1, 2] as const) {
+      js[n].push(await run(n));
+      const x = await runC(n);
+      if (x !== null) c[n].push(x);
+    }
+  }
+  const med = (xs: Sample[], k: keyof Sample) => (xs.length ? median(xs.map((x) => x[k])) : null);
+  const j1 = med(js[1], 'opsPerSec')!;
+  const j2 = med(js[2], 'opsPerSec')!;
+  const c1 = med(c[1], 'opsPerSec');
+  const c2 = med(c[2], 'opsPerSec');
+  const jsScaling = j2 / j1;
+  const cScaling = c1 && c2 ? c2 / c1 : null;
+  ctx.ratios.scaling2over1 = jsScaling;
+  ctx.rows.push({
+    name: 'per-CPU workload (anon fault + zap), 1 CPU',
+    js: fmt.rate(j1),
+    c: c1 ? fmt.rate(c1) : 'n/a',
+    ratio: fmt.ratio(c1 ? j1 / c1 : null),
+  });
+  ctx.rows.push({
+    name: 'per-CPU workload, 2 CPUs (total)',
+    js: fmt.rate(j2),
+    c: c2 ? fmt.rate(c2) : 'n/a',
+    ratio: fmt.ratio(c2 ? j2 / c2 : null),
+  });
+  const ns = (xs: Sample[]) => {
+    const x = med(xs, 'cpuNsPerOp');
+    return x !== null && Number.isFinite(x) ? fmt.ns(x) : 'n/a';
+  };
+  ctx.rows.push({
+    name: 'per-CPU workload: ns on the CPU per op, 1 CPU / 2 CPUs',
+    js: `${ns(js[1])} / ${ns(js[2])}`,
+    c: `${ns(c[1])} / ${ns(c[2])}`,
+    ratio: '',
+    note: 'growth from 1 to 2 CPUs = shared cache lines',
+  });
+  ctx.rows.push({
+    name: 'per-CPU workload: 2 CPUs over 1 (scaling2over1)',
+    js: fmt.ratio(jsScaling),
+    c: fmt.ratio(cScaling),
+    ratio: '',
+    note: 'the C column: same layout and loop, the limit of this machine',
+  });
+  return { js, c, jsScaling, cScaling };
+}
+
+/** (a) The standard workload (hvaemu run defaults): ops/s per CPU at 1, 2, 4, 8 CPUs. */
+async function benchWorkload(ctx: Ctx) {
+  const { plan } = ctx;
+  const out: {
+    cpus: number;
+    opsPerSecPerCpu: number;
+    opsPerSec: number;
+    runs: number[];
+    verdicts: string[];
+  }[] = [];
+  for (const cpus of [1, 2, 4, 8]) {
+    const runs: number[] = [];
+    const verdicts: string[] = [];
+    for (let r = 0; r < plan.wlRuns; r++) {
+      const cfg = makeConfig({ cpus, durationMs: plan.wlMs, seed: 1000 + r });
+      const rep = await runMachine(cfg);
+      verdicts.push(rep.verdict);
+      runs.push(rep.durationMs > 0 ? (rep.totals.ops / rep.durationMs) * 1000 : 0);
+    }
+    const total = median(runs);
+    out.push({ cpus, opsPerSecPerCpu: total / cpus, opsPerSec: total, runs, verdicts });
+    ctx.rows.push({
+      name: `standard workload, ${cpus} CPU${cpus > 1 ? 's' : ''}: ops/s per CPU (total)`,
+      js: `${fmt.rate(total / cpus)} (${fmt.rate(total)})`,
+      c: '',
+      ratio: '',
+      note: verdicts.every((v) => v === 'SUCCESS') ? '' : `verdicts ${verdicts.join(',')}`,
+    });
+  }
+  const one = out.find((o) => o.cpus === 1)!.opsPerSec;
+  const two = out.find((o) => o.cpus === 2)!.opsPerSec;
+  ctx.rows.push({
+    name: 'standard workload: 2 CPUs over 1 (total ops/s)',
+    js: fmt.ratio(two / one),
+    c: '',
+    ratio: '',
+    note: 'shared state (libc page, LRU, discard list) and the host thread: not the per-CPU case',
+  });
+  return { perCpus: out, scaling2over1: two / one, durationMs: plan.wlMs };
+}
+
+/** (e) The cost of --lockstat: ops/s with and without, runs alternating, same seeds. */
+async function benchLockstat(ctx: Ctx) {
+  const { plan } = ctx;
+  const cpus = 2;
+  const off: number[] = [];
+  const on: number[] = [];
+  let implemented = false;
+  for (let r = 0; r < plan.lsPairs; r++) {
+    for (const lockstat of [false, true]) {
+      const cfg = makeConfig({ cpus, durationMs: plan.lsMs, seed: 2000 + r, lockstat });
+      const rep = await runMachine(cfg);
+      const opsPerSec = rep.durationMs > 0 ? (rep.totals.ops / rep.durationMs) * 1000 : 0;
+      (lockstat ? on : off).push(opsPerSec);
+      if (lockstat && rep.locks.some((l) => l.holdTimeUs.total > 0)) implemented = true;
+    }
+  }
+  if (!implemented) {
+    ctx.rows.push({
+      name: '--lockstat cost',
+      js: 'missing',
+      c: '',
+      ratio: '',
+      note: 'a --lockstat run reported no hold times: lockstat is not implemented yet',
+    });
+    ctx.ratios.lockstatOverhead = null;
+    return { implemented, off, on, overhead: null };
+  }
+  const overhead = 1 - median(on) / median(off);
+  ctx.ratios.lockstatOverhead = overhead;
+  ctx.rows.push({
+    name: `standard workload, ${cpus} CPUs: ops/s without / with --lockstat`,
+    js: `${fmt.rate(median(off))} / ${fmt.rate(median(on))}`,
+    c: '',
+    ratio: '',
+    note: `overhead ${(overhead * 100).toFixed(1)}% (lockstatOverhead)`,
+  });
+  return { implemented, cpus, off, on, overhead, durationMs: plan.lsMs };
+}
+
+// ---- output ----------------------------------------------------------------------------
+
+function markdown(r: Report): string {
+  const m = r.machine;
+  const lines = [
+    `# hvaemu benchmarks${r.quick ? ' (quick)' : ''}`,
+    '',
+    `${r.startedAt}, ${r.durationS.toFixed(0)} s. ${m.cpuModel}, ${m.cores} cores, ${m.totalMemGiB} GiB; Node ${m.node} (V8 ${m.v8}); ${m.platform} ${m.kernel}; git ${m.git}.`,
+    r.native.ok
+      ? `Native reference: ${r.native.cc} ${r.native.flags.join(' ')}.`
+      : `Native reference skipped: ${r.native.reason}.`,
+    r.load
+      ? `Load: load average ${r.load.loadAvgStart.join(' ')} at the start, ${r.load.loadAvgEnd.join(' ')} at the end; other processes used ${r.load.othersShare === null ? '?' : `${(r.load.othersShare * 100).toFixed(0)}%`} of the cores while the bench ran (the bench itself ${r.load.benchShare === null ? '?' : `${(r.load.benchShare * 100).toFixed(0)}%`}).`
+      : '',
+    '',
+    '## Ratios',
+    '',
+    '| ratio | value | goal | met |',
+    '|---|---|---|---|',
+    ...(Object.keys(GOALS) as RatioName[]).map(
+      (k) =>
+        `| ${k} | ${fmt.ratio(r.ratios[k])} | ${r.goals[k].goal} | ${r.goals[k].met === null ? 'n/a' : r.goals[k].met ? 'yes' : 'no'} |`,
+    ),
+    '',
+    '## Figures (medians)',
+    '',
+    'JS/C: JavaScript speed over native speed (for latencies: JS latency over C latency).',
+    '',
+    '| benchmark | JS | native C | JS/C | note |',
+    '|---|---|---|---|---|',
+    ...r.rows.map((x) => `| ${x.name} | ${x.js} | ${x.c} | ${x.ratio} | ${x.note ?? ''} |`),
+    '',
+  ];
+  const errs = Object.entries(r.errors);
+  if (errs.length) lines.push('## Errors', '', ...errs.map(([k, v]) => `- ${k}: ${v}`), '');
+  return lines.join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  let args: ReturnType<typeof parse>;
+  function parse() {
+    return parseArgs({
+      args: argv,
+      options: {
+        quick: { type: 'boolean', default: false },
+        json: { type: 'string' },
+        only: { type: 'string' },
+        profile: { type: 'string' },
+        help: { type: 'boolean', default: false },
+      },
+      strict: true,
+    });
+  }
+  try {
+    args = parse();
+  } catch (e) {
+    console.error(`bench: ${(e as Error).message}`);
+    return 2;
+  }
+  const o = args.values;
+  if (o.help) {
+    console.log(
+      [
+        'usage: npm run bench -- [--quick] [--json FILE] [--only SECTIONS] [--profile DIR]',
+        `  --quick          fewer and shorter runs (under 3 minutes)`,
+        `  --json FILE      also write the JSON report to FILE`,
+        `  --only LIST      comma list of sections: ${SECTIONS.join(',')}`,
+        `  --profile DIR    --cpu-prof every bench worker and machine thread into DIR`,
+      ].join('\n'),
+    );
+    return 0;
+  }
+  const only = o.only ? o.only.split(',').map((s) => s.trim()) : [...SECTIONS];
+  const bad = only.find((s) => !(SECTIONS as readonly string[]).includes(s));
+  if (bad) {
+    console.error(`bench: --only: unknown section '${bad}' (one of ${SECTIONS.join(', ')})`);
+    return 2;
+  }
+  if (o.profile) {
+    process.env.HVAEMU_WORKER_FLAGS =
+      `${process.env.HVAEMU_WORKER_FLAGS ?? ''} --cpu-prof --cpu-prof-dir=${o.profile}`.trim();
+  }
+  const quick = o.quick;
+  const plan = quick ? PLANS.quick : PLANS.full;
+  const t0 = performance.now();
+  const meter = loadMeter();
+  const machine = machineInfo();
+  log(
+    `hvaemu bench${quick ? ' --quick' : ''}: ${machine.cpuModel}, ${machine.cores} cores, Node ${machine.node}`,
+  );
+
+  const native = buildNative(BENCH.cpuCounts);
+  log(
+    native.ok
+      ? `native reference: ${native.ccVersion}`
+      : `native reference skipped: ${native.reason}`,
+  );
+
+  const ratios: Report['ratios'] = {
+    hotPathJsOverNative: null,
+    rendezvousJsOverNative: null,
+    lockstatOverhead: null,
+    scaling2over1: null,
+  };
+  const ctx: Ctx = { plan, native, rows: [], ratios };
+  const results: Record<string, unknown> = {};
+  const errors: Record<string, string> = {};
+  const run: Record<Section, (c: Ctx) => Promise<unknown>> = {
+    hotloop: benchHotLoop,
+    clocks: benchClocks,
+    spin: benchSpin,
+    rendezvous: benchRendezvous,
+    scaling: benchScaling,
+    workload: benchWorkload,
+    lockstat: benchLockstat,
+  };
+  for (const s of SECTIONS) {
+    if (!only.includes(s)) continue;
+    const ts = performance.now();
+    log(`- ${s} ...`);
+    try {
+      results[s] = await run[s](ctx);
+    } catch (e) {
+      errors[s] = (e as Error).message;
+      log(`  ${s} failed: ${(e as Error).message}`);
+    }
+    log(`  ${s}: ${((performance.now() - ts) / 1000).toFixed(1)} s`);
+  }
+
+  const goals = Object.fromEntries(
+    (Object.keys(GOALS) as RatioName[]).map((k) => {
+      const g = GOALS[k];
+      const v = ratios[k];
+      return [
+        k,
+        {
+          goal: `${g.op} ${g.value}`,
+          met: v === null ? null : g.op === '>=' ? v >= g.value : v <= g.value,
+        },
+      ];
+    }),
+  ) as Report['goals'];
+  const report: Report = {
+    schema: 1,
+    quick,
+    startedAt: new Date(Date.now() - (performance.now() - t0)).toISOString(),
+    durationS: (performance.now() - t0) / 1000,
+    machine,
+    load: meter.stop(),
+    native: native.ok
+      ? { ok: true, cc: native.ccVersion, flags: native.flags }
+      : { ok: false, reason: native.reason },
+    ratios,
+    goals,
+    results,
+    errors,
+    rows: ctx.rows,
+  };
+  const md = markdown(report);
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const base = join(RESULTS_DIR, quick ? 'latest-quick' : 'latest');
+  writeFileSync(`${base}.json`, `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(`${base}.md`, md);
+  if (o.json) writeFileSync(o.json, `${JSON.stringify(report, null, 2)}\n`);
+  console.log(md);
+  log(`wrote ${base}.json, ${base}.md${o.json ? `, ${o.json}` : ''}`);
+  return Object.keys(errors).length ? 1 : 0;
+}
+
+process.exitCode = await main(process.argv.slice(2));
