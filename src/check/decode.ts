@@ -71,13 +71,21 @@ export function cpuName(cpu: number, nr_cpus: number): string {
   return cpu === nr_cpus ? 'host ' : `cpu${cpu}`.padEnd(5);
 }
 
+const REMOVED_TEXT: Record<number, string> = {
+  0: 'already discarded: mapping cleared only',
+  1: 'removed',
+  2: 'removed, host shows Vz: marked PG_discarded',
+};
+
 export function describe(e: TraceEvent): string {
   const tmpl =
     (e.oracle ? ORACLE_TEXT[e.event] : undefined) ??
     EVENTS[e.event === '?' ? 0 : EVENTS.findIndex(([n]) => n === e.event)]?.[1] ??
     '?';
   const kind = e.event === 'violation' ? (VIOLATION_KINDS[e.a]?.[0] ?? `#${e.a}`) : String(e.a);
-  return tmpl.replace('%p', String(e.pfn)).replace('%a', kind).replace('%b', String(e.b));
+  // remove-cache's b is REMOVED.* of filemap.ts
+  const b = e.event === 'remove-cache' ? (REMOVED_TEXT[e.b] ?? String(e.b)) : String(e.b);
+  return tmpl.replace('%p', String(e.pfn)).replace('%a', kind).replace('%b', b);
 }
 
 /** Render merged events relative to `t0` (ms), marking events on `pfn`. */

@@ -14,7 +14,7 @@ export const EVENTS = [
   ['ref-refused', 'get_page_unless_zero(pfn %p) refused: count 0'],
   ['discard-page', 'page_hva_discard_page(pfn %p)'],
   ['discard-skip', 'page_hva_discard_page(pfn %p): already PG_discarded'],
-  ['remove-cache', '__remove_from_page_cache(pfn %p) file %a (marked discarded: %b)'],
+  ['remove-cache', '__remove_from_page_cache(pfn %p) file %a (%b)'],
   ['unmap', 'unmapped pfn %p from task %a'],
   ['map', 'mapped pfn %p in task %a'],
   ['host-discard', 'host discarded pfn %p (Vr -> Vz)'],

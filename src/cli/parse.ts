@@ -112,7 +112,9 @@ export function validateConfig(input: Partial<ConfigInput>): Config {
 function describeIssue(issue: ZodError['issues'][number]): string {
   switch (issue.code) {
     case 'too_small':
-      return `must be at least ${issue.minimum}`;
+      return issue.inclusive === false
+        ? `must be more than ${issue.minimum}`
+        : `must be at least ${issue.minimum}`;
     case 'too_big':
       return `must be at most ${issue.maximum}`;
     case 'invalid_value':
