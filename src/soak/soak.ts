@@ -35,7 +35,7 @@ import {
   sumCounters,
   type Verdict,
 } from '../machine/machine.ts';
-import { CTRL, type Views } from '../shm/layout.ts';
+import { COUNTERS, CTRL, type Views } from '../shm/layout.ts';
 import { readLocks } from '../stats/lockstat.ts';
 import { openJournal, readJsonl, writeDocument, writeJson } from './journal.ts';
 import { judgeTrend, type TrendJudgement } from './leak.ts';
@@ -380,9 +380,12 @@ export async function runSoak(cfg: Config, opts: SoakOptions): Promise<SoakResul
 
   const extra = () => ({ audits: auditsDone, auditFailures, extraViolations: auditFailures });
 
-  const provisional = (elapsedMs: number, v: Views): SoakSummary => {
-    const totals = sumCounters(v);
-    const oracle = Atomics.load(v.i32, v.L.ctrl + CTRL.nr_violations);
+  /** The summary while running; before the first tick (no buffer yet) all counts are zero. */
+  const provisional = (elapsedMs: number, v: Views | undefined): SoakSummary => {
+    const totals = v
+      ? sumCounters(v)
+      : (Object.fromEntries(COUNTERS.map((n) => [n, 0])) as RunReport['totals']);
+    const oracle = v ? Atomics.load(v.i32, v.L.ctrl + CTRL.nr_violations) : 0;
     return baseSummary({
       verdict: 'RUNNING',
       exitCode: null,
@@ -461,6 +464,9 @@ export async function runSoak(cfg: Config, opts: SoakOptions): Promise<SoakResul
     memory.push([line.elapsedMs, line.memory.rss, line.memory.heapUsed]);
     opts.onInterval?.(line);
   };
+
+  // A folder always holds a summary, even if the run dies before its first interval.
+  writeJson(path('summary'), provisional(0, undefined));
 
   const onTick = (v: Views, elapsedMs: number) => {
     if (!views) {
