@@ -178,17 +178,25 @@ function rendezvous_caller(calls: number, warmup: number): number[] {
   return Array.from(lat);
 }
 
-/** A CPU with nothing to do but take IPIs: poll the pending word, then sleep on it. */
+/**
+ * A CPU with nothing to do but take IPIs: poll the pending word for
+ * BENCH.idleSpinMs after the last IPI, then sleep on it until the next.
+ */
 function rendezvous_target(): void {
   const i32 = K.i32;
   const stop = K.L.ctrl + CTRL.stop;
   const pending = K.pending;
-  let spins = 0;
+  let polls = 0;
+  let since = performance.now();
   while (Atomics.load(i32, stop) === 0) {
     if (Atomics.load(i32, pending) !== 0) {
       point(P.op);
-      spins = 0;
-    } else if (++spins > BENCH.idleSpins) {
+      polls = 0;
+      since = performance.now();
+    } else if (
+      ++polls % BENCH.idlePollsPerClock === 0 &&
+      performance.now() - since > BENCH.idleSpinMs
+    ) {
       Atomics.wait(i32, pending, 0, BENCH.idleWaitMs);
     }
   }

@@ -12,8 +12,14 @@ export const BENCH = {
   shrinkAt: 256,
   /** Time-bounded loops look at the clock once per this many operations. */
   checkEvery: 1024,
-  /** Rendezvous targets: polls of the pending word before sleeping on it. */
-  idleSpins: 128,
+  /**
+   * Rendezvous targets poll the pending word for this long after their last
+   * IPI before they sleep on it (by time, not by count, so that the C and the
+   * JavaScript targets behave alike although their polls differ in speed).
+   */
+  idleSpinMs: 0.05,
+  /** ... looking at the clock once per this many polls. */
+  idlePollsPerClock: 64,
   /** Rendezvous targets: sleep on the pending word at most this long (then look at the stop word). */
   idleWaitMs: 1,
   /** Per-CPU workload: the anonymous pages each operation faults in and frees (of ANON_VPAGES). */

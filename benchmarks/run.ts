@@ -14,10 +14,11 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { makeConfig } from '../src/config.ts';
+import { type Config, makeConfig } from '../src/config.ts';
 import { runMachine } from '../src/machine/machine.ts';
 import type { JobResult, Spin1 } from './jobs.ts';
 import { compareBuffers } from './lib/compare.ts';
+import { countHotLoopCalls } from './lib/count.ts';
 import { BUILD_DIR, buildNative, type Native, runNative, writeImage } from './lib/native.ts';
 import {
   type LoadReport,
@@ -135,8 +136,9 @@ async function jsJob<T extends JobResult>(
   cpus: number,
   job: Parameters<typeof runWorkers>[1][number],
   timeoutMs = 120_000,
+  over: Partial<Config> = {},
 ): Promise<T> {
-  const cfg = benchConfig(cpus);
+  const cfg = benchConfig(cpus, over);
   const { results } = await runWorkers(cfg, [job], { barrier: false, timeoutMs });
   return results[0] as T;
 }
@@ -214,6 +216,18 @@ async function benchHotLoop(ctx: Ctx) {
     ratio: fmt.ratio(ratio),
     note: verified === null ? 'not verified' : verified ? 'same final state' : 'STATES DIFFER',
   });
+  // Per page: clock reads and Atomics calls (deterministic; main thread).
+  const calls = countHotLoopCalls(cfg, 20 * BENCH.shrinkAt);
+  ctx.rows.push({
+    name: 'discard hot loop: clock reads / Atomics calls per page',
+    js: `${calls.clockReads.toFixed(1)} / ${calls.atomics.toFixed(1)}`,
+    c: '',
+    ratio: '',
+    note: Object.entries(calls.byOp)
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, n]) => `${k.replace('Atomics.', '')} ${n.toFixed(1)}`)
+      .join(', '),
+  });
   ctx.rows.push({
     name: 'discard hot loop: ns per page, wall clock',
     js: fmt.ns(median(js.nsPerIter)),
@@ -224,6 +238,7 @@ async function benchHotLoop(ctx: Ctx) {
     js: { ...js, median: jsNs },
     c: cNs !== null ? { ...c, median: cNs } : null,
     jsOverNative: ratio,
+    callsPerPage: calls,
     verified,
     ...(mismatch ? { mismatch } : {}),
     iters: plan.hotIters,
@@ -558,15 +573,20 @@ async function benchWorkload(ctx: Ctx) {
 async function benchLockstat(ctx: Ctx) {
   const { plan } = ctx;
   const cpus = 2;
-  const off: number[] = [];
-  const on: number[] = [];
+  type Sample = { opsPerSec: number; opsPerCpuSec: number };
+  const off: Sample[] = [];
+  const on: Sample[] = [];
   let implemented = false;
   for (let r = 0; r < plan.lsPairs; r++) {
     for (const lockstat of [false, true]) {
       const cfg = makeConfig({ cpus, durationMs: plan.lsMs, seed: 2000 + r, lockstat });
       const rep = await runMachine(cfg);
-      const opsPerSec = rep.durationMs > 0 ? (rep.totals.ops / rep.durationMs) * 1000 : 0;
-      (lockstat ? on : off).push(opsPerSec);
+      const ops = rep.totals.ops;
+      (lockstat ? on : off).push({
+        opsPerSec: rep.durationMs > 0 ? (ops / rep.durationMs) * 1000 : 0,
+        // per second of CPU used by the whole process (machine threads, host, main)
+        opsPerCpuSec: rep.process.cpuSeconds > 0 ? ops / rep.process.cpuSeconds : 0,
+      });
       if (lockstat && rep.locks.some((l) => l.holdTimeUs.total > 0)) implemented = true;
     }
   }
@@ -581,16 +601,53 @@ async function benchLockstat(ctx: Ctx) {
     ctx.ratios.lockstatOverhead = null;
     return { implemented, off, on, overhead: null };
   }
-  const overhead = 1 - median(on) / median(off);
+  const med = (xs: Sample[], k: keyof Sample) => median(xs.map((x) => x[k]));
+  const overhead = 1 - med(on, 'opsPerSec') / med(off, 'opsPerSec');
+  const overheadCpu = 1 - med(on, 'opsPerCpuSec') / med(off, 'opsPerCpuSec');
   ctx.ratios.lockstatOverhead = overhead;
   ctx.rows.push({
     name: `standard workload, ${cpus} CPUs: ops/s without / with --lockstat`,
-    js: `${fmt.rate(median(off))} / ${fmt.rate(median(on))}`,
+    js: `${fmt.rate(med(off, 'opsPerSec'))} / ${fmt.rate(med(on, 'opsPerSec'))}`,
     c: '',
     ratio: '',
-    note: `overhead ${(overhead * 100).toFixed(1)}% (lockstatOverhead)`,
+    note: `overhead ${(overhead * 100).toFixed(1)}% (lockstatOverhead); per CPU-second ${(overheadCpu * 100).toFixed(1)}%`,
   });
-  return { implemented, cpus, off, on, overhead, durationMs: plan.lsMs };
+  // The same on the single-thread hot loop (on the CPU, so little noise): the
+  // price of the timed lock path per page (about 0.4 lock acquisitions a page).
+  const hot = async (lockstat: boolean) =>
+    median(
+      (
+        await jsJob<{ kind: 'hotloop'; cpuNsPerIter: number[]; nsPerIter: number[] }>(
+          1,
+          { kind: 'hotloop', iters: plan.hotIters, runs: plan.hotRuns, warmup: plan.hotWarmup },
+          120_000,
+          { lockstat },
+        )
+      ).cpuNsPerIter,
+    );
+  const hotOff: number[] = [];
+  const hotOn: number[] = [];
+  for (let r = 0; r < plan.rounds; r++) {
+    hotOff.push(await hot(false));
+    hotOn.push(await hot(true));
+  }
+  ctx.rows.push({
+    name: 'discard hot loop: ns per page on the CPU without / with --lockstat',
+    js: `${fmt.ns(median(hotOff))} / ${fmt.ns(median(hotOn))}`,
+    c: '',
+    ratio: '',
+    note: `+${((median(hotOn) / median(hotOff) - 1) * 100).toFixed(1)}%`,
+  });
+  return {
+    implemented,
+    cpus,
+    off,
+    on,
+    overhead,
+    overheadPerCpuSecond: overheadCpu,
+    durationMs: plan.lsMs,
+    hotLoop: { offNsPerPage: hotOff, onNsPerPage: hotOn },
+  };
 }
 
 // ---- output ----------------------------------------------------------------------------

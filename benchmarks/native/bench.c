@@ -212,17 +212,19 @@ static void *rendezvous_caller(void *p) {
   return NULL;
 }
 
-/* A CPU with nothing to do but take IPIs (jobs.ts rendezvous_target). */
+/* A CPU with nothing to do but take IPIs: poll, then sleep (jobs.ts rendezvous_target). */
 static void *rendezvous_target(void *p) {
   set_this_cpu((int)(intptr_t)p);
   barrier();
   int stop = L_ctrl + CTRL_stop;
-  int spins = 0;
+  int polls = 0;
+  double since = perf_now();
   while (a_load(stop) == 0) {
     if (a_load(K.pending) != 0) {
       point(P_op);
-      spins = 0;
-    } else if (++spins > BENCH_idleSpins) {
+      polls = 0;
+      since = perf_now();
+    } else if (++polls % BENCH_idlePollsPerClock == 0 && perf_now() - since > BENCH_idleSpinMs) {
       a_wait(K.pending, 0, BENCH_idleWaitMs);
     }
   }

@@ -56,6 +56,8 @@ static __thread struct kctx K;
 static inline int32_t a_load(int i) { return atomic_load(AT(i)); }
 /* A plain load of a shared word (the TypeScript reads it as i32[i]). */
 static inline int32_t r_load(int i) { return atomic_load_explicit(AT(i), memory_order_relaxed); }
+/* A plain store to a shared word (the TypeScript writes it as i32[i] = v). */
+static inline void r_store(int i, int32_t v) { atomic_store_explicit(AT(i), v, memory_order_relaxed); }
 static inline void a_store(int i, int32_t v) { atomic_store(AT(i), v); }
 static inline int32_t a_add(int i, int32_t v) { return atomic_fetch_add(AT(i), v); }
 static inline int32_t a_sub(int i, int32_t v) { return atomic_fetch_sub(AT(i), v); }
@@ -135,7 +137,7 @@ static inline void rec(int ev, int pfn, int a, int b) {
   I32[e + 2] = a;
   I32[e + 3] = b;
   F64[L_ring_time + K.cpu * RING_EVENTS + slot] = now_wall();
-  atomic_store_explicit(AT(ring), n + 1, memory_order_relaxed);
+  r_store(ring, n + 1);
 }
 
 /* ---- check/oracle.ts (the hooks the benchmarked paths pass) -------------- */
@@ -161,7 +163,7 @@ static inline void oracle_enter_allocator(int pfn) {
 static inline void ghost_list_add(int pfn) {
   if (a_xchg(L_ghost_list + pfn, 1) != 0) oracle_bad_page(pfn, VK_double_list);
 }
-static inline void ghost_list_del(int pfn) { a_store(L_ghost_list + pfn, 0); }
+static inline void ghost_list_del(int pfn) { r_store(L_ghost_list + pfn, 0); }
 static inline void ghost_pvec_store(int slot, int pfn) {
   int tag = PVEC_TAG + (slot - L_pvec);
   int old = I32[slot];
@@ -238,7 +240,7 @@ static inline int TestSetPageDiscarded(int pfn) { return TestSetPageFlag(pfn, PG
 static inline void ClearPageDiscarded(int pfn) { ClearPageFlag(pfn, PG_discarded); }
 static inline int page_mapping(int pfn) { return r_load(L_page_mapping + pfn); }
 static inline int page_count(int pfn) { return r_load(L_page_count + pfn); }
-static inline void set_page_mapping(int pfn, int m) { a_store(L_page_mapping + pfn, m); }
+static inline void set_page_mapping(int pfn, int m) { r_store(L_page_mapping + pfn, m); }
 static inline int PageAnon(int pfn) { return page_mapping(pfn) < 0; }
 
 static inline void page_hva_set_stable(int pfn) { a_store(L_host_state + pfn, HS_Sr); }

@@ -134,7 +134,10 @@ export function ghost_list_add(pfn: number): void {
   }
 }
 export function ghost_list_del(pfn: number): void {
-  Atomics.store(K.i32, K.L.ghost_list + pfn, 0);
+  // A plain store: the page's owner (the holder of its list's lock, or the
+  // CPU that took it off a private list) clears it; whoever adds it to a list
+  // next got it through a lock or an atomic, and exchanges the word.
+  K.i32[K.L.ghost_list + pfn] = 0;
 }
 
 /**

@@ -26,7 +26,8 @@ const flagsIdx = (pfn: number) => K.L.page_flags + pfn;
  * Reads of struct page words are plain loads, as the kernel's test_bit,
  * atomic_read and page->mapping are: on x86 an Atomics.load is the same mov,
  * but Node 20's V8 calls a builtin for it (~10 ns, benchmarks/README.md), and
- * the hot paths read these words a dozen times per page. Writes stay Atomics.
+ * the hot paths read these words a dozen times per page. Writes stay Atomics,
+ * but for page->mapping.
  * A loop that waits on one of these words must make a call or a store each
  * round (point() does) so that the load is not hoisted out of it.
  */
@@ -58,8 +59,9 @@ export const PageDirty = (pfn: number) => (page_flags(pfn) & PG_dirty) !== 0;
 export function page_mapping(pfn: number): number {
   return K.i32[K.L.page_mapping + pfn]!;
 }
+/** page->mapping = mapping: a plain store, as in the kernel (no caller orders a later load after it). */
 export function set_page_mapping(pfn: number, mapping: number): void {
-  Atomics.store(K.i32, K.L.page_mapping + pfn, mapping);
+  K.i32[K.L.page_mapping + pfn] = mapping;
 }
 export const PageAnon = (pfn: number) => page_mapping(pfn) < 0;
 export function page_count(pfn: number): number {
