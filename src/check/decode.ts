@@ -41,6 +41,7 @@ const STORY_EVENTS = new Set([
   'ipi-take',
   'rendezvous',
   'splice',
+  'splice-percpu',
   'migrate-out',
   'migrate-in',
 ]);
@@ -210,10 +211,24 @@ export function violationStory(events: TraceEvent[], pfn: number, maxLines = 40)
     tStart = onPfn[Math.max(0, onPfn.length - 3)]?.t ?? Number.NEGATIVE_INFINITY;
     tContext = onPfn[Math.max(0, onPfn.length - 12)]?.t ?? tStart;
   }
+  // A rendezvous under way in the story is shown whole: its IPIs sent and
+  // taken before the window began are part of it.
+  const seqs = new Set(
+    events.filter((e) => e.t >= tStart && callSeq(e) !== undefined).map((e) => callSeq(e)),
+  );
   const story = events.filter(
-    (e) => (e.pfn === pfn && e.t >= tContext) || (STORY_EVENTS.has(e.event) && e.t >= tStart),
+    (e) =>
+      (e.pfn === pfn && e.t >= tContext) ||
+      (STORY_EVENTS.has(e.event) && (e.t >= tStart || seqs.has(callSeq(e)))),
   );
   return story.slice(-maxLines);
+}
+
+/** The smp_call_function sequence number an IPI event belongs to. */
+function callSeq(e: TraceEvent): number | undefined {
+  if (e.event === 'ipi-send') return e.a;
+  if (e.event === 'ipi-take' || e.event === 'rendezvous') return e.b;
+  return undefined;
 }
 
 /** Numbered lines, times from the first, frame events marked `*`. */

@@ -5,6 +5,7 @@ export const EVENTS = [
   ['park', 'parked pfn %p on the discard pagevec (%a in it)'],
   ['list-flush', 'moved %a pages from the pagevec to page_hva_discard_list'],
   ['splice', 'shrink_discards spliced %a pages off page_hva_discard_list'],
+  ['splice-percpu', "spliced %a pages off this CPU's discard list (percpu-2006)"],
   ['shrink-free', 'shrink_discards freed pfn %p'],
   ['ipi-send', 'smp_call_function: IPIs sent (seq %a)'],
   ['ipi-take', 'took the IPI from cpu %a (seq %b)'],

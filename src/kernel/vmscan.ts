@@ -132,7 +132,11 @@ export function shrink_discards(): void {
  *
  * That needs X to park P before it takes an IPI that was already pending for
  * it: X had interrupts off since the IPI came, or the host delivered the IPI
- * to X late (--ipi-delivery).
+ * to X late (--ipi-delivery). A last put_page always passes an enabled
+ * preemption point (pvec-add) before the park, so with instant delivery X
+ * takes the IPI first and P waits for the next round: hvaemu finds the 2006
+ * lists clean then, and catches them with delivery latency
+ * (test/concurrency/percpu-2006.test.ts plays both).
  */
 function splice_percpu_discard_lists(local: number): void {
   const { i32, L } = K;
@@ -165,7 +169,7 @@ export function page_hva_splice(local: number): void {
   Atomics.store(i32, K.percpu + PERCPU.nr_discard, 0);
   list_splice_init(mine, local);
   spin_unlock(lock, LOCK.discard_list);
-  rec(EV.splice, -1, n);
+  rec(EV['splice-percpu'], -1, n);
 }
 
 /** try_to_free_pages: process context, interrupts enabled. Returns pages reclaimed. */
