@@ -23,8 +23,8 @@ export type Job =
   | { kind: 'hotloop-fixed'; iters: number }
   | { kind: 'spin1'; ms: number }
   | { kind: 'spin2'; ms: number; raw: boolean }
-  | { kind: 'rendezvous'; calls: number; warmup: number }
-  | { kind: 'percpu'; ms: number }
+  | { kind: 'rendezvous'; calls: number; warmup: number; poll: boolean }
+  | { kind: 'percpu'; ms: number; spread: boolean }
   | { kind: 'clocks'; reads: number }
   | { kind: 'counter2'; ms: number };
 
@@ -179,48 +179,57 @@ function rendezvous_caller(calls: number, warmup: number): number[] {
 }
 
 /**
- * A CPU with nothing to do but take IPIs: poll the pending word for
- * BENCH.idleSpinMs after the last IPI, then sleep on it until the next.
+ * A CPU with nothing to do but take IPIs. Idle (`poll` false): it sleeps on
+ * its pending word until an IPI wakes it, as an idle CPU halts until an
+ * interrupt; every call then pays for waking the targets (and, past its
+ * cpu_relax spins, the caller). Polling: it spins on the pending word, as a
+ * busy CPU meets a preemption point every few hundred nanoseconds; the
+ * latency is then the rendezvous code itself.
  */
-function rendezvous_target(): void {
+function rendezvous_target(poll: boolean): void {
   const i32 = K.i32;
   const stop = K.L.ctrl + CTRL.stop;
   const pending = K.pending;
-  let polls = 0;
-  let since = performance.now();
   while (Atomics.load(i32, stop) === 0) {
-    if (Atomics.load(i32, pending) !== 0) {
-      point(P.op);
-      polls = 0;
-      since = performance.now();
-    } else if (
-      ++polls % BENCH.idlePollsPerClock === 0 &&
-      performance.now() - since > BENCH.idleSpinMs
-    ) {
-      Atomics.wait(i32, pending, 0, BENCH.idleWaitMs);
-    }
+    if (Atomics.load(i32, pending) !== 0) point(P.op);
+    else if (!poll) Atomics.wait(i32, pending, 0, BENCH.idleWaitMs);
   }
 }
 
 // ---- the per-CPU workload --------------------------------------------------------------
 
 /**
- * Anonymous memory only, on this CPU's own tasks: fault a page in
- * (alloc_page from this CPU's hot list, its own pte lock) and zap it
- * (put_page back to the hot list). Shared state is touched only when the
- * per-CPU list refills from or spills to the zone.
+ * One per-CPU operation: fault anonymous page `v` of `task` in (alloc_page
+ * from this CPU's hot list, its own pte lock) and zap it (put_page back to
+ * the hot list). Anonymous memory only, on this CPU's own tasks: shared state
+ * is touched only when the per-CPU list refills from or spills to the zone.
  */
-/** One per-CPU operation: fault anonymous page `v` of `task` in, then zap it. */
 function percpu_op(task: number, v: number): void {
   user_access(task, FILE_VPAGES + v);
   zap_anon(task, v);
 }
 
-function percpu_warmup(): void {
+/**
+ * Before the start barrier, one CPU after the other (`turn`, a bench-only
+ * word): with `spread`, keep BENCH.percpuSpread pages (CPUs but the first),
+ * then warm up. In turn, so that which pages each CPU works on is the same
+ * from run to run, and on the C side.
+ */
+function percpu_warmup(turn: Int32Array, spread: boolean): void {
+  const by = performance.now() + 60_000;
+  while (Atomics.load(turn, 0) !== K.cpu) {
+    if (performance.now() > by) throw new Error('bench: per-CPU warm-up turn never came');
+    Atomics.wait(turn, 0, Atomics.load(turn, 0), 10);
+  }
+  if (spread && K.cpu > 0) {
+    for (let i = 0; i < BENCH.percpuSpread; i++) alloc_page();
+  }
   const first = K.cpu * TASKS_PER_CPU;
   for (let i = 0; i < BENCH.percpuWarmup; i++) {
     percpu_op(first + (i & 1), (i >> 1) % BENCH.percpuPages);
   }
+  Atomics.store(turn, 0, K.cpu + 1);
+  Atomics.notify(turn, 0);
 }
 
 function percpu(ms: number): { opsPerSec: number; cpuNsPerOp: number } {
@@ -280,8 +289,11 @@ function counter2(ms: number): number {
   return timedAdd(K.i32, K.L.zone + ZONE.lock, ms)[0];
 }
 
-/** Run one job as CPU K.cpu (kernel_attach done). Multi-CPU jobs pass the start barrier. */
-export function runJob(job: Job): JobResult {
+/**
+ * Run one job as CPU K.cpu (kernel_attach done). Multi-CPU jobs pass the
+ * start barrier. `ctl`: a few words shared by the bench workers, not guest memory.
+ */
+export function runJob(job: Job, ctl: Int32Array): JobResult {
   switch (job.kind) {
     case 'hotloop':
       return { kind: 'hotloop', ...hotloop(job.iters, job.runs, job.warmup) };
@@ -323,10 +335,10 @@ export function runJob(job: Job): JobResult {
       if (K.cpu === 0) {
         return { kind: 'rendezvous', latenciesMs: rendezvous_caller(job.calls, job.warmup) };
       }
-      rendezvous_target();
+      rendezvous_target(job.poll);
       return { kind: 'rendezvous-target' };
     case 'percpu':
-      percpu_warmup();
+      percpu_warmup(ctl, job.spread);
       barrier();
       return { kind: 'percpu', ...percpu(job.ms) };
     case 'clocks':

@@ -13,14 +13,9 @@ export const BENCH = {
   /** Time-bounded loops look at the clock once per this many operations. */
   checkEvery: 1024,
   /**
-   * Rendezvous targets poll the pending word for this long after their last
-   * IPI before they sleep on it (by time, not by count, so that the C and the
-   * JavaScript targets behave alike although their polls differ in speed).
+   * Idle rendezvous targets sleep on their pending word (an idle CPU halts
+   * until an interrupt) at most this long at a time, then look at the stop word.
    */
-  idleSpinMs: 0.05,
-  /** ... looking at the clock once per this many polls. */
-  idlePollsPerClock: 64,
-  /** Rendezvous targets: sleep on the pending word at most this long (then look at the stop word). */
   idleWaitMs: 1,
   /** Per-CPU workload: the anonymous pages each operation faults in and frees (of ANON_VPAGES). */
   percpuPages: 8,
@@ -29,6 +24,12 @@ export const BENCH = {
    * reaches optimized code before the clock starts even on a busy machine.
    */
   percpuWarmup: 50_000,
+  /**
+   * Per-CPU workload, "spread": each CPU but the first first takes this many
+   * pages and keeps them, so that its working pages lie in other 64-byte
+   * lines of the struct page arrays than the previous CPU's (see run.ts).
+   */
+  percpuSpread: 64,
 };
 
 /**

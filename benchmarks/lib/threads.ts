@@ -56,8 +56,9 @@ export async function runWorkers(
   const v = opts.views ?? bootedViews(cfg);
   const workers: Worker[] = [];
   const done: Promise<JobResult>[] = [];
+  const ctl = new SharedArrayBuffer(64);
   for (let cpu = 0; cpu < jobs.length; cpu++) {
-    const data: BenchWorkerData = { sab: v.sab, cfg, cpu, job: jobs[cpu]! };
+    const data: BenchWorkerData = { sab: v.sab, ctl, cfg, cpu, job: jobs[cpu]! };
     const w = new Worker(BENCH_WORKER, { workerData: data, execArgv: workerFlags() });
     workers.push(w);
     done.push(

@@ -12,8 +12,8 @@
  *   hotloop-fixed IMAGE ITERS OUT        exactly ITERS cycles, then the buffer to OUT
  *   spin1 IMAGE MS                       uncontended spin_lock/unlock, raw CAS lock, atomic add
  *   spin2 IMAGE MS RAW                   2 CPUs on zone->lock (RAW 1: bare CAS lock)
- *   rendezvous IMAGE CALLS WARMUP        smp_call_function latencies, cpu 0 calling
- *   percpu IMAGE MS                      per-CPU anonymous fault/zap loop on every CPU
+ *   rendezvous IMAGE CALLS WARMUP POLL   smp_call_function latencies, cpu 0 calling (POLL 1: targets poll)
+ *   percpu IMAGE MS SPREAD               per-CPU anonymous fault/zap loop on every CPU
  *   clocks IMAGE READS                   ns per clock read (clock_gettime, coarse, rdtsc, atomic add)
  *   counter2 IMAGE MS                    2 CPUs bumping one shared word
  */
@@ -212,21 +212,16 @@ static void *rendezvous_caller(void *p) {
   return NULL;
 }
 
-/* A CPU with nothing to do but take IPIs: poll, then sleep (jobs.ts rendezvous_target). */
+static int POLL;
+
+/* A CPU with nothing to do but take IPIs: asleep on its pending word, or polling it (jobs.ts). */
 static void *rendezvous_target(void *p) {
   set_this_cpu((int)(intptr_t)p);
   barrier();
   int stop = L_ctrl + CTRL_stop;
-  int polls = 0;
-  double since = perf_now();
   while (a_load(stop) == 0) {
-    if (a_load(K.pending) != 0) {
-      point(P_op);
-      polls = 0;
-      since = perf_now();
-    } else if (++polls % BENCH_idlePollsPerClock == 0 && perf_now() - since > BENCH_idleSpinMs) {
-      a_wait(K.pending, 0, BENCH_idleWaitMs);
-    }
+    if (a_load(K.pending) != 0) point(P_op);
+    else if (!POLL) a_wait(K.pending, 0, BENCH_idleWaitMs);
   }
   return NULL;
 }
@@ -245,13 +240,16 @@ static void job_rendezvous(void) {
   release_barrier(L_nr_cpus);
   for (int c = 0; c < L_nr_cpus; c++) pthread_join(th[c], NULL);
   qsort(LAT, CALLS, sizeof *LAT, cmp_double);
-  printf("{\"calls\":%ld,\"p50Us\":%.3f,\"p99Us\":%.3f,\"maxUs\":%.3f}\n", CALLS,
-         LAT[CALLS / 2] * 1e3, LAT[(long)(CALLS * 0.99)] * 1e3, LAT[CALLS - 1] * 1e3);
+  printf("{\"calls\":%ld,\"p10Us\":%.3f,\"p50Us\":%.3f,\"p99Us\":%.3f,\"maxUs\":%.3f}\n", CALLS,
+         LAT[CALLS / 10] * 1e3, LAT[CALLS / 2] * 1e3, LAT[(long)(CALLS * 0.99)] * 1e3,
+         LAT[CALLS - 1] * 1e3);
 }
 
 /* ---- the per-CPU workload (jobs.ts percpu_op) ------------------------------------ */
 
 static double OPS[L_nr_cpus], CPU_NS[L_nr_cpus];
+static int SPREAD;
+static _Atomic int turn; /* jobs.ts percpu_warmup: one CPU after the other */
 
 static void percpu_op(int task, int v) {
   user_access(task, FILE_VPAGES + v);
@@ -262,7 +260,11 @@ static void *percpu_thread(void *p) {
   int cpu = (int)(intptr_t)p;
   set_this_cpu(cpu);
   int first = cpu * TASKS_PER_CPU;
+  while (atomic_load(&turn) != cpu) sched_yield();
+  if (SPREAD && cpu > 0)
+    for (int i = 0; i < BENCH_percpuSpread; i++) alloc_page(0);
   for (int i = 0; i < BENCH_percpuWarmup; i++) percpu_op(first + (i & 1), (i >> 1) % BENCH_percpuPages);
+  atomic_store(&turn, cpu + 1);
   barrier();
   long ops = 0;
   double c0 = thread_cpu_ns();
@@ -362,17 +364,19 @@ int main(int argc, char **argv) {
   } else if (!strcmp(job, "spin2") && argc == 5) {
     MS = atof(argv[3]);
     job_spin2(atoi(argv[4]));
-  } else if (!strcmp(job, "rendezvous") && argc == 5) {
+  } else if (!strcmp(job, "rendezvous") && argc == 6) {
     CALLS = atol(argv[3]);
     WARMUP = atol(argv[4]);
+    POLL = atoi(argv[5]);
     job_rendezvous();
   } else if (!strcmp(job, "clocks") && argc == 4) {
     job_clocks(atol(argv[3]));
   } else if (!strcmp(job, "counter2") && argc == 4) {
     MS = atof(argv[3]);
     job_counter2();
-  } else if (!strcmp(job, "percpu") && argc == 4) {
+  } else if (!strcmp(job, "percpu") && argc == 5) {
     MS = atof(argv[3]);
+    SPREAD = atoi(argv[4]);
     job_percpu();
   } else {
     fprintf(stderr, "%s: unknown job or wrong arguments: %s\n", argv[0], job);

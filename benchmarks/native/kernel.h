@@ -101,9 +101,9 @@ static void die(const char *what, int pfn) {
 
 /* ---- layout helpers (src/shm/layout.ts) --------------------------------- */
 
-static inline int headNode(int h) { return L_nr_pages + h; }
+static inline int headNode(int h) { return L_head_base + h; }
 static inline int percpuHeadNode(int cpu, int which) {
-  return L_nr_pages + HEAD_percpu + cpu * PERCPU_HEADS_nr + which;
+  return L_percpu_heads + cpu * L_percpu_heads_stride + which;
 }
 static inline int percpuBase(int cpu) { return L_percpu + cpu * L_percpu_stride; }
 static inline int pvecBase(int cpu) { return L_pvec + cpu * L_pvec_stride; }

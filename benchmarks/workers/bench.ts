@@ -6,8 +6,15 @@ import { kernel_attach } from '../../src/kernel/context.ts';
 import { attach, computeLayout } from '../../src/shm/layout.ts';
 import { type Job, runJob } from '../jobs.ts';
 
-export type BenchWorkerData = { sab: SharedArrayBuffer; cfg: Config; cpu: number; job: Job };
+/** `ctl`: a few Int32 words the bench workers of one run share (not guest memory). */
+export type BenchWorkerData = {
+  sab: SharedArrayBuffer;
+  ctl: SharedArrayBuffer;
+  cfg: Config;
+  cpu: number;
+  job: Job;
+};
 
-const { sab, cfg, cpu, job } = workerData as BenchWorkerData;
+const { sab, ctl, cfg, cpu, job } = workerData as BenchWorkerData;
 kernel_attach(attach(sab, computeLayout(cfg)), cfg, cpu);
-parentPort!.postMessage(runJob(job));
+parentPort!.postMessage(runJob(job, new Int32Array(ctl)));

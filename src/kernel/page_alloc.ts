@@ -86,7 +86,7 @@ export function zone_batchsize(nr_pages: number): number {
  */
 export function mem_init(): void {
   const { i32, L } = K;
-  for (let h = 0; h < L.nr_heads; h++) INIT_LIST_HEAD(L.nr_pages + h);
+  for (let h = 0; h < L.nr_heads; h++) INIT_LIST_HEAD(L.head_base + h);
   const zone = L.zone;
   for (let pfn = 0; pfn < L.nr_pages; pfn++) {
     page_hva_set_unused(pfn);

@@ -15,7 +15,7 @@
  * | page_mapcount   | Int32 per pfn               | 4 n                | page->_mapcount + 1                  |
  * | page_mapping    | Int32 per pfn               | 4 n                | page->mapping (0 NULL, f+1 file, <0 anon) |
  * | page_index      | Int32 per pfn               | 4 n                | page->index                          |
- * | lru_next/prev   | Int32 per node              | 4 (n + heads) x 2  | page->lru; list heads after the pfns |
+ * | lru_next/prev   | Int32 per node              | 4 (n + heads) x 2  | page->lru; heads after the pfns, a line per CPU |
  * | host_state      | Int32 per pfn               | 4 n                | host: usage x content (ESSA state)   |
  * | zone            | 3 lines                     | 192                | zone->lock, free_pages, lru_lock     |
  * | discard         | 1 line                      | 64                 | page_hva_discard_list_lock           |
@@ -230,8 +230,14 @@ export const CNT = Object.fromEntries(COUNTERS.map((n, i) => [n, i])) as {
   readonly [K in CounterName]: number;
 };
 
-/** List heads live in the link arrays after the pfns: node = nr_pages + head. */
-export const HEAD = { free: 0, lru: 1, discard: 2, percpu: 3 } as const;
+/**
+ * List heads live in the link arrays after the pfns, from the first 64-byte
+ * line after them (node = L.head_base + head): the global heads in that line,
+ * then one line of per-CPU heads per CPU, so that a CPU's own list ops (every
+ * alloc and free goes through its hot or cold list head) never write a line
+ * another CPU writes (the zone, LRU and discard heads, the other CPUs' heads).
+ */
+export const HEAD = { free: 0, lru: 1, discard: 2, percpu: I32_PER_LINE } as const;
 /** Per-CPU list heads; `discard` is percpu-2006's per-CPU discard list. */
 export const PERCPU_HEADS = { hot: 0, cold: 1, splice: 2, isolate: 3, discard: 4, nr: 5 } as const;
 
@@ -251,8 +257,9 @@ export function computeLayout(cfg: Pick<Config, 'cpus' | 'pages' | 'files' | 'pa
   const nr_pages = cfg.pages;
   const nr_files = cfg.files;
   const nr_tasks = nr_cpus * TASKS_PER_CPU;
-  const nr_heads = HEAD.percpu + PERCPU_HEADS.nr * nr_cpus;
-  const nr_nodes = nr_pages + nr_heads;
+  const head_base = alignUp(nr_pages, I32_PER_LINE);
+  const nr_heads = HEAD.percpu + I32_PER_LINE * nr_cpus; // PERCPU_HEADS.nr <= I32_PER_LINE
+  const nr_nodes = head_base + nr_heads;
   const nr_recorders = nr_cpus + 1; // CPUs, then the host
 
   let bytes = 0;
@@ -280,6 +287,10 @@ export function computeLayout(cfg: Pick<Config, 'cpus' | 'pages' | 'files' | 'pa
     nr_tasks,
     nr_heads,
     nr_nodes,
+    /** node of list head 0; per-CPU heads: percpu_heads + cpu * percpu_heads_stride + which */
+    head_base,
+    percpu_heads: head_base + HEAD.percpu,
+    percpu_heads_stride: I32_PER_LINE,
     nr_recorders,
     pagevec_size: cfg.pagevecSize,
 
@@ -354,10 +365,10 @@ export function computeLayout(cfg: Pick<Config, 'cpus' | 'pages' | 'files' | 'pa
 
 /** Node index of list head `h` (HEAD.*), or of a per-CPU head. */
 export function headNode(L: Layout, h: number): number {
-  return L.nr_pages + h;
+  return L.head_base + h;
 }
 export function percpuHeadNode(L: Layout, cpu: number, which: number): number {
-  return L.nr_pages + HEAD.percpu + cpu * PERCPU_HEADS.nr + which;
+  return L.percpu_heads + cpu * L.percpu_heads_stride + which;
 }
 export function percpuBase(L: Layout, cpu: number): number {
   return L.percpu + cpu * L.percpu_stride;
