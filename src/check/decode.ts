@@ -191,14 +191,22 @@ export function recentEvents(v: Views, rec: number, n = RING_EVENTS): TraceEvent
  */
 export function violationStory(events: TraceEvent[], pfn: number, maxLines = 40): TraceEvent[] {
   const onPfn = events.filter((e) => e.pfn === pfn);
+  // The recorders are copied while their CPUs run on: events after the
+  // violation's own may be there too. The window is the one open at it.
+  const tViolation = onPfn.find((e) => e.event === 'violation')?.t ?? Number.POSITIVE_INFINITY;
   // A fault on the frame whose reference attempt had not been recorded yet: the open window.
   let start = -1;
   for (let i = onPfn.length - 1; i >= 0; i--) {
     const e = onPfn[i]!;
-    if (e.event !== 'fault') continue;
+    if (e.event !== 'fault' || e.t > tViolation) continue;
     const closed = onPfn
       .slice(i + 1)
-      .some((f) => f.cpu === e.cpu && (f.event === 'ref-ok' || f.event === 'ref-refused'));
+      .some(
+        (f) =>
+          f.cpu === e.cpu &&
+          f.t < tViolation &&
+          (f.event === 'ref-ok' || f.event === 'ref-refused'),
+      );
     if (!closed) start = i;
   }
   let tStart: number;

@@ -63,7 +63,11 @@ export function renderMatrix(r: MutantsReport): string {
       m.name,
       m.killed ? 'yes' : m.equivalent ? 'equiv.' : 'NO',
       m.detectedBy ?? '-',
-      m.timeToDetectMs !== null ? secs(m.timeToDetectMs) : '-',
+      m.timeToDetectMs === null
+        ? '-'
+        : m.timeToDetectMs < 1000
+          ? `${Math.round(m.timeToDetectMs)}ms`
+          : secs(m.timeToDetectMs),
       String(m.seed),
       String(m.attempts),
     ]);
