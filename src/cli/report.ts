@@ -109,7 +109,11 @@ export function renderReport(r: RunReport): string {
   }
 
   if (r.stall) {
-    out.push('', `STALL: ${r.stall.reason}`);
+    const when =
+      r.stall.atMs !== undefined && r.stall.stuckSinceMs !== undefined
+        ? ` (seen ${secs(r.stall.atMs)} into the run, stuck since ${secs(r.stall.stuckSinceMs)})`
+        : '';
+    out.push('', `STALL: ${r.stall.reason}${when}`);
     const cd = r.stall.call;
     out.push(
       `  smp_call_function: call_lock ${cd.callLockHeld ? `held, caller cpu${cd.caller}` : 'free'}, started ${cd.started}/${cd.targets}, finished ${cd.finished}/${cd.targets}, seq ${cd.seq}`,
