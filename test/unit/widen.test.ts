@@ -1,0 +1,81 @@
+/**
+ * Race-window widening on the command line and in the mutant profiles: the
+ * flags become the configuration they say, a profile's flags read back as
+ * the same configuration, and bad input names its flag.
+ */
+import { describe, expect, it } from 'vitest';
+import { configFromFlags } from '../../src/cli/options.ts';
+import { parseDelaySpans, UsageError } from '../../src/cli/parse.ts';
+import {
+  controlWidenings,
+  MUTANT_NAMES,
+  MUTANT_PROFILES,
+  widenConfig,
+  widenFlags,
+} from '../../src/machine/mutants.ts';
+import { P } from '../../src/points.ts';
+
+/** `--delay a=b --pages 2048 --migrate` into commander-like flags. */
+function flagsOf(s: string): Record<string, unknown> {
+  const f: Record<string, unknown> = { delay: [] as string[] };
+  const words = s.split(' ').filter(Boolean);
+  for (let i = 0; i < words.length; i++) {
+    const key = words[i]!.slice(2).replace(/-(.)/g, (_, c: string) => c.toUpperCase());
+    const next = words[i + 1];
+    if (next === undefined || next.startsWith('--')) f[key] = true;
+    else if (key === 'delay') (f.delay as string[]).push(words[++i]!);
+    else f[key] = words[++i];
+  }
+  return f;
+}
+
+describe('--delay', () => {
+  it('takes a fixed delay or a LO..HI range per point', () => {
+    const { delaysUs, delaySpansUs } = parseDelaySpans([
+      'fault-to-ref=1ms',
+      'pvec-store=100us..300us',
+    ]);
+    expect(delaysUs[P['fault-to-ref']]).toBe(1000);
+    expect(delaySpansUs[P['fault-to-ref']]).toBe(0);
+    expect(delaysUs[P['pvec-store']]).toBe(100);
+    expect(delaySpansUs[P['pvec-store']]).toBe(200);
+  });
+  it('names the flag on bad input', () => {
+    expect(() => parseDelaySpans(['fault-to-ref=2ms..1ms'])).toThrow(UsageError);
+    expect(() => parseDelaySpans(['nowhere=1ms'])).toThrow(/--delay: unknown point/);
+    expect(() => parseDelaySpans(['fault-to-ref'])).toThrow(/--delay/);
+  });
+});
+
+describe('widening flags', () => {
+  it('given alone take their defaults; absent, they are off', () => {
+    const on = configFromFlags({ jitter: true, stutter: true, longHold: true, migrate: true });
+    expect([on.jitterUs, on.stutterMs, on.longHoldUs, on.migrate]).toEqual([50, 100, 1000, true]);
+    const off = configFromFlags({});
+    expect([off.jitterUs, off.stutterMs, off.longHoldUs, off.migrate]).toEqual([0, 0, 0, false]);
+  });
+  it('take durations, and name the flag when they are not', () => {
+    const c = configFromFlags({ jitter: '2ms', stutter: '250ms', ipiDelivery: '1ms' });
+    expect([c.jitterUs, c.stutterMs, c.ipiDeliveryUs]).toEqual([2000, 250, 1000]);
+    expect(() => configFromFlags({ longHold: 'long' })).toThrow(/^--long-hold:/);
+  });
+});
+
+describe('mutant profiles', () => {
+  it("each profile's flags, given to hvaemu run, make the profile's configuration", () => {
+    for (const m of MUTANT_NAMES) {
+      const w = MUTANT_PROFILES[m].widen;
+      const fromFlags = configFromFlags(flagsOf(widenFlags(w)) as never);
+      const direct = configFromFlags({});
+      Object.assign(direct, widenConfig(w));
+      for (const k of Object.keys(widenConfig(w)) as (keyof typeof direct)[]) {
+        expect(fromFlags[k], `${m}: ${k}`).toEqual(direct[k]);
+      }
+    }
+  });
+  it('the control runs each distinct widening once', () => {
+    const ws = controlWidenings().map(widenFlags);
+    expect(new Set(ws).size).toBe(ws.length);
+    for (const m of MUTANT_NAMES) expect(ws).toContain(widenFlags(MUTANT_PROFILES[m].widen));
+  });
+});
