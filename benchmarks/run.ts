@@ -20,14 +20,8 @@ import type { JobResult, Spin1 } from './jobs.ts';
 import { compareBuffers } from './lib/compare.ts';
 import { countHotLoopCalls } from './lib/count.ts';
 import { BUILD_DIR, buildNative, type Native, runNative, writeImage } from './lib/native.ts';
-import {
-  type LoadReport,
-  loadMeter,
-  type MachineInfo,
-  machineInfo,
-  median,
-  percentile,
-} from './lib/stats.ts';
+import { fmt, GOALS, markdown, type RatioName, type Report, type Row } from './lib/report.ts';
+import { loadMeter, machineInfo, median, percentile } from './lib/stats.ts';
 import { runWorkers } from './lib/threads.ts';
 import { BENCH, benchConfig } from './params.ts';
 
@@ -82,43 +76,6 @@ const PLANS = {
   },
 };
 type Plan = (typeof PLANS)['full'];
-
-const GOALS = {
-  hotPathJsOverNative: { op: '>=', value: 0.5 },
-  rendezvousJsOverNative: { op: '<=', value: 1.5 },
-  lockstatOverhead: { op: '<=', value: 0.1 },
-  scaling2over1: { op: '>=', value: 1.7 },
-} as const;
-type RatioName = keyof typeof GOALS;
-
-type Row = { name: string; js: string; c: string; ratio: string; note?: string };
-
-type Report = {
-  schema: 1;
-  quick: boolean;
-  startedAt: string;
-  durationS: number;
-  machine: MachineInfo;
-  load: LoadReport | null;
-  native: { ok: true; cc: string; flags: string[] } | { ok: false; reason: string };
-  ratios: Record<RatioName, number | null>;
-  goals: Record<RatioName, { goal: string; met: boolean | null }>;
-  results: Record<string, unknown>;
-  errors: Record<string, string>;
-  rows: Row[];
-};
-
-const fmt = {
-  ns: (x: number) => `${x.toFixed(0)} ns`,
-  us: (x: number) => `${x < 10 ? x.toFixed(2) : x.toFixed(1)} us`,
-  rate: (x: number) =>
-    x >= 1e6
-      ? `${(x / 1e6).toFixed(2)} M/s`
-      : x >= 1e3
-        ? `${(x / 1e3).toFixed(1)} k/s`
-        : `${x.toFixed(0)}/s`,
-  ratio: (x: number | null) => (x === null || !Number.isFinite(x) ? 'n/a' : x.toFixed(2)),
-};
 
 function log(line: string): void {
   process.stderr.write(`${line}\n`);
@@ -712,44 +669,6 @@ async function benchLockstat(ctx: Ctx) {
   };
 }
 
-// ---- output ----------------------------------------------------------------------------
-
-function markdown(r: Report): string {
-  const m = r.machine;
-  const lines = [
-    `# hvaemu benchmarks${r.quick ? ' (quick)' : ''}`,
-    '',
-    `${r.startedAt}, ${r.durationS.toFixed(0)} s. ${m.cpuModel}, ${m.cores} cores, ${m.totalMemGiB} GiB; Node ${m.node} (V8 ${m.v8}); ${m.platform} ${m.kernel}; git ${m.git}.`,
-    r.native.ok
-      ? `Native reference: ${r.native.cc} ${r.native.flags.join(' ')}.`
-      : `Native reference skipped: ${r.native.reason}.`,
-    r.load
-      ? `Load: load average ${r.load.loadAvgStart.join(' ')} at the start, ${r.load.loadAvgEnd.join(' ')} at the end; other processes used ${r.load.othersShare === null ? '?' : `${(r.load.othersShare * 100).toFixed(0)}%`} of the cores while the bench ran (the bench itself ${r.load.benchShare === null ? '?' : `${(r.load.benchShare * 100).toFixed(0)}%`}).`
-      : '',
-    '',
-    '## Ratios',
-    '',
-    '| ratio | value | goal | met |',
-    '|---|---|---|---|',
-    ...(Object.keys(GOALS) as RatioName[]).map(
-      (k) =>
-        `| ${k} | ${fmt.ratio(r.ratios[k])} | ${r.goals[k].goal} | ${r.goals[k].met === null ? 'n/a' : r.goals[k].met ? 'yes' : 'no'} |`,
-    ),
-    '',
-    '## Figures (medians)',
-    '',
-    'JS/C: JavaScript speed over native speed (for latencies: JS latency over C latency).',
-    '',
-    '| benchmark | JS | native C | JS/C | note |',
-    '|---|---|---|---|---|',
-    ...r.rows.map((x) => `| ${x.name} | ${x.js} | ${x.c} | ${x.ratio} | ${x.note ?? ''} |`),
-    '',
-  ];
-  const errs = Object.entries(r.errors);
-  if (errs.length) lines.push('## Errors', '', ...errs.map(([k, v]) => `- ${k}: ${v}`), '');
-  return lines.join('\n');
-}
-
 async function main(argv: string[]): Promise<number> {
   let args: ReturnType<typeof parse>;
   function parse() {
@@ -872,7 +791,8 @@ async function main(argv: string[]): Promise<number> {
   };
   const md = markdown(report);
   mkdirSync(RESULTS_DIR, { recursive: true });
-  const base = join(RESULTS_DIR, quick ? 'latest-quick' : 'latest');
+  // A partial run (--only) never replaces the full table.
+  const base = join(RESULTS_DIR, o.only ? 'latest-partial' : quick ? 'latest-quick' : 'latest');
   writeFileSync(`${base}.json`, `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(`${base}.md`, md);
   if (o.json) writeFileSync(o.json, `${JSON.stringify(report, null, 2)}\n`);
