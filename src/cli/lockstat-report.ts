@@ -108,7 +108,7 @@ export function renderLatency(lat: LatencyReport): string {
   });
   const c = lat.rendezvous;
   return [
-    `latency (p50/p99: upper edge of a quarter-octave bucket; IPI response: IPI raised .. target's started++):`,
+    `latency (p50/p99: upper edge of a histogram bucket, a quarter octave wide; IPI response: IPI raised .. target's started++):`,
     table(rows),
     `smp_call_function, entry to release of call_lock: ${si(c.count)} calls, p50 ${fmtUs(c.p50Us)}, p99 ${fmtUs(c.p99Us)}, max ${fmtUs(c.maxUs)}`,
     `irqs-off sections by length, all CPUs: ${octaves(lat.irqsOff.map((o) => o.histogram)) || 'none'}`,

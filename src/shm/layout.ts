@@ -143,11 +143,13 @@ export const HELD_DEPTH = 16;
 export const LOCKSTAT_HELD = LOCK_CLASSES.length * LOCKSTAT.nr_fields;
 
 /**
- * Latency histograms (Float64 counts), SUB buckets per octave: bucket 0 holds
- * [0, 2^min_exp) us, bucket b >= 1 holds [2^((b-1)/SUB + min_exp),
- * 2^(b/SUB + min_exp)) us, the last one everything above.
+ * Latency histograms (Float64 counts), log-linear as HdrHistogram's: in
+ * quarter microseconds q, buckets 0..7 are q = 0..7 (below 2 us, 0.25 us
+ * wide), then each octave [2^e, 2^(e+1)) of q is split into `sub` equal
+ * buckets, up to q < 2^29 (134 s); the last bucket holds everything above.
+ * (src/stats/latency.ts: hist_bucket, bucket_edges.)
  */
-export const LAT_HIST = { sub: 4, min_exp: -2, max_exp: 26, buckets: 1 + 4 * 28 } as const;
+export const LAT_HIST = { sub: 4, linear: 8, max_exp: 29, buckets: 8 + 4 * (29 - 3) + 1 } as const;
 /** A CPU's latency block: its interrupts-off sections, its smp_call_function calls, its IPI responses. */
 export const LATENCY = {
   irqs_off: 0,

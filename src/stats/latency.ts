@@ -7,31 +7,42 @@
  *
  * Worker side: `latency_*` are called by kernel code on this CPU and write only
  * this CPU's block (its own 64-byte lines). Main side: `readLatency` sums them.
- * Buckets: LAT_HIST in layout.ts (quarter octaves from 0.25 us to 2^26 us).
+ * Buckets: LAT_HIST in layout.ts (0.25 us wide below 2 us, then four per
+ * octave up to 134 s).
  */
 import { now } from '../check/recorder.ts';
 import { K } from '../kernel/context.ts';
 import { CNT, LAT_HIST, LATENCY, latencyBase, statsBase, type Views } from '../shm/layout.ts';
 
-const MIN_US = 2 ** LAT_HIST.min_exp;
-const OFFSET = 1 - LAT_HIST.sub * LAT_HIST.min_exp;
+/** Quarter microseconds: the histograms' unit. */
+const Q_PER_US = 4;
+const Q_MAX = 2 ** LAT_HIST.max_exp;
+/** The first octave split into `sub` buckets: q in [linear, 2 * linear). */
+const E0 = Math.log2(LAT_HIST.linear);
 
-/** The bucket of a duration in microseconds (NaN and negatives fall in bucket 0). */
+/**
+ * The bucket of a duration in microseconds (NaN and negatives fall in bucket
+ * 0). No logarithm: interrupts are enabled several times per operation, and
+ * this runs each time (clz32 finds the octave, the next two bits the quarter).
+ */
 export function hist_bucket(us: number): number {
-  if (!(us >= MIN_US)) return 0;
-  const b = Math.floor(LAT_HIST.sub * Math.log2(us)) + OFFSET;
-  return b < LAT_HIST.buckets ? b : LAT_HIST.buckets - 1;
+  const q4 = us * Q_PER_US;
+  if (!(q4 >= 1)) return 0;
+  if (q4 >= Q_MAX) return LAT_HIST.buckets - 1;
+  const q = q4 | 0;
+  if (q < LAT_HIST.linear) return q;
+  const e = 31 - Math.clz32(q); // q in [2^e, 2^(e+1)), e >= E0
+  return LAT_HIST.linear + LAT_HIST.sub * (e - E0) + ((q >>> (e - 2)) & 3);
 }
 
 /** Lower and upper edge (us) of a bucket; the last one is open above. */
 export function bucket_edges(b: number): [number, number] {
-  if (b === 0) return [0, MIN_US];
-  const lo = 2 ** ((b - 1) / LAT_HIST.sub + LAT_HIST.min_exp);
-  const hi =
-    b === LAT_HIST.buckets - 1
-      ? Number.POSITIVE_INFINITY
-      : 2 ** (b / LAT_HIST.sub + LAT_HIST.min_exp);
-  return [lo, hi];
+  if (b < LAT_HIST.linear) return [b / Q_PER_US, (b + 1) / Q_PER_US];
+  if (b >= LAT_HIST.buckets - 1) return [Q_MAX / Q_PER_US, Number.POSITIVE_INFINITY];
+  const e = E0 + Math.floor((b - LAT_HIST.linear) / LAT_HIST.sub);
+  const j = (b - LAT_HIST.linear) % LAT_HIST.sub;
+  const w = 2 ** e / LAT_HIST.sub;
+  return [(2 ** e + j * w) / Q_PER_US, (2 ** e + (j + 1) * w) / Q_PER_US];
 }
 
 export function hist_add(f64: Float64Array, hist: number, us: number): void {
@@ -89,7 +100,7 @@ export type LatencyReport = {
   /** Per target CPU: IPI raised by the caller .. the target's started++. */
   ipiResponse: (LatencySummary & { cpu: number })[];
   /** Bucket scheme, for readers of `histogram`. */
-  buckets: { perOctave: number; minUs: number };
+  buckets: { perOctave: number; linearBelowUs: number };
 };
 
 /**
@@ -157,6 +168,6 @@ export function readLatency(v: Views): LatencyReport {
     irqsOff,
     rendezvous: summarize(calls, callMax),
     ipiResponse,
-    buckets: { perOctave: LAT_HIST.sub, minUs: MIN_US },
+    buckets: { perOctave: LAT_HIST.sub, linearBelowUs: LAT_HIST.linear / Q_PER_US },
   };
 }

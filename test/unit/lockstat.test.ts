@@ -264,7 +264,17 @@ describe('latency histograms', () => {
       expect(us >= lo && us < hi).toBe(true);
     }
     expect(hist_bucket(Number.NaN)).toBe(0);
-    expect(hist_bucket(2)).toBe(hist_bucket(1) + LAT_HIST.sub); // one octave
+    expect(hist_bucket(4)).toBe(hist_bucket(2) + LAT_HIST.sub); // one octave
+  });
+
+  it('tiles the line: each bucket starts where the previous ends, and its lower edge falls in it', () => {
+    for (let b = 0; b < LAT_HIST.buckets; b++) {
+      const [lo, hi] = bucket_edges(b);
+      expect(hist_bucket(lo)).toBe(b);
+      expect(hi).toBeGreaterThan(lo);
+      if (b + 1 < LAT_HIST.buckets) expect(bucket_edges(b + 1)[0]).toBe(hi);
+    }
+    expect(bucket_edges(LAT_HIST.buckets - 1)[1]).toBe(Number.POSITIVE_INFINITY);
   });
 
   it('gives quantiles as bucket upper edges, capped by the max', () => {
