@@ -229,7 +229,18 @@ export function violationStory(events: TraceEvent[], pfn: number, maxLines = 40)
       (e.pfn === pfn && e.t >= tContext) ||
       (STORY_EVENTS.has(e.event) && (e.t >= tStart || seqs.has(callSeq(e)))),
   );
-  return story.slice(-maxLines);
+  if (story.length <= maxLines) return story;
+  // Too long: keep the frame's own events from the window on (the first of
+  // them is the fault that opened it), and fill the rest with the latest others.
+  const essential = story.filter((e) => e.pfn === pfn && e.t >= tStart);
+  if (essential.length >= maxLines) {
+    return [essential[0]!, ...essential.slice(-(maxLines - 1))];
+  }
+  const others = story
+    .filter((e) => !(e.pfn === pfn && e.t >= tStart))
+    .slice(-(maxLines - essential.length));
+  const keep = new Set([...essential, ...others]);
+  return story.filter((e) => keep.has(e));
 }
 
 /** The smp_call_function sequence number an IPI event belongs to. */

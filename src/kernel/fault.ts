@@ -47,9 +47,11 @@ export function user_access(task: number, vpage: number): void {
   }
   // Program interruption: discard fault, interrupts disabled from here on.
   local_irq_disable();
-  oracle_fault_begin(pfn, gen);
+  // Recorded before the oracle opens the window: a CPU that sees the window
+  // open (and copies our flight recorder into a violation) then sees the fault.
+  rec(EV.fault, pfn, gen);
+  oracle_fault_begin(pfn, gen); // W begins at the access, before the delivery
   Atomics.store(i32, inAccess, 0);
-  rec(EV.fault, pfn, gen); // W begins at the access, before the delivery
   if (K.faultDeliveryMs > 0) fault_delivery();
   do_discard_fault(task, vpage, pfn);
   local_irq_enable(); // return from the interruption; the access is re-executed later
