@@ -27,6 +27,7 @@ import * as spinlock from '../../src/kernel/spinlock.ts';
 import * as vmscan from '../../src/kernel/vmscan.ts';
 import * as points from '../../src/points.ts';
 import * as layout from '../../src/shm/layout.ts';
+import * as latency from '../../src/stats/latency.ts';
 import { BENCH, benchConfig } from '../params.ts';
 
 /**
@@ -47,6 +48,7 @@ const MODULES: Record<string, Record<string, unknown>> = {
   spinlock,
   vmscan,
   memory,
+  latency,
 };
 
 export const HEADER_PATH = fileURLToPath(new URL('./build/layout.h', import.meta.url));

@@ -249,11 +249,16 @@ static inline int hw_host_state(int pfn) { return a_load(L_host_state + pfn); }
 
 /* ---- stats/latency.ts ---------------------------------------------------------- */
 
+/* Quarter microseconds, linear below LAT_HIST_linear, then LAT_HIST_sub buckets an octave. */
 static inline int hist_bucket(double us) {
-  const double min_us = 1.0 / (1 << -LAT_HIST_min_exp);
-  if (!(us >= min_us)) return 0;
-  int b = (int)floor(LAT_HIST_sub * log2(us)) + (1 - LAT_HIST_sub * LAT_HIST_min_exp);
-  return b < LAT_HIST_buckets ? b : LAT_HIST_buckets - 1;
+  double q4 = us * Q_PER_US;
+  if (!(q4 >= 1)) return 0;
+  if (q4 >= (double)(1u << LAT_HIST_max_exp)) return LAT_HIST_buckets - 1;
+  int q = (int)q4;
+  if (q < LAT_HIST_linear) return q;
+  int e = 31 - __builtin_clz((unsigned)q);
+  int e0 = __builtin_ctz(LAT_HIST_linear); /* log2(linear) */
+  return LAT_HIST_linear + LAT_HIST_sub * (e - e0) + ((q >> (e - 2)) & 3);
 }
 static inline void latency_irqs_off(double us) { F64[K.lat + LATENCY_irqs_off + hist_bucket(us)]++; }
 static inline void latency_ipi_sent(void) { F64[L_call_time] = now_wall(); }

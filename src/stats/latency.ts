@@ -14,8 +14,8 @@ import { now } from '../check/recorder.ts';
 import { K } from '../kernel/context.ts';
 import { CNT, LAT_HIST, LATENCY, latencyBase, statsBase, type Views } from '../shm/layout.ts';
 
-/** Quarter microseconds: the histograms' unit. */
-const Q_PER_US = 4;
+/** Quarter microseconds: the histograms' unit (exported for the native benchmark's header). */
+export const Q_PER_US = 4;
 const Q_MAX = 2 ** LAT_HIST.max_exp;
 /** The first octave split into `sub` buckets: q in [linear, 2 * linear). */
 const E0 = Math.log2(LAT_HIST.linear);
