@@ -127,7 +127,7 @@ static void set_this_cpu(int cpu) {
 
 static inline double now_wall(void) { return ORIGIN + perf_now(); }
 
-static inline void rec(int ev, int pfn, int a, int b) {
+static inline void rec_t(int ev, int pfn, int a, int b, double t) {
   int ring = K.ring;
   int n = I32[ring];
   int slot = n & RING_MASK;
@@ -136,9 +136,10 @@ static inline void rec(int ev, int pfn, int a, int b) {
   I32[e + 1] = pfn;
   I32[e + 2] = a;
   I32[e + 3] = b;
-  F64[L_ring_time + K.cpu * RING_EVENTS + slot] = now_wall();
+  F64[L_ring_time + K.cpu * RING_EVENTS + slot] = t;
   r_store(ring, n + 1);
 }
+static inline void rec(int ev, int pfn, int a, int b) { rec_t(ev, pfn, a, b, now_wall()); }
 
 /* ---- check/oracle.ts (the hooks the benchmarked paths pass) -------------- */
 
@@ -146,8 +147,10 @@ static void oracle_bad_page(int pfn, int kind) {
   (void)kind;
   die("oracle: bad page", pfn);
 }
+static __thread double hist_t; /* K.histT: the recorder event after a stamp reuses it */
 static inline void hist(int pfn, int what) {
-  F64[L_ghost_hist_t + pfn * HIST_nr + what] = now_wall();
+  hist_t = now_wall();
+  F64[L_ghost_hist_t + pfn * HIST_nr + what] = hist_t;
 }
 static inline int oracle_alloc(int pfn) {
   I32[L_ghost_last_alloc + pfn] = K.cpu;
@@ -491,7 +494,7 @@ static void prep_new_page(int pfn) {
   int gen = oracle_alloc(pfn);
   page_hva_set_stable(pfn);
   a_store(L_page_count + pfn, 1);
-  rec(EV_alloc, pfn, gen, 0);
+  rec_t(EV_alloc, pfn, gen, 0, hist_t);
 }
 
 static int buffered_rmqueue(int cold) {
@@ -560,7 +563,7 @@ static void free_discarded_page(int pfn) {
   int pvec = K.pvec;
   point(P_pvec_add);
   int left = pagevec_add(pvec, pfn);
-  rec(EV_park, pfn, pagevec_count(pvec), 0);
+  rec_t(EV_park, pfn, pagevec_count(pvec), 0, hist_t);
   F64[K.stats + CNT_pagesParked]++;
   if (left == 0) {
     point(P_pvec_flush);
@@ -596,7 +599,7 @@ static void free_hot_cold_page(int pfn, int cold) {
   if (PageAnon(pfn)) set_page_mapping(pfn, 0);
   free_pages_check(pfn);
   oracle_enter_allocator(pfn);
-  rec(EV_free, pfn, 0, 0);
+  rec_t(EV_free, pfn, 0, 0, hist_t);
   int pc = K.percpu;
   int countIdx = pc + (cold ? PERCPU_pcp_cold_count : PERCPU_pcp_hot_count);
   int list = percpuHeadNode(K.cpu, cold ? PERCPU_HEADS_cold : PERCPU_HEADS_hot);

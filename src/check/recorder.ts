@@ -17,7 +17,8 @@ const ORIGIN = performance.timeOrigin; // a getter: read it once
 /** Wall-clock milliseconds, comparable across worker threads. */
 export const now = (): number => ORIGIN + performance.now();
 
-export function rec(ev: number, pfn: number, a = 0, b = 0): void {
+/** Record an event; `t` (ms, from now()) when the caller has just read the clock. */
+export function rec(ev: number, pfn: number, a = 0, b = 0, t = now()): void {
   const i32 = K.i32;
   const ring = K.ring;
   const n = i32[ring]!;
@@ -27,7 +28,7 @@ export function rec(ev: number, pfn: number, a = 0, b = 0): void {
   i32[e + 1] = pfn;
   i32[e + 2] = a;
   i32[e + 3] = b;
-  K.f64[K.L.ring_time + K.cpu * RING_EVENTS + slot] = now();
+  K.f64[K.L.ring_time + K.cpu * RING_EVENTS + slot] = t;
   // Only this CPU writes the ring and readers copy it racily anyway: a plain
   // store (an Atomics.store is a ~13 ns builtin call on Node 20, 5 per page).
   i32[ring] = n + 1;

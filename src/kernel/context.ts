@@ -80,6 +80,8 @@ export const K = {
   ipiDeliveryMs: 0,
   /** fault delivery latency (ms) */
   faultDeliveryMs: 0,
+  /** the oracle's last history stamp (ms): the recorder event that follows it shares the reading */
+  histT: 0,
   /** performance.now() when interrupts were last disabled */
   irqsOffAt: 0,
 };

@@ -235,7 +235,7 @@ function prep_new_page(pfn: number): void {
   const gen = oracle_alloc(pfn);
   page_hva_set_stable(pfn);
   Atomics.store(i32, L.page_count + pfn, 1);
-  rec(EV.alloc, pfn, gen);
+  rec(EV.alloc, pfn, gen, 0, K.histT);
 }
 
 // ---- freeing ----------------------------------------------------------------
@@ -264,7 +264,7 @@ export function free_hot_cold_page(pfn: number, cold: boolean): void {
   if (PageAnon(pfn)) set_page_mapping(pfn, 0);
   free_pages_check(pfn);
   oracle_enter_allocator(pfn);
-  rec(EV.free, pfn);
+  rec(EV.free, pfn, 0, 0, K.histT);
   const pc = K.percpu;
   const countIdx = pc + (cold ? PERCPU.pcp_cold_count : PERCPU.pcp_hot_count);
   const list = percpuHeadNode(L, K.cpu, cold ? PERCPU_HEADS.cold : PERCPU_HEADS.hot);
@@ -295,7 +295,7 @@ function free_discarded_page(pfn: number): void {
   const pvec = K.pvec;
   point(P['pvec-add']);
   const left = pagevec_add(pvec, pfn);
-  rec(EV.park, pfn, pagevec_count(pvec));
+  rec(EV.park, pfn, pagevec_count(pvec), 0, K.histT);
   K.f64[K.stats + CNT.pagesParked]!++;
   if (left === 0 && K.percpuLists) {
     // percpu-2006: the vector goes to this CPU's own discard list, which
