@@ -209,6 +209,15 @@ export function violationStory(events: TraceEvent[], pfn: number, maxLines = 40)
       );
     if (!closed) start = i;
   }
+  if (start < 0) {
+    // The window may have closed between the oracle's check and its report
+    // (the detector was slower than the faulting CPU): the last fault on the
+    // frame before the violation is then the one the story starts from.
+    for (let i = onPfn.length - 1; i >= 0 && start < 0; i--) {
+      const e = onPfn[i]!;
+      if (e.event === 'fault' && e.t <= tViolation) start = i;
+    }
+  }
   let tStart: number;
   let tContext: number;
   if (start >= 0) {

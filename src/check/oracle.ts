@@ -72,6 +72,7 @@ export function oracle_fault_begin(pfn: number, gen: number): void {
   const fr = faultrec(K.home);
   i32[fr + FAULTREC.pfn] = pfn;
   i32[fr + FAULTREC.gen] = gen;
+  i32[K.L.ghost_last_fault + pfn] = K.cpu; // whose flight recorder holds this fault
   Atomics.store(i32, fr + FAULTREC.active, 1);
   if (K.absolute) Atomics.add(i32, K.L.ghost_wtarget + pfn, 1);
 }
@@ -110,21 +111,20 @@ export function oracle_enter_allocator(pfn: number): void {
   i32[L.ghost_last_free + pfn] = K.cpu;
   hist(pfn, HIST.free);
   if (Atomics.load(i32, L.ghost_wtarget + pfn) === 0) return;
-  // Which CPU's window? (for the report). That window may close between the
-  // check above and this scan; the frame is still in the generation it had at
-  // the fault either way (it is being freed, not yet reallocated).
+  // Whose window? ghost_last_fault names the CPU whose flight recorder holds
+  // the fault (written before the window opened, so it is there now), even
+  // if that window closes while we report. The frame is still in the
+  // generation it had at the fault (it is being freed, not yet reallocated).
   const genNow = Atomics.load(i32, L.ghost_gen + pfn);
-  let who = -1;
   let gen = genNow;
   for (let c = 0; c < L.nr_cpus; c++) {
     const fr = faultrec(c);
     if (Atomics.load(i32, fr + FAULTREC.active) && i32[fr + FAULTREC.pfn] === pfn) {
-      who = c;
       gen = i32[fr + FAULTREC.gen]!;
       break;
     }
   }
-  report_violation(VK['free-in-window'], pfn, gen, genNow, who);
+  report_violation(VK['free-in-window'], pfn, gen, genNow, i32[L.ghost_last_fault + pfn]!);
 }
 
 export function oracle_ref_from_zero(pfn: number): void {

@@ -336,6 +336,8 @@ export function computeLayout(cfg: Pick<Config, 'cpus' | 'pages' | 'files' | 'pa
     ghost_last_alloc: region(nr_pages, 4),
     ghost_last_free: region(nr_pages, 4),
     ghost_last_park: region(nr_pages, 4),
+    /** the CPU whose discard fault last opened a window on the frame (reports) */
+    ghost_last_fault: region(nr_pages, 4),
     /** f64 index: per pfn, HIST.nr times (wall ms) of its last alloc, free, park. */
     ghost_hist_t: region(nr_pages * HIST.nr, 8),
     faultrec: region(I32_PER_LINE * nr_cpus, 4),
