@@ -51,7 +51,10 @@ describe('mutants', () => {
         expect(r.evidence?.length).toBeGreaterThan(0);
         if (r.detectedBy === 'free-in-window' || r.detectedBy === 'use-after-reuse') {
           // The story starts at the fault whose window the frame was freed in.
-          expect(r.evidence!.some((l) => l.includes('discard fault on pfn'))).toBe(true);
+          expect(
+            r.evidence!.some((l) => l.includes('discard fault on pfn')),
+            r.evidence!.join('\n'),
+          ).toBe(true);
         }
       },
       HUNT_TIMEOUT_MS,
