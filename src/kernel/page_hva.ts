@@ -20,6 +20,7 @@ import { try_to_unmap } from './memory.ts';
 import { put_page } from './page_alloc.ts';
 import {
   ClearPageFlag,
+  PageDiscarded,
   PG_dirty,
   PG_locked,
   PG_lru,
@@ -44,8 +45,7 @@ import { LOCK, spin_lock, spin_unlock } from './spinlock.ts';
  * Caller holds a reference.
  */
 export function page_hva_make_volatile(pfn: number, offset: number): void {
-  const flags = page_flags(pfn);
-  if (flags & (1 << 8) /* PG_discarded */) return;
+  if (PageDiscarded(pfn)) return;
   if (TestSetPageFlag(pfn, PG_state_change)) return; // someone is changing it: give up
   const f = page_flags(pfn);
   if (
