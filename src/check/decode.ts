@@ -78,7 +78,13 @@ const REMOVED_TEXT: Record<number, string> = {
   2: 'removed, host shows Vz: marked PG_discarded',
 };
 
-export function describe(e: TraceEvent): string {
+export function describe(e: TraceEvent, nr_cpus = 0): string {
+  // rendezvous: `a` is how many targets had started the call when the
+  // caller's wait for `started` ended (smp.ts), out of every other CPU.
+  if (e.event === 'rendezvous') {
+    const of = nr_cpus > 1 ? ` of ${nr_cpus - 1}` : '';
+    return `smp_call_function: started ${e.a}${of} (seq ${e.b})`;
+  }
   const tmpl =
     (e.oracle ? ORACLE_TEXT[e.event] : undefined) ??
     EVENTS[e.event === '?' ? 0 : EVENTS.findIndex(([n]) => n === e.event)]?.[1] ??
@@ -94,7 +100,7 @@ export function renderTrace(events: TraceEvent[], nr_cpus: number, t0: number, p
   return events.map((e) => {
     const dt = ((e.t - t0) * 1000).toFixed(1).padStart(9);
     const mark = pfn >= 0 && e.pfn === pfn ? '*' : ' ';
-    return `${dt}us ${mark} ${cpuName(e.cpu, nr_cpus)} ${describe(e)}`;
+    return `${dt}us ${mark} ${cpuName(e.cpu, nr_cpus)} ${describe(e, nr_cpus)}`;
   });
 }
 

@@ -181,7 +181,7 @@ export function smp_call_function(func: number, wait: boolean, info = 0): void {
     point(P['ipi-wait']);
     cpu_relax(spins++);
   }
-  if (!K.m_no_wait_ipi) rec(EV.rendezvous, -1, nr_targets, seq);
+  rec(EV.rendezvous, -1, Atomics.load(i32, call + CALL.started), seq); // targets that answered
   if (wait && !K.m_no_wait_ipi) {
     while (Atomics.load(i32, call + CALL.finished) !== nr_targets) {
       point(P['ipi-wait']);
