@@ -17,6 +17,7 @@ type SoakFlags = MachineFlags & {
   out: string;
   statInterval: string;
   auditEvery: string;
+  auditInterval: string;
   force?: boolean;
   quiet?: boolean;
   renderOnly?: boolean;
@@ -44,6 +45,23 @@ export function statusLine(s: SoakStatus): string {
 
 export function intervalLine(l: StatsLine): string {
   return `[${hms(l.elapsedMs).padStart(8)}] ${si(l.opsPerSecTotal)} ops/s (${l.opsPerSec.map(si).join(' ')})  faults ${si(l.discardFaults)}  refused ${si(l.refsRefused)}  parked ${si(l.pagesParked)}  freed ${si(l.pagesFreedFromList)}  rdv ${si(l.rendezvous)}  irqs-off max ${si(Math.max(0, ...l.irqsOffMaxUs))}us  violations ${l.violations}  audits ${l.audits}${l.auditFailures ? ` (${l.auditFailures} FAILED)` : ''}  RSS ${mb(l.memory.rss)}`;
+}
+
+/** When the periodic audits come, in words: the sooner of the two bounds. */
+export function auditPlan(
+  auditEvery: number,
+  auditIntervalMs: number,
+  statIntervalMs: number,
+): string {
+  const byIntervals = auditEvery > 0 ? auditEvery * statIntervalMs : 0;
+  if (byIntervals === 0 && auditIntervalMs === 0) return 'final audit only';
+  const gap =
+    byIntervals === 0
+      ? auditIntervalMs
+      : auditIntervalMs === 0
+        ? byIntervals
+        : Math.min(byIntervals, auditIntervalMs);
+  return `audit every ${hms(gap)}`;
 }
 
 /** The results folder: created if missing; an earlier soak's files need --force. */
@@ -94,6 +112,13 @@ async function soakCommand(
   }
   const auditEvery = parseInteger(flags.auditEvery, '--audit-every');
   if (auditEvery < 0) throw new UsageError(`--audit-every: must be at least 0 (got ${auditEvery})`);
+  const auditIntervalMs =
+    flags.auditInterval.trim() === '0' ? 0 : parseDuration(flags.auditInterval, '--audit-interval');
+  if (auditIntervalMs > 0 && auditIntervalMs < MIN_STAT_INTERVAL_MS) {
+    throw new UsageError(
+      `--audit-interval: must be 0 or at least ${MIN_STAT_INTERVAL_MS}ms (got '${flags.auditInterval}')`,
+    );
+  }
   const dir = prepareOut(flags.out, flags.force === true);
 
   const { runSoak } = await import('../soak/soak.ts');
@@ -106,7 +131,7 @@ async function soakCommand(
   };
   if (!flags.quiet) {
     err.write(
-      `hvaemu soak: ${cfg.cpus} CPUs, protocol ${cfg.protocol}${cfg.mutant !== 'none' ? ` + ${cfg.mutant}` : ''}, ${hms(cfg.durationMs)}, seed ${cfg.seed}, stats every ${hms(statIntervalMs)}; results in ${dir}\n`,
+      `hvaemu soak: ${cfg.cpus} CPUs, protocol ${cfg.protocol}${cfg.mutant !== 'none' ? ` + ${cfg.mutant}` : ''}, ${hms(cfg.durationMs)}, seed ${cfg.seed}, stats every ${hms(statIntervalMs)}, ${auditPlan(auditEvery, auditIntervalMs, statIntervalMs)}; results in ${dir}\n`,
     );
   }
   const signals = stopOnSignals();
@@ -116,6 +141,7 @@ async function soakCommand(
       out: dir,
       statIntervalMs,
       auditEvery,
+      auditIntervalMs,
       signal: signals.signal,
       argv: process.argv.slice(2),
       ...(tty
@@ -168,8 +194,13 @@ export function addSoakCommand(
     .option('--stat-interval <d>', 'one line of stats.jsonl every this long', '60s')
     .option(
       '--audit-every <n>',
-      'stop the machine and audit it every n intervals (0: final audit only)',
+      'stop the machine and audit it every n stats intervals (0: no interval bound)',
       '3',
+    )
+    .option(
+      '--audit-interval <d>',
+      'and at least this often, whatever --stat-interval is (0: no time bound; with --audit-every 0, final audit only)',
+      '5m',
     )
     .option('--force', 'overwrite the files of an earlier soak in --out', false)
     .option('--quiet', 'no status line or interval lines', false)

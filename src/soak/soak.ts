@@ -9,7 +9,8 @@
  *   stall.json         the stall report, if the watchdog fired
  *   report.html        the morning report (report/html.ts)
  *
- * Every few intervals the machine is stopped (stop_machine.ts) and audited:
+ * Every few intervals, and at least every few minutes of wall time
+ * (audit_schedule.ts), the machine is stopped (stop_machine.ts) and audited:
  * conservation of frames and the integrity of every list. An audit failure is
  * a violation of kind `audit`.
  *
@@ -37,6 +38,7 @@ import {
 } from '../machine/machine.ts';
 import { COUNTERS, CTRL, type Views } from '../shm/layout.ts';
 import { readLocks } from '../stats/lockstat.ts';
+import { AUDIT_MAX_GAP_MS, makeAuditSchedule } from './audit_schedule.ts';
 import { openJournal, readJsonl, writeDocument, writeJson } from './journal.ts';
 import { judgeTrend, type TrendJudgement } from './leak.ts';
 import { downsample, makeSampler, memorySample, type StatsLine } from './stats.ts';
@@ -66,8 +68,13 @@ const MAX_AUDIT_RECORDS = 1000;
 export type SoakOptions = {
   out: string;
   statIntervalMs: number;
-  /** Audit every this many intervals (0: only the final audit). */
+  /** Audit every this many intervals (0: no interval bound). */
   auditEvery: number;
+  /**
+   * ... and at least this often, in ms of wall time (0: no time bound; both 0:
+   * only the final audit). Default AUDIT_MAX_GAP_MS (5 minutes).
+   */
+  auditIntervalMs?: number;
   signal?: AbortSignal;
   /** The command line, for config.json. */
   argv?: string[];
@@ -138,7 +145,14 @@ export type ViolationLine = {
 export type SoakConfig = Config & {
   schema: typeof SOAK_SCHEMA;
   version: string;
-  soak: { statIntervalMs: number; auditEvery: number; parkTimeoutMs: number; out: string };
+  soak: {
+    statIntervalMs: number;
+    auditEvery: number;
+    /** The time bound on the gap between periodic audits (ms; 0: none; absent before it existed). */
+    auditIntervalMs?: number;
+    parkTimeoutMs: number;
+    out: string;
+  };
   git: { commit: string; dirty: boolean } | null;
   host: { node: string; platform: string; arch: string; hostname: string; cores: number };
   argv: string[];
@@ -175,6 +189,8 @@ export type SoakSummary = {
     failed: number;
     skipped: number;
     everyIntervals: number;
+    /** At least one audit per this many ms of run (0: no time bound; absent in older folders). */
+    everyMs?: number;
     lastParkMs: number | null;
     maxParkMs: number | null;
     final: RunReport['audit'] | null;
@@ -229,6 +245,7 @@ export function soakConfig(cfg: Config, opts: SoakOptions, parkTimeoutMs: number
     soak: {
       statIntervalMs: opts.statIntervalMs,
       auditEvery: opts.auditEvery,
+      auditIntervalMs: opts.auditIntervalMs ?? AUDIT_MAX_GAP_MS,
       parkTimeoutMs,
       out: opts.out,
     },
@@ -276,7 +293,8 @@ export async function runSoak(cfg: Config, opts: SoakOptions): Promise<SoakResul
   let sampler: ReturnType<typeof makeSampler> | undefined;
   let stopMachine: StopMachine<Audit> | undefined;
   let nextStatMs = opts.statIntervalMs;
-  let intervals = 0;
+  const auditIntervalMs = opts.auditIntervalMs ?? AUDIT_MAX_GAP_MS;
+  const auditSchedule = makeAuditSchedule(opts.auditEvery, auditIntervalMs);
   /** Wall-clock epoch ms at which the CPUs were released (from the first tick). */
   let goEpochMs = Date.now();
 
@@ -444,6 +462,7 @@ export async function runSoak(cfg: Config, opts: SoakOptions): Promise<SoakResul
         failed: auditFailures,
         skipped: auditsSkipped,
         everyIntervals: opts.auditEvery,
+        everyMs: auditIntervalMs,
         lastParkMs: parks.length ? parks[parks.length - 1]! : null,
         maxParkMs: parks.length ? Math.max(...parks) : null,
         final,
@@ -479,18 +498,24 @@ export async function runSoak(cfg: Config, opts: SoakOptions): Promise<SoakResul
     const outcome = stopMachine!.poll();
     if (outcome) onAudit(outcome, elapsedMs, v);
 
-    if (elapsedMs >= nextStatMs) {
+    const intervalEnded = elapsedMs >= nextStatMs;
+    if (intervalEnded) {
       // Skip intervals missed entirely (a suspended laptop), keep the grid.
       while (nextStatMs <= elapsedMs) nextStatMs += opts.statIntervalMs;
       writeStats(sampler!.sample(elapsedMs, extra()));
-      intervals++;
       writeJson(path('summary'), provisional(elapsedMs, v));
-      const stopping = Atomics.load(v.i32, v.L.ctrl + CTRL.stop) !== 0;
-      if (opts.auditEvery > 0 && intervals % opts.auditEvery === 0 && !stopping) {
-        stopMachine!.request();
-        const o = stopMachine!.poll();
-        if (o) onAudit(o, elapsedMs, v);
-      }
+    }
+    // Every --audit-every intervals or --audit-interval of wall time, whichever
+    // comes first; not while the run ends or an audit is still under way.
+    if (
+      auditSchedule.due(elapsedMs, intervalEnded) &&
+      !stopMachine!.active &&
+      Atomics.load(v.i32, v.L.ctrl + CTRL.stop) === 0
+    ) {
+      auditSchedule.requested(elapsedMs);
+      stopMachine!.request();
+      const o = stopMachine!.poll();
+      if (o) onAudit(o, elapsedMs, v);
     }
 
     const t = performance.now();
