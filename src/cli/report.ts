@@ -118,14 +118,9 @@ export function renderReport(r: RunReport): string {
     out.push(
       `  smp_call_function: call_lock ${cd.callLockHeld ? `held, caller cpu${cd.caller}` : 'free'}, started ${cd.started}/${cd.targets}, finished ${cd.finished}/${cd.targets}, seq ${cd.seq}`,
     );
-    for (const c of r.stall.cpus) {
-      out.push(
-        `  cpu${c.cpu}: ${c.state}, irqs ${c.irqsEnabled ? 'on' : 'OFF'}, preempt ${c.preemptCount}, at ${c.point}, IPI ${c.pendingCall ? `PENDING (call seq ${c.pendingCall.seq} from cpu${c.pendingCall.from})` : 'none'}, locks [${c.locksHeld.join(', ')}], ${si(c.ops)} ops${c.stutterHeld ? ', held by --stutter' : ''}`,
-      );
-      const last = c.lastEvents.slice(-STALL_EVENTS);
-      const t0 = last[0]?.t ?? 0;
-      for (const line of renderTrace(last, r.config.cpus, t0)) out.push(`      ${line}`);
-    }
+    out.push(...renderOwed(r.stall, r.config.cpus));
+    out.push('  every CPU:');
+    for (const c of r.stall.cpus) out.push(...renderCpuState(c, r.config.cpus, '  '));
   }
   if (r.error)
     out.push(
@@ -136,6 +131,40 @@ export function renderReport(r: RunReport): string {
 
   out.push('', verdictLine(r));
   return out.join('\n');
+}
+
+type StallCpu = NonNullable<RunReport['stall']>['cpus'][number];
+
+/** A CPU's state in a stall report, and its last flight-recorder events. */
+function renderCpuState(c: StallCpu, nr_cpus: number, indent: string): string[] {
+  const last = c.lastEvents.slice(-STALL_EVENTS);
+  const t0 = last[0]?.t ?? 0;
+  return [
+    `${indent}cpu${c.cpu}: ${c.state}, irqs ${c.irqsEnabled ? 'on' : 'OFF'}, preempt ${c.preemptCount}, at ${c.point}, IPI ${c.pendingCall ? `PENDING (call seq ${c.pendingCall.seq} from cpu${c.pendingCall.from})` : 'none'}, locks [${c.locksHeld.join(', ')}], ${si(c.ops)} ops${c.stutterHeld ? ', held by --stutter' : ''}`,
+    ...renderTrace(last, nr_cpus, t0).map((line) => `${indent}    ${line}`),
+  ];
+}
+
+/** Who owes the response the stall waits for, each with what it was doing; a wait-for circle. */
+export function renderOwed(stall: NonNullable<RunReport['stall']>, nr_cpus: number): string[] {
+  const o = stall.owed;
+  if (!o) return [];
+  if (o.owed.length === 0) {
+    return ['  owed by: no other CPU (the stuck CPU waits neither at a rendezvous nor at a lock)'];
+  }
+  const out: string[] = [];
+  const shown = new Set<number>();
+  for (const x of o.owed) {
+    out.push(`  owed by cpu${x.cpu} (${x.owes}, cpu${x.waiter} waits): ${x.why}`);
+    const c = stall.cpus.find((s) => s.cpu === x.cpu);
+    if (c && !shown.has(x.cpu)) out.push(...renderCpuState(c, nr_cpus, '    '));
+    shown.add(x.cpu);
+  }
+  if (o.cycle) {
+    const [first, ...rest] = o.cycle;
+    out.push(`  DEADLOCK: cpu${first} ${rest.map((c) => `waits for cpu${c}`).join(', which ')}`);
+  }
+  return out;
 }
 
 export function verdictLine(r: RunReport): string {

@@ -30,7 +30,7 @@ import {
 } from '../shm/layout.ts';
 import { type LatencyReport, readLatency } from '../stats/latency.ts';
 import { type LockReport, readLocks } from '../stats/lockstat.ts';
-import { type CpuState, callData, cpuState } from './inspect.ts';
+import { type CpuState, callData, cpuState, type Owed, owedResponses } from './inspect.ts';
 import { makeStutter } from './stutter.ts';
 import type { ThreadApi, ThreadSummary } from './thread.ts';
 
@@ -56,6 +56,8 @@ export type StallReport = {
   stuckSinceMs?: number;
   cpus: CpuState[];
   call: ReturnType<typeof callData>;
+  /** The CPUs that owe the response the stall waits for, and a wait-for circle if any. */
+  owed?: Owed;
 };
 
 export type RunReport = {
@@ -275,6 +277,7 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
           stall = stallReport(
             v,
             `cpu ${c} made no progress for ${Math.round(t - lastMove[c]!)} ms`,
+            c,
           );
           stall.atMs = t - t0;
           stall.stuckSinceMs = lastMove[c]! - t0;
@@ -408,10 +411,12 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
   };
 }
 
-export function stallReport(v: Views, reason: string): StallReport {
+/** The stall report; `stuckCpu`: the CPU the watchdog saw stuck (-1: a rendezvous, or all). */
+export function stallReport(v: Views, reason: string, stuckCpu = -1): StallReport {
   return {
     reason,
     cpus: Array.from({ length: v.L.nr_cpus }, (_, c) => cpuState(v, c)),
     call: callData(v),
+    owed: owedResponses(v, stuckCpu),
   };
 }
