@@ -8,7 +8,7 @@
  * side by side under the same load. Medians of several runs after a warm-up.
  *
  * Writes benchmarks/results/latest[-quick].{json,md} (and FILE with --json):
- * the machine, how loaded it was, every figure, and DESIGN.md's `ratios`.
+ * the machine, how loaded it was, every figure, and the `ratios` of docs/json.md.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -12,13 +12,13 @@ export const VERSION = '0.1.0';
  * `patched`: patch 5/6 (one global discard list, spliced before the IPIs).
  * `unpatched`: no discard list. `percpu-2006`: the April/September 2006
  * versions of the series, per-CPU discard lists each CPU splices inside the
- * IPI handler (PROTOCOL.md section 5, barrier-before-splice).
+ * IPI handler (docs/protocol.md section 5, barrier-before-splice).
  */
 export const PROTOCOLS = ['patched', 'unpatched', 'percpu-2006'] as const;
 export type Protocol = (typeof PROTOCOLS)[number];
 
 /**
- * PROTOCOL.md section 5: known ways of getting the protocol wrong, each a
+ * docs/protocol.md section 5: known ways of getting the protocol wrong, each a
  * switch inside the one kernel code base. `none` runs the protocol as selected.
  */
 export const MUTANTS = [

@@ -1,4 +1,4 @@
-/** The bench report: its shape, the goals of DESIGN.md's ratios, and its markdown table. */
+/** The bench report: its shape, the goals of its ratios (docs/json.md), and its markdown table. */
 import type { LoadReport, MachineInfo } from './stats.ts';
 
 export const GOALS = {

@@ -188,7 +188,7 @@ export function recentEvents(v: Views, rec: number, n = RING_EVENTS): TraceEvent
 
 /**
  * The part of a violation's merged trace that tells how the protocol broke,
- * to read top to bottom as PROTOCOL.md section 4 does: it starts where the
+ * to read top to bottom as docs/protocol.md section 4 does: it starts where the
  * fault window that was still open at the violation began, keeps every event
  * on the frame and the rendezvous, splice and migration events of the CPUs
  * involved from then on, with a few earlier frame events for context. For

@@ -1,5 +1,5 @@
 /**
- * The oracle: ghost state the kernel could not see (PROTOCOL.md section 6),
+ * The oracle: ghost state the kernel could not see (docs/protocol.md section 6),
  * kept in its own region of the buffer. Kernel code reaches it only through
  * the hooks below, at the instants the spec names.
  *

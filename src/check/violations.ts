@@ -1,4 +1,4 @@
-/** Kinds of violation the oracle reports (PROTOCOL.md section 6). */
+/** Kinds of violation the oracle reports (docs/protocol.md section 6). */
 export const VIOLATION_KINDS = [
   [
     'use-after-reuse',

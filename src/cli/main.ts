@@ -70,7 +70,7 @@ async function runCommand(flags: RunFlags): Promise<number> {
 export function buildProgram(exit: (code: number) => void): Command {
   const program = new Command('hvaemu')
     .description(
-      'Emulator of the s390 page-host-virtual-assist discarded page list: every simulated CPU is a worker thread',
+      'Emulator of the s390 page-host-virtual-assist discarded page list: every simulated CPU is a worker thread. Docs in the checkout: docs/protocol.md (the protocol, mutants, oracle), docs/json.md (report fields, exit codes), docs/mapping.md (kernel functions and model differences)',
     )
     .version(VERSION)
     .showSuggestionAfterError(false)

@@ -1,7 +1,7 @@
 /**
  * `hvaemu mutants [--cpus 4] [--budget 20s] [--json FILE]`: the kill matrix.
  * First the patched protocol under every mutant's widening for the budget
- * (the control: it must stay clean), then each mutant of PROTOCOL.md section
+ * (the control: it must stay clean), then each mutant of docs/protocol.md section
  * 5 until it is caught or its budget is spent, fresh seeds per attempt.
  * Exit 0 only if the control is clean and every mutant is killed (or, with
  * its reason, equivalent in this model).
@@ -171,7 +171,7 @@ export function addMutantsCommand(
   const cmd = program
     .command('mutants')
     .description(
-      'the kill matrix: the patched protocol must stay clean, each known bug (PROTOCOL.md section 5) must be caught; exit 0 only if so',
+      'the kill matrix: the patched protocol must stay clean, each known bug (docs/protocol.md section 5) must be caught; exit 0 only if so',
     )
     .option('--cpus <n>', 'simulated CPUs (2..256)', '4')
     .option('--budget <d>', 'machine time for the control and for each mutant', '20s')

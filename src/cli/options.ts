@@ -61,7 +61,7 @@ export function addMachineOptions(cmd: Command, defaultDuration = '10s'): Comman
         .default('patched'),
     )
     .addOption(
-      new Option('--mutant <name>', 'inject a known bug (PROTOCOL.md section 5)')
+      new Option('--mutant <name>', 'inject a known bug (docs/protocol.md section 5)')
         .choices(MUTANTS as unknown as string[])
         .default('none'),
     )

@@ -56,7 +56,7 @@ export const K = {
   lat: 0,
   /** percpu-2006: per-CPU discard lists, spliced inside the IPI handler */
   percpuLists: false,
-  /** mutants (PROTOCOL.md section 5), decoded once: the hot path tests a boolean */
+  /** mutants (docs/protocol.md section 5), decoded once: the hot path tests a boolean */
   m_free_immediately: false,
   m_irq_enable_before_ref: false,
   m_plain_inc: false,

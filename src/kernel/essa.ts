@@ -1,6 +1,6 @@
 /**
  * The s390 ESSA-like instructions through which the guest sees and changes
- * the host's state of a frame (PROTOCOL.md section 1). Guest code never reads
+ * the host's state of a frame (docs/protocol.md section 1). Guest code never reads
  * host_state directly; the hypervisor (src/host) changes it behind the guest's
  * back with compare-and-swap.
  *

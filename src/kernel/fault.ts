@@ -1,6 +1,6 @@
 /**
  * arch/s390: a user access through the page table, and the discard fault
- * handler of patch 6/6 (PROTOCOL.md section 3).
+ * handler of patch 6/6 (docs/protocol.md section 3).
  *
  * The access is hardware: walk the pte (no lock), look at the frame's host
  * state, and on Vz raise the discard fault, which enters the handler with I/O
@@ -87,7 +87,7 @@ function fault_delivery(): void {
  *                                     ...free P                alloc P
  *
  * Without the discard list B frees P at once, C reallocates it, and A's
- * reference lands on C's page (PROTOCOL.md section 4).
+ * reference lands on C's page (docs/protocol.md section 4).
  */
 export function do_discard_fault(task: number, vpage: number, pfn: number): void {
   K.f64[K.stats + CNT.discardFaults]!++;

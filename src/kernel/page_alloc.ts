@@ -255,7 +255,7 @@ export function free_hot_cold_page(pfn: number, cold: boolean): void {
     }
     // unpatched (or mutant free-immediately): no discard list, the frame
     // goes straight back, where a CPU still in its fault window on it can
-    // meet its next owner (PROTOCOL.md section 4).
+    // meet its next owner (docs/protocol.md section 4).
     ClearPageDiscarded(pfn);
     set_page_mapping(pfn, 0);
   }

@@ -1,7 +1,7 @@
 /**
  * Interrupt state, preemption points, and smp_call_function as a real
  * rendezvous between CPU worker threads (2.6's arch/i386/kernel/smp.c shape,
- * PROTOCOL.md section 2).
+ * docs/protocol.md section 2).
  *
  * Interrupt-enable flag and preempt count are words on this CPU's line; only
  * this CPU writes them, others read them for stall reports. An IPI is a

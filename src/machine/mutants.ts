@@ -1,5 +1,5 @@
 /**
- * The kill matrix (`hvaemu mutants`): each mutant of PROTOCOL.md section 5 is
+ * The kill matrix (`hvaemu mutants`): each mutant of docs/protocol.md section 5 is
  * run until the oracle or the watchdog catches it, or its budget of machine
  * time is spent, with a fresh seed per attempt; first, the correct protocol
  * is run with the same widening and must stay clean.

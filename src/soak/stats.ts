@@ -35,7 +35,7 @@ export type StatsLine = {
   final?: true;
   opsPerSec: number[];
   opsPerSecTotal: number;
-  /** Events in this interval (the DESIGN.md counter names). */
+  /** Events in this interval (the counter names of docs/json.md). */
   hostDiscards: number;
   discardFaults: number;
   refsRefused: number;

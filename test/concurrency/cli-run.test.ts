@@ -1,7 +1,7 @@
 /**
  * The command line end to end, once: `node bin/hvaemu.mjs run --cpus 2
  * --duration 2s --json FILE` in a child process exits 0 and writes a JSON
- * report whose key names are DESIGN.md's contract.
+ * report whose key names are docs/json.md's contract.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -41,7 +41,7 @@ function hvaemu(
 const US_STATS = ['min', 'max', 'total', 'avg'];
 
 describe('hvaemu run (child process)', () => {
-  it('exits 0 and writes the JSON report of DESIGN.md', async () => {
+  it('exits 0 and writes the JSON report of docs/json.md', async () => {
     const file = join(dir, 'r.json');
     const { code, out, err } = await hvaemu([
       'run',

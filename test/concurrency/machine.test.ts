@@ -12,7 +12,7 @@ import { NR_POINTS, P } from '../../src/points.ts';
 import { CRASH_CPU, CRASH_MESSAGE } from '../helpers/crash.ts';
 import { threadsBaseline, threadsSettled } from '../helpers/workers.ts';
 
-/** DESIGN.md's `totals` contract. */
+/** docs/json.md's `totals` contract. */
 const TOTALS = [
   'ops',
   'hostDiscards',

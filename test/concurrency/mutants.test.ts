@@ -1,5 +1,5 @@
 /**
- * The mutant catalogue of PROTOCOL.md section 5 on real workers: each mutant,
+ * The mutant catalogue of docs/protocol.md section 5 on real workers: each mutant,
  * with the race-window widening of its profile, is caught by what should
  * catch it (a violation kind, or the stall watchdog for call-with-irqs-off);
  * and the patched protocol under those same widenings stays clean.

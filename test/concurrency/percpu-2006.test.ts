@@ -1,5 +1,5 @@
 /**
- * PROTOCOL.md section 5's verdict on the 2006 versions of the series
+ * docs/protocol.md section 5's verdict on the 2006 versions of the series
  * (`--protocol percpu-2006`: per-CPU discard lists each CPU splices inside
  * the IPI handler), played as one schedule on real workers (see
  * test/workers/percpu2006.ts): S reclaims, Y takes its IPI and then faults

@@ -1,6 +1,6 @@
 /**
- * smp_call_function as a real rendezvous between worker-thread CPUs (DESIGN.md,
- * PROTOCOL.md section 2). Orders are checked through a shared step log that
+ * smp_call_function as a real rendezvous between worker-thread CPUs (docs/mapping.md,
+ * docs/protocol.md section 2). Orders are checked through a shared step log that
  * the CPUs and the main thread append to, never through sleeps: the main
  * thread releases a held CPU only after it has seen, in shared memory, the
  * caller waiting in smp_call_function (or returned from it: then the step

@@ -1,6 +1,6 @@
 /**
  * The discard fault (src/kernel/fault.ts), single thread: the handler on a Vz
- * page, and PROTOCOL.md section 4's interleaving played step by step, one
+ * page, and docs/protocol.md section 4's interleaving played step by step, one
  * CPU at a time, in both protocols and both fault-address kinds.
  */
 import { describe, expect, it } from 'vitest';
@@ -102,7 +102,7 @@ describe('user_access', () => {
 });
 
 /**
- * PROTOCOL.md section 4, on three CPUs played by this thread:
+ * docs/protocol.md section 4, on three CPUs played by this thread:
  *   A (cpu 0): task 0 touches P (Vz) -> discard fault, interrupts off, pfn only
  *   B (cpu 1): truncates the file: unmaps P, removes it from the cache, last put
  *   C (cpu 2): allocates
@@ -141,7 +141,7 @@ function section4(protocol: Protocol, faultAddress: FaultAddress) {
   return { P, Q, gen };
 }
 
-describe('PROTOCOL.md section 4, played step by step', () => {
+describe('docs/protocol.md section 4, played step by step', () => {
   it('unpatched, absolute address: free-in-window, then use-after-reuse on the page C allocated', () => {
     const { P, Q, gen } = section4('unpatched', 'absolute');
     expect(Q).toBe(P); // C got P
