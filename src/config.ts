@@ -9,13 +9,33 @@ import { NR_POINTS } from './points.ts';
 export const VERSION = '0.1.0';
 
 /**
- * `patched`: patch 5/6 (one global discard list, spliced before the IPIs).
- * `unpatched`: no discard list. `percpu-2006`: the April/September 2006
- * versions of the series, per-CPU discard lists each CPU splices inside the
- * IPI handler (docs/protocol.md section 5, barrier-before-splice).
+ * `--protocol`: each name selects a module of src/kernel/protocol/ that owns
+ * that version's code. `dec-2005`: patch 5/6 of December 2005 (per-CPU
+ * pagevec, one global discard list spliced before the IPIs). `unpatched`:
+ * patches 1/6-4/6 only, no discard list. `percpu-2006`: "[patch 8/9] Guest
+ * page hinting: discarded page list" as posted on 1 September 2006 (per-CPU
+ * discard lists, spliced inside the IPI handler). `patched` is the default
+ * clean protocol, an alias (PROTOCOL_ALIASES): dec-2005 today.
  */
-export const PROTOCOLS = ['patched', 'unpatched', 'percpu-2006'] as const;
+export const PROTOCOLS = ['patched', 'dec-2005', 'unpatched', 'percpu-2006'] as const;
 export type Protocol = (typeof PROTOCOLS)[number];
+/** The modules `--protocol` can run (src/kernel/protocol/<name>.ts). */
+export const PROTOCOL_MODULES = ['dec-2005', 'unpatched', 'percpu-2006'] as const;
+export type ProtocolModule = (typeof PROTOCOL_MODULES)[number];
+export const PROTOCOL_ALIASES = { patched: 'dec-2005' } as const satisfies Record<
+  Exclude<Protocol, ProtocolModule>,
+  ProtocolModule
+>;
+
+/** The module a --protocol name runs. */
+export function protocolModule(p: Protocol): ProtocolModule {
+  return p === 'patched' ? PROTOCOL_ALIASES.patched : p;
+}
+/** For reports: the name given, and the module run when it is an alias ("patched (dec-2005)"). */
+export function protocolLabel(p: Protocol): string {
+  const m = protocolModule(p);
+  return m === p ? p : `${p} (${m})`;
+}
 
 /**
  * docs/protocol.md section 5: known ways of getting the protocol wrong, each a

@@ -455,9 +455,16 @@ static inline int get_page_unless_zero(int pfn) {
   }
 }
 
-static void __page_cache_release(int pfn) {
-  if ((page_flags(pfn) & PG_lru) == 0) return;
-  die("__page_cache_release of an LRU page: not in this benchmark", pfn);
+/* 2.6.15: lru_lock always (isolate_lru_pages clears PG_lru before it looks at the count);
+   free only if the count is still 0 under it. */
+static int __page_cache_release(int pfn) {
+  int flags = local_irq_save();
+  spin_lock(L_zone + ZONE_lru_lock, LOCK_lru);
+  if (TestClearPageFlag(pfn, PG_lru)) die("__page_cache_release of an LRU page: not in this benchmark", pfn);
+  int free = page_count(pfn) == 0;
+  spin_unlock(L_zone + ZONE_lru_lock, LOCK_lru);
+  local_irq_restore(flags);
+  return free;
 }
 
 static void put_page(int pfn) {
@@ -465,8 +472,7 @@ static void put_page(int pfn) {
   if (old > 1) return;
   if (old <= 0) die("put_page: negative count", pfn);
   rec(EV_put_last, pfn, 0, 0);
-  __page_cache_release(pfn);
-  free_hot_cold_page(pfn, 0);
+  if (__page_cache_release(pfn)) free_hot_cold_page(pfn, 0);
 }
 
 static int rmqueue_bulk(int count, int list) {
@@ -558,7 +564,13 @@ static void free_pages_bulk(int count, int list) {
   spin_unlock(zone + ZONE_lock, LOCK_zone);
 }
 
-static void free_discarded_page(int pfn) {
+/* kernel/protocol/dec-2005.ts (the default protocol; unpatched.ts when !BENCH_PATCHED) */
+static int free_hot_cold_page_discarded(int pfn) {
+  if (!BENCH_PATCHED) {
+    ClearPageDiscarded(pfn);
+    set_page_mapping(pfn, 0);
+    return 0;
+  }
   preempt_disable();
   int pvec = K.pvec;
   point(P_pvec_add);
@@ -583,17 +595,11 @@ static void free_discarded_page(int pfn) {
     F64[K.stats + CNT_listFlushes]++;
   }
   preempt_enable();
+  return 1;
 }
 
 static void free_hot_cold_page(int pfn, int cold) {
-  if (PageDiscarded(pfn)) {
-    if (BENCH_PATCHED) {
-      free_discarded_page(pfn);
-      return;
-    }
-    ClearPageDiscarded(pfn);
-    set_page_mapping(pfn, 0);
-  }
+  if (PageDiscarded(pfn) && free_hot_cold_page_discarded(pfn)) return;
   point(P_free_pcp);
   page_hva_set_unused(pfn);
   if (PageAnon(pfn)) set_page_mapping(pfn, 0);
@@ -617,7 +623,7 @@ static void free_hot_cold_page(int pfn, int cold) {
 
 static inline void free_cold_page(int pfn) { free_hot_cold_page(pfn, 1); }
 
-/* ---- kernel/vmscan.ts ------------------------------------------------------- */
+/* ---- kernel/protocol/dec-2005.ts, kernel/vmscan.ts ----------------------------- */
 
 static void shrink_discards(void) {
   if (!BENCH_PATCHED) return;

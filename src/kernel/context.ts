@@ -7,7 +7,7 @@
  * Everything another CPU may read lives in the buffer; this object only caches
  * indices into it (and the run's configuration).
  */
-import type { Config } from '../config.ts';
+import { type Config, type ProtocolModule, protocolModule } from '../config.ts';
 import { P } from '../points.ts';
 import {
   type Layout,
@@ -21,6 +21,7 @@ import {
   statsBase,
   type Views,
 } from '../shm/layout.ts';
+import { protocol_ops } from './protocol/index.ts';
 
 export const K = {
   i32: new Int32Array(new SharedArrayBuffer(0)),
@@ -54,8 +55,12 @@ export const K = {
   /** f64 index of this CPU's lockstat block, of its latency block */
   lockstat: 0,
   lat: 0,
-  /** percpu-2006: per-CPU discard lists, spliced inside the IPI handler */
-  percpuLists: false,
+  /** the --protocol module this CPU runs (an alias resolved: `patched` runs dec-2005) */
+  protocol: 'dec-2005' as ProtocolModule,
+  /** its branch of free_hot_cold_page for a PG_discarded page (true: parked), bound by kernel_attach */
+  free_hot_cold_page_discarded: (_pfn: number): boolean => false,
+  /** its discard-list shrink, once per priority pass of try_to_free_pages; pages freed */
+  shrink_discards: (): number => 0,
   /** mutants (docs/protocol.md section 5), decoded once: the hot path tests a boolean */
   m_free_immediately: false,
   m_irq_enable_before_ref: false,
@@ -91,8 +96,12 @@ export function kernel_attach(v: Views, cfg: Config, cpu: number): void {
   K.f64 = v.f64;
   K.L = v.L;
   K.cfg = cfg;
-  K.patched = cfg.protocol !== 'unpatched'; // there is a discard list (global or per CPU)
-  K.percpuLists = cfg.protocol === 'percpu-2006';
+  K.protocol = protocolModule(cfg.protocol);
+  K.patched = K.protocol !== 'unpatched'; // 5/6's mark in __remove_from_page_cache (filemap.ts)
+  const ops = protocol_ops(K.protocol);
+  K.free_hot_cold_page_discarded = ops.free_hot_cold_page_discarded;
+  K.shrink_discards = ops.shrink_discards;
+  ops.attach();
   const m = cfg.mutant;
   K.m_free_immediately = m === 'free-immediately';
   K.m_irq_enable_before_ref = m === 'irq-enable-before-ref';

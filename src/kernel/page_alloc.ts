@@ -1,7 +1,8 @@
 /**
  * mm/page_alloc.c: one zone with an order-0 free list under zone->lock,
- * per-CPU hot/cold lists (pcp) under local_irq_save, and the series'
- * discard branch of free_hot_cold_page (patch 5/6).
+ * per-CPU hot/cold lists (pcp) under local_irq_save. The discard branch of
+ * free_hot_cold_page is the --protocol module's (src/kernel/protocol/),
+ * bound into K.free_hot_cold_page_discarded at kernel_attach.
  *
  * page->_count is unbiased here: 0 = free (2.6.15 kept -1 for a free page;
  * only the arithmetic differs).
@@ -17,7 +18,6 @@ import { rec } from '../check/recorder.ts';
 import { VK } from '../check/violations.ts';
 import {
   CNT,
-  DISCARD,
   HEAD,
   headNode,
   PERCPU,
@@ -38,7 +38,6 @@ import {
   list_last,
 } from './list.ts';
 import {
-  ClearPageDiscarded,
   ClearPageFlag,
   PAGE_FLAGS_CHECK_AT_FREE,
   PageAnon,
@@ -50,20 +49,8 @@ import {
   set_page_mapping,
   TestClearPageFlag,
 } from './page-flags.ts';
-import {
-  pagevec_add,
-  pagevec_count,
-  pagevec_page,
-  pagevec_reinit,
-  pagevec_release_ghost,
-} from './pagevec.ts';
-import {
-  local_irq_restore,
-  local_irq_save,
-  point,
-  preempt_disable,
-  preempt_enable,
-} from './smp.ts';
+import { pagevec_count, pagevec_page } from './pagevec.ts';
+import { local_irq_restore, local_irq_save, point } from './smp.ts';
 import { LOCK, spin_lock, spin_unlock } from './spinlock.ts';
 import { try_to_free_pages } from './vmscan.ts';
 
@@ -127,7 +114,11 @@ export function get_page(pfn: number): void {
   if (Atomics.add(K.i32, K.L.page_count + pfn, 1) === 0) oracle_ref_from_zero(pfn);
 }
 
-/** put_page: drop a reference; the last one frees the page. */
+/**
+ * put_page (mm/swap.c, 2.6.15): drop a reference; on the last one
+ * __page_cache_release takes the page off the LRU and frees it, unless the
+ * count is no longer 0 by then (see there).
+ */
 export function put_page(pfn: number): void {
   const i32 = K.i32;
   const old = Atomics.sub(i32, K.L.page_count + pfn, 1);
@@ -138,21 +129,45 @@ export function put_page(pfn: number): void {
     return;
   }
   rec(EV['put-last'], pfn);
-  __page_cache_release(pfn);
-  free_hot_cold_page(pfn, false);
+  if (__page_cache_release(pfn)) free_hot_cold_page(pfn, false);
 }
 
-/** Take a page whose last reference is gone off the LRU (lru_lock, interrupts off). */
-function __page_cache_release(pfn: number): void {
-  if ((page_flags(pfn) & PG_lru) === 0) return;
+/**
+ * __page_cache_release (mm/swap.c, 2.6.15): the last reference is gone. Under
+ * lru_lock (interrupts off): off the LRU if it is on it; then free it only if
+ * its count is still 0. Returns whether to free.
+ *
+ * The lock is taken even for a page that does not look like it is on the
+ * LRU, as 2.6.15 does: its isolate_lru_pages clears PG_lru before it looks at
+ * the count, and puts a page it finds at count 0 back (vmscan.ts). A test of
+ * PG_lru without the lock (2.6.18's `if (PageLRU(page))`, safe with 2.6.18's
+ * isolate, which clears PG_lru only after get_page_unless_zero) could land
+ * in that moment here:
+ *
+ *   cpu A put_page(P)                 cpu B isolate_lru_pages (lru_lock)
+ *   count 1 -> 0                      TestClearPageLRU(P)
+ *   PG_lru clear: free P              get_page_testone: 0 -> 1, "being freed"
+ *                                     __put_page 1 -> 0; SetPageLRU; back on the LRU
+ *   -> a free page on the LRU
+ *
+ * The count check is 2.6.15's `if (page_count(page) != 0) page = NULL`:
+ * isolate's get_page_testone raises a count of 0 to 1 for a moment, and the
+ * series' discard fault handler may take a reference in that moment
+ * (get_page_if_present only refuses a free count). That CPU then owns the
+ * page and frees it with its own put_page; this free must not happen too.
+ */
+function __page_cache_release(pfn: number): boolean {
+  const { i32, L } = K;
   const flags = local_irq_save();
-  spin_lock(K.L.zone + ZONE.lru_lock, LOCK.lru);
+  spin_lock(L.zone + ZONE.lru_lock, LOCK.lru);
   if (TestClearPageFlag(pfn, PG_lru)) {
     list_del(pfn);
-    K.i32[K.L.zone + ZONE.nr_lru]!--;
+    i32[L.zone + ZONE.nr_lru]!--;
   }
-  spin_unlock(K.L.zone + ZONE.lru_lock, LOCK.lru);
+  const free = page_count(pfn) === 0;
+  spin_unlock(L.zone + ZONE.lru_lock, LOCK.lru);
   local_irq_restore(flags);
+  return free;
 }
 
 // ---- allocation -------------------------------------------------------------
@@ -241,24 +256,16 @@ function prep_new_page(pfn: number): void {
 // ---- freeing ----------------------------------------------------------------
 
 /**
- * Free a 0-order page. Patch 5/6: a page the host discarded is parked on this
- * CPU's discard pagevec at count 0, keeping PG_discarded, its mapping and host
- * state Vz; a full vector moves to page_hva_discard_list under its lock. It
- * goes back to the allocator only through shrink_discards.
+ * Free a 0-order page. A page with PG_discarded set first goes to the
+ * protocol version's branch (K.free_hot_cold_page_discarded: the series puts
+ * it on a discard list at count 0 instead of the allocator; unpatched has no
+ * such branch); otherwise, and if the branch lets it go on: the per-CPU
+ * hot/cold list under local_irq_save, bulk-freed to the zone under
+ * zone->lock when `count >= high`.
  */
 export function free_hot_cold_page(pfn: number, cold: boolean): void {
   const { i32, L } = K;
-  if (PageDiscarded(pfn)) {
-    if (K.patched && !K.m_free_immediately) {
-      free_discarded_page(pfn);
-      return;
-    }
-    // unpatched (or mutant free-immediately): no discard list, the frame
-    // goes straight back, where a CPU still in its fault window on it can
-    // meet its next owner (docs/protocol.md section 4).
-    ClearPageDiscarded(pfn);
-    set_page_mapping(pfn, 0);
-  }
+  if (PageDiscarded(pfn) && K.free_hot_cold_page_discarded(pfn)) return;
   point(P['free-pcp']);
   page_hva_set_unused(pfn); // arch_free_page
   if (PageAnon(pfn)) set_page_mapping(pfn, 0);
@@ -282,56 +289,6 @@ export function free_hot_cold_page(pfn: number, cold: boolean): void {
 
 export function free_cold_page(pfn: number): void {
   free_hot_cold_page(pfn, true);
-}
-
-/** The patch's branch: get_cpu_var(page_hva_discard_pvecs), pagevec_add, flush when full. */
-function free_discarded_page(pfn: number): void {
-  const { i32, L } = K;
-  // get_cpu_var: preemption off, the vector stays this CPU's. Mutant
-  // pagevec-without-preempt-off takes the pointer with preemption enabled:
-  // with --migrate the task may move at the points below and go on adding
-  // to the old CPU's vector while that CPU's next task adds to it too.
-  if (!K.m_pvec_no_preempt) preempt_disable();
-  const pvec = K.pvec;
-  point(P['pvec-add']);
-  const left = pagevec_add(pvec, pfn);
-  rec(EV.park, pfn, pagevec_count(pvec), 0, K.histT);
-  K.f64[K.stats + CNT.pagesParked]!++;
-  if (left === 0 && K.percpuLists) {
-    // percpu-2006: the vector goes to this CPU's own discard list, which
-    // its IPI handler splices (interrupts off keep the handler out).
-    point(P['pvec-flush']);
-    const flags = local_irq_save();
-    const n = pagevec_count(pvec);
-    const list = percpuHeadNode(L, K.cpu, PERCPU_HEADS.discard);
-    for (let i = 0; i < n; i++) {
-      const page = pagevec_page(pvec, i);
-      pagevec_release_ghost(page);
-      list_add_tail(page, list);
-    }
-    Atomics.add(i32, K.percpu + PERCPU.nr_discard, n);
-    pagevec_reinit(pvec);
-    local_irq_restore(flags);
-    rec(EV['list-flush'], -1, n);
-    K.f64[K.stats + CNT.listFlushes]!++;
-  } else if (left === 0) {
-    point(P['pvec-flush']);
-    const lock = L.discard + DISCARD.lock;
-    spin_lock(lock, LOCK.discard_list);
-    const n = pagevec_count(pvec);
-    const list = headNode(L, HEAD.discard);
-    for (let i = 0; i < n; i++) {
-      const page = pagevec_page(pvec, i);
-      pagevec_release_ghost(page);
-      list_add_tail(page, list);
-    }
-    i32[L.discard + DISCARD.nr_pages]! += n;
-    spin_unlock(lock, LOCK.discard_list);
-    pagevec_reinit(pvec);
-    rec(EV['list-flush'], -1, n);
-    K.f64[K.stats + CNT.listFlushes]!++;
-  }
-  if (!K.m_pvec_no_preempt) preempt_enable(); // put_cpu_var
 }
 
 /** free_pages_check/bad_page: report a page freed in a bad state, then repair it. */

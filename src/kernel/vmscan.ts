@@ -1,45 +1,47 @@
 /**
- * mm/vmscan.c: direct reclaim (try_to_free_pages -> shrink_caches over the
- * LRU) and the series' shrink_discards (patch 5/6), called at the top of every
- * priority pass.
+ * mm/vmscan.c of 2.6.15: direct reclaim (try_to_free_pages -> shrink_caches
+ * -> isolate_lru_pages, shrink_list) over one zone's LRU, and, at the top of
+ * each priority pass, the --protocol module's discard-list shrink
+ * (src/kernel/protocol/: dec-2005's shrink_discards, percpu-2006's
+ * page_shrink_discards).
+ *
+ * page->_count is unbiased here (0 = free); 2.6.15 keeps -1 for a free page,
+ * so its get_page_testone (atomic_inc_and_test) is "the count was 0" here.
+ *
+ * Differences from 2.6.15, each for the model's shape:
+ * - One zone, one LRU list (no active list, no referenced bits): a mapped
+ *   page counts as referenced and in use (page_referenced &&
+ *   page_mapping_inuse: activate_locked) and is kept; reclaim never unmaps.
+ * - No swap and no writeback: an anonymous page (add_to_swap) and a dirty
+ *   one (pageout) are kept. PG_private is never set, so no
+ *   try_to_release_page.
+ * - A kept page goes back on the LRU at once (putback_lru_page), not on
+ *   shrink_list's ret_pages for shrink_cache to put back after the batch;
+ *   freed and put-back pages are released one by one, not by pagevec.
+ * - remove_mapping is 2.6.16's name for 2.6.15's inline block in
+ *   shrink_list (write_lock_irq(&mapping->tree_lock) .. __put_page).
  */
 import { EV } from '../check/events.ts';
+import { oracle_bad_page } from '../check/oracle.ts';
 import { rec } from '../check/recorder.ts';
-import {
-  CNT,
-  DISCARD,
-  HEAD,
-  headNode,
-  PERCPU,
-  PERCPU_HEADS,
-  percpuBase,
-  percpuHeadNode,
-  ZONE,
-} from '../shm/layout.ts';
+import { VK } from '../check/violations.ts';
+import { CNT, HEAD, headNode, PERCPU_HEADS, percpuHeadNode, ZONE } from '../shm/layout.ts';
 import { K, P } from './context.ts';
+import { __remove_from_page_cache, tree_lock, trylock_page, unlock_page } from './filemap.ts';
+import { list_add, list_del, list_empty, list_last } from './list.ts';
+import { free_hot_cold_page, put_page } from './page_alloc.ts';
 import {
-  __pagecache_holds,
-  __remove_from_page_cache,
-  REMOVED,
-  tree_lock,
-  trylock_page,
-  unlock_page,
-} from './filemap.ts';
-import { list_add, list_del, list_empty, list_first, list_last, list_splice_init } from './list.ts';
-import { free_cold_page, get_page_unless_zero, put_page } from './page_alloc.ts';
-import {
-  ClearPageDiscarded,
   PG_dirty,
   PG_lru,
+  PG_writeback,
   page_count,
   page_flags,
   page_mapcount,
   page_mapping,
   SetPageFlag,
-  set_page_mapping,
   TestClearPageFlag,
 } from './page-flags.ts';
-import { FUNC, local_irq_restore, local_irq_save, point, smp_call_function } from './smp.ts';
+import { local_irq_restore, local_irq_save, point } from './smp.ts';
 import { LOCK, spin_lock, spin_unlock } from './spinlock.ts';
 
 export const DEF_PRIORITY = 12;
@@ -48,131 +50,20 @@ export const SWAP_CLUSTER_MAX = 32;
 let in_reclaim = false; // PF_MEMALLOC: reclaim does not recurse into reclaim
 
 /**
- * shrink_discards: process context, interrupts enabled. Splice the global
- * discard list away under its lock, then make sure every other CPU has been
- * seen with interrupts enabled (smp_call_function), then free the pages.
- *
- * The order is the protocol: a discard-fault window W runs wholly with
- * interrupts disabled, so a CPU that took our IPI has ended every W that
- * started before the IPI, and every W that starts later finds these pages at
- * count 0 (they were parked at count 0 before the splice, hence before the
- * IPI). Splicing after the IPIs would free pages parked after some CPU took
- * the IPI, while that CPU may be inside a W on them.
+ * The protocol version's discard-list shrink, bound at kernel_attach
+ * (protocol/index.ts): process context, interrupts enabled. Returns the
+ * pages that count in nr_reclaimed (percpu-2006's; dec-2005's shrink_discards
+ * returns nothing, unpatched has none).
  */
-export function shrink_discards(): void {
-  if (!K.patched) return;
-  const { i32, L } = K;
-  // LIST_HEAD(pages_to_free) on the task's stack: indexed by the task's home
-  // CPU, so that it stays ours if --migrate moves us to another CPU.
-  const local = percpuHeadNode(L, K.home, PERCPU_HEADS.splice);
-  // Mutant call-with-irqs-off: all of it, smp_call_function included, with
-  // interrupts disabled. Two reclaimers then wait on each other: one holds
-  // call_lock waiting for the other's `started`, the other spins on call_lock
-  // and never takes the IPI (the watchdog's STALL).
-  const irqs = K.m_call_with_irqs_off ? local_irq_save() : false;
-  if (K.percpuLists) {
-    splice_percpu_discard_lists(local);
-  } else {
-    if (K.m_barrier_before_splice) {
-      // Mutant: the barrier first, the splice after it. A CPU that took the
-      // IPI and then faulted on P is not waited for when P, parked after
-      // its IPI, is spliced here and freed.
-      smp_call_function(FUNC.page_hva_sync, true);
-      point(P['ipi-to-splice']);
-    }
-    const lock = L.discard + DISCARD.lock;
-    spin_lock(lock, LOCK.discard_list);
-    list_splice_init(headNode(L, HEAD.discard), local);
-    const n = i32[L.discard + DISCARD.nr_pages]!;
-    i32[L.discard + DISCARD.nr_pages] = 0;
-    spin_unlock(lock, LOCK.discard_list);
-    if (!list_empty(local)) {
-      rec(EV.splice, -1, n);
-      K.f64[K.stats + CNT.splices]!++;
-      if (!K.m_barrier_before_splice) {
-        point(P['splice-to-ipi']);
-        smp_call_function(FUNC.page_hva_sync, true);
-      }
-    }
-  }
-  if (!list_empty(local)) {
-    point(P['ipi-to-free']);
-    while (!list_empty(local)) {
-      const pfn = list_first(local);
-      list_del(pfn);
-      ClearPageDiscarded(pfn);
-      // Mutant no-clear-before-free keeps page->mapping: free_pages_check's
-      // bad_page. (Keeping PG_discarded instead would only send the page
-      // back onto the discard list, round and round.)
-      if (!K.m_no_clear_before_free) set_page_mapping(pfn, 0);
-      rec(EV['shrink-free'], pfn);
-      free_cold_page(pfn);
-      K.f64[K.stats + CNT.pagesFreedFromList]!++;
-    }
-  }
-  local_irq_restore(irqs);
+export function shrink_discards(): number {
+  return K.shrink_discards();
 }
 
 /**
- * percpu-2006 (the April/September 2006 versions of the series): each CPU
- * parks discarded pages on its own list; shrink_discards gathers them with
- * on_each_cpu(page_hva_splice, &pages_to_free, 0, 1), so each other CPU
- * splices its list inside the IPI handler, and this CPU its own after.
- *
- * It is barrier-before-splice in disguise: a CPU Y's IPI is the barrier for
- * the pages Y had parked, not for the pages X parks after Y took the IPI.
- *
- *   cpu Y                    cpu X                          caller
- *                                                           IPIs sent
- *   takes IPI (splices Y's)
- *   fault on P, irqs off ..  last put_page(P): park on X's
- *                            takes IPI: splices P           ... all finished
- *                                                           free P, alloc P
- *   .. get_page_unless_zero(P) lands on the new page
- *
- * That needs X to park P before it takes an IPI that was already pending for
- * it: X had interrupts off since the IPI came, or the host delivered the IPI
- * to X late (--ipi-delivery). A last put_page always passes an enabled
- * preemption point (pvec-add) before the park, so with instant delivery X
- * takes the IPI first and P waits for the next round: hvaemu finds the 2006
- * lists clean then, and catches them with delivery latency
- * (test/concurrency/percpu-2006.test.ts plays both).
+ * try_to_free_pages: process context, interrupts enabled. Each priority
+ * pass first shrinks the discard list (5/6: `shrink_discards(&sc);`, 8/9:
+ * `nr_reclaimed += page_shrink_discards();`), then the LRU.
  */
-function splice_percpu_discard_lists(local: number): void {
-  const { i32, L } = K;
-  // A racy look first, as the 2006 code's nr_discarded count: nothing parked anywhere, no IPIs.
-  let any = false;
-  for (let c = 0; c < L.nr_cpus && !any; c++) {
-    any = Atomics.load(i32, percpuBase(L, c) + PERCPU.nr_discard) > 0;
-  }
-  if (!any) return;
-  smp_call_function(FUNC.page_hva_splice, true, local);
-  const flags = local_irq_save();
-  page_hva_splice(local);
-  local_irq_restore(flags);
-  if (!list_empty(local)) K.f64[K.stats + CNT.splices]!++;
-}
-
-/**
- * percpu-2006's IPI handler (and the caller's own part of on_each_cpu):
- * splice this CPU's discard list onto the caller's list `local`. Interrupts
- * disabled: they protect this CPU's list from its own flush; the lock
- * serializes the CPUs splicing onto the one caller's list.
- */
-export function page_hva_splice(local: number): void {
-  const { i32, L } = K;
-  const mine = percpuHeadNode(L, K.cpu, PERCPU_HEADS.discard);
-  if (list_empty(mine)) return;
-  const lock = L.discard + DISCARD.lock;
-  spin_lock(lock, LOCK.discard_list);
-  const n = i32[K.percpu + PERCPU.nr_discard]!;
-  Atomics.store(i32, K.percpu + PERCPU.nr_discard, 0);
-  list_splice_init(mine, local);
-  spin_unlock(lock, LOCK.discard_list);
-  rec(EV['splice-percpu'], -1, n);
-}
-
-/** try_to_free_pages: process context, interrupts enabled. Returns pages reclaimed. */
 export function try_to_free_pages(): number {
   if (in_reclaim) return 0;
   in_reclaim = true;
@@ -180,7 +71,7 @@ export function try_to_free_pages(): number {
   rec(EV.reclaim, -1, Atomics.load(K.i32, K.L.zone + ZONE.free_pages));
   let nr_reclaimed = 0;
   for (let priority = DEF_PRIORITY; priority >= 0; priority--) {
-    shrink_discards();
+    nr_reclaimed += K.shrink_discards();
     nr_reclaimed += shrink_caches(priority);
     if (nr_reclaimed >= SWAP_CLUSTER_MAX) break;
     point(P.reclaim);
@@ -189,7 +80,7 @@ export function try_to_free_pages(): number {
   return nr_reclaimed;
 }
 
-/** Scan the LRU from its cold end, SWAP_CLUSTER_MAX pages at a time. */
+/** shrink_caches -> shrink_zone -> shrink_cache: the LRU from its cold end, SWAP_CLUSTER_MAX at a time. */
 function shrink_caches(priority: number): number {
   const { i32, L } = K;
   const nr_lru = Atomics.load(i32, L.zone + ZONE.nr_lru);
@@ -205,30 +96,61 @@ function shrink_caches(priority: number): number {
   return reclaimed;
 }
 
-/** Take up to `nr` pages off the LRU's tail with a reference each (lru_lock, interrupts off). */
-function isolate_lru_pages(nr: number): number {
+/**
+ * isolate_lru_pages (2.6.15): take up to `nr` pages off the LRU's tail onto
+ * the task's isolate list, with a reference each; lru_lock held, interrupts
+ * off. Returns the pages scanned.
+ *
+ *   if (!TestClearPageLRU(page)) BUG();
+ *   list_del(&page->lru);
+ *   if (get_page_testone(page)) {   // it is being freed elsewhere
+ *       __put_page(page); SetPageLRU(page); list_add(&page->lru, src); continue;
+ *   }
+ *   list_add(&page->lru, dst);
+ *
+ * A page at count 0 on the LRU is in put_page, before __page_cache_release
+ * takes lru_lock: it goes back, and that CPU takes it off and frees it. For a
+ * moment its count is 1, and the series' discard fault handler, which
+ * takes a reference with no lock (get_page_if_present, 6/6), can get one
+ * then:
+ *
+ *   cpu A put_page(P)      cpu B isolate (lru_lock)   cpu C discard fault on P
+ *   count 1 -> 0           get_page_testone: 0 -> 1
+ *                                                     get_page_if_present: 1 -> 2
+ *                          __put_page: 2 -> 1; P back on the LRU
+ *   __page_cache_release: count 1, not freed          page_hva_discard_page(P); put_page: frees P
+ *
+ * 2.6.15's __page_cache_release rechecks the count under lru_lock, so P is
+ * freed once, by C (page_alloc.ts models the recheck).
+ */
+export function isolate_lru_pages(nr: number): number {
   const { i32, L } = K;
-  const lru = headNode(L, HEAD.lru);
-  const isolate = percpuHeadNode(L, K.home, PERCPU_HEADS.isolate); // on the task's stack
+  const src = headNode(L, HEAD.lru);
+  const dst = percpuHeadNode(L, K.home, PERCPU_HEADS.isolate); // on the task's stack
+  const count = L.page_count;
   const flags = local_irq_save();
   spin_lock(L.zone + ZONE.lru_lock, LOCK.lru);
-  let scanned = 0;
-  for (; scanned < nr && !list_empty(lru); scanned++) {
-    const pfn = list_last(lru);
+  let scan = 0;
+  for (; scan < nr && !list_empty(src); scan++) {
+    const pfn = list_last(src); // lru_to_page
+    TestClearPageFlag(pfn, PG_lru); // on the list under lru_lock: it was set
     list_del(pfn);
-    if (get_page_unless_zero(pfn)) {
-      TestClearPageFlag(pfn, PG_lru);
-      i32[L.zone + ZONE.nr_lru]!--;
-      list_add(pfn, isolate);
-    } else {
-      list_add(pfn, lru); // being freed: its release takes it off
+    if (Atomics.add(i32, count + pfn, 1) === 0) {
+      // get_page_testone: it is being freed elsewhere
+      Atomics.sub(i32, count + pfn, 1); // __put_page
+      SetPageFlag(pfn, PG_lru);
+      list_add(pfn, src);
+      continue;
     }
+    list_add(pfn, dst);
+    i32[L.zone + ZONE.nr_lru]!--;
   }
   spin_unlock(L.zone + ZONE.lru_lock, LOCK.lru);
   local_irq_restore(flags);
-  return scanned;
+  return scan;
 }
 
+/** shrink_cache's put-back of a page shrink_list kept: SetPageLRU, onto the LRU, drop our reference. */
 function putback_lru_page(pfn: number): void {
   const { i32, L } = K;
   const flags = local_irq_save();
@@ -238,52 +160,121 @@ function putback_lru_page(pfn: number): void {
   i32[L.zone + ZONE.nr_lru]!++;
   spin_unlock(L.zone + ZONE.lru_lock, LOCK.lru);
   local_irq_restore(flags);
-  put_page(pfn);
+  put_page(pfn); // __pagevec_release -> release_pages: takes it off again if it was the last
 }
 
-/** shrink_list: free the isolated pages that are clean, unmapped and only cached. */
-function shrink_list(): number {
-  const isolate = percpuHeadNode(K.L, K.home, PERCPU_HEADS.isolate);
+/**
+ * shrink_list (2.6.15): free the isolated pages that are clean, unmapped page
+ * cache pages nobody else holds; put the others back. Returns pages freed.
+ */
+export function shrink_list(): number {
+  const page_list = percpuHeadNode(K.L, K.home, PERCPU_HEADS.isolate);
   let reclaimed = 0;
-  while (!list_empty(isolate)) {
-    const pfn = list_first(isolate);
+  while (!list_empty(page_list)) {
+    const pfn = list_last(page_list); // lru_to_page
     list_del(pfn);
     if (!trylock_page(pfn)) {
-      putback_lru_page(pfn);
+      putback_lru_page(pfn); // keep
       continue;
     }
     const mapping = page_mapping(pfn);
-    if (mapping <= 0) {
-      // truncated or discarded while isolated: just drop our reference
-      unlock_page(pfn);
-      put_page(pfn);
-      continue;
-    }
-    if (page_mapcount(pfn) > 0 || page_flags(pfn) & PG_dirty) {
-      unlock_page(pfn);
+    if (
+      page_flags(pfn) & (PG_writeback | PG_dirty) || // keep_locked (no pageout here)
+      page_mapcount(pfn) > 0 || // referenced and in use: activate_locked
+      mapping <= 0 || // anonymous (no swap here), or NULL: truncate got there first
+      !remove_mapping(mapping, pfn)
+    ) {
+      unlock_page(pfn); // keep_locked
       putback_lru_page(pfn);
       continue;
     }
-    // remove_mapping: only if nobody but the cache and us holds it
-    const file = mapping - 1;
-    const index = Atomics.load(K.i32, K.L.page_index + pfn);
-    const tl = tree_lock(file);
-    const flags = local_irq_save();
-    spin_lock(tl, LOCK.tree);
-    let r: number = REMOVED.none;
-    const freeable = page_count(pfn) === 2 && __pagecache_holds(pfn, file, index);
-    if (freeable) r = __remove_from_page_cache(pfn, file, index);
-    spin_unlock(tl, LOCK.tree);
-    local_irq_restore(flags);
-    unlock_page(pfn);
-    if (!freeable) {
-      putback_lru_page(pfn);
-      continue;
-    }
-    rec(EV['remove-cache'], pfn, file, r);
-    if (r !== REMOVED.none) put_page(pfn); // the page cache's reference
-    put_page(pfn); // ours: the last one, the page is freed (or parked)
+    unlock_page(pfn); // free_it
     reclaimed++;
+    __pagevec_release_nonlru(pfn);
   }
   return reclaimed;
+}
+
+/**
+ * remove_mapping (2.6.15's block in shrink_list), page locked: under
+ * tree_lock, if nobody but the page cache and us holds the page (count 2)
+ * and it is clean, take it out of the page cache and drop the cache's
+ * reference (__put_page: a plain decrement, never a free; ours frees it).
+ *
+ *   write_lock_irq(&mapping->tree_lock);
+ *   if (page_count(page) != 2 || PageDirty(page)) goto cannot_free;
+ *   __remove_from_page_cache(page);
+ *   write_unlock_irq(&mapping->tree_lock);
+ *   __put_page(page);   // The pagecache ref
+ *
+ * With the 2005 series, a page page_hva_discard_page already took out of the
+ * tree still has its mapping (1/6 keeps it for later faults), so it gets
+ * here; __remove_from_page_cache only clears the mapping then, and the
+ * __put_page drops a reference that is not the cache's: the cache's went
+ * with the discard. Count 2 is then our reference and that of the CPU that
+ * discarded the page (the discard fault handler, or a finder whose
+ * make_stable failed), which has not dropped it yet:
+ *
+ *   cpu A (find_get_page, fault)        cpu B (reclaim)
+ *   reference on P                      isolate_lru_pages: P, count +1
+ *   page_hva_discard_page(P): lock,
+ *     PG_discarded, unmap, out of the
+ *     tree (mapping kept), unlock, put
+ *     the cache's reference: count 2
+ *                                       shrink_list: trylock_page(P), mapping set
+ *                                       remove_mapping: count 2, clean
+ *                                       __remove_from_page_cache: mapping = NULL
+ *                                       __put_page: A's reference, count 1
+ *                                       free_it: count 0, P parked (PG_discarded)
+ *   put_page(P): count 0 -> -1
+ *
+ * The model does what the kernel does and lets the oracle judge (A's
+ * put_page reports negative-count). In 2.6.15 A's put_page_testzero sees the
+ * count negative, __page_cache_release's recheck finds it non-zero and does
+ * not free it again; the page stays parked with a count of -1, and the
+ * free_pages_check of shrink_discards' free_cold_page reports it (bad_page).
+ */
+function remove_mapping(mapping: number, pfn: number): boolean {
+  const file = mapping - 1;
+  const index = Atomics.load(K.i32, K.L.page_index + pfn);
+  const tl = tree_lock(file);
+  const flags = local_irq_save(); // write_lock_irq
+  spin_lock(tl, LOCK.tree);
+  if (page_count(pfn) !== 2 || page_flags(pfn) & PG_dirty) {
+    spin_unlock(tl, LOCK.tree); // cannot_free
+    local_irq_restore(flags);
+    return false;
+  }
+  const r = __remove_from_page_cache(pfn, file, index);
+  spin_unlock(tl, LOCK.tree);
+  local_irq_restore(flags);
+  rec(EV['remove-cache'], pfn, file, r);
+  __put_page(pfn); // the pagecache ref
+  return true;
+}
+
+/** __put_page (2.6.15): atomic_dec(&page->_count), a reference the caller knows is not the last. */
+function __put_page(pfn: number): void {
+  const old = Atomics.sub(K.i32, K.L.page_count + pfn, 1);
+  if (old <= 0) {
+    Atomics.add(K.i32, K.L.page_count + pfn, 1);
+    oracle_bad_page(pfn, VK['negative-count'], old);
+  }
+}
+
+/**
+ * __pagevec_release_nonlru (2.6.15) for one page that is not on the LRU:
+ * put_page_testzero, and on the last reference free it (the freed_pvec is
+ * cold).
+ */
+function __pagevec_release_nonlru(pfn: number): void {
+  const old = Atomics.sub(K.i32, K.L.page_count + pfn, 1);
+  if (old > 1) return;
+  if (old <= 0) {
+    Atomics.add(K.i32, K.L.page_count + pfn, 1);
+    oracle_bad_page(pfn, VK['negative-count'], old);
+    return;
+  }
+  rec(EV['put-last'], pfn);
+  free_hot_cold_page(pfn, true);
 }

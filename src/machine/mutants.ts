@@ -76,7 +76,8 @@ export const MUTANT_PROFILES: Record<MutantName, MutantProfile> = {
     why: '1 ms between the IPIs and the splice (pages parked meanwhile), 1 ms fault windows',
   },
   'call-with-irqs-off': {
-    caughtBy: ['stall'],
+    // smp_call_function's WARN_ON(irqs_disabled()) first; the deadlock's stall after it
+    caughtBy: ['smp-call-irqs-off', 'stall'],
     widen: { ...PRESSURE, delays: { 'splice-to-ipi': 500 } },
     why: '500 us with interrupts off before the IPIs: a second reclaimer arrives and spins on call_lock',
   },

@@ -1,7 +1,10 @@
 /**
- * docs/protocol.md section 5's verdict on the 2006 versions of the series
- * (`--protocol percpu-2006`: per-CPU discard lists each CPU splices inside
- * the IPI handler), played as one schedule on real workers (see
+ * docs/protocol.md section 5's verdict on "[patch 8/9] Guest page hinting:
+ * discarded page list" as posted in September 2006 (`--protocol
+ * percpu-2006`, src/kernel/protocol/percpu-2006.ts: free_hot_cold_page puts
+ * a discarded page on this CPU's page_discard_list, and page_shrink_discards
+ * gathers the lists with on_each_cpu, each CPU splicing its own inside the
+ * IPI handler), played as one schedule on real workers (see
  * test/workers/percpu2006.ts): S reclaims, Y takes its IPI and then faults
  * on P, X parks P and only then takes its IPI.
  *
@@ -9,10 +12,12 @@
  *   freed while Y's fault window is open: free-in-window. The IPI a CPU took
  *   is a barrier for the pages parked before it, not for those another CPU
  *   parks after it (barrier-before-splice in disguise).
- * - With instant delivery X always takes its IPI at the preemption point
- *   before it parks P, so P waits for the next round: clean.
- * - The patched protocol under the same schedule: clean (P goes to the
- *   global list after S spliced it; it waits for the next round's IPIs).
+ * - With instant delivery X takes its IPI at a preemption point before it
+ *   parks P (the last one is __page_cache_release's local_irq_restore, just
+ *   before the discard branch), so P waits for the next pass: clean.
+ * - The default protocol (`patched`, dec-2005) under the same schedule:
+ *   clean (P goes to the global list after S spliced it; it waits for the
+ *   next pass's IPIs).
  *
  * X's IPI arrives at a random time; attempts where it came too early to
  * show the hazard's order are retried (a bounded number of times).
@@ -146,7 +151,7 @@ describe('percpu-2006', () => {
     expect(o.countAfter).toBe(0); // parked for the next round
   }, 120_000);
 
-  it('patched, same schedule with IPI delivery latency: clean', async () => {
+  it('patched (dec-2005), same schedule with IPI delivery latency: clean', async () => {
     const o = await lateX('patched');
     expect(o.kinds).toEqual([]);
     expect(o.countAfter).toBe(0);

@@ -23,8 +23,9 @@ import {
   SetPageFlag,
   set_page_mapping,
 } from '../../src/kernel/page-flags.ts';
+import { page_alloc_cpu_notify } from '../../src/kernel/protocol/percpu-2006.ts';
 import { LOCK } from '../../src/kernel/spinlock.ts';
-import { DISCARD } from '../../src/shm/layout.ts';
+import { DISCARD, PERCPU_HEADS, percpuHeadNode, ZONE } from '../../src/shm/layout.ts';
 import {
   boot,
   counter,
@@ -35,6 +36,7 @@ import {
   generation,
   hostDiscard,
   hotList,
+  listPfns,
   type Machine,
   onGhostList,
   percpuWord,
@@ -173,7 +175,23 @@ describe('alloc_page / free_hot_cold_page normal path', () => {
   });
 });
 
-describe('free_hot_cold_page discard branch (patch 5/6)', () => {
+describe('--protocol selects the module whose branch free_hot_cold_page runs', () => {
+  it('patched is an alias of dec-2005: the same pagevec branch', () => {
+    for (const protocol of ['patched', 'dec-2005'] as const) {
+      m = boot({ cpus: 2, pages: 256, protocol });
+      expect(K.protocol).toBe('dec-2005');
+      const p = discardedPage();
+      put_page(p);
+      expect(discard_pvec_pages(0)).toEqual([p]);
+    }
+    m = boot({ cpus: 2, pages: 256, protocol: 'percpu-2006' });
+    expect(K.protocol).toBe('percpu-2006');
+    m = boot({ cpus: 2, pages: 256, protocol: 'unpatched' });
+    expect(K.protocol).toBe('unpatched');
+  });
+});
+
+describe('free_hot_cold_page discard branch (dec-2005, patch 5/6)', () => {
   beforeEach(() => {
     m = boot({ cpus: 2, pages: 256 });
   });
@@ -289,6 +307,52 @@ describe('free_hot_cold_page discard branch (patch 5/6)', () => {
   });
 });
 
+const percpuDiscardList = (cpu: number) => listPfns(percpuHeadNode(K.L, cpu, PERCPU_HEADS.discard));
+
+describe('free_hot_cold_page discard branch (percpu-2006, patch 8/9 of September 2006)', () => {
+  beforeEach(() => {
+    m = boot({ cpus: 2, pages: 256, protocol: 'percpu-2006' });
+  });
+
+  it("puts a PG_discarded page at count 0 straight on this CPU's page_discard_list: no pagevec, no count", () => {
+    const p = discardedPage();
+    const q = discardedPage();
+    const hot = hotList(0);
+    put_page(p);
+    put_page(q);
+    expect(percpuDiscardList(0)).toEqual([p, q]); // list_add_tail
+    expect(discard_pvec_pages(0)).toEqual([]);
+    expect(discardList()).toEqual([]);
+    for (const x of [p, q]) {
+      expect(page_count(x)).toBe(0);
+      expect(page_flags(x) & PG_discarded).toBe(PG_discarded);
+      expect(page_mapping(x)).toBe(1);
+      expect(hw_host_state(x)).toBe(HS.Vz);
+      expect(onGhostList(x)).toBe(true);
+    }
+    expect(hotList(0)).toEqual(hot);
+    expect(percpuWord(0, 'irqs_enabled')).toBe(1); // local_irq_enable after the add
+    expect(counter(0, 'pagesParked')).toBe(2);
+    expect(counter(0, 'listFlushes')).toBe(0);
+    expect(violations(m)).toEqual([]);
+  });
+
+  it("each CPU parks on its own list; page_alloc_cpu_notify (CPU_DEAD) splices a dead CPU's onto this one's", () => {
+    const a = discardedPage();
+    set_this_cpu(1);
+    const b = discardedPage();
+    put_page(b);
+    set_this_cpu(0);
+    put_page(a);
+    expect(percpuDiscardList(0)).toEqual([a]);
+    expect(percpuDiscardList(1)).toEqual([b]);
+    page_alloc_cpu_notify(1);
+    expect(percpuDiscardList(1)).toEqual([]);
+    expect(percpuDiscardList(0)).toEqual([b, a]);
+    expect(percpuWord(0, 'irqs_enabled')).toBe(1);
+  });
+});
+
 describe('references', () => {
   beforeEach(() => {
     m = boot({ cpus: 2, pages: 256 });
@@ -325,6 +389,34 @@ describe('references', () => {
     expect(hotList(0)).toEqual(hot); // not freed twice
     const v = violations(m);
     expect(v.map((x) => [x.kind, x.pfn, x.cpu, x.detail])).toEqual([['negative-count', p, 0, 0]]);
+  });
+
+  it('__page_cache_release (2.6.15) takes lru_lock and frees only if the count is still 0 under it', () => {
+    // isolate_lru_pages' get_page_testone raises a count of 0 for a moment,
+    // and a discard fault may take a reference then: played here as a
+    // reference that appears while put_page is on its way to lru_lock.
+    const p = alloc_page();
+    const hot = hotList(0);
+    let raised = false;
+    probe.on = (op, lock, cls) => {
+      if (op === 'lock' && lock === m.L.zone + ZONE.lru_lock && !raised) {
+        expect(cls).toBe(LOCK.lru);
+        expect(page_count(p)).toBe(0);
+        Atomics.add(K.i32, K.L.page_count + p, 1);
+        raised = true;
+      }
+    };
+    try {
+      put_page(p);
+    } finally {
+      probe.on = undefined;
+    }
+    expect(raised).toBe(true);
+    expect(page_count(p)).toBe(1);
+    expect(hotList(0)).toEqual(hot); // not freed: the new holder frees it
+    put_page(p);
+    expect(hotList(0)[0]).toBe(p);
+    expect(violations(m)).toEqual([]);
   });
 
   it('get_page on a free page reports ref-from-zero', () => {

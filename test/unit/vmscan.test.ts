@@ -8,8 +8,9 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { audit } from '../../src/check/audit.ts';
 import { K } from '../../src/kernel/context.ts';
 import { HS, hw_host_state } from '../../src/kernel/essa.ts';
-import { find_get_page, pagecache_slot } from '../../src/kernel/filemap.ts';
-import { alloc_page, discard_pvec_pages, put_page } from '../../src/kernel/page_alloc.ts';
+import { find_get_page, lru_cache_add, pagecache_slot } from '../../src/kernel/filemap.ts';
+import { alloc_page, discard_pvec_pages, get_page, put_page } from '../../src/kernel/page_alloc.ts';
+import { page_hva_discard_page } from '../../src/kernel/page_hva.ts';
 import {
   PG_dirty,
   PG_discarded,
@@ -19,7 +20,13 @@ import {
   page_mapping,
   SetPageFlag,
 } from '../../src/kernel/page-flags.ts';
-import { SWAP_CLUSTER_MAX, shrink_discards, try_to_free_pages } from '../../src/kernel/vmscan.ts';
+import {
+  isolate_lru_pages,
+  SWAP_CLUSTER_MAX,
+  shrink_discards,
+  shrink_list,
+  try_to_free_pages,
+} from '../../src/kernel/vmscan.ts';
 import { PERCPU_HEADS, percpuHeadNode } from '../../src/shm/layout.ts';
 import {
   boot,
@@ -33,6 +40,8 @@ import {
   lruList,
   type Machine,
   makeDiscarded,
+  percpuWord,
+  violationKinds,
   violations,
   zoneFree,
   zoneWord,
@@ -154,5 +163,125 @@ describe('try_to_free_pages (cpus = 1)', () => {
     alloc_page();
     expect(counter(0, 'reclaims')).toBe(1);
     for (const p of held) put_page(p);
+  });
+});
+
+const percpuDiscardList = (cpu: number) => listPfns(percpuHeadNode(K.L, cpu, PERCPU_HEADS.discard));
+
+describe('page_shrink_discards (percpu-2006, cpus = 1)', () => {
+  beforeEach(() => {
+    m = boot({ cpus: 1, pages: 256, files: 4, protocol: 'percpu-2006' });
+  });
+
+  it("gathers this CPU's list with on_each_cpu, clears PG_discarded and mapping, frees every page and returns how many", () => {
+    const ps = discardedCachePages(5);
+    for (let i = 0; i < 5; i++) expect(find_get_page(0, i)).toBe(-1);
+    expect(percpuDiscardList(0)).toEqual(ps);
+    const freed = shrink_discards();
+    expect(freed).toBe(5);
+    expect(percpuDiscardList(0)).toEqual([]);
+    expect(listPfns(percpuHeadNode(K.L, 0, PERCPU_HEADS.splice))).toEqual([]);
+    expect(counter(0, 'rendezvous')).toBe(1);
+    expect(counter(0, 'pagesFreedFromList')).toBe(5);
+    for (const p of ps) {
+      expect(page_flags(p) & PG_discarded).toBe(0);
+      expect(page_mapping(p)).toBe(0); // a model difference: 3/9's __page_discard had cleared it
+      expect(page_count(p)).toBe(0);
+      expect(hw_host_state(p)).toBe(HS.Ur);
+    }
+    expect([...coldList(0), ...freeList()]).toEqual(expect.arrayContaining(ps));
+    expect(percpuWord(0, 'irqs_enabled')).toBe(1);
+    expect(percpuWord(0, 'preempt_count')).toBe(0);
+    expect(audit(m).errors.filter((e) => !e.includes('its counter says'))).toEqual([]);
+    expect(violations(m)).toEqual([]);
+  });
+
+  it('looks at nothing before the IPIs: an empty shrink still sends them', () => {
+    expect(shrink_discards()).toBe(0);
+    expect(counter(0, 'rendezvous')).toBe(1);
+    expect(counter(0, 'splices')).toBe(0);
+  });
+
+  it("try_to_free_pages counts page_shrink_discards' pages in nr_reclaimed", () => {
+    discardedCachePages(SWAP_CLUSTER_MAX, 32);
+    for (let i = 0; i < SWAP_CLUSTER_MAX; i++) expect(find_get_page(1, i)).toBe(-1);
+    cachePage(0, 0);
+    // the first pass: 32 from the list, the clean page from the LRU; enough
+    expect(try_to_free_pages()).toBe(SWAP_CLUSTER_MAX + 1);
+    expect(counter(0, 'rendezvous')).toBe(1); // one pass (every pass sends IPIs)
+    expect(lruList()).toEqual([]);
+    expect(violations(m)).toEqual([]);
+  });
+});
+
+describe('2.6.15 reclaim: isolate_lru_pages, shrink_list, remove_mapping (cpus = 1)', () => {
+  beforeEach(() => {
+    m = boot({ cpus: 1, pages: 256, files: 4 });
+  });
+
+  it('isolate_lru_pages puts a page it finds at count 0 back on the LRU (get_page_testone: being freed elsewhere)', () => {
+    const p = alloc_page();
+    lru_cache_add(p);
+    Atomics.sub(K.i32, K.L.page_count + p, 1); // put_page's decrement, before __page_cache_release
+    expect(isolate_lru_pages(1)).toBe(1);
+    expect(listPfns(percpuHeadNode(K.L, 0, PERCPU_HEADS.isolate))).toEqual([]);
+    expect(lruList()).toEqual([p]);
+    expect(page_flags(p) & PG_lru).toBe(PG_lru);
+    expect(page_count(p)).toBe(0);
+    expect(zoneWord('nr_lru')).toBe(1);
+    expect(violations(m)).toEqual([]);
+  });
+
+  it('isolate_lru_pages takes a referenced page with a reference; shrink_list frees it through remove_mapping', () => {
+    const p = cachePage(0, 0);
+    expect(isolate_lru_pages(1)).toBe(1);
+    expect(page_count(p)).toBe(2); // the page cache's and ours
+    expect(page_flags(p) & PG_lru).toBe(0);
+    expect(shrink_list()).toBe(1);
+    expect(pagecache_slot(0, 0)).toBe(-1);
+    expect(page_count(p)).toBe(0);
+    expect(page_mapping(p)).toBe(0);
+    expect(coldList(0)).toContain(p);
+    expect(violations(m)).toEqual([]);
+  });
+
+  it("remove_mapping on a page its discard already took out of the cache drops the discarder's reference: negative-count", () => {
+    // cpu A holds a reference (a finder whose make_stable failed, or the
+    // discard fault); reclaim isolated the page first; A's discard takes it
+    // out of the tree, keeping page->mapping (1/6), and drops the cache's
+    // reference: count 2 = A's + reclaim's.
+    const p = cachePage(0, 0);
+    get_page(p); // A
+    expect(isolate_lru_pages(1)).toBe(1); // B
+    makeDiscarded(p, 3); // count 3: the cache's, A's, B's; no mapping
+    page_hva_discard_page(p);
+    expect(pagecache_slot(0, 0)).toBe(-1);
+    expect(page_mapping(p)).toBe(1);
+    expect(page_count(p)).toBe(2);
+    // B: count 2, clean: __remove_from_page_cache only clears the mapping,
+    // __put_page drops A's reference as if it were the cache's, and the
+    // release of B's parks the page.
+    expect(shrink_list()).toBe(1);
+    expect(page_count(p)).toBe(0);
+    expect(page_mapping(p)).toBe(0);
+    expect(discard_pvec_pages(0)).toEqual([p]);
+    expect(violations(m)).toEqual([]);
+    put_page(p); // A lets go of the reference it still holds
+    expect(violationKinds(m)).toEqual(['negative-count']);
+  });
+
+  it('shrink_list keeps a dirty, a mapped-less truncated and a busy page (remove_mapping: count != 2)', () => {
+    const dirty = cachePage(0, 0);
+    SetPageFlag(dirty, PG_dirty);
+    const busy = cachePage(0, 1);
+    get_page(busy);
+    expect(isolate_lru_pages(2)).toBe(2);
+    expect(shrink_list()).toBe(0);
+    expect(lruList()).toEqual(expect.arrayContaining([dirty, busy]));
+    expect(page_count(dirty)).toBe(1);
+    expect(page_count(busy)).toBe(2);
+    expect(pagecache_slot(0, 1)).toBe(busy);
+    put_page(busy);
+    expect(violations(m)).toEqual([]);
   });
 });

@@ -2,13 +2,16 @@
  * One CPU of the percpu-2006 schedule (test/concurrency/percpu-2006.test.ts),
  * on the real kernel code with real rendezvous:
  *
- *   S (cpu 0)  shrink_discards: IPIs out (each target sees its IPI after its
- *              own --ipi-delivery draw), then waits for every handler.
+ *   S (cpu 0)  try_to_free_pages' discard shrink (percpu-2006:
+ *              page_shrink_discards, on_each_cpu; dec-2005: shrink_discards):
+ *              IPIs out (each target sees its IPI after its own
+ *              --ipi-delivery draw), then waits for every handler.
  *   Y (cpu 2)  takes its IPI (its list spliced), then touches P: discard
  *              fault, a long window W with interrupts off.
  *   X (cpu 1)  once Y is inside W, and only if its own IPI is still some way
- *              off: discards P (find_get_page), whose last put parks it on
- *              X's list; then takes its IPI, which splices P for S to free.
+ *              off: discards P (find_get_page), whose last put_page puts it
+ *              on X's page_discard_list; then takes its IPI, whose
+ *              __page_shrink_discards splices P for S to free.
  *
  * X checks, rather than assumes, when its IPI will show: if it is too close
  * (always, with instant delivery), X takes it first and discards P after,
