@@ -7,7 +7,6 @@
  * the buffer and writes the stop word.
  */
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import { Piscina } from 'piscina';
@@ -32,10 +31,7 @@ import { type LatencyReport, readLatency } from '../stats/latency.ts';
 import { type LockReport, readLocks } from '../stats/lockstat.ts';
 import { type CpuState, callData, cpuState, type Owed, owedResponses } from './inspect.ts';
 import { makeStutter } from './stutter.ts';
-import type { ThreadApi, ThreadSummary } from './thread.ts';
-
-const CPU_WORKER = fileURLToPath(new URL('../../workers/cpu.mjs', import.meta.url));
-const HOST_WORKER = fileURLToPath(new URL('../../workers/host.mjs', import.meta.url));
+import { machineWorkers, type ThreadApi, type ThreadSummary } from './thread.ts';
 
 /** How long threads get to load and attach (tsx compiles on first load). */
 const SETUP_TIMEOUT_MS = 60_000;
@@ -65,6 +61,11 @@ export type RunReport = {
   verdict: Verdict;
   config: Config & { version: string };
   durationMs: number;
+  /**
+   * When the CPUs were released to run (ms since the epoch, sub-millisecond:
+   * performance.timeOrigin + performance.now()); null if they never were.
+   */
+  cpusReleasedAt: number | null;
   cpus: CpuReport[];
   totals: Totals;
   locks: LockReport[];
@@ -99,7 +100,7 @@ export type RunOptions = {
   onTick?: (v: Views, elapsedMs: number) => void;
   /**
    * Test seam: the CPU threads' entry file (absolute path; default
-   * workers/cpu.mjs). Tests substitute an entry that makes a CPU throw.
+   * machineWorkers().cpu). Tests substitute an entry that makes a CPU throw.
    */
   cpuWorker?: string;
 };
@@ -163,7 +164,8 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
   let endReason = '';
 
   const nThreads = cfg.cpus + 1;
-  const cpuWorker = opts.cpuWorker ?? CPU_WORKER;
+  const workers = await machineWorkers();
+  const cpuWorker = opts.cpuWorker ?? workers.cpu;
   const pool = new Piscina({
     filename: cpuWorker,
     minThreads: nThreads,
@@ -205,7 +207,7 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
       th.task = pool
         .run(
           { port: ch.port2 },
-          { transferList: [ch.port2], filename: role === 'cpu' ? cpuWorker : HOST_WORKER },
+          { transferList: [ch.port2], filename: role === 'cpu' ? cpuWorker : workers.host },
         )
         .then(
           () => (th.done = true),
@@ -384,6 +386,7 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
     verdict,
     config: { ...cfg, version: VERSION },
     durationMs: t0 ? t1 - t0 : 0,
+    cpusReleasedAt: t0 ? performance.timeOrigin + t0 : null,
     cpus: Array.from({ length: cfg.cpus }, (_, c) => ({ cpu: c, ...readCounters(v, c) })),
     totals: sumCounters(v),
     locks: readLocks(

@@ -3,9 +3,11 @@
  * for the whole machine; comlink on its MessagePort is the control plane:
  * setup (attach to the buffer), start, final collection, release.
  */
+import { fileURLToPath } from 'node:url';
 import type { MessagePort } from 'node:worker_threads';
 import { threadId } from 'node:worker_threads';
 import * as Comlink from 'comlink';
+import { ensureBuild, isUnwritable } from '../build/bundle.mjs';
 import type { Config } from '../config.ts';
 import { host_loop } from '../host/hypervisor.ts';
 import { kernel_attach } from '../kernel/context.ts';
@@ -13,6 +15,44 @@ import { attach, computeLayout } from '../shm/layout.ts';
 import { lockstat_sites } from '../stats/lockstat.ts';
 import { workload_init } from '../workload/workload.ts';
 import { cpu_loop } from './cpu.ts';
+
+/**
+ * The bundle's own URL, defined by the build (src/build/bundle.mjs) in the
+ * bundle; undeclared (typeof 'undefined') when the sources run (vitest, tsx).
+ */
+declare const HVAEMU_BUNDLE_URL: string | undefined;
+
+export type ThreadEntries = { cpu: string; host: string };
+
+/**
+ * The entry files piscina loads for the CPU and host threads, decided here
+ * only. Running built (bin/hvaemu.mjs), they are the cpu.mjs and host.mjs of
+ * this very bundle, so the threads run the same code as the main thread.
+ * Running the sources (vitest), they are those of the build of the sources
+ * as they are now (built if they changed); with HVAEMU_NO_BUILD=1, or if the
+ * build cache cannot be written, the workers/*.mjs shims that load the
+ * sources through tsx.
+ */
+export async function machineWorkers(): Promise<ThreadEntries> {
+  if (typeof HVAEMU_BUNDLE_URL === 'string') {
+    return {
+      cpu: fileURLToPath(new URL('./cpu.mjs', HVAEMU_BUNDLE_URL)),
+      host: fileURLToPath(new URL('./host.mjs', HVAEMU_BUNDLE_URL)),
+    };
+  }
+  if (!process.env.HVAEMU_NO_BUILD) {
+    try {
+      const { cpu, host } = await ensureBuild();
+      return { cpu, host };
+    } catch (e) {
+      if (!isUnwritable(e)) throw e;
+    }
+  }
+  return {
+    cpu: fileURLToPath(new URL('../../workers/cpu.mjs', import.meta.url)),
+    host: fileURLToPath(new URL('../../workers/host.mjs', import.meta.url)),
+  };
+}
 
 export type ThreadRole = 'cpu' | 'host';
 export type ThreadTask = { port: MessagePort; role: ThreadRole };
