@@ -15,7 +15,7 @@ import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { type Config, SPINLOCK_KINDS, type SpinlockKind, VERSION } from '../config.ts';
 import { EXIT, type RunReport, runMachine, type Verdict } from '../machine/machine.ts';
-import { lineChartSvg, type Series } from '../report/charts.ts';
+import type { Series } from '../report/charts.ts';
 import type { LatencySummary } from '../stats/latency.ts';
 import type { LockReport } from '../stats/lockstat.ts';
 import { si, table } from './format.ts';
@@ -287,6 +287,8 @@ export async function sweepCharts(
   points: SweepPoint[],
   axes: SweepReport['axes'],
 ): Promise<string[]> {
+  // Loaded here, not at start: vega and vega-lite take a few hundred ms to load.
+  const { lineChartSvg } = await import('../report/charts.ts');
   const files: string[] = [];
   const write = (name: string, svg: string) => {
     writeFileAtomic(join(dir, name), svg);
