@@ -52,6 +52,7 @@ async function runCommand(flags: RunFlags): Promise<number> {
   const tty = process.stderr.isTTY && !flags.quiet;
   const progress = makeProgressPrinter(process.stderr);
   const signals = stopOnSignals();
+  if (tty && flags.json !== '-') progress.note(`hvaemu: booting ${cfg.cpus} CPUs...`);
   let report: RunReport;
   try {
     report = await runMachine(cfg, {

@@ -11,6 +11,11 @@ export function progressLine(p: Progress): string {
 export function makeProgressPrinter(stream: NodeJS.WriteStream) {
   let shown = false;
   return {
+    /** A line shown until the first progress line replaces it (e.g. while the threads boot). */
+    note(text: string) {
+      stream.write(`\r\x1b[K${text}`);
+      shown = true;
+    },
     update(p: Progress) {
       stream.write(`\r\x1b[K${progressLine(p)}`);
       shown = true;
