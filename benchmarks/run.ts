@@ -21,6 +21,7 @@ import { compareBuffers } from './lib/compare.ts';
 import { countHotLoopCalls } from './lib/count.ts';
 import { BUILD_DIR, buildNative, type Native, runNative, writeImage } from './lib/native.ts';
 import { fmt, GOALS, markdown, type RatioName, type Report, type Row } from './lib/report.ts';
+import { benchStartupRuns } from './lib/startup.ts';
 import { loadMeter, machineInfo, median, percentile } from './lib/stats.ts';
 import { runWorkers } from './lib/threads.ts';
 import { BENCH, benchConfig } from './params.ts';
@@ -35,6 +36,7 @@ const SECTIONS = [
   'scaling',
   'workload',
   'lockstat',
+  'startup',
 ] as const;
 type Section = (typeof SECTIONS)[number];
 
@@ -56,6 +58,7 @@ const PLANS = {
     wlRuns: 1,
     lsMs: 1500,
     lsPairs: 2,
+    startRuns: 3,
   },
   full: {
     rounds: 3,
@@ -73,6 +76,7 @@ const PLANS = {
     wlRuns: 3,
     lsMs: 3000,
     lsPairs: 4,
+    startRuns: 5,
   },
 };
 type Plan = (typeof PLANS)['full'];
@@ -589,6 +593,32 @@ async function benchWorkload(ctx: Ctx) {
 }
 
 /** (e) The cost of --lockstat: ops/s with and without, runs alternating, same seeds. */
+/**
+ * The start of `hvaemu run --cpus 4 --duration 1s` as a user meets it: a
+ * child process, from the command to the CPUs' first operation, and to its
+ * exit; from the build (its cache warmed first) and through tsx.
+ */
+async function benchStartup(ctx: Ctx) {
+  const out = await benchStartupRuns(ctx.plan.startRuns);
+  const ms = (x: number) => `${x.toFixed(0)} ms`;
+  const cache = out.cacheWasWarm ? 'cache was warm' : 'cache built before the runs';
+  ctx.rows.push({
+    name: `start: command to the first CPU operation (hvaemu run --cpus ${out.cpus})`,
+    js: ms(out.built.toCpusMs),
+    c: '',
+    ratio: '',
+    note: `built (${cache}); through tsx ${ms(out.tsx.toCpusMs)}`,
+  });
+  ctx.rows.push({
+    name: `start: hvaemu run --cpus ${out.cpus} --duration ${out.durationS}s, total wall`,
+    js: ms(out.built.wallMs),
+    c: '',
+    ratio: '',
+    note: `through tsx ${ms(out.tsx.wallMs)}`,
+  });
+  return out;
+}
+
 async function benchLockstat(ctx: Ctx) {
   const { plan } = ctx;
   const cpus = 2;
@@ -746,6 +776,7 @@ async function main(argv: string[]): Promise<number> {
     scaling: benchScaling,
     workload: benchWorkload,
     lockstat: benchLockstat,
+    startup: benchStartup,
   };
   for (const s of SECTIONS) {
     if (!only.includes(s)) continue;
