@@ -1,17 +1,17 @@
 /**
  * arch/s390: a user access through the page table, and the discard fault
- * handler of patch 6/6 (docs/protocol.md section 3).
+ * handler of patch 6/6 (docs/protocol.md, the discard fault).
  *
  * The access is hardware: walk the pte (no lock), look at the frame's host
  * state, and on Vz raise the discard fault, which enters the handler with I/O
- * and external interrupts disabled. Nothing in here is a preemption point, so
- * no IPI lands between the walk and the fault: an instruction is atomic.
+ * and external interrupts disabled. Nothing between the walk and the fault is
+ * a preemption point, so no IPI lands there: an instruction is atomic.
  */
 import { performance } from 'node:perf_hooks';
 import { EV } from '../check/events.ts';
 import { oracle_access, oracle_fault_begin, oracle_fault_ref } from '../check/oracle.ts';
 import { rec } from '../check/recorder.ts';
-import { CNT } from '../shm/layout.ts';
+import { CNT, CTRL, PERCPU } from '../shm/layout.ts';
 import { K, P } from './context.ts';
 import { HS, hw_host_state } from './essa.ts';
 import { handle_mm_fault, pte_idx, pte_lock } from './memory.ts';
@@ -23,38 +23,64 @@ import { LOCK, spin_lock, spin_unlock } from './spinlock.ts';
 
 /**
  * A read access by `task` (running on this CPU, interrupts enabled) to
- * `vpage`: a page fault if not present, a discard fault if the host
- * discarded the frame, else nothing to do.
+ * `vpage`. The hardware re-executes a faulting instruction: after a page
+ * fault or a discard fault the access runs again, until it completes (the
+ * pte maps a frame the host has not discarded) or the fault gives up
+ * (SIGSEGV/SIGBUS/OOM: the task would get a signal; here the access is
+ * abandoned). An access that faults `--livelock-faults` times in a row makes
+ * no progress: the CPU raises its livelock word for the watchdog (a stall of
+ * kind livelock) and goes on faulting until the run stops, as a livelocked
+ * CPU would.
  */
 export function user_access(task: number, vpage: number): void {
   const i32 = K.i32;
   const inAccess = K.inAccess; // the task's word: flush_tlb_page finds it wherever we run
-  Atomics.store(i32, inAccess, 1);
-  const pte = Atomics.load(i32, pte_idx(task, vpage));
-  if (pte === 0) {
-    Atomics.store(i32, inAccess, 0);
-    handle_mm_fault(task, vpage);
-    return;
+  let faults = 0;
+  for (;;) {
+    Atomics.store(i32, inAccess, 1);
+    const pte = Atomics.load(i32, pte_idx(task, vpage));
+    if (pte === 0) {
+      Atomics.store(i32, inAccess, 0);
+      if (!handle_mm_fault(task, vpage)) return;
+    } else {
+      const pfn = pte - 1;
+      // The generation is read before the host state: if the host state still
+      // shows this frame's Vz, the frame was not freed since (freeing sets U), so
+      // the generation read is the one of the frame the pte mapped.
+      const gen = oracle_access(pfn);
+      if (hw_host_state(pfn) !== HS.Vz) {
+        Atomics.store(i32, inAccess, 0);
+        return; // the access completes
+      }
+      // Program interruption 0x1a: discard fault, interrupts disabled from here on.
+      local_irq_disable();
+      // Recorded before the oracle opens the window: a CPU that sees the window
+      // open (and copies our flight recorder into a violation) then sees the fault.
+      rec(EV.fault, pfn, gen);
+      oracle_fault_begin(pfn, gen); // W begins at the access, before the delivery
+      Atomics.store(i32, inAccess, 0);
+      if (K.faultDeliveryMs > 0) fault_delivery();
+      do_discard_fault(task, vpage, pfn);
+      // Return from the interruption: the old PSW has interrupts enabled.
+      local_irq_enable();
+    }
+    if (++faults >= K.cfg.livelockFaults && livelocked(task, vpage, faults)) return;
   }
-  const pfn = pte - 1;
-  // The generation is read before the host state: if the host state still
-  // shows this frame's Vz, the frame was not freed since (freeing sets U), so
-  // the generation read is the one of the frame the pte mapped.
-  const gen = oracle_access(pfn);
-  if (hw_host_state(pfn) !== HS.Vz) {
-    Atomics.store(i32, inAccess, 0);
-    return;
+}
+
+/**
+ * The same access (or get_user_pages' retry of one address) has faulted
+ * `faults` times in a row: tell the watchdog (once) and keep going until the
+ * machine stops. True: stop now.
+ */
+export function livelocked(task: number, vpage: number, faults: number): boolean {
+  const i32 = K.i32;
+  if (i32[K.percpu + PERCPU.livelock] === 0) {
+    Atomics.store(i32, K.percpu + PERCPU.livelock_vpage, task * 65536 + vpage);
+    rec(EV.livelock, -1, faults, vpage);
   }
-  // Program interruption: discard fault, interrupts disabled from here on.
-  local_irq_disable();
-  // Recorded before the oracle opens the window: a CPU that sees the window
-  // open (and copies our flight recorder into a violation) then sees the fault.
-  rec(EV.fault, pfn, gen);
-  oracle_fault_begin(pfn, gen); // W begins at the access, before the delivery
-  Atomics.store(i32, inAccess, 0);
-  if (K.faultDeliveryMs > 0) fault_delivery();
-  do_discard_fault(task, vpage, pfn);
-  local_irq_enable(); // return from the interruption; the access is re-executed later
+  Atomics.store(i32, K.percpu + PERCPU.livelock, faults);
+  return Atomics.load(i32, K.L.ctrl + CTRL.stop) !== 0;
 }
 
 /**
@@ -70,11 +96,22 @@ function fault_delivery(): void {
 }
 
 /**
- * The discard fault handler. Entered with interrupts disabled. s390 reports
- * only the absolute address: the handler has a pfn and no reference, and
- * nothing in struct page can be trusted, so it tries get_page_unless_zero
- * while still disabled. Count 0 means the page is free or parked on the
- * discard list: back off, the access is re-executed.
+ * get_page_if_present (6/6, arch/s390/mm/fault.c): the patch's
+ * atomic_inc_if_not_zero as a compare-and-swap loop. 2.6.15 biased the
+ * count (free = -1) and refused at `old < 0`; here the count is unbiased and
+ * it refuses at 0: a free page, or one parked on the discard list.
+ */
+export function get_page_if_present(pfn: number): boolean {
+  return get_page_unless_zero(pfn);
+}
+
+/**
+ * do_discard_fault (6/6, arch/s390/mm/fault.c), program check 0x1a. Entered
+ * with interrupts disabled. s390 reports only the absolute address: the
+ * handler has a pfn and no reference, and nothing in struct page can be
+ * trusted, so it tries get_page_if_present while still disabled. Count 0
+ * means the page is free or parked on the discard list: back off, still
+ * disabled; the access is re-executed (user_access).
  *
  *   CPU A (here)                      CPU B                    CPU C
  *   access P: Vz -> fault, irqs off
@@ -82,12 +119,15 @@ function fault_delivery(): void {
  *                                     last put_page(P):
  *                                       PG_discarded -> parked
  *                                     shrink_discards: IPI...  (waits for A)
- *   get_page_unless_zero(P) == 0
+ *   get_page_if_present(P) == 0
  *   irqs on -> takes the IPI
  *                                     ...free P                alloc P
  *
  * Without the discard list B frees P at once, C reallocates it, and A's
- * reference lands on C's page (docs/protocol.md section 4).
+ * reference lands on C's page (docs/protocol.md, the hazard).
+ *
+ * On success, as posted: local_irq_enable(), page_hva_discard_page(page),
+ * page_cache_release(page).
  */
 export function do_discard_fault(task: number, vpage: number, pfn: number): void {
   K.f64[K.stats + CNT.discardFaults]!++;
@@ -106,7 +146,7 @@ export function do_discard_fault(task: number, vpage: number, pfn: number): void
       get_page(pfn);
     }
   } else if (K.absolute) {
-    ok = get_page_unless_zero(pfn);
+    ok = get_page_if_present(pfn);
   } else {
     // A "nice" platform delivers the virtual address: the pte pins the page.
     const lock = pte_lock(task);
@@ -130,5 +170,5 @@ export function do_discard_fault(task: number, vpage: number, pfn: number): void
   local_irq_enable();
   point(P['ref-to-discard']);
   page_hva_discard_page(pfn);
-  put_page(pfn);
+  put_page(pfn); // page_cache_release
 }

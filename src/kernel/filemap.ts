@@ -7,7 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import { EV } from '../check/events.ts';
 import { rec } from '../check/recorder.ts';
-import { PAGES_PER_FILE } from '../config.ts';
+import { PAGES_PER_FILE, PAGEVEC_SIZE } from '../config.ts';
 import { CNT, fileBase, HEAD, headNode, ZONE } from '../shm/layout.ts';
 import {
   lock_acquired,
@@ -21,7 +21,7 @@ import { K, P } from './context.ts';
 import { page_hva_discarded } from './essa.ts';
 import { list_add } from './list.ts';
 import { alloc_page, get_page, put_page } from './page_alloc.ts';
-import { page_hva_discard_page, page_hva_make_stable } from './page_hva.ts';
+import { page_hva_discard_page, page_hva_make_stable, page_hva_make_volatile } from './page_hva.ts';
 import {
   ClearPageFlag,
   PageDiscarded,
@@ -29,9 +29,11 @@ import {
   PG_locked,
   PG_lru,
   PG_uptodate,
+  page_flags,
   page_mapping,
   SetPageFlag,
   set_page_mapping,
+  TestClearPageFlag,
   TestSetPageDiscarded,
   TestSetPageFlag,
 } from './page-flags.ts';
@@ -100,9 +102,11 @@ function __lock_page(pfn: number): void {
     cpu_relax(spins++);
   }
 }
+/** unlock_page; 1/6 then tries page_hva_make_volatile(page, 1). */
 export function unlock_page(pfn: number): void {
   if (K.lockTimed) lock_hold_end(page_lock_id(pfn), LOCK.page);
   ClearPageFlag(pfn, PG_locked);
+  page_hva_make_volatile(pfn, 1);
 }
 
 // ---- LRU --------------------------------------------------------------------
@@ -143,31 +147,122 @@ export function add_to_page_cache(pfn: number, file: number, index: number): boo
   return ok;
 }
 
-/** Look the slot up and take a reference under tree_lock, without make_stable. Returns pfn or -1. */
-export function find_get_page_raw(file: number, index: number): number {
+/**
+ * find_get_page (1/6): look the slot up and take a reference under tree_lock
+ * (read_lock_irq), then make the page stable. A page the host discarded is
+ * discarded by the guest too and NULL returned, so the caller reads it anew.
+ */
+export function find_get_page(file: number, index: number): number {
   const lock = tree_lock(file);
   const flags = local_irq_save();
   spin_lock(lock, LOCK.tree);
   const pfn = K.i32[slotIdx(file, index)]! - 1;
-  if (pfn >= 0) get_page(pfn);
+  if (pfn >= 0) get_page(pfn); // page_cache_get
   spin_unlock(lock, LOCK.tree);
   local_irq_restore(flags);
-  return pfn;
-}
-
-/**
- * find_get_page with the series' make_stable: a page the host discarded is
- * discarded by the guest too (and NULL returned), so the caller reads it anew.
- */
-export function find_get_page(file: number, index: number): number {
-  const pfn = find_get_page_raw(file, index);
   if (pfn < 0) return -1;
   point(P['find-get']);
   if (page_hva_make_stable(pfn)) return pfn;
   K.f64[K.stats + CNT.findGetPageDiscarded]!++;
   page_hva_discard_page(pfn);
-  put_page(pfn);
+  put_page(pfn); // page_cache_release
   return -1;
+}
+
+/**
+ * find_lock_page (1/6): find_get_page that also locks the page. The page is
+ * made stable under tree_lock, before the lock attempt; if the lock had to
+ * be waited for, the page may have left the file meanwhile: drop it and look
+ * again (`goto repeat`). Returns a referenced, locked, stable page or -1.
+ */
+export function find_lock_page(file: number, index: number): number {
+  const lock = tree_lock(file);
+  for (;;) {
+    // repeat:
+    let flags = local_irq_save();
+    spin_lock(lock, LOCK.tree);
+    const pfn = K.i32[slotIdx(file, index)]! - 1;
+    if (pfn < 0) {
+      spin_unlock(lock, LOCK.tree);
+      local_irq_restore(flags);
+      return -1;
+    }
+    get_page(pfn); // page_cache_get
+    point(P['find-get']);
+    if (!page_hva_make_stable(pfn)) {
+      spin_unlock(lock, LOCK.tree);
+      local_irq_restore(flags);
+      K.f64[K.stats + CNT.findGetPageDiscarded]!++;
+      page_hva_discard_page(pfn);
+      put_page(pfn); // page_cache_release
+      return -1;
+    }
+    if (trylock_page(pfn)) {
+      spin_unlock(lock, LOCK.tree);
+      local_irq_restore(flags);
+      return pfn;
+    }
+    spin_unlock(lock, LOCK.tree);
+    local_irq_restore(flags);
+    lock_page(pfn); // __lock_page: sleeps
+    flags = local_irq_save();
+    spin_lock(lock, LOCK.tree);
+    // Has the page been truncated (or discarded) while we slept?
+    const same =
+      page_mapping(pfn) === file + 1 && Atomics.load(K.i32, K.L.page_index + pfn) === index;
+    spin_unlock(lock, LOCK.tree);
+    local_irq_restore(flags);
+    if (same) return pfn;
+    unlock_page(pfn);
+    put_page(pfn); // page_cache_release; goto repeat
+  }
+}
+
+/**
+ * find_get_pages / find_get_pages_tag (1/6): a gang lookup of up to `nr`
+ * pages from `start` under tree_lock, each referenced and made stable there.
+ * If one cannot be made stable, the lock is dropped, that page discarded,
+ * every reference taken so far released, and the whole lookup retried.
+ * With `dirtyOnly` it is find_get_pages_tag(PAGECACHE_TAG_DIRTY): the radix
+ * tree's dirty tag is read as the page's PG_dirty (docs/mapping.md).
+ * Returns the number of pages stored in `pages`.
+ */
+export function find_get_pages(
+  file: number,
+  start: number,
+  nr: number,
+  pages: Int32Array,
+  dirtyOnly = false,
+): number {
+  const lock = tree_lock(file);
+  const i32 = K.i32;
+  for (;;) {
+    // repeat:
+    const flags = local_irq_save();
+    spin_lock(lock, LOCK.tree);
+    let ret = 0;
+    for (let index = start; index < PAGES_PER_FILE && ret < nr; index++) {
+      const pfn = i32[slotIdx(file, index)]! - 1;
+      if (pfn < 0 || (dirtyOnly && (page_flags(pfn) & PG_dirty) === 0)) continue;
+      pages[ret++] = pfn;
+    }
+    let failed = -1;
+    for (let i = 0; i < ret; i++) {
+      const pfn = pages[i]!;
+      get_page(pfn); // page_cache_get
+      point(P['find-get-pages']);
+      if (page_hva_make_stable(pfn)) continue;
+      failed = i;
+      break;
+    }
+    spin_unlock(lock, LOCK.tree);
+    local_irq_restore(flags);
+    if (failed < 0) return ret;
+    // Set stable failed: discard the page and retry the whole operation.
+    K.f64[K.stats + CNT.findGetPageDiscarded]!++;
+    page_hva_discard_page(pages[failed]!);
+    for (let i = failed; i >= 0; i--) put_page(pages[i]!);
+  }
 }
 
 /**
@@ -251,15 +346,66 @@ export function __pagecache_delete(file: number, index: number): void {
 }
 
 /**
- * Write to a cached page: find it (stable), lock, dirty, unlock. Under the
- * page lock, recheck that the page is still in this file's cache: truncate or
- * a discard may have taken it out between the lookup and the lock.
+ * write(2) of one page, generic_file_buffered_write's shape: __grab_cache_page
+ * (find_lock_page, or a new page read in and added to the cache, then
+ * locked, rechecking under the page lock that it is still this file's), then
+ * set_page_dirty, unlock, release. A page found is stable (find_lock_page made
+ * it so) and stays stable while we hold it: the host cannot discard it, so
+ * it cannot be PG_discarded when we dirty it; if it were, 1/6's
+ * BUG_ON(PageDirty) in __page_hva_discard_page would report it.
  */
 export function write_cache_page(file: number, index: number): void {
-  const pfn = read_cache_page(file, index);
-  if (pfn < 0) return;
-  lock_page(pfn);
-  if (page_mapping(pfn) === file + 1 && !PageDiscarded(pfn)) SetPageFlag(pfn, PG_dirty);
+  let pfn = find_lock_page(file, index);
+  if (pfn < 0) {
+    pfn = read_cache_page(file, index);
+    if (pfn < 0) return;
+    lock_page(pfn);
+    if (page_mapping(pfn) !== file + 1) {
+      unlock_page(pfn);
+      put_page(pfn);
+      return;
+    }
+  }
+  SetPageFlag(pfn, PG_dirty); // set_page_dirty (and the radix tree's dirty tag)
   unlock_page(pfn);
   put_page(pfn);
 }
+
+/**
+ * test_clear_page_dirty (page locked): clear PG_dirty and the dirty tag under
+ * tree_lock; 1/6 then tries page_hva_make_volatile(page, 1) there.
+ */
+export function test_clear_page_dirty(pfn: number, file: number): boolean {
+  const lock = tree_lock(file);
+  const flags = local_irq_save();
+  spin_lock(lock, LOCK.tree);
+  const was = TestClearPageFlag(pfn, PG_dirty);
+  if (was) page_hva_make_volatile(pfn, 1);
+  spin_unlock(lock, LOCK.tree);
+  local_irq_restore(flags);
+  return was;
+}
+
+/**
+ * Writeback of a file's dirty pages, mpage_writepages' shape: pagevec_lookup_tag
+ * (find_get_pages_tag, DIRTY) from the start, and for each page found: lock,
+ * check it is still this file's, clear dirty ("written"), unlock, release.
+ */
+export function writeback_mapping(file: number): void {
+  const pvec = lookup_pvec;
+  let index = 0;
+  for (;;) {
+    const n = find_get_pages(file, index, PAGEVEC_SIZE, pvec, true);
+    if (n === 0) return;
+    for (let i = 0; i < n; i++) {
+      const pfn = pvec[i]!;
+      index = Math.max(index, Atomics.load(K.i32, K.L.page_index + pfn) + 1);
+      lock_page(pfn);
+      if (page_mapping(pfn) === file + 1) test_clear_page_dirty(pfn, file);
+      unlock_page(pfn);
+    }
+    for (let i = 0; i < n; i++) put_page(pvec[i]!); // pagevec_release
+  }
+}
+/** A pagevec on the stack of a lookup (one operation at a time per thread). */
+const lookup_pvec = new Int32Array(PAGEVEC_SIZE);

@@ -15,27 +15,14 @@ import { rec } from '../check/recorder.ts';
 import { MAP_SLOTS, NR_VPAGES, PAGES_PER_FILE, TASKS_PER_CPU } from '../config.ts';
 import { CNT, fileBase, PERCPU, percpuBase, taskBase } from '../shm/layout.ts';
 import { K, P } from './context.ts';
-import {
-  __pagecache_holds,
-  file_size,
-  find_get_page_raw,
-  lock_page,
-  read_cache_page,
-  remove_from_page_cache,
-  tree_lock,
-  unlock_page,
-} from './filemap.ts';
+import { livelocked } from './fault.ts';
+import { __pagecache_holds, file_size, read_cache_page, tree_lock } from './filemap.ts';
 import { alloc_page, get_page, put_page } from './page_alloc.ts';
-import { page_hva_make_volatile } from './page_hva.ts';
-import {
-  ClearPageFlag,
-  PG_dirty,
-  PG_uptodate,
-  page_mapping,
-  set_page_mapping,
-} from './page-flags.ts';
+import { page_hva_discard_page, page_hva_make_stable, page_hva_make_volatile } from './page_hva.ts';
+import { page_mapping, set_page_mapping } from './page-flags.ts';
 import { cpu_relax, local_irq_restore, local_irq_save, point } from './smp.ts';
 import { LOCK, spin_lock, spin_unlock } from './spinlock.ts';
+import { truncate_inode_pages } from './truncate.ts';
 
 export const FILE_VPAGES = MAP_SLOTS * PAGES_PER_FILE;
 
@@ -126,14 +113,14 @@ export function zap_anon(task: number, vpage: number): void {
 /**
  * Does the task map the file now? Read without the pte lock: the rmap walks
  * below visit only the tasks that do, as the kernel walks only the vmas in
- * mapping->i_mmap. Taking every task's pte lock instead made try_to_unmap
+ * mapping->i_mmap. Taking every task's pte lock instead made the unmap
  * most of mm->page_table_lock's acquisitions at 8 CPUs (16 tasks per discard).
  *
  * Why skipping a task that does not map the file is safe:
  * - a slot's ptes belong to the file in its vma (munmap zaps them and clears
  *   the vma under the pte lock; mmap fills only an empty vma): no vma of the
  *   file, no pte of the file's pages;
- * - try_to_unmap runs only on a page the host discarded (Vz, which stays
+ * - page_hva_unmap_all runs only on a page the host discarded (Vz, which stays
  *   until the page is freed): a task that maps the file after the check cannot
  *   map this page, because its fault's find_get_page fails page_hva_make_stable;
  * - unmap_mapping_range runs after vmtruncate set i_size to 0: a later fault
@@ -144,13 +131,21 @@ function task_maps_file(task: number, file: number): boolean {
   return false;
 }
 
-/** try_to_unmap for a file page: clear every pte that maps it (rmap walk). Caller holds a reference. */
-export function try_to_unmap(pfn: number): void {
+export const page_mapped = (pfn: number) => Atomics.load(K.i32, K.L.page_mapcount + pfn) > 0;
+
+/**
+ * page_hva_unmap_all (1/6, mm/rmap.c): clear every pte that maps the page,
+ * walking the file's mappings (i_mmap) and stopping once the page is not
+ * mapped any more. Caller holds the page lock and a reference. Each pte's
+ * reference is dropped after its pte lock (the caller's keeps the page).
+ * (The posted code does not reach anonymous pages: BUG_ON(PageAnon).)
+ */
+export function page_hva_unmap_all(pfn: number): void {
   const mapping = page_mapping(pfn);
   if (mapping <= 0) return;
   const file = mapping - 1;
   const index = Atomics.load(K.i32, K.L.page_index + pfn);
-  for (let task = 0; task < K.L.nr_tasks; task++) {
+  for (let task = 0; task < K.L.nr_tasks && page_mapped(pfn); task++) {
     if (!task_maps_file(task, file)) continue;
     const lock = pte_lock(task);
     let n = 0;
@@ -187,22 +182,29 @@ export function unmap_mapping_range(file: number): void {
 // ---- page faults --------------------------------------------------------------
 
 /**
- * handle_mm_fault for a not-present pte. File pages: read through the page
- * cache and map, rechecking under the pte lock and tree_lock that the page is
- * still the cached one and the file was not truncated past it (2.6's
- * truncate_count / i_size recheck). Anonymous pages: a new zeroed page.
+ * handle_mm_fault for a not-present pte (do_no_page / do_anonymous_page).
+ * File pages: read through the page cache (filemap_nopage: find_get_page,
+ * which makes the page stable) and map, rechecking under the pte lock and
+ * tree_lock that the page is still the cached one and the file was not
+ * truncated past it (2.6's truncate_count / i_size recheck). Anonymous
+ * pages: a new zeroed page. Returns true when the faulting access should be
+ * re-executed (VM_FAULT_MINOR/MAJOR, also when a race undid the mapping),
+ * false when the task would get a signal (SIGSEGV, SIGBUS, OOM).
+ *
+ * Not modelled: the COW break of do_no_page and do_wp_page (1/6 makes the
+ * old page stable there or returns VM_FAULT_DISCARD): every mapping here is
+ * a shared read mapping or anonymous memory.
  */
-export function handle_mm_fault(task: number, vpage: number): void {
-  if (vpage >= FILE_VPAGES) {
-    do_anonymous_page(task, vpage);
-    return;
-  }
+export function handle_mm_fault(task: number, vpage: number): boolean {
+  if (vpage >= FILE_VPAGES) return do_anonymous_page(task, vpage);
   const slot = Math.floor(vpage / PAGES_PER_FILE);
   const index = vpage % PAGES_PER_FILE;
   const file = vma_file(task, slot);
-  if (file < 0) return; // SIGSEGV: nothing mapped there
+  if (file < 0) return false; // SIGSEGV: nothing mapped there
+  // filemap_nopage: an access beyond i_size (a truncate in progress) is SIGBUS
+  if (index >= file_size(file)) return false;
   const pfn = read_cache_page(file, index);
-  if (pfn < 0) return;
+  if (pfn < 0) return false; // SIGBUS (beyond i_size) or OOM
   const i32 = K.i32;
   const lock = pte_lock(task);
   spin_lock(lock, LOCK.pte);
@@ -223,14 +225,16 @@ export function handle_mm_fault(task: number, vpage: number): void {
   local_irq_restore(flags);
   spin_unlock(lock, LOCK.pte);
   if (ok) rec(EV.map, pfn, task);
-  // Known references besides the mappings: ours and the page cache's.
+  // page_add_file_rmap's make_volatile (1/6). Known references besides the
+  // mappings: ours and the page cache's.
   page_hva_make_volatile(pfn, 2);
   put_page(pfn);
+  return true;
 }
 
-function do_anonymous_page(task: number, vpage: number): void {
+function do_anonymous_page(task: number, vpage: number): boolean {
   const pfn = alloc_page();
-  if (pfn < 0) return;
+  if (pfn < 0) return false; // OOM
   set_page_mapping(pfn, -(task + 1)); // PAGE_MAPPING_ANON
   Atomics.store(K.i32, K.L.page_index + pfn, vpage);
   const lock = pte_lock(task);
@@ -243,15 +247,62 @@ function do_anonymous_page(task: number, vpage: number): void {
   }
   spin_unlock(lock, LOCK.pte);
   if (!ok) put_page(pfn);
+  return true;
+}
+
+/**
+ * follow_page(vma, address, FOLL_GET): the page a pte maps, with a
+ * reference taken under the pte lock; -1 if the pte is empty.
+ */
+export function follow_page(task: number, vpage: number): number {
+  const lock = pte_lock(task);
+  spin_lock(lock, LOCK.pte);
+  const pte = K.i32[pte_idx(task, vpage)]!;
+  if (pte !== 0) get_page(pte - 1);
+  spin_unlock(lock, LOCK.pte);
+  return pte - 1;
+}
+
+/**
+ * get_user_pages(tsk, mm, start, nr, write 0, force 0, pages, NULL): pin
+ * the pages behind `nr` user addresses for I/O (direct I/O, a zero-copy send).
+ * Fault each in as needed; with FOLL_GET, 1/6 makes each page stable, and a
+ * page the host discarded meanwhile is discarded by the guest, released, and
+ * looked up again (`goto retry`). Returns how many pages were pinned into
+ * `pages` (each holds a reference the caller drops).
+ */
+export function get_user_pages(task: number, vpage: number, nr: number, pages: Int32Array): number {
+  let i = 0;
+  for (; i < nr; i++) {
+    const addr = vpage + i;
+    let faults = 0;
+    for (;;) {
+      // retry: cond_resched(); while (!(page = follow_page(...))) handle_mm_fault
+      let pfn = follow_page(task, addr);
+      while (pfn < 0) {
+        if (!handle_mm_fault(task, addr)) return i; // -EFAULT / -ENOMEM: what was pinned so far
+        pfn = follow_page(task, addr);
+      }
+      point(P['gup-stable']);
+      if (page_hva_make_stable(pfn)) {
+        pages[i] = pfn;
+        break;
+      }
+      page_hva_discard_page(pfn);
+      put_page(pfn); // page_cache_release
+      if (++faults >= K.cfg.livelockFaults && livelocked(task, addr, faults)) return i;
+    }
+  }
+  return i;
 }
 
 // ---- truncate -------------------------------------------------------------------
 
 /**
  * vmtruncate to 0 and back: i_size to 0 under tree_lock (no new pages, no new
- * mappings), unmap_mapping_range, then truncate_inode_pages: each cached page
- * locked, removed from the page cache (where a page the host discarded gets
- * PG_discarded) and released.
+ * mappings), unmap_mapping_range, then truncate_inode_pages (truncate.ts),
+ * which finds the cached pages with find_get_pages (made stable, or
+ * discarded) and removes and releases each under its page lock.
  */
 export function vmtruncate(file: number): void {
   const { i32, L } = K;
@@ -265,20 +316,7 @@ export function vmtruncate(file: number): void {
   local_irq_restore(flags);
   rec(EV.truncate, -1, file);
   unmap_mapping_range(file);
-  for (let index = 0; index < PAGES_PER_FILE; index++) {
-    const pfn = find_get_page_raw(file, index);
-    if (pfn < 0) continue;
-    lock_page(pfn);
-    let removed = false;
-    if (page_mapping(pfn) === file + 1) {
-      ClearPageFlag(pfn, PG_dirty | PG_uptodate);
-      removed = remove_from_page_cache(pfn, file, index);
-    }
-    unlock_page(pfn);
-    point(P['remove-to-put']);
-    if (removed) put_page(pfn); // the page cache's reference
-    put_page(pfn);
-  }
+  truncate_inode_pages(file);
   flags = local_irq_save();
   spin_lock(tl, LOCK.tree);
   Atomics.store(i32, fb + L.file_size, PAGES_PER_FILE);

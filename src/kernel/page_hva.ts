@@ -4,7 +4,9 @@
  * and discard it after the host did.
  */
 import { EV } from '../check/events.ts';
+import { oracle_bad_page } from '../check/oracle.ts';
 import { rec } from '../check/recorder.ts';
+import { VK } from '../check/violations.ts';
 import { CNT, ZONE } from '../shm/layout.ts';
 import { K, P } from './context.ts';
 import { page_hva_set_stable_if_resident, page_hva_set_volatile } from './essa.ts';
@@ -16,8 +18,7 @@ import {
   unlock_page,
 } from './filemap.ts';
 import { list_del } from './list.ts';
-import { try_to_unmap } from './memory.ts';
-import { put_page } from './page_alloc.ts';
+import { page_hva_unmap_all, page_mapped } from './memory.ts';
 import {
   ClearPageFlag,
   PageDiscarded,
@@ -35,7 +36,14 @@ import {
   TestSetPageDiscarded,
   TestSetPageFlag,
 } from './page-flags.ts';
-import { cpu_relax, local_irq_restore, local_irq_save, point } from './smp.ts';
+import {
+  cpu_relax,
+  local_irq_restore,
+  local_irq_save,
+  point,
+  preempt_disable,
+  preempt_enable,
+} from './smp.ts';
 import { LOCK, spin_lock, spin_unlock } from './spinlock.ts';
 
 /**
@@ -46,7 +54,11 @@ import { LOCK, spin_lock, spin_unlock } from './spinlock.ts';
  */
 export function page_hva_make_volatile(pfn: number, offset: number): void {
   if (PageDiscarded(pfn)) return;
-  if (TestSetPageFlag(pfn, PG_state_change)) return; // someone is changing it: give up
+  preempt_disable();
+  if (TestSetPageFlag(pfn, PG_state_change)) {
+    preempt_enable();
+    return; // someone is changing it: give up
+  }
   const f = page_flags(pfn);
   if (
     (f & (PG_dirty | PG_locked | PG_writeback)) === 0 &&
@@ -58,6 +70,7 @@ export function page_hva_make_volatile(pfn: number, offset: number): void {
     if (page_hva_set_volatile(pfn)) K.f64[K.stats + CNT.pagesMadeVolatile]!++;
   }
   ClearPageFlag(pfn, PG_state_change);
+  preempt_enable();
 }
 
 /**
@@ -75,50 +88,105 @@ export function page_hva_make_stable(pfn: number): boolean {
 }
 
 /**
- * page_hva_discard_page: caller holds a reference, interrupts enabled. The
- * first CPU to set PG_discarded unmaps the page from every pte, takes it off
- * the LRU and out of the page cache (keeping page->mapping: later faults on
- * it need it) and drops the page cache's reference. Its final put_page then
- * parks it on the discard list.
+ * The BUG_ONs of __page_hva_discard_page (1/6): each is a `bug-on` violation
+ * with its index as detail, and the function returns without touching the
+ * page further (the kernel would have stopped there).
+ */
+export const BUG_ON_SITES = [
+  '__page_hva_discard_page: BUG_ON(PageWriteback(page))',
+  '__page_hva_discard_page: BUG_ON(PageDirty(page))',
+  '__page_hva_discard_page: BUG_ON(!mapping)',
+  '__page_hva_discard_page: radix_tree_delete would delete another page at page->index',
+  '__page_hva_discard_page: __put_page dropped the last reference (the page is lost)',
+] as const;
+
+function BUG_ON(pfn: number, site: number): void {
+  oracle_bad_page(pfn, VK['bug-on'], site);
+}
+
+/**
+ * __page_hva_discard_page (1/6, mm/vmscan.c): call with the page locked and a
+ * reference held, interrupts enabled. A page may arrive here several times
+ * (several CPUs fault on it, or a find function fails to make it stable):
+ * PG_discarded is set first, every call unmaps the ptes that map the page
+ * (it may have been mapped again since the first discard: the later faults
+ * on that mapping need it gone), and only the first call takes the page off
+ * the LRU and out of the page cache. The radix tree entry is deleted but
+ * page->mapping kept: later discard faults on a stale mapping need it, and
+ * __remove_from_page_cache clears it when truncate or reclaim meets the page.
+ * The page cache's reference is dropped with __put_page, a plain decrement
+ * that never frees (the caller's reference keeps the count above 0).
+ */
+export function __page_hva_discard_page(pfn: number): void {
+  const { i32, L } = K;
+  /* Set the discarded bit early. */
+  const discarded = TestSetPageDiscarded(pfn);
+  rec(discarded ? EV['discard-skip'] : EV['discard-page'], pfn);
+  /* Remove page-table entries for this page. */
+  point(P['discard-unmap']);
+  if (page_mapped(pfn)) page_hva_unmap_all(pfn);
+  /* Remove the page from the lru and page/swap cache only once. */
+  if (discarded) return;
+  K.f64[K.stats + CNT.discardPages]!++;
+  point(P['discard-uncache']);
+  // spin_lock_irq(&zone->lru_lock)
+  const lruFlags = local_irq_save();
+  spin_lock(L.zone + ZONE.lru_lock, LOCK.lru);
+  if (TestClearPageFlag(pfn, PG_lru)) {
+    list_del(pfn); // del_page_from_lru
+    i32[L.zone + ZONE.nr_lru]!--;
+  }
+  spin_unlock(L.zone + ZONE.lru_lock, LOCK.lru);
+  local_irq_restore(lruFlags);
+  const f = page_flags(pfn);
+  if (f & PG_writeback) {
+    BUG_ON(pfn, 0);
+    return;
+  }
+  if (f & PG_dirty) {
+    BUG_ON(pfn, 1);
+    return;
+  }
+  const mapping = page_mapping(pfn);
+  if (mapping <= 0) {
+    // no anon pages here: no swap cache branch
+    BUG_ON(pfn, 2);
+    return;
+  }
+  const file = mapping - 1;
+  const index = Atomics.load(i32, L.page_index + pfn);
+  const lock = tree_lock(file);
+  const flags = local_irq_save(); // write_lock_irq(&mapping->tree_lock)
+  spin_lock(lock, LOCK.tree);
+  // __remove_from_page_cache without page->mapping = NULL. radix_tree_delete
+  // deletes whatever sits at page->index: if that were another page, the
+  // kernel would corrupt that page's cache state; report it and leave it.
+  const ours = __pagecache_holds(pfn, file, index);
+  if (ours) __pagecache_delete(file, index);
+  spin_unlock(lock, LOCK.tree);
+  local_irq_restore(flags);
+  if (!ours) {
+    BUG_ON(pfn, 3);
+    return;
+  }
+  __put_page(pfn); /* Pagecache ref */
+}
+
+/** __put_page: atomic_dec of the count, for a caller that knows it is not the last. */
+function __put_page(pfn: number): void {
+  if (Atomics.sub(K.i32, K.L.page_count + pfn, 1) <= 1) {
+    BUG_ON(pfn, 4);
+    Atomics.add(K.i32, K.L.page_count + pfn, 1); // keep the frame where the oracle can see it
+  }
+}
+
+/**
+ * page_hva_discard_page (1/6, mm/vmscan.c): caller holds a reference,
+ * interrupts enabled. "Get exclusive access to the page" with the page lock,
+ * then __page_hva_discard_page.
  */
 export function page_hva_discard_page(pfn: number): void {
   lock_page(pfn);
-  if (TestSetPageDiscarded(pfn)) {
-    rec(EV['discard-skip'], pfn);
-    unlock_page(pfn);
-    return;
-  }
-  rec(EV['discard-page'], pfn);
-  K.f64[K.stats + CNT.discardPages]!++;
-  point(P['discard-unmap']);
-  try_to_unmap(pfn);
-  point(P['discard-uncache']);
-  const { i32, L } = K;
-  if (page_flags(pfn) & PG_lru) {
-    const flags = local_irq_save();
-    spin_lock(L.zone + ZONE.lru_lock, LOCK.lru);
-    if (TestClearPageFlag(pfn, PG_lru)) {
-      list_del(pfn);
-      i32[L.zone + ZONE.nr_lru]!--;
-    }
-    spin_unlock(L.zone + ZONE.lru_lock, LOCK.lru);
-    local_irq_restore(flags);
-  }
-  const mapping = page_mapping(pfn);
-  let removed = false;
-  if (mapping > 0) {
-    const file = mapping - 1;
-    const index = Atomics.load(i32, L.page_index + pfn);
-    const lock = tree_lock(file);
-    const flags = local_irq_save();
-    spin_lock(lock, LOCK.tree);
-    if (__pagecache_holds(pfn, file, index)) {
-      __pagecache_delete(file, index);
-      removed = true;
-    }
-    spin_unlock(lock, LOCK.tree);
-    local_irq_restore(flags);
-  }
+  __page_hva_discard_page(pfn);
   unlock_page(pfn);
-  if (removed) put_page(pfn); // the page cache's reference
 }

@@ -1,7 +1,7 @@
 /**
  * Interrupt state, preemption points, and smp_call_function as a real
  * rendezvous between CPU worker threads (2.6's arch/i386/kernel/smp.c shape,
- * docs/protocol.md section 2).
+ * docs/protocol.md).
  *
  * Interrupt-enable flag and preempt count are words on this CPU's line; only
  * this CPU writes them, others read them for stall reports. An IPI is a
@@ -11,7 +11,9 @@
  */
 import { performance } from 'node:perf_hooks';
 import { EV } from '../check/events.ts';
+import { oracle_warn } from '../check/oracle.ts';
 import { now, rec } from '../check/recorder.ts';
+import { VK } from '../check/violations.ts';
 import { CALL, CNT, PERCPU, PERCPU_PENDING, percpuBase } from '../shm/layout.ts';
 import {
   latency_call,
@@ -21,16 +23,24 @@ import {
 } from '../stats/latency.ts';
 import { K, P } from './context.ts';
 import { LOCK, spin_lock, spin_unlock } from './spinlock.ts';
-import { page_hva_splice } from './vmscan.ts';
 import { widen_at } from './widen.ts';
 
-/** Functions an IPI can run (func ids in call_data). */
+/**
+ * Functions an IPI can run: `func` in call_data is an id, the same in every
+ * worker, and the protocol module that owns the function installs it with
+ * set_ipi_func (a function pointer cannot cross threads).
+ */
 export const FUNC = {
-  /** vmscan.c: static void page_hva_sync(void *info) {} */
+  /** 5/6, vmscan.c: static void page_hva_sync(void *info) {}: empty */
   page_hva_sync: 0,
-  /** percpu-2006: splice this CPU's discard list onto the caller's list (info) */
-  page_hva_splice: 1,
+  /** 8/9 (September 2006), page_alloc.c: __page_shrink_discards(void *info) */
+  page_shrink_discards: 1,
 } as const;
+export type IpiFunc = (info: number) => void;
+const ipi_funcs: IpiFunc[] = [() => {}, () => {}];
+export function set_ipi_func(func: (typeof FUNC)[keyof typeof FUNC], fn: IpiFunc): void {
+  ipi_funcs[func] = fn;
+}
 
 // ---- interrupts -------------------------------------------------------------
 
@@ -130,13 +140,10 @@ export function smp_call_function_interrupt(): void {
   if (Atomics.add(i32, call + CALL.started, 1) + 1 === nr_targets) {
     Atomics.notify(i32, percpuBase(L, caller) + PERCPU_PENDING);
   }
-  if (func === FUNC.page_hva_splice) {
-    page_hva_splice(Atomics.load(i32, call + CALL.info));
-    point(P['ipi-handler']);
-  } else if (func === FUNC.page_hva_sync) {
-    // empty: being here, interrupts enabled a moment ago, is the whole point
-    point(P['ipi-handler']);
-  }
+  // page_hva_sync is empty: being here, interrupts enabled a moment ago, is
+  // the whole point.
+  ipi_funcs[func]?.(Atomics.load(i32, call + CALL.info));
+  point(P['ipi-handler']);
   if (Atomics.add(i32, call + CALL.finished, 1) + 1 === nr_targets) {
     Atomics.notify(i32, percpuBase(L, caller) + PERCPU_PENDING);
   }
@@ -145,15 +152,20 @@ export function smp_call_function_interrupt(): void {
 }
 
 /**
- * Run `func` on every other CPU. Call with interrupts enabled (two callers
- * with interrupts off would wait on each other forever). Returns when every
- * other CPU has started the call, and with `wait` also finished it.
+ * smp_call_function(func, info, nonatomic, wait): run `func` on every other
+ * CPU. Call with interrupts enabled, from process context: two callers with
+ * interrupts off would wait on each other forever, which is why 2.6.15 says
+ * `WARN_ON(irqs_disabled())` here; the warning is a violation
+ * (smp-call-irqs-off) and the call goes on, as the kernel's does. Returns
+ * when every other CPU has started the call, and with `wait` also finished
+ * it. (`nonatomic` is unused in 2.6, as here.)
  */
 export function smp_call_function(func: number, wait: boolean, info = 0): void {
   const i32 = K.i32;
   const L = K.L;
   const nr_targets = L.nr_cpus - 1;
   const t0 = performance.now();
+  if (irqs_disabled()) oracle_warn(VK['smp-call-irqs-off'], func);
   spin_lock(L.call_lock, LOCK.call_lock);
   const call = L.call;
   Atomics.store(i32, call + CALL.func, func);

@@ -15,29 +15,26 @@
 import { ANON_VPAGES, MAP_SLOTS, PAGES_PER_FILE, TASKS_PER_CPU } from '../config.ts';
 import { K } from '../kernel/context.ts';
 import { user_access } from '../kernel/fault.ts';
-import {
-  find_get_page,
-  lock_page,
-  read_cache_page,
-  unlock_page,
-  write_cache_page,
-} from '../kernel/filemap.ts';
+import { read_cache_page, write_cache_page, writeback_mapping } from '../kernel/filemap.ts';
 import {
   do_mmap,
   do_munmap,
   FILE_VPAGES,
+  get_user_pages,
   vma_file,
   vmtruncate,
   zap_anon,
 } from '../kernel/memory.ts';
 import { put_page } from '../kernel/page_alloc.ts';
 import { page_hva_make_volatile } from '../kernel/page_hva.ts';
-import { ClearPageFlag, PG_dirty } from '../kernel/page-flags.ts';
 
 const HOT_FILES = 16;
 const LIBC_FILE = 0;
 const LIBC_SLOT = 0;
 const LIBC_HOT_PAGES = 4;
+
+const GUP_PAGES = 4;
+const gup_pages = new Int32Array(GUP_PAGES);
 
 let rng = 1;
 let firstTask = 0;
@@ -89,15 +86,9 @@ export function workload_op(): void {
   } else if (r < 79) {
     write_cache_page(pick_file(), rand() % PAGES_PER_FILE);
   } else if (r < 84) {
-    // writeback: clean a dirty page, which may then become volatile
-    const pfn = find_get_page(pick_file(), rand() % PAGES_PER_FILE);
-    if (pfn >= 0) {
-      lock_page(pfn);
-      ClearPageFlag(pfn, PG_dirty);
-      unlock_page(pfn);
-      page_hva_make_volatile(pfn, 2);
-      put_page(pfn);
-    }
+    // writeback of a file: its dirty pages (find_get_pages_tag) cleaned,
+    // after which they may become volatile
+    writeback_mapping(pick_file());
   } else if (r < 92) {
     // munmap a slot, mmap another file there
     const slot = 1 + (rand() % (MAP_SLOTS - 1));
@@ -107,6 +98,14 @@ export function workload_op(): void {
     // truncate is rare (one op in 1000): it frees a whole file at once, and
     // memory should be won back mostly by direct reclaim
     if (rand() % 10 === 0) vmtruncate(1 + (rand() % (K.L.nr_files - 1)));
+  } else if (r < 95) {
+    // direct I/O from a mapped buffer: get_user_pages pins (and makes
+    // stable) up to 4 pages of a file mapping for the I/O, then releases them
+    const slot = 1 + (rand() % (MAP_SLOTS - 1));
+    if (vma_file(task, slot) < 0) do_mmap(task, slot, pick_file());
+    const first = rand() % (PAGES_PER_FILE - GUP_PAGES + 1);
+    const n = get_user_pages(task, slot * PAGES_PER_FILE + first, GUP_PAGES, gup_pages);
+    for (let i = 0; i < n; i++) put_page(gup_pages[i]!);
   } else {
     // a sequential burst over a whole mapping
     const slot = 1 + (rand() % (MAP_SLOTS - 1));

@@ -12,7 +12,6 @@ import {
   __remove_from_page_cache,
   add_to_page_cache,
   find_get_page,
-  find_get_page_raw,
   pagecache_slot,
   REMOVED,
   read_cache_page,
@@ -20,7 +19,7 @@ import {
   tree_lock,
   write_cache_page,
 } from '../../src/kernel/filemap.ts';
-import { alloc_page, discard_pvec_pages, put_page } from '../../src/kernel/page_alloc.ts';
+import { alloc_page, discard_pvec_pages, get_page, put_page } from '../../src/kernel/page_alloc.ts';
 import { page_hva_discard_page } from '../../src/kernel/page_hva.ts';
 import {
   PG_dirty,
@@ -206,9 +205,11 @@ describe('__remove_from_page_cache', () => {
     m = boot({ cpus: 2, pages: 256, files: 4 });
     const p = cachePage(2, 9);
     makeDiscarded(p, 1);
-    // A truncate holds a reference (find_get_page_raw) while a discard fault
-    // takes the page out of the tree, keeping page->mapping ...
-    expect(find_get_page_raw(2, 9)).toBe(p);
+    // Someone holds a reference taken without make_stable (reclaim's
+    // isolate_lru_pages is such a finder; truncate's find_get_pages is not)
+    // while a discard fault takes the page out of the tree, keeping
+    // page->mapping ...
+    get_page(p);
     page_hva_discard_page(p);
     expect(page_mapping(p)).toBe(3);
     expect(pagecache_slot(2, 9)).toBe(-1);
@@ -216,12 +217,12 @@ describe('__remove_from_page_cache', () => {
     const q = cachePage(2, 9);
     expect(q).not.toBe(p);
     expect(nrpages(2)).toBe(1);
-    // The truncate's removal must not touch q's slot nor drop a cache reference.
+    // Its later removal must not touch q's slot: the branch clears the mapping only.
     expect(remove_from_page_cache(p, 2, 9)).toBe(false);
     expect(page_mapping(p)).toBe(0);
     expect(pagecache_slot(2, 9)).toBe(q);
     expect(nrpages(2)).toBe(1);
-    expect(page_count(p)).toBe(1); // only the truncate's
+    expect(page_count(p)).toBe(1); // only the finder's
     put_page(p);
     expect(discard_pvec_pages(0)).toEqual([p]);
     expect(violations(m)).toEqual([]);
