@@ -7,13 +7,25 @@
  *     + in discard pagevecs = all frames
  *
  * and, for each frame in use, page_count == (in the page cache ? 1 : 0) +
- * the ptes that map it, with page_mapcount == those ptes.
+ * the ptes that map it, with page_mapcount == those ptes. The host agrees:
+ * a free frame is unused (U), a frame in use is not, a parked frame (on a
+ * discard list or in a pagevec) is discarded (Vz) and has PG_discarded.
+ *
+ * How long pages stay parked is a statistic, never an error: a pagevec that
+ * is not full keeps its pages until it fills, by design. The audit reports
+ * the oldest parked page's age and how many were parked longer than a bound
+ * (`parked`), and a warning when any were.
+ *
+ * The walks trust no word they read: every link and every pagevec pfn is
+ * bounds-checked before it indexes anything, and a cycle ends the walk.
  */
 import { NR_VPAGES, PAGES_PER_FILE } from '../config.ts';
+import { HS, HS_NAMES } from '../kernel/essa.ts';
 import { PG_discarded } from '../kernel/page-flags.ts';
 import {
   DISCARD,
   HEAD,
+  HIST,
   headNode,
   PERCPU,
   PERCPU_HEADS,
@@ -35,12 +47,29 @@ export type Audit = {
   inPagevecs: number;
   accounted: number;
   errors: string[];
+  /** Pages parked (discard lists and pagevecs): the oldest one's age, and how many are older than boundMs. */
+  parked?: { oldestAgeMs: number; overBound: number; boundMs: number };
+  /** Not errors: things a reader should know (pages parked longer than the bound). */
+  warnings?: string[];
+};
+
+/** Default bound on how long a page stays parked before the audit warns (ms). */
+export const PARKED_BOUND_MS = 1000;
+
+export type AuditOptions = {
+  /** Wall-clock ms (the recorder's now()) to age parked pages against; default now. */
+  nowMs?: number;
+  boundMs?: number;
 };
 
 const MAX_ERRORS = 20;
+/** ESSA usage of a host state (HS: usage * 4 + content); U is unused. */
+const USAGE_U = HS.Ur >> 2;
 
-export function audit(v: Views): Audit {
-  const { i32, L } = v;
+export function audit(v: Views, opts: AuditOptions = {}): Audit {
+  const { i32, f64, L } = v;
+  const nowMs = opts.nowMs ?? performance.timeOrigin + performance.now();
+  const boundMs = opts.boundMs ?? PARKED_BOUND_MS;
   const errors: string[] = [];
   const err = (s: string) => {
     if (errors.length < MAX_ERRORS) errors.push(s);
@@ -69,6 +98,9 @@ export function audit(v: Views): Audit {
         err(`${name}: cycle`);
         return n;
       }
+    }
+    if (i32[L.lru_prev + head] !== prev) {
+      err(`${name}: the head's prev link is ${i32[L.lru_prev + head]}, not its last node ${prev}`);
     }
     return n;
   };
@@ -105,8 +137,16 @@ export function audit(v: Views): Audit {
     parkedPerCpu += nd;
     const pvec = pvecBase(L, cpu);
     const nr = i32[pvec]!;
+    if (nr < 0 || nr > L.pagevec_size) {
+      err(`cpu ${cpu}'s pagevec: count ${nr} outside 0..${L.pagevec_size}`);
+      continue;
+    }
     for (let i = 0; i < nr; i++) {
       const pfn = i32[pvec + 1 + i]!;
+      if (pfn < 0 || pfn >= L.nr_pages) {
+        err(`cpu ${cpu}'s pagevec: slot ${i} holds ${pfn}, not a pfn`);
+        continue;
+      }
       if (where[pfn] !== -1)
         err(`pfn ${pfn} in cpu ${cpu}'s pagevec and on ${PLACES[where[pfn]!]}`);
       where[pfn] = 3;
@@ -141,9 +181,33 @@ export function audit(v: Views): Audit {
   }
 
   let inUse = 0;
+  let oldestAgeMs = 0;
+  let overBound = 0;
   for (let pfn = 0; pfn < L.nr_pages; pfn++) {
     const count = i32[L.page_count + pfn]!;
     const place = where[pfn]!;
+    const hs = i32[L.host_state + pfn]!;
+    const parked = place === 2 || place === 3;
+    if (parked) {
+      if (hs !== HS.Vz)
+        err(`pfn ${pfn} is on the ${PLACES[place]} but its host state is ${hsName(hs)}, not Vz`);
+      if ((i32[L.page_flags + pfn]! & PG_discarded) === 0) {
+        err(`pfn ${pfn} is on the ${PLACES[place]} without PG_discarded`);
+      }
+      const t = f64[L.ghost_hist_t + pfn * HIST.nr + HIST.park]!;
+      if (t > 0) {
+        const age = nowMs - t;
+        if (age > oldestAgeMs) oldestAgeMs = age;
+        if (age > boundMs) overBound++;
+      }
+    } else if (place === 0 || place === 1) {
+      if (hs >> 2 !== USAGE_U)
+        err(
+          `pfn ${pfn} is on the ${PLACES[place]} but its host state is ${hsName(hs)}, not unused (U)`,
+        );
+    } else if (count > 0 && hs >> 2 === USAGE_U) {
+      err(`pfn ${pfn} is in use (count ${count}) but its host state is ${hsName(hs)} (unused)`);
+    }
     if (count > 0) {
       inUse++;
       if (place !== -1) err(`pfn ${pfn} has count ${count} but is on the ${PLACES[place]}`);
@@ -159,8 +223,8 @@ export function audit(v: Views): Audit {
       if (place === -1) err(`pfn ${pfn}: count 0 and on no list (leaked)`);
       if (refs[pfn]! > 0) err(`pfn ${pfn}: count 0 but still referenced by cache or pte`);
       const discarded = (i32[L.page_flags + pfn]! & PG_discarded) !== 0;
-      if ((place === 2 || place === 3) !== discarded) {
-        err(`pfn ${pfn}: PG_discarded ${discarded} but on the ${PLACES[place]}`);
+      if (discarded && !parked && place !== -1) {
+        err(`pfn ${pfn}: PG_discarded but on the ${PLACES[place]}`);
       }
     }
   }
@@ -168,6 +232,12 @@ export function audit(v: Views): Audit {
   if (accounted !== L.nr_pages) {
     err(
       `conservation: ${free} free + ${perCpuLists} per-CPU + ${inUse} in use + ${parkedOnList} parked + ${inPagevecs} in pagevecs = ${accounted}, not ${L.nr_pages}`,
+    );
+  }
+  const warnings: string[] = [];
+  if (overBound > 0) {
+    warnings.push(
+      `${overBound} page(s) parked longer than ${boundMs} ms (oldest ${Math.round(oldestAgeMs)} ms): a pagevec that is not full keeps its pages until it fills, and the discard list until the next reclaim`,
     );
   }
   return {
@@ -180,5 +250,11 @@ export function audit(v: Views): Audit {
     inPagevecs,
     accounted,
     errors,
+    parked: { oldestAgeMs, overBound, boundMs },
+    warnings,
   };
+}
+
+function hsName(hs: number): string {
+  return HS_NAMES[hs] ?? `#${hs}`;
 }

@@ -7,7 +7,10 @@ import { MAX_VIOLATIONS, RING_EVENTS, VIOLATION_CPUS } from '../config.ts';
 import {
   CTRL,
   EVENT_WORDS,
+  HEAD,
   HIST,
+  type Layout,
+  PERCPU_HEADS,
   ringBase,
   VIOL,
   VIOL_TIME,
@@ -15,7 +18,7 @@ import {
   violBase,
 } from '../shm/layout.ts';
 import { EVENTS } from './events.ts';
-import { VIOLATION_KINDS } from './violations.ts';
+import { LIST_CHECKS, VIOLATION_KINDS } from './violations.ts';
 
 export type TraceEvent = {
   t: number;
@@ -66,6 +69,18 @@ export type Violation = {
   /** The interleaving that broke the protocol, top to bottom (see violationStory). */
   story: string[];
   events: TraceEvent[];
+  /** list-corruption only (its generations are -1): which list, and what the check found. */
+  list?: ListCorruptionInfo;
+};
+
+export type ListCorruptionInfo = {
+  /** The list, named from its head (or the pagevec's CPU): "page_hva_discard_list", "cpu 1 discard pagevec" ... */
+  name: string;
+  /** Its head node (or -2 - cpu for a CPU's pagevec, -1 unknown). */
+  where: number;
+  /** LIST_CHECKS name of the check that failed, and what it says. */
+  check: string;
+  what: string;
 };
 
 export function cpuName(cpu: number, nr_cpus: number): string {
@@ -90,6 +105,8 @@ export function describe(e: TraceEvent, nr_cpus = 0): string {
     EVENTS[e.event === '?' ? 0 : EVENTS.findIndex(([n]) => n === e.event)]?.[1] ??
     '?';
   const kind = e.event === 'violation' ? (VIOLATION_KINDS[e.a]?.[0] ?? `#${e.a}`) : String(e.a);
+  // a list-corruption's node may be a list head, not a page
+  if (kind === 'list-corruption') return `VIOLATION list-corruption at node ${e.pfn}`;
   // remove-cache's b is REMOVED.* of filemap.ts
   const b = e.event === 'remove-cache' ? (REMOVED_TEXT[e.b] ?? String(e.b)) : String(e.b);
   return tmpl.replace('%p', String(e.pfn)).replace('%a', kind).replace('%b', b);
@@ -146,7 +163,13 @@ export function decodeViolations(v: Views): { total: number; violations: Violati
       if (!seen) events.push({ t, cpu: c, event, pfn, a: genNow, b: 0, oracle: true });
     }
     events.sort((a, b) => a.t - b.t);
-    const story = renderStory(violationStory(events, pfn), L.nr_cpus, pfn);
+    const list =
+      kind === 'list-corruption'
+        ? listCorruptionInfo(L, i32[vb + VIOL.detail]!, i32[vb + VIOL.gen_at_fault]!, pfn, genNow)
+        : undefined;
+    const story = list
+      ? renderStory(listStory(events, list.where, L, pfn), L.nr_cpus, pfn)
+      : renderStory(violationStory(events, pfn), L.nr_cpus, pfn);
     const kept = events.slice(-TRACE_KEEP);
     const t0 = kept[0]?.t ?? f64[tb]!;
     violations.push({
@@ -154,14 +177,15 @@ export function decodeViolations(v: Views): { total: number; violations: Violati
       description,
       cpu: i32[vb + VIOL.cpu]!,
       pfn,
-      generationAtFault: i32[vb + VIOL.gen_at_fault]!,
-      generationNow: genNow,
+      generationAtFault: list ? -1 : i32[vb + VIOL.gen_at_fault]!,
+      generationNow: list ? -1 : genNow,
       detail: i32[vb + VIOL.detail]!,
       atMs: f64[tb + VIOL_TIME.at]!,
       cpusInvolved: cpus,
       trace: renderTrace(kept, L.nr_cpus, t0, pfn),
       story,
       events: kept,
+      ...(list ? { list } : {}),
     });
   }
   return { total, violations };
@@ -271,4 +295,110 @@ export function renderStory(events: TraceEvent[], nr_cpus: number, pfn: number):
   return renderTrace(events, nr_cpus, t0, pfn).map(
     (line, i) => `${String(i + 1).padStart(3)}. ${line}`,
   );
+}
+
+// ---- list-corruption --------------------------------------------------------
+
+/** The list whose head node is `where` (or a CPU's pagevec, -2 - cpu), as a report names it. */
+export function listName(L: Layout, where: number): string {
+  if (where <= -2) return `cpu ${-2 - where} discard pagevec`;
+  const h = where - L.head_base;
+  if (where < 0 || h < 0 || h >= L.nr_heads) return 'an unknown list (no head reachable)';
+  if (h === HEAD.free) return 'zone free list';
+  if (h === HEAD.lru) return 'LRU';
+  if (h === HEAD.discard) return 'page_hva_discard_list';
+  if (h < HEAD.percpu) return 'an unknown list (no head reachable)';
+  const cpu = Math.floor((h - HEAD.percpu) / L.percpu_heads_stride);
+  const which = (h - HEAD.percpu) % L.percpu_heads_stride;
+  const names: Record<number, string> = {
+    [PERCPU_HEADS.hot]: 'pcp hot list',
+    [PERCPU_HEADS.cold]: 'pcp cold list',
+    [PERCPU_HEADS.splice]: "splice list (shrink_discards' pages_to_free)",
+    [PERCPU_HEADS.isolate]: 'isolate list (shrink_caches)',
+    [PERCPU_HEADS.discard]: 'discard list (percpu-2006)',
+  };
+  const name = names[which];
+  return name ? `cpu ${cpu} ${name}` : 'an unknown list (no head reachable)';
+}
+
+function listCorruptionInfo(
+  L: Layout,
+  where: number,
+  check: number,
+  node: number,
+  found: number,
+): ListCorruptionInfo {
+  const [name, text] = LIST_CHECKS[check] ?? [`#${check}`, 'check %n: %v'];
+  // A frame-indexed word (host or ghost state) refused a bad pfn: no list.
+  const frames: Record<string, string> = {
+    'host-pfn': 'the host-state array',
+    'ghost-pfn': "the oracle's ghost state",
+  };
+  return {
+    name: frames[name] ?? listName(L, where),
+    where,
+    check: name,
+    what: text.replace('%n', nodeLabel(L, node)).replace('%v', nodeLabel(L, found)),
+  };
+}
+
+/** A node index as a report says it: a list head is named ("2050, the page_hva_discard_list head"). */
+function nodeLabel(L: Layout, n: number): string {
+  if (n < L.nr_pages) return String(n);
+  const name = listName(L, n);
+  return name.startsWith('an unknown') ? String(n) : `${n}, the ${name} head`;
+}
+
+/** The flight-recorder events that operate on each kind of list. */
+const LIST_EVENTS = {
+  discard: new Set([
+    'park',
+    'list-flush',
+    'splice',
+    'splice-percpu',
+    'ipi-send',
+    'rendezvous',
+    'shrink-free',
+  ]),
+  alloc: new Set(['alloc', 'free', 'shrink-free', 'reclaim']),
+  lru: new Set(['map', 'remove-cache', 'discard-page', 'put-last', 'reclaim', 'truncate']),
+} as const;
+
+function listEvents(L: Layout, where: number): ReadonlySet<string> | undefined {
+  if (where <= -2) return LIST_EVENTS.discard;
+  const h = where - L.head_base;
+  if (where < 0 || h < 0 || h >= L.nr_heads) return undefined;
+  if (h === HEAD.free) return LIST_EVENTS.alloc;
+  if (h === HEAD.lru) return LIST_EVENTS.lru;
+  if (h === HEAD.discard) return LIST_EVENTS.discard;
+  const which = (h - HEAD.percpu) % L.percpu_heads_stride;
+  if (which === PERCPU_HEADS.hot || which === PERCPU_HEADS.cold) return LIST_EVENTS.alloc;
+  if (which === PERCPU_HEADS.isolate) return LIST_EVENTS.lru;
+  return LIST_EVENTS.discard;
+}
+
+/**
+ * A list-corruption's story: the last operations on that kind of list in the
+ * recorders of every CPU copied (parks, flushes, splices and frees for a
+ * discard list; allocations and frees for the free lists; ...), every event
+ * on the node checked, and the report itself, oldest first. A list nobody
+ * could name gets every CPU's last events.
+ */
+export function listStory(
+  events: TraceEvent[],
+  where: number,
+  L: Layout,
+  node: number,
+  maxLines = 40,
+): TraceEvent[] {
+  const ops = listEvents(L, where);
+  const isReport = (e: TraceEvent) =>
+    e.event === 'violation' && VIOLATION_KINDS[e.a]?.[0] === 'list-corruption';
+  const tReport = events.find(isReport)?.t ?? Number.POSITIVE_INFINITY;
+  const story = events.filter(
+    (e) =>
+      e.t <= tReport &&
+      (isReport(e) || (node >= 0 && e.pfn === node) || ops === undefined || ops.has(e.event)),
+  );
+  return story.slice(-maxLines);
 }

@@ -27,7 +27,9 @@ import {
   CTRL,
   EVENT_WORDS,
   FAULTREC,
+  HEAD,
   HIST,
+  PERCPU_HEADS,
   ringBase,
   VIOL,
   VIOL_TIME,
@@ -35,7 +37,7 @@ import {
 } from '../shm/layout.ts';
 import { EV } from './events.ts';
 import { now, rec } from './recorder.ts';
-import { VK } from './violations.ts';
+import { LC, VK } from './violations.ts';
 
 /** The fault record is the task's (K.home): --migrate may move a task whose W has interrupts on (mutant). */
 const faultrec = (cpu: number) => K.L.faultrec + cpu * K.L.faultrec_stride;
@@ -69,6 +71,7 @@ export function oracle_access(pfn: number): number {
  */
 export function oracle_fault_begin(pfn: number, gen: number): void {
   const i32 = K.i32;
+  if (pfn >>> 0 >= K.L.nr_pages) ghost_pfn_bug(pfn);
   const fr = faultrec(K.home);
   i32[fr + FAULTREC.pfn] = pfn;
   i32[fr + FAULTREC.gen] = gen;
@@ -84,6 +87,7 @@ export function oracle_fault_begin(pfn: number, gen: number): void {
  */
 export function oracle_fault_ref(pfn: number, gotRef: boolean): boolean {
   const i32 = K.i32;
+  if (pfn >>> 0 >= K.L.nr_pages) ghost_pfn_bug(pfn);
   const fr = faultrec(K.home);
   const genAtFault = i32[fr + FAULTREC.gen]!;
   Atomics.store(i32, fr + FAULTREC.active, 0);
@@ -99,6 +103,7 @@ export function oracle_fault_ref(pfn: number, gotRef: boolean): boolean {
 export function oracle_alloc(pfn: number): number {
   const i32 = K.i32;
   const L = K.L;
+  if (pfn >>> 0 >= L.nr_pages) ghost_pfn_bug(pfn);
   i32[L.ghost_last_alloc + pfn] = K.cpu;
   hist(pfn, HIST.alloc);
   return Atomics.add(i32, L.ghost_gen + pfn, 1) + 1;
@@ -108,6 +113,7 @@ export function oracle_alloc(pfn: number): number {
 export function oracle_enter_allocator(pfn: number): void {
   const i32 = K.i32;
   const L = K.L;
+  if (pfn >>> 0 >= L.nr_pages) ghost_pfn_bug(pfn);
   i32[L.ghost_last_free + pfn] = K.cpu;
   hist(pfn, HIST.free);
   if (Atomics.load(i32, L.ghost_wtarget + pfn) === 0) return;
@@ -128,17 +134,25 @@ export function oracle_enter_allocator(pfn: number): void {
 }
 
 export function oracle_ref_from_zero(pfn: number): void {
+  if (pfn >>> 0 >= K.L.nr_pages) ghost_pfn_bug(pfn);
   const g = Atomics.load(K.i32, K.L.ghost_gen + pfn);
   report_violation(VK['ref-from-zero'], pfn, g, g);
 }
 /** A page in a bad state: `detail` is the bad flags, count or mapping (see the kind). */
 export function oracle_bad_page(pfn: number, kind: number, detail: number): void {
+  if (pfn >>> 0 >= K.L.nr_pages) ghost_pfn_bug(pfn);
   const g = Atomics.load(K.i32, K.L.ghost_gen + pfn);
   report_violation(kind, pfn, g, g, -1, detail);
 }
 
+/** A WARN_ON or BUG_ON that concerns no frame (pfn -1): `detail` says which. */
+export function oracle_warn(kind: number, detail: number): void {
+  report_violation(kind, -1, -1, -1, -1, detail);
+}
+
 /** A page node joins a list or pagevec. */
 export function ghost_list_add(pfn: number): void {
+  if (pfn >>> 0 >= K.L.nr_pages) ghost_pfn_bug(pfn);
   if (Atomics.exchange(K.i32, K.L.ghost_list + pfn, 1) !== 0) {
     oracle_bad_page(pfn, VK['double-list'], 0);
   }
@@ -147,6 +161,7 @@ export function ghost_list_del(pfn: number): void {
   // A plain store: the page's owner (the holder of its list's lock, or the
   // CPU that took it off a private list) clears it; whoever adds it to a list
   // next got it through a lock or an atomic, and exchanges the word.
+  if (pfn >>> 0 >= K.L.nr_pages) ghost_pfn_bug(pfn);
   K.i32[K.L.ghost_list + pfn] = 0;
 }
 
@@ -159,6 +174,7 @@ export function ghost_list_del(pfn: number): void {
 export function ghost_pvec_store(slot: number, pfn: number): void {
   const i32 = K.i32;
   const L = K.L;
+  if (pfn >>> 0 >= L.nr_pages) ghost_pfn_bug(pfn);
   const tag = PVEC_TAG + (slot - L.pvec);
   const old = i32[slot]!;
   if (
@@ -184,7 +200,8 @@ export function oracle_pvec_overflow(pfn: number, nr: number): void {
 
 /**
  * Store a violation with the flight recorders of the CPUs involved: this CPU,
- * the frame's last allocator and last freer (and `other` if given).
+ * the frame's last allocator and last freer (and `other` if given; with
+ * `everyCpu`, then the other CPUs in order, as far as the slots go).
  */
 export function report_violation(
   kind: number,
@@ -193,6 +210,7 @@ export function report_violation(
   genNow: number,
   other = -1,
   detail = 0,
+  everyCpu = false,
 ): void {
   const i32 = K.i32;
   const L = K.L;
@@ -207,17 +225,20 @@ export function report_violation(
   i32[v + VIOL.gen_at_fault] = genAtFault;
   i32[v + VIOL.gen_now] = genNow;
   i32[v + VIOL.detail] = detail;
+  // A frame's history only for a frame (a WARN_ON has pfn -1).
+  const frame = pfn >= 0 && pfn < L.nr_pages;
   const h = L.ghost_hist_t + pfn * HIST.nr;
   const last = [L.ghost_last_alloc, L.ghost_last_free, L.ghost_last_park].map((r, k) =>
-    K.f64[h + k]! > 0 ? i32[r + pfn]! : -1,
+    frame && K.f64[h + k]! > 0 ? i32[r + pfn]! : -1,
   );
   const tbase = L.viol_time + n * L.viol_time_stride;
   for (let k = 0; k < HIST.nr; k++) {
     i32[v + VIOL.hist + k] = last[k]!;
-    K.f64[tbase + VIOL_TIME.hist + k] = K.f64[h + k]!;
+    K.f64[tbase + VIOL_TIME.hist + k] = frame ? K.f64[h + k]! : 0;
   }
   const cpus: number[] = [K.cpu];
-  for (const c of [other, ...last]) {
+  const more = everyCpu ? Array.from({ length: L.nr_cpus }, (_, c) => c) : [];
+  for (const c of [other, ...last, ...more]) {
     if (c >= 0 && c < L.nr_recorders && !cpus.includes(c) && cpus.length < VIOLATION_CPUS) {
       cpus.push(c);
     }
@@ -243,4 +264,79 @@ export function report_violation(
       K.f64[dstT] = K.f64[L.ring_time + c * RING_EVENTS + slot]!;
     }
   }
+}
+
+// ---- list corruption (CONFIG_DEBUG_LIST) -----------------------------------
+
+/**
+ * Thrown by a list or pagevec check that failed (after the violation is
+ * stored and the stop word set): the CPU stops touching the list at once.
+ * cpu_loop catches it at its operation boundary (list_corruption_unwind).
+ */
+export class ListCorruption extends Error {
+  override name = 'ListCorruption';
+}
+
+/** Where a list-corruption was found (VIOL.detail): a head node, or: */
+export const WHERE = {
+  /** no list: a frame-indexed word, or no head could be reached from the node */
+  unknown: -1,
+  /** -2 - cpu: that CPU's discard pagevec */
+  pvec: -2,
+  /** (argument only) the list is not known here: find its head from the node */
+  find: -(1 << 30),
+} as const;
+
+/** `n` is the node of a list head (layout.ts: HEAD, PERCPU_HEADS). */
+export function is_list_head(n: number): boolean {
+  const L = K.L;
+  const h = n - L.head_base;
+  if (!(h >= 0 && h < L.nr_heads)) return false;
+  if (h < HEAD.percpu) return h === HEAD.free || h === HEAD.lru || h === HEAD.discard;
+  return (h - HEAD.percpu) % L.percpu_heads_stride < PERCPU_HEADS.nr;
+}
+
+/**
+ * The head of the list `node` is on, found by following its links (next,
+ * then prev; prev first with `prevFirst`: the next side is the broken one)
+ * through pages only, read-only and bounded; WHERE.unknown if neither way
+ * reaches a head. Only the report path runs it.
+ */
+export function find_list_head(node: number, prevFirst = false): number {
+  const { i32, L } = K;
+  const ways = prevFirst ? [L.lru_prev, L.lru_next] : [L.lru_next, L.lru_prev];
+  for (const links of ways) {
+    let n = node;
+    for (let steps = 0; steps <= L.nr_nodes; steps++) {
+      if (is_list_head(n)) return n;
+      if (n >>> 0 >= L.nr_pages) break;
+      n = i32[links + n]!;
+    }
+  }
+  return WHERE.unknown;
+}
+
+/**
+ * A list check failed: report it (the first one only; later finds on a
+ * machine already stopping are its echoes), stop every CPU, and throw so
+ * that this CPU touches the list no more. `check` is LC.*, `node` the node
+ * checked, `found` the value that failed, `where` the list head node or
+ * WHERE.* (WHERE.find: look the head up from `node`).
+ */
+export function list_corruption(check: number, node: number, found: number, where: number): never {
+  const { i32, L } = K;
+  const head =
+    where === WHERE.find
+      ? find_list_head(node, check === LC['del-next'] || check === LC['next-back'])
+      : where;
+  if (Atomics.exchange(i32, L.ctrl + CTRL.list_bug, 1) === 0) {
+    report_violation(VK['list-corruption'], node, check, found, -1, head, true);
+  }
+  Atomics.store(i32, L.ctrl + CTRL.stop, 1);
+  throw new ListCorruption(`list corruption (check ${check}) at node ${node} on cpu ${K.cpu}`);
+}
+
+/** An oracle hook got a pfn outside the frames: its ghost write is refused. */
+function ghost_pfn_bug(pfn: number): never {
+  list_corruption(LC['ghost-pfn'], pfn, pfn, WHERE.unknown);
 }

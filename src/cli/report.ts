@@ -87,9 +87,13 @@ export function renderReport(r: RunReport): string {
     r.violations.forEach((v, i) => {
       out.push(
         '',
-        `[${i + 1}] ${v.kind} on pfn ${v.pfn}, found by cpu${v.cpu}: generation ${v.generationAtFault} at the fault, ${v.generationNow} now${v.detail ? `, detail ${v.detail}` : ''}`,
+        v.list
+          ? `[${i + 1}] ${v.kind} on ${v.list.name}, found by cpu${v.cpu}: ${v.list.what}`
+          : `[${i + 1}] ${v.kind} on pfn ${v.pfn}, found by cpu${v.cpu}: generation ${v.generationAtFault} at the fault, ${v.generationNow} now${v.detail ? `, detail ${v.detail}` : ''}`,
         `    ${v.description}`,
-        `    how it happened, cpu ${v.cpusInvolved.join(', ')} merged by time (* = on pfn ${v.pfn}; every event in the JSON's trace):`,
+        v.list
+          ? `    the last operations on it, cpu ${v.cpusInvolved.join(', ')} merged by time (* = on node ${v.pfn}; every event in the JSON's trace):`
+          : `    how it happened, cpu ${v.cpusInvolved.join(', ')} merged by time (* = on pfn ${v.pfn}; every event in the JSON's trace):`,
       );
       for (const line of v.story.slice(-TRACE_LINES)) out.push(`    ${line}`);
     });
@@ -106,6 +110,12 @@ export function renderReport(r: RunReport): string {
       `audit: ${a.ok ? 'ok' : 'FAILED'}: ${a.free} free + ${a.perCpuLists} per-CPU + ${a.inUse} in use + ${a.parkedOnList} parked + ${a.inPagevecs} in pagevecs = ${a.accounted} of ${a.nrPages}`,
     );
     for (const e of a.errors) out.push(`  ${e}`);
+    for (const w of a.warnings ?? []) out.push(`  warning: ${w}`);
+    if (!a.ok && r.violations.some((v) => v.list)) {
+      out.push(
+        '  (after a list-corruption the CPUs that met the list stopped mid-operation: the audit sees what they held)',
+      );
+    }
   }
 
   if (r.stall) {

@@ -29,8 +29,10 @@ export async function host_loop(): Promise<number> {
     quota = Math.min(quota + ((t - last) / 1000) * rate, rate / 10 + 64);
     last = t;
     for (let scanned = 0; quota >= 1 && scanned < SCAN_PER_TICK; scanned++) {
+      // The hand is the host's own (no guest word feeds it): always a frame,
+      // so the host-state write below stays in its array.
       const pfn = hand;
-      hand = hand + 1 === L.nr_pages ? 0 : hand + 1;
+      hand = hand + 1 >= L.nr_pages ? 0 : hand + 1;
       if (i32[hs + pfn] !== HS.Vr) continue;
       if (Atomics.compareExchange(i32, hs + pfn, HS.Vr, HS.Vz) !== HS.Vr) continue;
       quota -= 1;

@@ -6,6 +6,8 @@
  *
  * Encoding: usage * 4 + content; usage S 0, U 1, V 2, P 3; content r 0, p 1, z 2.
  */
+import { list_corruption, WHERE } from '../check/oracle.ts';
+import { LC } from '../check/violations.ts';
 import { K } from './context.ts';
 
 export const HS = {
@@ -22,7 +24,15 @@ export const HS_NAMES: Record<number, string> = Object.fromEntries(
   Object.entries(HS).map(([k, v]) => [v, k]),
 );
 
-const hs = (pfn: number) => K.L.host_state + pfn;
+/**
+ * The host-state word of `pfn`, checked to be a frame: past the end of the
+ * array lies zone->lock. A bad pfn is a `list-corruption` (it came off a
+ * list or vector that the checks there did not see broken, or from a pte).
+ */
+function hs(pfn: number): number {
+  if (pfn >>> 0 >= K.L.nr_pages) list_corruption(LC['host-pfn'], pfn, pfn, WHERE.unknown);
+  return K.L.host_state + pfn;
+}
 
 /** The frame's host state as the hardware sees it on an access. */
 export function hw_host_state(pfn: number): number {
@@ -42,11 +52,12 @@ export function page_hva_set_volatile(pfn: number): boolean {
 }
 /** SET_STABLE_IF_RESIDENT: V -> S atomically; fails on Vz (the host discarded it). */
 export function page_hva_set_stable_if_resident(pfn: number): boolean {
+  const idx = hs(pfn);
   for (;;) {
-    const s = Atomics.load(K.i32, hs(pfn));
+    const s = Atomics.load(K.i32, idx);
     if (s === HS.Vz) return false;
     if (s !== HS.Vr) return true;
-    if (Atomics.compareExchange(K.i32, hs(pfn), HS.Vr, HS.Sr) === HS.Vr) return true;
+    if (Atomics.compareExchange(K.i32, idx, HS.Vr, HS.Sr) === HS.Vr) return true;
   }
 }
 /** page_hva_discarded(page): the host shows Vz. */

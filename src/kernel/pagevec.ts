@@ -2,16 +2,36 @@
  * struct pagevec: a small per-CPU vector of pages (here only the series'
  * page_hva_discard_pvecs). Word 0 is `nr`, then PAGEVEC_SIZE pfns.
  * Caller has preemption disabled (get_cpu_var) and owns the vector.
+ *
+ * The count and every pfn read out of a vector are checked (0 <= nr <=
+ * PAGEVEC_SIZE, 0 <= pfn < nr_pages) before anyone indexes by them: a bad
+ * one is a `list-corruption` naming the CPU's pagevec (see list.ts).
  */
-import { ghost_list_del, ghost_pvec_store, oracle_pvec_overflow } from '../check/oracle.ts';
+import {
+  ghost_list_del,
+  ghost_pvec_store,
+  list_corruption,
+  oracle_pvec_overflow,
+  WHERE,
+} from '../check/oracle.ts';
+import { LC } from '../check/violations.ts';
 import { K, P } from './context.ts';
 import { point } from './smp.ts';
 
+/** The list-corruption `where` of the vector at i32 index `pvec`: its CPU's pagevec. */
+export const pvec_where = (pvec: number) =>
+  WHERE.pvec - Math.floor((pvec - K.L.pvec) / K.L.pvec_stride);
+
 export function pagevec_count(pvec: number): number {
-  return K.i32[pvec]!;
+  const nr = K.i32[pvec]!;
+  if (nr >>> 0 > K.L.pagevec_size) list_corruption(LC['pvec-count'], -1, nr, pvec_where(pvec));
+  return nr;
 }
+/** The pfn in slot `i` (< pagevec_count): checked to be a frame. */
 export function pagevec_page(pvec: number, i: number): number {
-  return K.i32[pvec + 1 + i]!;
+  const pfn = K.i32[pvec + 1 + i]!;
+  if (pfn >>> 0 >= K.L.nr_pages) list_corruption(LC['pvec-pfn'], i, pfn, pvec_where(pvec));
+  return pfn;
 }
 /**
  * Add a page; returns the space left (0: the vector is now full). Two steps:
@@ -21,6 +41,7 @@ export function pagevec_page(pvec: number, i: number): number {
 export function pagevec_add(pvec: number, pfn: number): number {
   const i32 = K.i32;
   const nr = i32[pvec]!;
+  if (nr < 0) list_corruption(LC['pvec-count'], -1, nr, pvec_where(pvec));
   point(P['pvec-store']);
   if (nr >= K.L.pagevec_size) {
     // Past the end: the kernel would scribble over memory; report, drop the page.

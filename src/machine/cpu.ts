@@ -6,6 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { K, P } from '../kernel/context.ts';
+import { ListCorruption, list_corruption_unwind } from '../kernel/list.ts';
 import { point } from '../kernel/smp.ts';
 import { CNT, CPU_STATE, CTRL, PERCPU, PERCPU_HOLD } from '../shm/layout.ts';
 import { workload_op } from '../workload/workload.ts';
@@ -46,10 +47,17 @@ export async function cpu_loop(): Promise<void> {
       }
     }
   } catch (e) {
-    // A kernel bug in this CPU: stop the machine, but keep answering IPIs so
-    // the others can finish their operation and nothing hangs on us.
-    failure = e;
-    Atomics.compareExchange(i32, ctrl + CTRL.crashed_cpu, 0, K.cpu + 1);
+    if (e instanceof ListCorruption) {
+      // A list check failed here (already reported, stop word set): let go
+      // of the locks this operation held and stop; the verdict is the
+      // violation's (FAILURE), not a crash.
+      list_corruption_unwind();
+    } else {
+      // A kernel bug in this CPU: stop the machine, but keep answering IPIs so
+      // the others can finish their operation and nothing hangs on us.
+      failure = e;
+      Atomics.compareExchange(i32, ctrl + CTRL.crashed_cpu, 0, K.cpu + 1);
+    }
     Atomics.store(i32, ctrl + CTRL.stop, 1);
   }
   quiesce();

@@ -312,6 +312,8 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
       }
     }
     opts.signal?.removeEventListener('abort', onAbort);
+    // A CPU that found a corrupted list set the stop word itself.
+    if (Atomics.load(i32, ctrl + CTRL.list_bug) !== 0) stop('list corruption');
     stutter?.release();
     const nv = Atomics.load(i32, ctrl + CTRL.nr_violations);
     if (nv > 0 && firstViolationMs === null) firstViolationMs = performance.now() - t0;

@@ -65,6 +65,7 @@ export const CTRL = {
   crashed_cpu: 6, // cpu + 1 of a CPU that threw
   stop_machine: 7, // 1: CPUs park at their next batch boundary (quiescent) until it is 0 again
   nr_parked: 8, // CPUs parked for stop_machine (the main thread waits on it)
+  list_bug: 9, // 1 once a list-corruption was reported (later finds are its echoes)
   nr_words: 16,
 } as const;
 
@@ -84,6 +85,8 @@ export const PERCPU = {
   state: 11, // CPU_STATE
   in_access: 12, // 1 while this CPU's hardware is between its pte walk and the access (TLB flush waits)
   nr_discard: 13, // percpu-2006: pages on this CPU's discard list
+  livelock: 14, // faults in a row of the access in progress, once past --livelock-faults (0: none)
+  livelock_vpage: 15, // task * 65536 + vpage of that access
 } as const;
 /** Per-CPU line 1: written by other CPUs. */
 export const PERCPU_PENDING = I32_PER_LINE;

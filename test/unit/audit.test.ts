@@ -4,11 +4,12 @@
  * between operations), and failing on deliberately corrupted states.
  */
 import { describe, expect, it } from 'vitest';
-import { audit } from '../../src/check/audit.ts';
+import { audit, PARKED_BOUND_MS } from '../../src/check/audit.ts';
 import { K } from '../../src/kernel/context.ts';
 import { HS } from '../../src/kernel/essa.ts';
-import { list_del } from '../../src/kernel/list.ts';
-import { ZONE } from '../../src/shm/layout.ts';
+import { list_add_tail, list_del } from '../../src/kernel/list.ts';
+import { ClearPageFlag, PG_discarded, SetPageFlag } from '../../src/kernel/page-flags.ts';
+import { DISCARD, HEAD, HIST, headNode, pvecBase, ZONE } from '../../src/shm/layout.ts';
 import { workload_init, workload_op } from '../../src/workload/workload.ts';
 import {
   boot,
@@ -54,6 +55,8 @@ describe('audit', () => {
       inPagevecs: 0,
       accounted: 256,
       errors: [],
+      parked: { oldestAgeMs: 0, overBound: 0, boundMs: PARKED_BOUND_MS },
+      warnings: [],
     });
   });
 
@@ -123,5 +126,93 @@ describe('audit', () => {
     const a = audit(m);
     expect(a.ok).toBe(false);
     expect(a.errors).toContain(`pfn ${p} has count 1 but is on the zone free list`);
+  });
+});
+
+/**
+ * Park `pfns` by hand as free_hot_cold_page's discard branch leaves them:
+ * off the free list, count 0, PG_discarded, host state Vz, parked at the
+ * given wall-clock times; the first `inPvec` in CPU 0's pagevec, the rest on
+ * page_hva_discard_list.
+ */
+function parkByHand(pfns: number[], inPvec: number, parkedAt: number[]): void {
+  const { i32, f64, L } = K;
+  const pvec = pvecBase(L, 0);
+  pfns.forEach((p, i) => {
+    list_del(p);
+    i32[L.zone + ZONE.free_pages]!--;
+    SetPageFlag(p, PG_discarded);
+    Atomics.store(i32, L.host_state + p, HS.Vz);
+    f64[L.ghost_hist_t + p * HIST.nr + HIST.park] = parkedAt[i]!;
+    if (i < inPvec) {
+      i32[pvec + 1 + i] = p;
+      i32[pvec] = i + 1;
+    } else {
+      list_add_tail(p, headNode(L, HEAD.discard));
+      i32[L.discard + DISCARD.nr_pages]!++;
+    }
+  });
+}
+
+describe('audit: the host state, PG_discarded, and how long pages stay parked', () => {
+  const T = 1_000_000; // a wall-clock instant (ms) to age against
+
+  it('parked pages discarded by the host, with PG_discarded: clean; their ages are statistics', () => {
+    m = boot({ cpus: 2, pages: 256 });
+    // 2 in the pagevec (parked 5 s and 0.2 s ago), 2 on the list (3 s and 0.1 s ago)
+    parkByHand([10, 11, 12, 13], 2, [T - 5000, T - 200, T - 3000, T - 100]);
+    const a = audit(m, { nowMs: T, boundMs: 1000 });
+    expect(a.errors).toEqual([]);
+    expect(a.ok).toBe(true);
+    expect([a.inPagevecs, a.parkedOnList]).toEqual([2, 2]);
+    expect(a.parked).toEqual({ oldestAgeMs: 5000, overBound: 2, boundMs: 1000 });
+    expect(a.warnings).toEqual([
+      '2 page(s) parked longer than 1000 ms (oldest 5000 ms): a pagevec that is not full keeps its pages until it fills, and the discard list until the next reclaim',
+    ]);
+    // a larger bound: still the statistic, no warning
+    const b = audit(m, { nowMs: T, boundMs: 10_000 });
+    expect(b.parked).toEqual({ oldestAgeMs: 5000, overBound: 0, boundMs: 10_000 });
+    expect(b.warnings).toEqual([]);
+  });
+
+  it('a parked page the host did not discard (Vr), or without PG_discarded, is an error', () => {
+    m = boot({ cpus: 2, pages: 256 });
+    parkByHand([20, 21, 22], 1, [T, T, T]);
+    Atomics.store(K.i32, K.L.host_state + 20, HS.Vr);
+    ClearPageFlag(22, PG_discarded);
+    const a = audit(m, { nowMs: T });
+    expect(a.ok).toBe(false);
+    expect(a.errors).toEqual([
+      'pfn 20 is on the discard pagevec but its host state is Vr, not Vz',
+      'pfn 22 is on the discard list without PG_discarded',
+    ]);
+  });
+
+  it('a free frame the host sees in use, or a frame in use the host sees unused, is an error', () => {
+    m = boot({ cpus: 2, pages: 256 });
+    Atomics.store(K.i32, K.L.host_state + 30, HS.Sr);
+    const p = cachePage(1, 2);
+    Atomics.store(K.i32, K.L.host_state + p, HS.Ur);
+    const a = audit(m);
+    expect(a.ok).toBe(false);
+    expect(a.errors).toHaveLength(2);
+    expect(a.errors).toContain(
+      'pfn 30 is on the zone free list but its host state is Sr, not unused (U)',
+    );
+    expect(a.errors).toContain(`pfn ${p} is in use (count 1) but its host state is Ur (unused)`);
+  });
+
+  it('survives a pagevec with a count or a pfn out of bounds (errors, no stray index)', () => {
+    m = boot({ cpus: 2, pages: 256 });
+    const pvec0 = pvecBase(K.L, 0);
+    const pvec1 = pvecBase(K.L, 1);
+    K.i32[pvec0] = 1;
+    K.i32[pvec0 + 1] = K.L.nr_pages + 2; // a list head's index
+    K.i32[pvec1] = 1 << 20;
+    const a = audit(m);
+    expect(a.errors).toEqual([
+      `cpu 0's pagevec: slot 0 holds ${K.L.nr_pages + 2}, not a pfn`,
+      `cpu 1's pagevec: count ${1 << 20} outside 0..${K.L.pagevec_size}`,
+    ]);
   });
 });

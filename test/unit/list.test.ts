@@ -6,6 +6,9 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { K } from '../../src/kernel/context.ts';
 import {
   INIT_LIST_HEAD,
+  LIST_POISON1,
+  LIST_POISON2,
+  ListCorruption,
   list_add,
   list_add_tail,
   list_del,
@@ -74,8 +77,8 @@ describe('list.ts', () => {
     expect(listPfns(A)).toEqual([p0, p2]);
     expect(next(p0)).toBe(p2);
     expect(prev(p2)).toBe(p0);
-    expect(next(p1)).toBe(-1);
-    expect(prev(p1)).toBe(-1);
+    expect(next(p1)).toBe(LIST_POISON1);
+    expect(prev(p1)).toBe(LIST_POISON2);
     expect(onGhostList(p1)).toBe(false);
     list_del(p0);
     list_del(p2);
@@ -106,15 +109,25 @@ describe('list.ts', () => {
     expect(violations(m)).toEqual([]);
   });
 
-  it('a page put on a second list is reported as double-list', () => {
-    const [p0] = takePages(1) as [number];
+  it('a page put on a second list while linked is a list-corruption on that list; nothing moves', () => {
+    const [p0, p1] = takePages(2) as [number, number];
     list_add(p0, A);
+    list_add(p1, A);
     expect(violations(m)).toEqual([]);
-    list_add(p0, B);
+    expect(() => list_add(p0, B)).toThrow(ListCorruption);
     const v = violations(m);
-    expect(v.map((x) => x.kind)).toEqual(['double-list']);
-    expect(v[0]!.pfn).toBe(p0);
-    expect(v[0]!.cpu).toBe(0);
+    expect(v.map((x) => [x.kind, x.pfn, x.cpu, x.list?.name, x.list?.check])).toEqual([
+      ['list-corruption', p0, 0, 'cpu 0 isolate list (shrink_caches)', 'add-linked'],
+    ]);
+    expect(listPfns(A)).toEqual([p1, p0]);
+    expect(list_empty(B)).toBe(true);
+  });
+
+  it('a page the oracle sees on a list, but with poisoned links, is reported as double-list', () => {
+    const [p0] = takePages(1) as [number];
+    K.i32[K.L.ghost_list + p0] = 1; // the oracle's word only: links say deleted
+    list_add(p0, A);
+    expect(violations(m).map((x) => [x.kind, x.pfn])).toEqual([['double-list', p0]]);
   });
 
   it('a page on a list put in a pagevec is reported as double-list', () => {

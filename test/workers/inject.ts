@@ -16,6 +16,20 @@ import { CNT } from '../../src/shm/layout.ts';
 import { CRASH_AFTER_OPS, CRASH_CPU, CRASH_MESSAGE } from '../helpers/crash.ts';
 
 export function inject(mode: 'throw' | 'hang'): void {
+  at_ops(CRASH_CPU, CRASH_AFTER_OPS, () => {
+    if (mode === 'throw') throw new Error(CRASH_MESSAGE);
+    local_irq_disable();
+    for (;;) {
+      // stuck; only Worker.terminate() ends this
+    }
+  });
+}
+
+/**
+ * Run `fault` on `cpu` at the operation boundary where its ops counter
+ * reaches `afterOps` (and at every later one: `fault` keeps its own state).
+ */
+export function at_ops(cpu: number, afterOps: number, fault: () => void): void {
   const handler: ProxyHandler<Float64Array> = {
     get(target, prop) {
       const x = Reflect.get(target, prop, target);
@@ -23,13 +37,7 @@ export function inject(mode: 'throw' | 'hang'): void {
     },
     set(target, prop, value) {
       Reflect.set(target, prop, value, target);
-      if (prop === String(K.stats + CNT.ops) && value >= CRASH_AFTER_OPS) {
-        if (mode === 'throw') throw new Error(CRASH_MESSAGE);
-        local_irq_disable();
-        for (;;) {
-          // stuck; only Worker.terminate() ends this
-        }
-      }
+      if (prop === String(K.stats + CNT.ops) && value >= afterOps) fault();
       return true;
     },
   };
@@ -39,7 +47,7 @@ export function inject(mode: 'throw' | 'hang'): void {
   Object.defineProperty(K, 'f64', {
     configurable: true,
     enumerable: true,
-    get: () => (K.cpu === CRASH_CPU ? proxy : real),
+    get: () => (K.cpu === cpu ? proxy : real),
     set(v: Float64Array<SharedArrayBuffer>) {
       real = v;
       proxy = new Proxy(v, handler);
