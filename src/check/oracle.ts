@@ -57,6 +57,7 @@ function hist(pfn: number, what: number): void {
 
 /** The faulting access reads the generation before it reads the host state (see fault.ts). */
 export function oracle_access(pfn: number): number {
+  if (pfn >>> 0 >= K.L.nr_pages) ghost_pfn_bug(pfn);
   return Atomics.load(K.i32, K.L.ghost_gen + pfn);
 }
 
