@@ -127,7 +127,13 @@ function quiesce(): void {
   i32[K.percpu + PERCPU.irqs_enabled] = 1;
   Atomics.add(i32, ctrl + CTRL.nr_quiesced, 1);
   while (Atomics.load(i32, ctrl + CTRL.nr_quiesced) < L.nr_cpus) {
-    point(P.op);
+    try {
+      point(P.op);
+    } catch (e) {
+      // an interrupt handler met a corrupted list (reported): let go, keep quiescing
+      if (!(e instanceof ListCorruption)) throw e;
+      list_corruption_unwind();
+    }
     Atomics.wait(i32, K.pending, 0, 1);
   }
   i32[K.percpu + PERCPU.state] = CPU_STATE.done;
