@@ -7,6 +7,7 @@
  * word after the host-state array), not the links, not the ghost state.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
+import { listName } from '../../src/check/decode.ts';
 import { MAX_VIOLATIONS, RING_EVENTS } from '../../src/config.ts';
 import { K } from '../../src/kernel/context.ts';
 import { HS, page_hva_set_unused } from '../../src/kernel/essa.ts';
@@ -124,6 +125,22 @@ beforeEach(() => {
 });
 
 describe('list-corruption', () => {
+  it("names every list from its head node, and a CPU's pagevec", () => {
+    const L = boot({ cpus: 2, pages: 256 }).L;
+    const pc = (cpu: number, which: number) => listName(L, percpuHeadNode(L, cpu, which));
+    expect(listName(L, headNode(L, HEAD.free))).toBe('zone free list');
+    expect(listName(L, headNode(L, HEAD.lru))).toBe('LRU');
+    expect(listName(L, headNode(L, HEAD.discard))).toBe('page_hva_discard_list');
+    expect(pc(1, PERCPU_HEADS.hot)).toBe('cpu 1 pcp hot list');
+    expect(pc(0, PERCPU_HEADS.cold)).toBe('cpu 0 pcp cold list');
+    expect(pc(1, PERCPU_HEADS.isolate)).toBe('cpu 1 isolate list (shrink_caches)');
+    expect(pc(1, PERCPU_HEADS.discard)).toBe('cpu 1 discard list (percpu-2006)');
+    expect(listName(L, -3)).toBe('cpu 1 discard pagevec');
+    for (const n of [-1, 5, headNode(L, 3), percpuHeadNode(L, 0, PERCPU_HEADS.nr)]) {
+      expect(listName(L, n)).toBe('an unknown list (no head reachable)');
+    }
+  });
+
   it('a lost link: list_del of the page the forward chain skips', () => {
     const [p0, p1, p2] = parkOnDiscardList(3) as [number, number, number];
     setNext(p0, p2); // p1 lost going forward; p1 and p2 still point back as before
