@@ -52,7 +52,7 @@ export function list_empty(head: number): boolean {
   return K.i32[K.L.lru_next + head] === head;
 }
 /**
- * The first page of the list, or `head` itself if it is empty (as
+ * The first page of the list, or `head` itself if it is empty both ways (as
  * list_for_each starts): anything else than a page that points back to the
  * head is a corruption. A caller that expects a page and gets the head
  * (a count said non-empty) fails at list_del, which takes pages only.
@@ -60,16 +60,22 @@ export function list_empty(head: number): boolean {
 export function list_first(head: number): number {
   const { i32, L } = K;
   const n = i32[L.lru_next + head]!;
-  if (n === head) return n;
+  if (n === head) {
+    if (i32[L.lru_prev + head] !== head) list_corruption(LC['first-not-page'], head, n, head);
+    return n;
+  }
   if (n >>> 0 >= L.nr_pages) list_corruption(LC['first-not-page'], head, n, head);
   if (i32[L.lru_prev + n] !== head) list_corruption(LC['first-back'], head, n, head);
   return n;
 }
-/** The last page of the list, or `head` if it is empty. */
+/** The last page of the list, or `head` if it is empty both ways. */
 export function list_last(head: number): number {
   const { i32, L } = K;
   const n = i32[L.lru_prev + head]!;
-  if (n === head) return n;
+  if (n === head) {
+    if (i32[L.lru_next + head] !== head) list_corruption(LC['first-not-page'], head, n, head);
+    return n;
+  }
   if (n >>> 0 >= L.nr_pages) list_corruption(LC['first-not-page'], head, n, head);
   if (i32[L.lru_next + n] !== head) list_corruption(LC['first-back'], head, n, head);
   return n;

@@ -211,6 +211,13 @@ describe('list-corruption', () => {
       name: 'page_hva_discard_list',
       check: 'first-not-page',
     });
+    // empty one way only: list_last must not hand out the head (a caller
+    // that is not list_empty's would flag it as a page before its list_del)
+    m = boot({ cpus: 1, pages: 256 });
+    parkOnDiscardList(2);
+    setPrev(D, D);
+    expectCaught(() => list_last(D));
+    expect(theReport().list).toMatchObject({ check: 'first-not-page' });
   });
 
   it('shrink_discards on a discard list whose tail names another head: stopped at the splice', () => {
