@@ -185,6 +185,7 @@ export async function ensureBuild({ root = ROOT, onBuild } = {}) {
     mkdirSync(base, { recursive: true });
     const tmp = join(base, `.tmp-${key}-${process.pid}-${randomBytes(4).toString('hex')}`);
     const t0 = performance.now();
+    mkdirSync(tmp); // here, not by esbuild: an unwritable cache is an EACCES, not a build error
     try {
       await bundle(root, tmp);
       // A source edited while esbuild read it: this build may mix versions.
