@@ -60,7 +60,8 @@ export function filemap_init(): void {
 
 // ---- page lock --------------------------------------------------------------
 // A lock class for lock_stat (LOCK.page): the last CPU to take a page's lock
-// is page_lock_cpu[pfn]; --lockstat takes lock_page_timed (see spinlock.ts).
+// is page_lock_cpu[pfn]; --lockstat=full takes lock_page_timed, --lockstat=contention
+// times only a contended lock_page (see spinlock.ts).
 
 const page_lock_id = (pfn: number) => K.L.page_lock_cpu + pfn;
 
@@ -78,9 +79,16 @@ export function lock_page(pfn: number): void {
   }
   if (TestSetPageFlag(pfn, PG_locked)) {
     lock_contended(page_lock_id(pfn), LOCK.page);
-    __lock_page(pfn);
+    if (K.lockWaitTimed) lock_page_wait_timed(pfn);
+    else __lock_page(pfn);
   }
   lock_acquired(page_lock_id(pfn), LOCK.page);
+}
+/** --lockstat=contention: only a contended lock_page reads the clock, around its wait. */
+function lock_page_wait_timed(pfn: number): void {
+  const t0 = lock_wait_begin(page_lock_id(pfn), LOCK.page);
+  __lock_page(pfn);
+  lock_wait_end(LOCK.page, t0);
 }
 function lock_page_timed(pfn: number): void {
   let t: number;
@@ -88,7 +96,7 @@ function lock_page_timed(pfn: number): void {
     t = performance.now();
   } else {
     lock_contended(page_lock_id(pfn), LOCK.page);
-    const t0 = lock_wait_begin(LOCK.page);
+    const t0 = lock_wait_begin(page_lock_id(pfn), LOCK.page);
     __lock_page(pfn);
     t = lock_wait_end(LOCK.page, t0);
   }
@@ -148,11 +156,11 @@ export function add_to_page_cache(pfn: number, file: number, index: number): boo
 }
 
 /**
- * find_get_page (1/6): look the slot up and take a reference under tree_lock
- * (read_lock_irq), then make the page stable. A page the host discarded is
- * discarded by the guest too and NULL returned, so the caller reads it anew.
+ * find_get_page as 2.6.15 had it before 1/6: the slot looked up and a
+ * reference taken under tree_lock (read_lock_irq), nothing more. Only
+ * find_get_page below and the sendfile-without-stable mutant use it.
  */
-export function find_get_page(file: number, index: number): number {
+export function __find_get_page(file: number, index: number): number {
   const lock = tree_lock(file);
   const flags = local_irq_save();
   spin_lock(lock, LOCK.tree);
@@ -160,11 +168,22 @@ export function find_get_page(file: number, index: number): number {
   if (pfn >= 0) get_page(pfn); // page_cache_get
   spin_unlock(lock, LOCK.tree);
   local_irq_restore(flags);
+  return pfn;
+}
+
+/**
+ * find_get_page (1/6): look the slot up and take a reference under tree_lock
+ * (read_lock_irq), then make the page stable. A page the host discarded is
+ * discarded by the guest too and NULL returned, so the caller reads it anew.
+ */
+export function find_get_page(file: number, index: number): number {
+  const pfn = __find_get_page(file, index);
   if (pfn < 0) return -1;
   point(P['find-get']);
   if (page_hva_make_stable(pfn)) return pfn;
   K.f64[K.stats + CNT.findGetPageDiscarded]!++;
   page_hva_discard_page(pfn);
+  point(P['discard-to-put']);
   put_page(pfn); // page_cache_release
   return -1;
 }
@@ -194,6 +213,7 @@ export function find_lock_page(file: number, index: number): number {
       local_irq_restore(flags);
       K.f64[K.stats + CNT.findGetPageDiscarded]!++;
       page_hva_discard_page(pfn);
+      point(P['discard-to-put']);
       put_page(pfn); // page_cache_release
       return -1;
     }
@@ -261,6 +281,7 @@ export function find_get_pages(
     // Set stable failed: discard the page and retry the whole operation.
     K.f64[K.stats + CNT.findGetPageDiscarded]!++;
     page_hva_discard_page(pages[failed]!);
+    point(P['discard-to-put']);
     for (let i = failed; i >= 0; i--) put_page(pages[i]!);
   }
 }

@@ -289,6 +289,7 @@ export function get_user_pages(task: number, vpage: number, nr: number, pages: I
         break;
       }
       page_hva_discard_page(pfn);
+      point(P['discard-to-put']);
       put_page(pfn); // page_cache_release
       if (++faults >= K.cfg.livelockFaults && livelocked(task, addr, faults)) return i;
     }

@@ -29,6 +29,7 @@ import {
 } from '../shm/layout.ts';
 import { K, P } from './context.ts';
 import { page_hva_set_stable, page_hva_set_unused } from './essa.ts';
+import { in_interrupt } from './irq.ts';
 import {
   INIT_LIST_HEAD,
   list_add,
@@ -129,6 +130,7 @@ export function put_page(pfn: number): void {
     return;
   }
   rec(EV['put-last'], pfn);
+  if (in_interrupt()) K.f64[K.stats + CNT.irqFrees]!++;
   if (__page_cache_release(pfn)) free_hot_cold_page(pfn, false);
 }
 
@@ -158,7 +160,11 @@ export function put_page(pfn: number): void {
  */
 function __page_cache_release(pfn: number): boolean {
   const { i32, L } = K;
-  const flags = local_irq_save();
+  // spin_lock_irqsave(&zone->lru_lock): the last put_page of a page can run
+  // in softirq (net.ts: the device's reference). Mutant lru-lock-without-irq
+  // takes it with interrupts on: a softirq on this CPU that frees an LRU page
+  // while we hold it spins on it forever.
+  const flags = K.m_lru_lock_without_irq ? false : local_irq_save();
   spin_lock(L.zone + ZONE.lru_lock, LOCK.lru);
   if (TestClearPageFlag(pfn, PG_lru)) {
     list_del(pfn);
@@ -173,12 +179,14 @@ function __page_cache_release(pfn: number): boolean {
 // ---- allocation -------------------------------------------------------------
 
 /** __alloc_pages(GFP_KERNEL, 0): direct reclaim when free memory is low. Returns a pfn or -1. */
-export function alloc_page(cold = false): number {
+export function alloc_page(cold = false, atomic = false): number {
   const { i32, L } = K;
   const zone = L.zone;
   for (let tries = 0; ; tries++) {
     // zone_watermark_ok reads free_pages without zone->lock (a plain load).
-    if (tries > 0 || i32[zone + ZONE.free_pages]! < i32[zone + ZONE.pages_low]!) {
+    // GFP_ATOMIC (interrupt context) never enters direct reclaim: it may not
+    // sleep, and try_to_free_pages' smp_call_function may not run there.
+    if (!atomic && (tries > 0 || i32[zone + ZONE.free_pages]! < i32[zone + ZONE.pages_low]!)) {
       try_to_free_pages();
     }
     const pfn = buffered_rmqueue(cold);

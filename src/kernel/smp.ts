@@ -4,17 +4,28 @@
  * docs/protocol.md).
  *
  * Interrupt-enable flag and preempt count are words on this CPU's line; only
- * this CPU writes them, others read them for stall reports. An IPI is a
- * pending word on the target's second line: the caller stores 1 and notifies;
- * the target takes it at the next preemption point where its interrupts are
- * enabled, as hardware takes an external interrupt at an instruction boundary.
+ * this CPU writes them, others read them for stall reports. External
+ * interrupts are bits of the pending word on the CPU's second line (PENDING:
+ * the IPI, raised by another CPU, which also notifies; the timer and the
+ * network device, raised by the host); the CPU takes them at the next
+ * preemption point where its interrupts are enabled, as hardware takes an
+ * external interrupt at an instruction boundary (do_IRQ below; irq.ts has
+ * the hardirq/softirq machinery).
  */
 import { performance } from 'node:perf_hooks';
 import { EV } from '../check/events.ts';
 import { oracle_warn } from '../check/oracle.ts';
 import { now, rec } from '../check/recorder.ts';
 import { VK } from '../check/violations.ts';
-import { CALL, CNT, PERCPU, PERCPU_PENDING, percpuBase } from '../shm/layout.ts';
+import {
+  CALL,
+  CNT,
+  IRQ_SOURCE,
+  PENDING,
+  PERCPU,
+  PERCPU_PENDING,
+  percpuBase,
+} from '../shm/layout.ts';
 import {
   latency_call,
   latency_ipi_response,
@@ -22,6 +33,7 @@ import {
   latency_irqs_off,
 } from '../stats/latency.ts';
 import { K, P } from './context.ts';
+import { in_interrupt, irq_enter, irq_exit } from './irq.ts';
 import { LOCK, spin_lock, spin_unlock } from './spinlock.ts';
 import { widen_at } from './widen.ts';
 
@@ -64,8 +76,8 @@ export function local_irq_enable(): void {
   if (offUs > K.f64[m]!) K.f64[m] = offUs;
   latency_irqs_off(offUs);
   i32[K.percpu + PERCPU.irqs_enabled] = 1;
-  // A plain read, as at point(): an IPI is seen at this or the next boundary.
-  if (i32[K.pending]! !== 0) smp_call_function_interrupt();
+  // A plain read, as at point(): an interrupt is seen at this or the next boundary.
+  if (i32[K.pending]! !== 0) do_IRQ();
 }
 
 export function local_irq_save(): boolean {
@@ -100,10 +112,12 @@ export function point(p: number): void {
   // a later point, and the rendezvous waits for it (started/finished). Not
   // Atomics.load: Node 20's V8 makes every Atomics.* a builtin call (~10 ns;
   // benchmarks/README.md), and this runs at every point.
-  if (i32[K.percpu + PERCPU.irqs_enabled] !== 0 && i32[K.pending]! !== 0) {
-    smp_call_function_interrupt();
+  if (i32[K.percpu + PERCPU.irqs_enabled] !== 0 && i32[K.pending]! !== 0) do_IRQ();
+  if (K.widen) {
+    widen_at(p);
+    // An interrupt raised while the window was held open lands inside it.
+    if (i32[K.percpu + PERCPU.irqs_enabled] !== 0 && i32[K.pending]! !== 0) do_IRQ();
   }
-  if (K.widen) widen_at(p);
 }
 
 /** cpu_relax's thresholds (named so that the native benchmark reads the same ones). */
@@ -116,7 +130,46 @@ export const RELAX = { spins: 128, shortSpins: 1024, shortMs: 0.01, longMs: 0.1 
  */
 export function cpu_relax(spins: number): void {
   if (spins < RELAX.spins) return;
-  Atomics.wait(K.i32, K.pending, 0, spins < RELAX.shortSpins ? RELAX.shortMs : RELAX.longMs);
+  // Sleep on the word as it is: an interrupt already pending (which we may
+  // not take now, interrupts off) must not turn the nap into a busy spin.
+  const i32 = K.i32;
+  Atomics.wait(
+    i32,
+    K.pending,
+    i32[K.pending]!,
+    spins < RELAX.shortSpins ? RELAX.shortMs : RELAX.longMs,
+  );
+}
+
+// ---- external interrupts ------------------------------------------------------
+
+/**
+ * The external-interrupt entry at a preemption point with interrupts
+ * enabled: take what is pending, one source after the other, each as a
+ * hardirq (interrupts off, irq_enter .. irq_exit, which runs softirqs).
+ */
+export function do_IRQ(): void {
+  const bits = K.i32[K.pending]!;
+  if (bits & PENDING.ipi) smp_call_function_interrupt();
+  if (bits & PENDING.timer) hardirq(PENDING.timer, IRQ_SOURCE.timer);
+  if (bits & PENDING.net) hardirq(PENDING.net, IRQ_SOURCE.net);
+}
+
+/** Device interrupt handlers, installed by their drivers (net.ts, the timer). */
+const irq_handlers: ((() => void) | undefined)[] = [];
+export function request_irq(source: number, handler: () => void): void {
+  irq_handlers[source] = handler;
+}
+
+function hardirq(bit: number, source: number): void {
+  const i32 = K.i32;
+  Atomics.and(i32, K.pending, ~bit); // acknowledged
+  i32[K.percpu + PERCPU.irqs_enabled] = 0; // the interruption disables them
+  irq_enter();
+  rec(EV.hardirq, -1, source);
+  irq_handlers[source]?.();
+  irq_exit();
+  i32[K.percpu + PERCPU.irqs_enabled] = 1; // return from the interruption
 }
 
 // ---- smp_call_function -----------------------------------------------------
@@ -125,10 +178,13 @@ export function cpu_relax(spins: number): void {
 export function smp_call_function_interrupt(): void {
   const i32 = K.i32;
   const L = K.L;
-  // --ipi-delivery: the host has not presented the external call to us yet.
+  // No external call for us (another source woke us), or --ipi-delivery:
+  // the host has not presented it to us yet.
+  if ((Atomics.load(i32, K.pending) & PENDING.ipi) === 0) return;
   if (K.ipiDeliveryMs > 0 && now() < K.f64[L.ipi_at + K.cpu * L.ipi_at_stride]!) return;
-  Atomics.store(i32, K.pending, 0);
+  Atomics.and(i32, K.pending, ~PENDING.ipi);
   i32[K.percpu + PERCPU.irqs_enabled] = 0;
+  irq_enter();
   const call = L.call;
   const seq = Atomics.load(i32, call + CALL.seq);
   const caller = Atomics.load(i32, call + CALL.caller);
@@ -148,6 +204,7 @@ export function smp_call_function_interrupt(): void {
     Atomics.notify(i32, percpuBase(L, caller) + PERCPU_PENDING);
   }
   K.f64[K.stats + CNT.ipisTaken]!++;
+  irq_exit();
   i32[K.percpu + PERCPU.irqs_enabled] = 1;
 }
 
@@ -165,7 +222,10 @@ export function smp_call_function(func: number, wait: boolean, info = 0): void {
   const L = K.L;
   const nr_targets = L.nr_cpus - 1;
   const t0 = performance.now();
-  if (irqs_disabled()) oracle_warn(VK['smp-call-irqs-off'], func);
+  // WARN_ON(irqs_disabled()); and from interrupt context it could wait on a
+  // CPU that waits for us (detail: 1 interrupts off, 2 in interrupt, 3 both).
+  const warn = (irqs_disabled() ? 1 : 0) | (in_interrupt() ? 2 : 0);
+  if (warn !== 0) oracle_warn(VK['smp-call-irqs-off'], warn);
   spin_lock(L.call_lock, LOCK.call_lock);
   const call = L.call;
   Atomics.store(i32, call + CALL.func, func);
@@ -183,7 +243,7 @@ export function smp_call_function(func: number, wait: boolean, info = 0): void {
     if (K.ipiDeliveryMs > 0) {
       K.f64[L.ipi_at + c * L.ipi_at_stride] = now() + Math.random() * K.ipiDeliveryMs;
     }
-    Atomics.store(i32, pending, 1);
+    Atomics.or(i32, pending, PENDING.ipi);
     Atomics.notify(i32, pending);
   }
   // While we wait we keep interrupts as they are (enabled) and take our own IPIs.

@@ -28,7 +28,7 @@ import {
   migrate_request,
   migrate_withdraw,
 } from './migrate.ts';
-import { smp_call_function_interrupt } from './smp.ts';
+import { do_IRQ } from './smp.ts';
 
 /** --migrate without delays: one eligible point in MIGRATE_EVERY preempts the task for MIGRATE_PREEMPT_MS. */
 const MIGRATE_EVERY = 1024;
@@ -75,7 +75,7 @@ function preempted(ms: number): void {
       // Woken by an IPI, or by the CPU that accepted our migration.
       Atomics.wait(i32, K.pending, 0, left);
     } else if (i32[K.percpu + PERCPU.irqs_enabled] !== 0) {
-      smp_call_function_interrupt();
+      do_IRQ();
       if (Atomics.load(i32, K.pending) !== 0) nap(Math.min(left, UNDELIVERED_NAP_MS));
     } else {
       nap(left); // interrupts off: the IPI waits for us (and we cannot be migrated)

@@ -11,6 +11,7 @@ import {
   CALL,
   CNT,
   CPU_STATE,
+  PENDING,
   PERCPU,
   PERCPU_HOLD,
   PERCPU_MIGRATE,
@@ -43,7 +44,7 @@ export function cpuState(v: Views, cpu: number, nEvents = 16): CpuState {
   const { i32, f64, L } = v;
   const pc = percpuBase(L, cpu);
   const held = i32[pc + PERCPU.locks_held]!;
-  const pending = Atomics.load(i32, pc + PERCPU_PENDING) !== 0;
+  const pending = (Atomics.load(i32, pc + PERCPU_PENDING) & PENDING.ipi) !== 0;
   const mig = Atomics.load(i32, pc + PERCPU_MIGRATE);
   return {
     cpu,
@@ -174,7 +175,7 @@ function rendezvousOwed(
   const targets = states.filter((s) => s.cpu !== cd.caller);
   if (cd.started < cd.targets) {
     return targets
-      .filter((s) => Atomics.load(i32, percpuBase(L, s.cpu) + PERCPU_PENDING) !== 0)
+      .filter((s) => (Atomics.load(i32, percpuBase(L, s.cpu) + PERCPU_PENDING) & PENDING.ipi) !== 0)
       .map((s) => ({
         cpu: s.cpu,
         waiter: cd.caller,

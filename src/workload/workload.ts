@@ -25,7 +25,9 @@ import {
   vmtruncate,
   zap_anon,
 } from '../kernel/memory.ts';
+import { do_sendfile } from '../kernel/net.ts';
 import { put_page } from '../kernel/page_alloc.ts';
+import '../kernel/timer.ts'; // the tick's handlers
 import { page_hva_make_volatile } from '../kernel/page_hva.ts';
 
 const HOT_FILES = 16;
@@ -34,6 +36,7 @@ const LIBC_SLOT = 0;
 const LIBC_HOT_PAGES = 4;
 
 const GUP_PAGES = 4;
+const SENDFILE_PAGES = 4;
 const gup_pages = new Int32Array(GUP_PAGES);
 
 let rng = 1;
@@ -98,7 +101,11 @@ export function workload_op(): void {
     // truncate is rare (one op in 1000): it frees a whole file at once, and
     // memory should be won back mostly by direct reclaim
     if (rand() % 10 === 0) vmtruncate(1 + (rand() % (K.L.nr_files - 1)));
-  } else if (r < 95) {
+  } else if (r < 96) {
+    // sendfile(2) of a few pages of a file to a socket: the network device
+    // holds them until its interrupt's NET_TX softirq drops them
+    do_sendfile(pick_file(), rand() % (PAGES_PER_FILE - SENDFILE_PAGES), SENDFILE_PAGES);
+  } else if (r < 98) {
     // direct I/O from a mapped buffer: get_user_pages pins (and makes
     // stable) up to 4 pages of a file mapping for the I/O, then releases them
     const slot = 1 + (rand() % (MAP_SLOTS - 1));
