@@ -10,19 +10,28 @@ export const VERSION = '0.1.0';
 
 /**
  * `--protocol`: each name selects a module of src/kernel/protocol/ that owns
- * that version's code. `dec-2005`: patch 5/6 of December 2005 (per-CPU
- * pagevec, one global discard list spliced before the IPIs). `unpatched`:
- * patches 1/6-4/6 only, no discard list. `percpu-2006`: "[patch 8/9] Guest
- * page hinting: discarded page list" as posted on 1 September 2006 (per-CPU
- * discard lists, spliced inside the IPI handler). `patched` is the default
- * clean protocol, an alias (PROTOCOL_ALIASES): dec-2005 today.
+ * that version's code. `dec-2005`: patch 5/6 of December 2005 as posted
+ * (per-CPU pagevec, one global discard list spliced before the IPIs), with
+ * its reclaim defect (negative-count: remove_mapping drops a discarder's
+ * reference). `dec-2005-fixed`: the same plus remove_mapping refusing a
+ * PG_discarded page (README, Verdicts). `unpatched`: patches 1/6-4/6 only, no
+ * discard list. `percpu-2006`: "[patch 8/9] Guest page hinting: discarded
+ * page list" as posted on 1 September 2006 (per-CPU discard lists, spliced
+ * inside the IPI handler). `patched` is the default clean protocol, an alias
+ * (PROTOCOL_ALIASES): dec-2005-fixed.
  */
-export const PROTOCOLS = ['patched', 'dec-2005', 'unpatched', 'percpu-2006'] as const;
+export const PROTOCOLS = [
+  'patched',
+  'dec-2005',
+  'dec-2005-fixed',
+  'unpatched',
+  'percpu-2006',
+] as const;
 export type Protocol = (typeof PROTOCOLS)[number];
 /** The modules `--protocol` can run (src/kernel/protocol/<name>.ts). */
-export const PROTOCOL_MODULES = ['dec-2005', 'unpatched', 'percpu-2006'] as const;
+export const PROTOCOL_MODULES = ['dec-2005', 'dec-2005-fixed', 'unpatched', 'percpu-2006'] as const;
 export type ProtocolModule = (typeof PROTOCOL_MODULES)[number];
-export const PROTOCOL_ALIASES = { patched: 'dec-2005' } as const satisfies Record<
+export const PROTOCOL_ALIASES = { patched: 'dec-2005-fixed' } as const satisfies Record<
   Exclude<Protocol, ProtocolModule>,
   ProtocolModule
 >;

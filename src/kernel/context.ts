@@ -55,12 +55,14 @@ export const K = {
   /** f64 index of this CPU's lockstat block, of its latency block */
   lockstat: 0,
   lat: 0,
-  /** the --protocol module this CPU runs (an alias resolved: `patched` runs dec-2005) */
+  /** the --protocol module this CPU runs (an alias resolved: `patched` runs dec-2005-fixed) */
   protocol: 'dec-2005' as ProtocolModule,
   /** its branch of free_hot_cold_page for a PG_discarded page (true: parked), bound by kernel_attach */
   free_hot_cold_page_discarded: (_pfn: number): boolean => false,
   /** its discard-list shrink, once per priority pass of try_to_free_pages; pages freed */
   shrink_discards: (): number => 0,
+  /** reclaim's remove_mapping refuses a PG_discarded page (dec-2005-fixed's change; vmscan.ts) */
+  remove_mapping_refuses_discarded: false,
   /** mutants (docs/protocol.md section 5), decoded once: the hot path tests a boolean */
   m_free_immediately: false,
   m_irq_enable_before_ref: false,
@@ -101,6 +103,7 @@ export function kernel_attach(v: Views, cfg: Config, cpu: number): void {
   const ops = protocol_ops(K.protocol);
   K.free_hot_cold_page_discarded = ops.free_hot_cold_page_discarded;
   K.shrink_discards = ops.shrink_discards;
+  K.remove_mapping_refuses_discarded = ops.remove_mapping_refuses_discarded;
   ops.attach();
   const m = cfg.mutant;
   K.m_free_immediately = m === 'free-immediately';

@@ -170,5 +170,6 @@ export function do_discard_fault(task: number, vpage: number, pfn: number): void
   local_irq_enable();
   point(P['ref-to-discard']);
   page_hva_discard_page(pfn);
+  point(P['discard-to-put']);
   put_page(pfn); // page_cache_release
 }

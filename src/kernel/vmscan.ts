@@ -31,6 +31,7 @@ import { __remove_from_page_cache, tree_lock, trylock_page, unlock_page } from '
 import { list_add, list_del, list_empty, list_last } from './list.ts';
 import { free_hot_cold_page, put_page } from './page_alloc.ts';
 import {
+  PageDiscarded,
   PG_dirty,
   PG_lru,
   PG_writeback,
@@ -233,6 +234,15 @@ export function shrink_list(): number {
  * count negative, __page_cache_release's recheck finds it non-zero and does
  * not free it again; the page stays parked with a count of -1, and the
  * free_pages_check of shrink_discards' free_cold_page reports it (bad_page).
+ * A's window is page_hva_discard_page's unlock_page .. its put_page: the
+ * point discard-to-put (--delay discard-to-put=200us widens it), and
+ * test/concurrency/discard-to-put.test.ts plays it on workers.
+ *
+ * --protocol dec-2005-fixed (the default, `patched`) refuses a PG_discarded
+ * page here (K.remove_mapping_refuses_discarded, marked FIX below): it goes
+ * back on the LRU and its last put_page parks it (protocol/dec-2005-fixed.ts
+ * says why that opens no other hole). percpu-2006 refuses it too, standing
+ * in for 2.6.18's `!mapping` keep (its __page_discard clears the mapping).
  */
 function remove_mapping(mapping: number, pfn: number): boolean {
   const file = mapping - 1;
@@ -240,7 +250,12 @@ function remove_mapping(mapping: number, pfn: number): boolean {
   const tl = tree_lock(file);
   const flags = local_irq_save(); // write_lock_irq
   spin_lock(tl, LOCK.tree);
-  if (page_count(pfn) !== 2 || page_flags(pfn) & PG_dirty) {
+  if (
+    page_count(pfn) !== 2 ||
+    page_flags(pfn) & PG_dirty ||
+    // FIX (dec-2005-fixed): `|| PageDiscarded(page)`, taken out of the cache by a discard
+    (K.remove_mapping_refuses_discarded && PageDiscarded(pfn))
+  ) {
     spin_unlock(tl, LOCK.tree); // cannot_free
     local_irq_restore(flags);
     return false;

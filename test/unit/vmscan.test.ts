@@ -245,11 +245,13 @@ describe('2.6.15 reclaim: isolate_lru_pages, shrink_list, remove_mapping (cpus =
     expect(violations(m)).toEqual([]);
   });
 
-  it("remove_mapping on a page its discard already took out of the cache drops the discarder's reference: negative-count", () => {
-    // cpu A holds a reference (a finder whose make_stable failed, or the
-    // discard fault); reclaim isolated the page first; A's discard takes it
-    // out of the tree, keeping page->mapping (1/6), and drops the cache's
-    // reference: count 2 = A's + reclaim's.
+  /**
+   * cpu A holds a reference to P (the discard fault's, or a finder's) while
+   * cpu B (reclaim) has P isolated; A's discard takes P out of the tree,
+   * keeping page->mapping (1/6), and drops the cache's reference: count 2 =
+   * A's + B's. Returns P.
+   */
+  function discardedWhileIsolated(): number {
     const p = cachePage(0, 0);
     get_page(p); // A
     expect(isolate_lru_pages(1)).toBe(1); // B
@@ -258,6 +260,12 @@ describe('2.6.15 reclaim: isolate_lru_pages, shrink_list, remove_mapping (cpus =
     expect(pagecache_slot(0, 0)).toBe(-1);
     expect(page_mapping(p)).toBe(1);
     expect(page_count(p)).toBe(2);
+    return p;
+  }
+
+  it("dec-2005 as posted: remove_mapping on a page its discard already took out of the cache drops the discarder's reference: negative-count", () => {
+    m = boot({ cpus: 1, pages: 256, files: 4, protocol: 'dec-2005' });
+    const p = discardedWhileIsolated();
     // B: count 2, clean: __remove_from_page_cache only clears the mapping,
     // __put_page drops A's reference as if it were the cache's, and the
     // release of B's parks the page.
@@ -268,6 +276,62 @@ describe('2.6.15 reclaim: isolate_lru_pages, shrink_list, remove_mapping (cpus =
     expect(violations(m)).toEqual([]);
     put_page(p); // A lets go of the reference it still holds
     expect(violationKinds(m)).toEqual(['negative-count']);
+  });
+
+  it("dec-2005-fixed (patched): remove_mapping refuses the PG_discarded page; back on the LRU, the discarder's put parks it", () => {
+    expect(m.cfg.protocol).toBe('patched');
+    expect(K.protocol).toBe('dec-2005-fixed');
+    const p = discardedWhileIsolated();
+    expect(shrink_list()).toBe(0); // cannot_free: kept
+    expect(page_count(p)).toBe(1); // A's
+    expect(page_mapping(p)).toBe(1); // untouched: nobody cleared it
+    expect(lruList()).toEqual([p]);
+    expect(page_flags(p) & (PG_lru | PG_discarded)).toBe(PG_lru | PG_discarded);
+    expect(discard_pvec_pages(0)).toEqual([]);
+    // isolated again by a later pass: refused again
+    expect(isolate_lru_pages(1)).toBe(1);
+    expect(shrink_list()).toBe(0);
+    expect(page_count(p)).toBe(1);
+    put_page(p); // A's page_cache_release: the last reference
+    expect(page_count(p)).toBe(0);
+    expect(lruList()).toEqual([]);
+    expect(zoneWord('nr_lru')).toBe(0);
+    expect(page_flags(p) & PG_lru).toBe(0);
+    expect(discard_pvec_pages(0)).toEqual([p]); // parked, PG_discarded, as any discarded page
+    expect(violations(m)).toEqual([]);
+    expect(audit(m).errors).toEqual([]);
+  });
+
+  it("dec-2005-fixed: the discarder lets go first; reclaim's release parks the page", () => {
+    const p = discardedWhileIsolated();
+    put_page(p); // A: count 1, reclaim's
+    expect(shrink_list()).toBe(0); // count 1: cannot_free in either version
+    expect(page_count(p)).toBe(0);
+    expect(lruList()).toEqual([]);
+    expect(discard_pvec_pages(0)).toEqual([p]);
+    expect(violations(m)).toEqual([]);
+    expect(audit(m).errors).toEqual([]);
+  });
+
+  it('dec-2005-fixed still reclaims a Vz page that is in the cache: 5/6 marks and parks it', () => {
+    const p = cachePage(0, 0);
+    makeDiscarded(p, 1);
+    expect(isolate_lru_pages(1)).toBe(1);
+    expect(shrink_list()).toBe(1);
+    expect(pagecache_slot(0, 0)).toBe(-1);
+    expect(page_count(p)).toBe(0);
+    expect(discard_pvec_pages(0)).toEqual([p]);
+    expect(violations(m)).toEqual([]);
+  });
+
+  it('percpu-2006 keeps the page too (2.6.18: its discard cleared the mapping)', () => {
+    m = boot({ cpus: 1, pages: 256, files: 4, protocol: 'percpu-2006' });
+    const p = discardedWhileIsolated();
+    expect(shrink_list()).toBe(0);
+    put_page(p);
+    expect(page_count(p)).toBe(0);
+    expect(percpuDiscardList(0)).toEqual([p]);
+    expect(violations(m)).toEqual([]);
   });
 
   it('shrink_list keeps a dirty, a mapped-less truncated and a busy page (remove_mapping: count != 2)', () => {

@@ -1,7 +1,11 @@
 /**
- * --protocol dec-2005 (and its alias `patched`, the default): "[rfc][patch
- * 5/6] Page host virtual assist: discarded page list" (Schwidefsky, Franke,
- * Raj; LKML, 16 Dec 2005), its mm/page_alloc.c and mm/vmscan.c hunks.
+ * --protocol dec-2005: "[rfc][patch 5/6] Page host virtual assist:
+ * discarded page list" (Schwidefsky, Franke, Raj; LKML, 16 Dec 2005), its
+ * mm/page_alloc.c and mm/vmscan.c hunks, as posted. With 1/6's discard,
+ * which keeps page->mapping, reclaim's remove_mapping drops a discarder's
+ * reference (vmscan.ts, remove_mapping: negative-count);
+ * dec-2005-fixed.ts is this module plus the one change that removes it,
+ * and the default (`patched`).
  * (Its mm/filemap.c hunk, the PG_discarded mark in __remove_from_page_cache,
  * is in filemap.ts behind K.patched.)
  *
@@ -181,4 +185,6 @@ export const ops: DiscardProtocol = {
     return 0;
   },
   attach: () => set_ipi_func(FUNC.page_hva_sync, page_hva_sync),
+  // remove_mapping as 2.6.15 has it (vmscan.ts)
+  remove_mapping_refuses_discarded: false,
 };

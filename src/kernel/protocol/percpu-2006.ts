@@ -45,6 +45,13 @@
  *   free_pages_check does not report a state the 2006 series never has. It
  *   hides nothing the oracle judges: no CPU can reach a parked page (count 0)
  *   to read its mapping.
+ * - The same nulled page->mapping makes 2.6.18's shrink_page_list keep a
+ *   page that a CPU discarded while reclaim had it isolated (`if (!mapping
+ *   || !remove_mapping(mapping, page)) goto keep_locked;`). The model's page
+ *   keeps its mapping, so remove_mapping refuses a PG_discarded page instead
+ *   (remove_mapping_refuses_discarded, below; vmscan.ts): the same keep, where
+ *   2.6.15's remove_mapping would drop the discarder's reference
+ *   (dec-2005's negative-count, which the 2006 series does not have).
  * - The base kernel is the model's 2.6.15 (isolate_lru_pages with
  *   get_page_testone, 2005's __remove_from_page_cache in filemap.ts), not
  *   2.6.18 with patches 1/9-7/9.
@@ -180,4 +187,6 @@ export const ops: DiscardProtocol = {
   free_hot_cold_page_discarded,
   shrink_discards: page_shrink_discards,
   attach: () => set_ipi_func(FUNC.page_shrink_discards, __page_shrink_discards),
+  // MODEL DIFFERENCE (header): 2.6.18 keeps the page because its mapping is NULL
+  remove_mapping_refuses_discarded: true,
 };

@@ -30,4 +30,8 @@ export const ops: DiscardProtocol = {
   free_hot_cold_page_discarded,
   shrink_discards: () => 0,
   attach: () => {},
+  // remove_mapping as 2.6.15 has it; without 5/6 nothing parks a page, and
+  // 1/6's discard keeps the mapping: the negative-count of vmscan.ts's
+  // remove_mapping is there too, a second put of a page freed at once.
+  remove_mapping_refuses_discarded: false,
 };
