@@ -5,9 +5,28 @@
  *
  * Counters are written by their CPU and read here without a lock, as
  * /proc/stat is: a line may see an increment one interval late, never lose it.
+ *
+ * Interrupts-off: a CPU keeps the longest section in its irqsOffMaxUs
+ * counter (local_irq_enable). The sampler reads that word and sets it back to
+ * zero at each line, so that it holds the longest section of one interval;
+ * the running maximum is kept here (and put back into the soak's summary).
+ * A float has no atomic exchange: a CPU that writes a new maximum between the
+ * read and the reset would be lost, so the interval's irqs-off histogram
+ * (counts only grow) is checked too: a section in a bucket above the word's
+ * value raises the interval's figure to that bucket's lower edge.
  */
 import { type LockReport, readCounters, type Totals } from '../machine/machine.ts';
-import { COUNTERS, CTRL, type Views } from '../shm/layout.ts';
+import {
+  CNT,
+  COUNTERS,
+  CTRL,
+  LAT_HIST,
+  LATENCY,
+  latencyBase,
+  statsBase,
+  type Views,
+} from '../shm/layout.ts';
+import { bucket_edges } from '../stats/latency.ts';
 
 export const STATS_SCHEMA = 1;
 
@@ -48,6 +67,11 @@ export type StatsLine = {
   locks: LockDelta[];
   /** Longest interrupts-off section so far, per CPU (a running maximum). */
   irqsOffMaxUs: number[];
+  /**
+   * Longest interrupts-off section that ended in this interval, per CPU (0:
+   * none ended); absent in folders written before it existed.
+   */
+  irqsOffIntervalMaxUs?: number[];
   memory: MemorySample;
   /** Found so far: oracle violations in the buffer, failed periodic audits. */
   violations: number;
@@ -74,8 +98,11 @@ export function makeSampler(
     elapsedMs: number,
     extra: { audits: number; auditFailures: number; extraViolations: number },
   ): StatsLine;
+  /** Longest interrupts-off section of the whole run so far, per CPU. */
+  readonly irqsOffMaxUs: readonly number[];
 } {
   const nr_cpus = v.L.nr_cpus;
+  const irqsOff = makeIrqsOffSampler(v);
   const snap = (elapsedMs: number): Snapshot => ({
     elapsedMs,
     cpus: Array.from({ length: nr_cpus }, (_, c) => readCounters(v, c)),
@@ -87,8 +114,12 @@ export function makeSampler(
   let prev: Snapshot = { elapsedMs: 0, cpus: new Array(nr_cpus).fill(zero), host: zero, locks: [] };
   let seq = 0;
   return {
+    get irqsOffMaxUs() {
+      return irqsOff.runningMaxUs;
+    },
     sample(elapsedMs, extra) {
       const cur = snap(elapsedMs);
+      const irqsOffInterval = irqsOff.sample();
       const intervalMs = Math.max(elapsedMs - prev.elapsedMs, 1e-3);
       const counters: Record<string, number> = {};
       for (const n of COUNTERS) {
@@ -117,7 +148,8 @@ export function makeSampler(
         rendezvous: counters.rendezvous!,
         counters,
         locks: lockDeltas(prev.locks, cur.locks),
-        irqsOffMaxUs: cur.cpus.map((c) => round(c.irqsOffMaxUs, 1)),
+        irqsOffMaxUs: irqsOff.runningMaxUs.map((x) => round(x, 1)),
+        irqsOffIntervalMaxUs: irqsOffInterval.map((x) => round(x, 1)),
         memory: memorySample(),
         violations: Atomics.load(v.i32, v.L.ctrl + CTRL.nr_violations) + extra.extraViolations,
         audits: extra.audits,
@@ -125,6 +157,44 @@ export function makeSampler(
       };
       prev = cur;
       return line;
+    },
+  };
+}
+
+/**
+ * The longest interrupts-off section per CPU since the previous call: the
+ * CPU's max word, read and reset, checked against its histogram's growth.
+ */
+export function makeIrqsOffSampler(v: Views): {
+  sample(): number[];
+  readonly runningMaxUs: number[];
+} {
+  const { L, f64 } = v;
+  const hist = (c: number) => latencyBase(L, c) + LATENCY.irqs_off;
+  const prevHist = Array.from({ length: L.nr_cpus }, () => new Float64Array(LAT_HIST.buckets));
+  const runningMaxUs = new Array<number>(L.nr_cpus).fill(0);
+  return {
+    runningMaxUs,
+    sample() {
+      const out: number[] = [];
+      for (let c = 0; c < L.nr_cpus; c++) {
+        const word = statsBase(L, c) + CNT.irqsOffMaxUs;
+        const maxUs = f64[word]!;
+        f64[word] = 0;
+        // The highest bucket that gained a section since the last sample.
+        const h = hist(c);
+        let top = -1;
+        for (let b = 0; b < LAT_HIST.buckets; b++) {
+          const n = f64[h + b]!;
+          if (n !== prevHist[c]![b]) top = b;
+          prevHist[c]![b] = n;
+        }
+        const floor = top >= 0 ? bucket_edges(top)[0] : 0;
+        const us = Math.max(maxUs, floor);
+        out.push(us);
+        if (us > runningMaxUs[c]!) runningMaxUs[c] = us;
+      }
+      return out;
     },
   };
 }
@@ -151,8 +221,8 @@ export function lockDeltas(prev: LockReport[], cur: LockReport[]): LockDelta[] {
 
 /**
  * At most `max` lines for a chart: runs of consecutive lines merged into one
- * (event counts summed, rates weighted by time, running maxima and memory
- * taken from the last line of the run). An 8-hour soak at a 1 s interval is
+ * (event counts summed, rates weighted by time, interval maxima the largest
+ * of the run, running maxima and memory taken from the last line of the run). An 8-hour soak at a 1 s interval is
  * 28,800 lines; a chart wants a few hundred points.
  */
 export function downsample(lines: StatsLine[], max: number): StatsLine[] {
@@ -204,6 +274,13 @@ export function downsample(lines: StatsLine[], max: number): StatsLine[] {
       rendezvous: sum((l) => l.rendezvous),
       counters,
       locks: [...locks.values()],
+      ...(last.irqsOffIntervalMaxUs
+        ? {
+            irqsOffIntervalMaxUs: last.irqsOffIntervalMaxUs.map((_, c) =>
+              Math.max(...run.map((l) => l.irqsOffIntervalMaxUs?.[c] ?? 0)),
+            ),
+          }
+        : {}),
     });
   }
   return out;

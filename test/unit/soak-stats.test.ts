@@ -1,8 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { makeConfig } from '../../src/config.ts';
 import type { LockReport } from '../../src/machine/machine.ts';
-import { allocate, CNT, CTRL, computeLayout, statsBase, type Views } from '../../src/shm/layout.ts';
+import {
+  allocate,
+  CNT,
+  CTRL,
+  computeLayout,
+  LATENCY,
+  latencyBase,
+  statsBase,
+  type Views,
+} from '../../src/shm/layout.ts';
 import { downsample, lockDeltas, makeSampler } from '../../src/soak/stats.ts';
+import { bucket_edges, hist_bucket } from '../../src/stats/latency.ts';
 
 const machine = (cpus: number): Views =>
   allocate(computeLayout(makeConfig({ cpus, pages: 64, files: 2 })));
@@ -40,6 +50,7 @@ describe('stats sampler', () => {
     expect(a.pagesParked).toBe(7);
     expect(a.hostDiscards).toBe(50);
     expect(a.irqsOffMaxUs).toEqual([0, 12.5]);
+    expect(a.irqsOffIntervalMaxUs).toEqual([0, 12.5]);
     expect(a.counters).not.toHaveProperty('irqsOffMaxUs');
     expect(a.memory.rss).toBeGreaterThan(0);
 
@@ -78,6 +89,51 @@ describe('stats sampler', () => {
   });
 });
 
+describe('interrupts-off per interval', () => {
+  const extra = { audits: 0, auditFailures: 0, extraViolations: 0 };
+  const section = (v: Views, cpu: number, us: number) => {
+    // what local_irq_enable does: the max word, then the histogram
+    const w = statsBase(v.L, cpu) + CNT.irqsOffMaxUs;
+    if (us > v.f64[w]!) v.f64[w] = us;
+    v.f64[latencyBase(v.L, cpu) + LATENCY.irqs_off + hist_bucket(us)]!++;
+  };
+
+  it('gives the longest section of each interval, not the longest so far', () => {
+    const v = machine(2);
+    const s = makeSampler(v);
+    section(v, 0, 80);
+    section(v, 0, 5);
+    section(v, 1, 3);
+    const a = s.sample(1000, extra);
+    expect(a.irqsOffIntervalMaxUs).toEqual([80, 3]);
+    section(v, 0, 7);
+    const b = s.sample(2000, extra);
+    expect(b.irqsOffIntervalMaxUs).toEqual([7, 0]); // cpu1 ended no section in it
+    expect(b.irqsOffMaxUs).toEqual([80, 3]); // the running maximum is still there
+    expect(s.irqsOffMaxUs).toEqual([80, 3]);
+    section(v, 1, 120.25);
+    const c = s.sample(3000, extra);
+    expect(c.irqsOffIntervalMaxUs).toEqual([0, 120.3]);
+    expect(c.irqsOffMaxUs).toEqual([80, 120.3]);
+  });
+
+  it('does not lose a section whose maximum was overwritten by the reset (histogram check)', () => {
+    const v = machine(1);
+    const s = makeSampler(v);
+    s.sample(1000, extra);
+    // a 50 us section ended, but its max word write was lost to the reset
+    v.f64[latencyBase(v.L, 0) + LATENCY.irqs_off + hist_bucket(50)]!++;
+    const a = s.sample(2000, extra);
+    const [lo, hi] = bucket_edges(hist_bucket(50));
+    expect(a.irqsOffIntervalMaxUs![0]).toBe(lo);
+    expect(lo).toBeLessThanOrEqual(50);
+    expect(hi).toBeGreaterThan(50);
+    // the word's exact value wins when it is the larger
+    section(v, 0, 51);
+    expect(s.sample(3000, extra).irqsOffIntervalMaxUs).toEqual([51]);
+  });
+});
+
 describe('downsample', () => {
   const v = machine(2);
   const extra = { audits: 0, auditFailures: 0, extraViolations: 0 };
@@ -85,7 +141,7 @@ describe('downsample', () => {
   const lines = Array.from({ length: 10 }, (_, i) => {
     set(v, 0, 'ops', (i + 1) * 100 * (i < 5 ? 1 : 3));
     set(v, 1, 'pagesParked', (i + 1) * 7);
-    set(v, 0, 'irqsOffMaxUs', i);
+    set(v, 0, 'irqsOffMaxUs', i === 6 ? 20 : i);
     return s.sample((i + 1) * 1000, extra);
   });
 
@@ -93,7 +149,7 @@ describe('downsample', () => {
     expect(downsample(lines, 10)).toBe(lines);
   });
 
-  it('merges runs: counts summed, rates weighted by time, maxima from the last line', () => {
+  it('merges runs: counts summed, rates weighted by time, running maxima from the last line', () => {
     const d = downsample(lines, 4); // runs of 3, 3, 3, 1
     expect(d).toHaveLength(4);
     expect(d.map((l) => l.intervalMs)).toEqual([3000, 3000, 3000, 1000]);
@@ -102,7 +158,9 @@ describe('downsample', () => {
     expect(d[0]!.counters.pagesParked).toBe(21);
     // ops went 100, 200, 300 in the first three seconds
     expect(d[0]!.opsPerSec[0]).toBeCloseTo(100, 6);
-    expect(d.map((l) => l.irqsOffMaxUs[0])).toEqual([2, 5, 8, 9]);
+    expect(d.map((l) => l.irqsOffMaxUs[0])).toEqual([2, 5, 20, 20]);
+    // the longest of each merged run of intervals
+    expect(d.map((l) => l.irqsOffIntervalMaxUs![0])).toEqual([2, 5, 20, 9]);
     expect(d.reduce((a, l) => a + l.pagesParked, 0)).toBe(70);
     expect(d[0]!.locks).toEqual([
       { name: 'zone->lock', acquisitions: 0, contentions: 0, conBounces: 0, waitTimeUs: 0 },
