@@ -14,7 +14,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { type Config, makeConfig } from '../src/config.ts';
+import { type Config, type LockstatMode, makeConfig } from '../src/config.ts';
 import { runMachine } from '../src/machine/machine.ts';
 import type { JobResult, Spin1 } from './jobs.ts';
 import { compareBuffers } from './lib/compare.ts';
@@ -623,20 +623,23 @@ async function benchLockstat(ctx: Ctx) {
   const { plan } = ctx;
   const cpus = 2;
   type Sample = { opsPerSec: number; opsPerCpuSec: number };
-  const off: Sample[] = [];
-  const on: Sample[] = [];
+  // --lockstat's modes, run back to back in each round (same seed): off, full
+  // (lock_stat), contention (perf lock contention). A ratio is the median of
+  // the rounds' ratios, each taken between runs seconds apart.
+  const modes = { off: false, full: 'full', contention: 'contention' } as const;
+  const runs: Record<keyof typeof modes, Sample[]> = { off: [], full: [], contention: [] };
   let implemented = false;
   for (let r = 0; r < plan.lsPairs; r++) {
-    for (const lockstat of [false, true]) {
+    for (const [name, lockstat] of Object.entries(modes) as [keyof typeof modes, LockstatMode][]) {
       const cfg = makeConfig({ cpus, durationMs: plan.lsMs, seed: 2000 + r, lockstat });
       const rep = await runMachine(cfg);
       const ops = rep.totals.ops;
-      (lockstat ? on : off).push({
+      runs[name].push({
         opsPerSec: rep.durationMs > 0 ? (ops / rep.durationMs) * 1000 : 0,
         // per second of CPU used by the whole process (machine threads, host, main)
         opsPerCpuSec: rep.process.cpuSeconds > 0 ? ops / rep.process.cpuSeconds : 0,
       });
-      if (lockstat && rep.locks.some((l) => l.holdTimeUs.total > 0)) implemented = true;
+      if (name === 'full' && rep.locks.some((l) => l.holdTimeUs.total > 0)) implemented = true;
     }
   }
   if (!implemented) {
@@ -648,22 +651,28 @@ async function benchLockstat(ctx: Ctx) {
       note: 'a --lockstat run reported no hold times: lockstat is not implemented yet',
     });
     ctx.ratios.lockstatOverhead = null;
-    return { implemented, off, on, overhead: null };
+    ctx.ratios.lockstatContentionOverhead = null;
+    return { implemented, runs, overhead: null, contentionOverhead: null };
   }
   const med = (xs: Sample[], k: keyof Sample) => median(xs.map((x) => x[k]));
-  const overhead = 1 - med(on, 'opsPerSec') / med(off, 'opsPerSec');
-  const overheadCpu = 1 - med(on, 'opsPerCpuSec') / med(off, 'opsPerCpuSec');
+  const cost = (mode: 'full' | 'contention', k: keyof Sample) =>
+    1 - median(runs[mode].map((x, i) => x[k] / runs.off[i]![k]));
+  const overhead = cost('full', 'opsPerSec');
+  const contentionOverhead = cost('contention', 'opsPerSec');
   ctx.ratios.lockstatOverhead = overhead;
+  ctx.ratios.lockstatContentionOverhead = contentionOverhead;
+  const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
   ctx.rows.push({
-    name: `standard workload, ${cpus} CPUs: ops/s without / with --lockstat`,
-    js: `${fmt.rate(med(off, 'opsPerSec'))} / ${fmt.rate(med(on, 'opsPerSec'))}`,
+    name: `standard workload, ${cpus} CPUs: ops/s without / with --lockstat=full / =contention`,
+    js: `${fmt.rate(med(runs.off, 'opsPerSec'))} / ${fmt.rate(med(runs.full, 'opsPerSec'))} / ${fmt.rate(med(runs.contention, 'opsPerSec'))}`,
     c: '',
     ratio: '',
-    note: `overhead ${(overhead * 100).toFixed(1)}% (lockstatOverhead); per CPU-second ${(overheadCpu * 100).toFixed(1)}%`,
+    note: `overhead full ${pct(overhead)} (lockstatOverhead), contention ${pct(contentionOverhead)} (lockstatContentionOverhead); per CPU-second ${pct(cost('full', 'opsPerCpuSec'))}, ${pct(cost('contention', 'opsPerCpuSec'))}`,
   });
   // The same on the single-thread hot loop (on the CPU, so little noise): the
-  // price of the timed lock path per page (about 0.4 lock acquisitions a page).
-  const hot = async (lockstat: boolean) =>
+  // price of the timed lock path per page (about 0.4 lock acquisitions a page;
+  // one thread never contends, so contention mode costs only its test).
+  const hot = async (lockstat: LockstatMode) =>
     median(
       (
         await jsJob<{ kind: 'hotloop'; cpuNsPerIter: number[]; nsPerIter: number[] }>(
@@ -676,26 +685,32 @@ async function benchLockstat(ctx: Ctx) {
     );
   const hotOff: number[] = [];
   const hotOn: number[] = [];
+  const hotContention: number[] = [];
   for (let r = 0; r < plan.rounds; r++) {
     hotOff.push(await hot(false));
-    hotOn.push(await hot(true));
+    hotOn.push(await hot('full'));
+    hotContention.push(await hot('contention'));
   }
+  const plus = (xs: number[]) => `+${((median(xs) / median(hotOff) - 1) * 100).toFixed(1)}%`;
   ctx.rows.push({
-    name: 'discard hot loop: ns per page on the CPU without / with --lockstat',
-    js: `${fmt.ns(median(hotOff))} / ${fmt.ns(median(hotOn))}`,
+    name: 'discard hot loop: ns per page on the CPU without / with --lockstat=full / =contention',
+    js: `${fmt.ns(median(hotOff))} / ${fmt.ns(median(hotOn))} / ${fmt.ns(median(hotContention))}`,
     c: '',
     ratio: '',
-    note: `+${((median(hotOn) / median(hotOff) - 1) * 100).toFixed(1)}%`,
+    note: `full ${plus(hotOn)}, contention ${plus(hotContention)}`,
   });
   return {
     implemented,
     cpus,
-    off,
-    on,
+    off: runs.off,
+    on: runs.full,
+    contention: runs.contention,
     overhead,
-    overheadPerCpuSecond: overheadCpu,
+    contentionOverhead,
+    overheadPerCpuSecond: cost('full', 'opsPerCpuSec'),
+    contentionOverheadPerCpuSecond: cost('contention', 'opsPerCpuSec'),
     durationMs: plan.lsMs,
-    hotLoop: { offNsPerPage: hotOff, onNsPerPage: hotOn },
+    hotLoop: { offNsPerPage: hotOff, onNsPerPage: hotOn, contentionNsPerPage: hotContention },
   };
 }
 
@@ -763,6 +778,7 @@ async function main(argv: string[]): Promise<number> {
     hotPathJsOverNative: null,
     rendezvousJsOverNative: null,
     lockstatOverhead: null,
+    lockstatContentionOverhead: null,
     scaling2over1: null,
   };
   const ctx: Ctx = { plan, native, rows: [], ratios };

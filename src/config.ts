@@ -67,6 +67,14 @@ export const SPINLOCK_KINDS = ['tas', 'ticket', 'pv'] as const;
 export type SpinlockKind = (typeof SPINLOCK_KINDS)[number];
 
 export const FAULT_ADDRESS = ['absolute', 'virtual'] as const;
+/**
+ * `--lockstat[=mode]`: `full` (lock_stat: wait and hold times, contention and
+ * contended points) or `contention` (perf lock contention: waits only, the
+ * clock read only on the contended path). Off is `false`, so a truthiness
+ * test still reads as "measured"; `true` as input means `full`.
+ */
+export const LOCKSTAT_MODES = ['full', 'contention'] as const;
+export type LockstatMode = false | (typeof LOCKSTAT_MODES)[number];
 export type FaultAddress = (typeof FAULT_ADDRESS)[number];
 
 /** Shape constants of the emulated guest (not flags: they size the page tables). */
@@ -127,7 +135,10 @@ export const configSchema = z.object({
    * descheduled (paravirtualised spinlocks exist for exactly that guest).
    */
   spinlock: z.enum(SPINLOCK_KINDS).default('pv'),
-  lockstat: z.boolean().default(false),
+  lockstat: z
+    .union([z.boolean(), z.enum(['off', ...LOCKSTAT_MODES])])
+    .default(false)
+    .transform((v): LockstatMode => (v === true ? 'full' : v === false || v === 'off' ? false : v)),
   stopOnViolation: z.boolean().default(false),
   stallTimeoutMs: z.number().positive().default(10_000),
   // ---- race-window widening (all off by default: a normal run pays nothing) ----

@@ -1,10 +1,11 @@
 /**
- * Terminal sections of a run report for lock contention and latency: a table
- * with /proc/lock_stat's columns and contention points, and the irqs-off /
- * smp_call_function latencies.
+ * Terminal sections of a run report for lock contention and latency:
+ * /proc/lock_stat as the kernel prints it, perf lock contention's view, and
+ * the irqs-off / smp_call_function latencies.
  */
+import type { LockstatMode } from '../config.ts';
 import type { HistogramBucket, LatencyReport } from '../stats/latency.ts';
-import type { LockReport } from '../stats/lockstat.ts';
+import { type LockReport, lockContention } from '../stats/lockstat.ts';
 import { si, table } from './format.ts';
 
 /** Microseconds, human-scaled: 0.8us, 37us, 1.02ms, 2.5s. */
@@ -15,61 +16,130 @@ export function fmtUs(us: number): string {
   return `${(us / 1e6).toFixed(2)}s`;
 }
 
-const t2 = (x: number) => x.toFixed(2);
+/**
+ * A class as lockdep names it: a lock initialised through a pointer
+ * (spin_lock_init(&zone->lock)) is named by the stringified argument, `&`
+ * included; a static DEFINE_SPINLOCK(call_lock) by its name. PG_locked is
+ * no lockdep class in the kernel: its name as is.
+ */
+export const lockdepName = (name: string): string => (name.includes('->') ? `&${name}` : name);
+
+/** /proc/lock_stat's widths (kernel/locking/lockdep_proc.c): a 40-column name, 14-column numbers. */
+const NAME_W = 40;
+const COL_W = 14;
+const LINE_W = NAME_W + 1 + 12 * (COL_W + 1);
+const HEADER = [
+  'con-bounces',
+  'contentions',
+  'waittime-min',
+  'waittime-max',
+  'waittime-total',
+  'waittime-avg',
+  'acq-bounces',
+  'acquisitions',
+  'holdtime-min',
+  'holdtime-max',
+  'holdtime-total',
+  'holdtime-avg',
+];
+const r = (x: string | number, w = COL_W) => String(x).padStart(w);
 
 /**
- * lock_stat's table: one line per class taken, most contended first, times in
- * microseconds; under each class its top contention points (--lockstat).
+ * /proc/lock_stat as Documentation/locking/lockstat.rst shows it: the version
+ * line, the dashed header, one line per class taken (most contended first),
+ * and under each contended class, after a short separator, its contention
+ * points (where waiters were) and, after another, its contended points
+ * (where the holders were: --lockstat=full). Times in microseconds with two
+ * decimals (the kernel's integer part is us too); a time not measured (hold
+ * times in contention mode) is `-`. The kernel keeps the first 4 points it
+ * saw; here the 4 with most contentions. The kernel's `[<ip>] symbol+off`
+ * becomes `[<file.ts:line>] function`.
  */
-export function renderLockstat(locks: LockReport[], timed: boolean): string {
+export function renderLockstat(locks: LockReport[], mode: LockstatMode): string {
   const taken = locks
     .filter((l) => l.acquisitions > 0 || l.contentions > 0)
     .sort((a, b) => b.contentions - a.contentions || b.acquisitions - a.acquisitions);
-  const rows: (string | number)[][] = [
-    [
-      'class name',
-      'con-bounces',
-      'contentions',
-      'waittime-min',
-      'waittime-max',
-      'waittime-total',
-      'waittime-avg',
-      'acq-bounces',
-      'acquisitions',
-      'holdtime-min',
-      'holdtime-max',
-      'holdtime-total',
-      'holdtime-avg',
-    ],
-  ];
-  const time = (x: number) => (timed ? t2(x) : '-');
-  for (const l of taken) {
-    rows.push([
-      `${l.name}:`,
-      l.conBounces,
-      l.contentions,
-      time(l.waitTimeUs.min),
-      time(l.waitTimeUs.max),
-      time(l.waitTimeUs.total),
-      time(l.waitTimeUs.avg),
-      l.acqBounces,
-      l.acquisitions,
-      time(l.holdTimeUs.min),
-      time(l.holdTimeUs.max),
-      time(l.holdTimeUs.total),
-      time(l.holdTimeUs.avg),
-    ]);
-  }
+  const time = (x: number, measured: boolean) => r(measured ? x.toFixed(2) : '-');
+  const wait = mode !== false;
+  const hold = mode === 'full';
   const out = [
-    `lock_stat (times in us${timed ? '' : '; wait and hold times need --lockstat'}):`,
-    table(rows),
+    'lock_stat version 0.4',
+    '-'.repeat(LINE_W),
+    `${r('class name', NAME_W)} ${HEADER.map((h) => r(h)).join(' ')}`,
+    '-'.repeat(LINE_W),
+    '',
   ];
   for (const l of taken) {
-    if (l.topCallSites.length === 0) continue;
-    out.push(`  ${l.name} contention points:`);
-    for (const s of l.topCallSites) out.push(`    ${String(s.contentions).padStart(9)}  ${s.site}`);
+    const name = lockdepName(l.name);
+    out.push(
+      `${r(name, NAME_W)}:${r(l.conBounces)} ${r(l.contentions)}` +
+        [l.waitTimeUs.min, l.waitTimeUs.max, l.waitTimeUs.total, l.waitTimeUs.avg]
+          .map((x) => ` ${time(x, wait)}`)
+          .join('') +
+        ` ${r(l.acqBounces)} ${r(l.acquisitions)}` +
+        [l.holdTimeUs.min, l.holdTimeUs.max, l.holdTimeUs.total, l.holdTimeUs.avg]
+          .map((x) => ` ${time(x, hold)}`)
+          .join(''),
+    );
+    const points = [wait ? l.topCallSites : [], hold ? l.contendedPoints : []].filter(
+      (p) => p.length > 0,
+    );
+    if (points.length === 0) continue;
+    for (const list of points) {
+      out.push(`${' '.repeat(NAME_W - name.length)}${'-'.repeat(name.length)}`);
+      for (const p of list) out.push(`${r(name, NAME_W)} ${r(p.contentions)} ${site(p.site)}`);
+    }
+    out.push('', '.'.repeat(LINE_W), '');
+  }
+  if (!wait) out.push('(wait and hold times, and call sites, need --lockstat)');
+  else if (!hold) {
+    out.push(
+      '(--lockstat=contention: no hold times, no contended points; --lockstat=full has them)',
+    );
   }
   return out.join('\n');
+}
+
+/** `fn (file.ts:12)` as the kernel's `%29s %pS` pair: `[<file.ts:12>] fn`. */
+function site(s: string): string {
+  const m = /^(.*) \((.*)\)$/.exec(s);
+  return m ? `${r(`[<${m[2]}>]`, 29)} ${m[1]}` : `${r('', 29)} ${s}`;
+}
+
+/** Wait times as perf lock contention prints them: 23.58 ms, 68.42 us, 310 ns. */
+export function perfTime(us: number): string {
+  if (us >= 1e6) return `${(us / 1e6).toFixed(2)} s`;
+  if (us >= 1e3) return `${(us / 1e3).toFixed(2)} ms`;
+  if (us >= 1) return `${us.toFixed(2)} us`;
+  return `${Math.round(us * 1000)} ns`;
+}
+
+/**
+ * `perf lock contention`'s view: one line per call site that waited, most
+ * total wait first, with the lock class (perf's `type` column names the kind;
+ * here every lock is a spinlock but PG_locked, so the class says more).
+ */
+export function renderLockContention(locks: LockReport[]): string {
+  const rows = lockContention(locks);
+  const out = [
+    'lock contention (perf lock contention: per call site, most total wait first):',
+    ` ${r('contended', 10)} ${r('total wait', 12)} ${r('max wait', 12)} ${r('avg wait', 12)} ${r('lock class', 28)}   caller`,
+    '',
+  ];
+  for (const c of rows) {
+    out.push(
+      ` ${r(c.contended, 10)} ${r(perfTime(c.totalWaitUs), 12)} ${r(perfTime(c.maxWaitUs), 12)} ${r(perfTime(c.avgWaitUs), 12)} ${r(lockdepName(c.lockClass), 28)}   ${c.caller}`,
+    );
+  }
+  if (rows.length === 0) out.push('   no contended acquisition');
+  return out.join('\n');
+}
+
+/** The report's lock sections for a mode: lock_stat (off, full), perf lock contention (full, contention). */
+export function renderLocks(locks: LockReport[], mode: LockstatMode): string {
+  if (mode === 'contention') return renderLockContention(locks);
+  if (mode === 'full') return `${renderLockstat(locks, mode)}\n\n${renderLockContention(locks)}`;
+  return renderLockstat(locks, mode);
 }
 
 /** Octave counts of histograms (`<1us`, `1us`, `2us`, `4us` ... lower edges). */

@@ -7,6 +7,7 @@ import {
   type Config,
   type ConfigInput,
   FAULT_ADDRESS,
+  LOCKSTAT_MODES,
   MUTANTS,
   PROTOCOLS,
   SPINLOCK_KINDS,
@@ -33,7 +34,7 @@ export type MachineFlags = {
   faultDelivery?: string;
   delay?: string[];
   spinlock?: string;
-  lockstat?: boolean;
+  lockstat?: boolean | string;
   stopOnViolation?: boolean;
   stallTimeout?: string;
   jitter?: string | boolean;
@@ -88,7 +89,14 @@ export function addMachineOptions(cmd: Command, defaultDuration = '10s'): Comman
         .choices(SPINLOCK_KINDS as unknown as string[])
         .default('pv'),
     )
-    .option('--lockstat', 'time every lock acquisition (lock_stat columns)', false)
+    .addOption(
+      new Option(
+        '--lockstat [mode]',
+        'lock statistics: full (/proc/lock_stat: wait and hold times, call sites; and the contention view) or contention (perf lock contention: waits per call site, cheapest)',
+      )
+        .choices(LOCKSTAT_MODES as unknown as string[])
+        .preset('full'),
+    )
     .option('--stop-on-violation', 'end the run at the first violation', false)
     .option(
       '--stall-timeout <d>',
@@ -147,7 +155,7 @@ export function configFromFlags(f: MachineFlags): Config {
         ? parseDuration(f.faultDelivery, '--fault-delivery') * 1000
         : undefined,
     spinlock: f.spinlock as Config['spinlock'] | undefined,
-    lockstat: f.lockstat,
+    lockstat: f.lockstat as ConfigInput['lockstat'] | undefined,
     stopOnViolation: f.stopOnViolation,
     stallTimeoutMs:
       f.stallTimeout !== undefined ? parseDuration(f.stallTimeout, '--stall-timeout') : undefined,

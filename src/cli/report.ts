@@ -8,7 +8,7 @@ import { renderTrace } from '../check/decode.ts';
 import type { RunReport } from '../machine/machine.ts';
 import { POINTS } from '../points.ts';
 import { secs, si, table } from './format.ts';
-import { renderLatency, renderLockstat } from './lockstat-report.ts';
+import { renderLatency, renderLocks } from './lockstat-report.ts';
 
 /** Lines of a violation's merged trace to print (the JSON has them all). */
 const TRACE_LINES = 40;
@@ -33,7 +33,7 @@ export function configLine(r: RunReport): string {
   ].filter(Boolean);
   return [
     `hvaemu ${c.version}: protocol ${c.protocol}${c.mutant !== 'none' ? ` + mutant ${c.mutant}` : ''}, ${c.cpus} CPUs, ${c.pages} pages, ${c.files} files, ${secs(c.durationMs)}, seed ${c.seed}`,
-    `  fault address ${c.faultAddress} (delivery ${c.faultDeliveryUs}us), pagevec ${c.pagevecSize}, host discards ${c.hostDiscardRate}/s, spinlock ${c.spinlock}${c.lockstat ? ', lockstat' : ''}${delays.length ? `, delays ${delays.join(' ')}` : ''}${widen.length ? `, ${widen.join(', ')}` : ''}`,
+    `  fault address ${c.faultAddress} (delivery ${c.faultDeliveryUs}us), pagevec ${c.pagevecSize}, host discards ${c.hostDiscardRate}/s, spinlock ${c.spinlock}${c.lockstat ? `, lockstat=${c.lockstat}` : ''}${delays.length ? `, delays ${delays.join(' ')}` : ''}${widen.length ? `, ${widen.join(', ')}` : ''}`,
   ].join('\n');
 }
 
@@ -76,7 +76,7 @@ export function renderReport(r: RunReport): string {
     `host discards ${si(t.hostDiscards)}, pages made volatile ${si(t.pagesMadeVolatile)}, discarded by the guest ${si(t.discardPages)} (${si(t.findGetPageDiscarded)} found by find_get_page), direct reclaims ${si(t.reclaims)}, truncates ${si(t.truncates)}, allocation failures ${si(t.allocFailures)}`,
     `process: ${r.process.threads} threads, ${r.process.cpuOverWall.toFixed(2)} cores busy (user+sys over wall)`,
   );
-  if (r.locks.length > 0) out.push('', renderLockstat(r.locks, r.config.lockstat));
+  if (r.locks.length > 0) out.push('', renderLocks(r.locks, r.config.lockstat));
   if (r.latency) out.push('', renderLatency(r.latency));
 
   if (r.violations.length > 0) {

@@ -50,8 +50,10 @@ export const K = {
   absolute: true,
   pvSpinlock: false,
   ticketSpinlock: false,
-  /** --lockstat: locks take their timed path */
+  /** --lockstat=full: locks take their timed path (hold times, contended points) */
   lockTimed: false,
+  /** --lockstat (either mode): a contended acquisition notes its call site and times its wait */
+  lockWaitTimed: false,
   /** f64 index of this CPU's lockstat block, of its latency block */
   lockstat: 0,
   lat: 0,
@@ -117,7 +119,8 @@ export function kernel_attach(v: Views, cfg: Config, cpu: number): void {
   K.absolute = cfg.faultAddress === 'absolute';
   K.pvSpinlock = cfg.spinlock === 'pv';
   K.ticketSpinlock = cfg.spinlock === 'ticket';
-  K.lockTimed = cfg.lockstat;
+  K.lockTimed = cfg.lockstat === 'full';
+  K.lockWaitTimed = cfg.lockstat !== false;
   K.delaysMs = Float64Array.from(cfg.delaysUs, (us) => us / 1000);
   K.delaySpansMs = Float64Array.from(cfg.delaySpansUs, (us) => us / 1000);
   K.delayOn = cfg.delaysUs.some((d) => d > 0) || cfg.delaySpansUs.some((d) => d > 0);

@@ -17,8 +17,9 @@
  * Every kind is taken as lockdep's LOCK_CONTENDED takes a lock: a trylock,
  * and only if it fails lock_contended, the wait, then lock_acquired (the
  * lock_stat hooks of src/stats/lockstat.ts: counters, always on). With
- * --lockstat the same steps run in a timed copy (spin_lock_timed), chosen
- * once at the entry: the untimed path reads no clock.
+ * --lockstat=full the same steps run in a timed copy (spin_lock_timed),
+ * chosen once at the entry; with --lockstat=contention only the contended
+ * branch is timed. The uncontended untimed path reads no clock.
  *
  * Lock classes (LOCK_CLASSES, layout.ts) are named as the kernel names the
  * locks; each CPU keeps a mask of the spinlock classes it holds, for stall
@@ -68,21 +69,29 @@ export function spin_lock(lock: number, cls: number): void {
   }
   if (!arch_spin_trylock(lock)) {
     lock_contended(lock + LOCK_SLOT.cpu, cls);
-    arch_spin_lock_contended(lock);
+    if (K.lockWaitTimed) spin_lock_wait_timed(lock, cls);
+    else arch_spin_lock_contended(lock);
   }
   lock_acquired(lock + LOCK_SLOT.cpu, cls);
   K.i32[K.percpu + PERCPU.locks_held]! |= 1 << cls;
   if (K.widen) point(P['lock-held']); // --long-hold, --delay lock-held=...
 }
 
-/** spin_lock under --lockstat: the same steps, with wait and hold times and the call site. */
+/** --lockstat=contention: only a contended acquisition reads the clock, around its wait. */
+function spin_lock_wait_timed(lock: number, cls: number): void {
+  const t0 = lock_wait_begin(lock + LOCK_SLOT.cpu, cls);
+  arch_spin_lock_contended(lock);
+  lock_wait_end(cls, t0);
+}
+
+/** spin_lock under --lockstat=full: the same steps, with wait and hold times and the call sites. */
 function spin_lock_timed(lock: number, cls: number): void {
   let t: number;
   if (arch_spin_trylock(lock)) {
     t = performance.now();
   } else {
     lock_contended(lock + LOCK_SLOT.cpu, cls);
-    const t0 = lock_wait_begin(cls);
+    const t0 = lock_wait_begin(lock + LOCK_SLOT.cpu, cls);
     arch_spin_lock_contended(lock);
     t = lock_wait_end(cls, t0);
   }

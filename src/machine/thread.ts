@@ -12,7 +12,7 @@ import type { Config } from '../config.ts';
 import { host_loop } from '../host/hypervisor.ts';
 import { kernel_attach } from '../kernel/context.ts';
 import { attach, computeLayout } from '../shm/layout.ts';
-import { lockstat_sites } from '../stats/lockstat.ts';
+import { lockstat_sites, type ThreadLockSites } from '../stats/lockstat.ts';
 import { workload_init } from '../workload/workload.ts';
 import { cpu_loop } from './cpu.ts';
 
@@ -62,7 +62,7 @@ export type ThreadSummary = ThreadInfo & {
   cpuUserMs: number;
   wallMs: number;
   /** lock_stat contention call sites seen by this thread, per class (--lockstat). */
-  lockSites: [string, number][][];
+  lockSites: ThreadLockSites;
 };
 
 export type ThreadApi = {

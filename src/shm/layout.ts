@@ -33,7 +33,7 @@
  * | violations      | slots                       | ...                | (oracle reports)                     |
  * | ipi_at (f64)    | 1 line per CPU              | 64 c               | (--ipi-delivery: when the IPI shows) |
  * | stats (f64)     | counters per CPU + host     | 64-byte multiples  | (per-CPU counters)                   |
- * | lockstat (f64)  | per CPU: class x LOCKSTAT, held stack | 64-byte multiples | (lock_stat; lockdep's held_locks) |
+ * | lockstat (f64)  | per CPU: class x LOCKSTAT, held stack, a line of contended marks | 64-byte multiples | (lock_stat; lockdep's held_locks) |
  * | latency (f64)   | per CPU: LATENCY histograms | 64-byte multiples  | (irqsoff, IPI latency histograms)    |
  *
  * Every spinlock is a LOCK_SLOT of consecutive Int32 words (tas/pv state or
@@ -144,6 +144,13 @@ export const LOCKSTAT = {
 export const HELD_DEPTH = 16;
 /** After the class records of a CPU's lockstat block: depth, then HELD_DEPTH x (lock id, since). */
 export const LOCKSTAT_HELD = LOCK_CLASSES.length * LOCKSTAT.nr_fields;
+/**
+ * --lockstat=full: the last line of a CPU's lockstat block (f64 index in the
+ * block), written by OTHER CPUs: as Int32 (2 per f64), per class, the
+ * contentions on a lock this CPU holds, not yet attributed to its call site
+ * (lock_stat's contended points; src/stats/lockstat.ts).
+ */
+export const LOCKSTAT_MARKS = alignUp(LOCKSTAT_HELD + 1 + 2 * HELD_DEPTH, LINE / 8);
 
 /**
  * Latency histograms (Float64 counts), log-linear as HdrHistogram's: in
@@ -282,7 +289,7 @@ export function computeLayout(cfg: Pick<Config, 'cpus' | 'pages' | 'files' | 'pa
   const viol_trace_events = VIOLATION_CPUS * RING_EVENTS;
   const viol_stride = alignUp(VIOL.header_words + viol_trace_events * EVENT_WORDS, I32_PER_LINE);
   const stats_stride = alignUp(COUNTERS.length, LINE / 8);
-  const lockstat_stride = alignUp(LOCKSTAT_HELD + 1 + 2 * HELD_DEPTH, LINE / 8);
+  const lockstat_stride = LOCKSTAT_MARKS + LINE / 8;
   const latency_stride = alignUp(LATENCY.nr_words, LINE / 8);
 
   const L = {

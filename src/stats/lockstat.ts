@@ -1,24 +1,37 @@
 /**
  * lock_stat for the emulated kernel (Linux's CONFIG_LOCK_STAT, read as
- * /proc/lock_stat): per lock class, acquisitions, contentions, bounces, and
- * with --lockstat the wait and hold times and the call sites that contended.
+ * /proc/lock_stat) and perf lock contention's view of it: per lock class,
+ * acquisitions, contentions, bounces (always), and with --lockstat the wait
+ * times and the call sites.
  *
  * The hooks have the kernel's names and places (kernel/locking/lockdep.c):
  *
  *   if (!trylock(lock)) {            lock_contended  counts a contention
- *     lock_wait_begin                  (--lockstat: call site, clock)
+ *     lock_wait_begin                  (--lockstat: contention point, clock;
+ *                                       full: a mark on the holder)
  *     wait for the lock
- *     lock_wait_end                    (--lockstat: waittime)
+ *     lock_wait_end                    (--lockstat: waittime, the point's wait)
  *   }
  *   lock_acquired                    counts an acquisition
- *   lock_hold_begin                    (--lockstat: push on the held stack)
+ *   lock_hold_begin                    (full: push on the held stack)
  *   ...
- *   lock_hold_end                      (--lockstat: holdtime)
- *   unlock
+ *   lock_hold_end                      (full: holdtime; a marked holder
+ *   unlock                              notes its site: a contended point)
  *
- * The lock code keeps two paths: the counting hooks only (always on, a few
- * plain stores to this CPU's own lines) and, when --lockstat is set, a timed
- * copy of the same steps (see spinlock.ts, filemap.ts' page lock).
+ * Three costs (--lockstat's modes):
+ * - off: the counting hooks only, a few plain stores to this CPU's own lines;
+ * - `contention` (perf lock contention): the same uncontended path, no clock;
+ *   a contended acquisition notes its call site and reads the clock before
+ *   and after its wait. lock_stat's wait columns are exact; no hold times;
+ * - `full` (lock_stat): a timed copy of every step (spin_lock_timed,
+ *   lock_page_timed): hold times, and the holder-side contended points.
+ *
+ * Contention points are where a waiter was when it contended; contended
+ * points are where the holder was: the kernel records the holder's acquire
+ * ip in every lock_acquired (lock->ip, free there). Here a call site costs a
+ * stack trace, so the waiter leaves a mark on the holder's CPU instead and
+ * the holder names its call site when it releases the lock: the function
+ * that held it, at its unlock.
  *
  * A bounce is an acquisition (acq-bounce) or a contention (con-bounce) by a
  * different CPU than the one that took the lock last. The last CPU is kept
@@ -32,13 +45,17 @@
  * (layout.ts), written only by this CPU; the main thread sums them. Call sites
  * are strings, kept per thread and handed over at the final collection.
  */
+import { readFileSync } from 'node:fs';
+import { findSourceMap, SourceMap } from 'node:module';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { K } from '../kernel/context.ts';
 import {
   HELD_DEPTH,
   LOCK_CLASSES,
   LOCKSTAT,
   LOCKSTAT_HELD,
+  LOCKSTAT_MARKS,
   lockstatBase,
   type Views,
 } from '../shm/layout.ts';
@@ -73,23 +90,42 @@ function lock_bounced(cpuWord: number, r: number, last: number): void {
   if (last !== 0) K.f64[r + LOCKSTAT.acq_bounces]!++;
 }
 
-/** --lockstat: note the contending call site; returns the clock (ms) at the start of the wait. */
-export function lock_wait_begin(cls: number): number {
-  note_site(cls);
+/**
+ * --lockstat (either mode), the kernel's lock_contended with lock_stat on: the
+ * contention point (this call site) and, in full mode, the contended point:
+ * a mark on the holder, who names its own call site when it releases.
+ * Returns the clock (ms) at the start of the wait. The call site costs a
+ * stack trace: only contended acquisitions pay it, before the wait starts.
+ */
+export function lock_wait_begin(cpuWord: number, cls: number): number {
+  const s = contention_point(cls);
+  s.contentions++;
+  waiting[nr_waiting++] = s;
+  if (K.lockTimed) mark_holder(cpuWord, cls);
   return performance.now();
 }
 
-/** --lockstat: the wait that began at `t0` is over; returns the clock (the hold starts now). */
+/**
+ * --lockstat: the wait that began at `t0` is over (the kernel's lock_acquired
+ * after a contention): the class's waittime and the call site's. Returns the
+ * clock: the hold starts now.
+ */
 export function lock_wait_end(cls: number, t0: number): number {
   const t = performance.now();
-  time_inc(K.lockstat + cls * LOCKSTAT.nr_fields + LOCKSTAT.wait_nr, (t - t0) * 1000);
+  const us = (t - t0) * 1000;
+  time_inc(K.lockstat + cls * LOCKSTAT.nr_fields + LOCKSTAT.wait_nr, us);
+  if (nr_waiting > 0) {
+    const s = waiting[--nr_waiting]!;
+    s.totalUs += us;
+    if (us > s.maxUs) s.maxUs = us;
+  }
   return t;
 }
 
 /**
- * --lockstat: the lock `id` (its last-CPU word: unique per lock) is held from
- * `t` on. The held stack is this CPU's, in the buffer (lockdep's held_locks);
- * past HELD_DEPTH nested locks the innermost go untimed.
+ * --lockstat=full: the lock `id` (its last-CPU word: unique per lock) is held
+ * from `t` on. The held stack is this CPU's, in the buffer (lockdep's
+ * held_locks); past HELD_DEPTH nested locks the innermost go untimed.
  */
 export function lock_hold_begin(id: number, t: number): void {
   const f64 = K.f64;
@@ -101,11 +137,16 @@ export function lock_hold_begin(id: number, t: number): void {
   f64[held] = depth + 1;
 }
 
-/** --lockstat: the lock `id` of class `cls` is being released: its hold time. */
+/**
+ * --lockstat=full: the lock `id` of class `cls` is being released: its hold
+ * time, and the contended point if a waiter marked this CPU meanwhile.
+ */
 export function lock_hold_end(id: number, cls: number): void {
   const f64 = K.f64;
   const held = K.lockstat + LOCKSTAT_HELD;
   const depth = f64[held]!;
+  const mark = 2 * (K.L.lockstat + K.cpu * K.L.lockstat_stride + LOCKSTAT_MARKS) + cls;
+  if (K.i32[mark] !== 0) contended_point(cls, Atomics.exchange(K.i32, mark, 0));
   // Usually the top; locks may be released out of order.
   for (let i = depth - 1; i >= 0; i--) {
     if (f64[held + 1 + 2 * i] !== id) continue;
@@ -130,57 +171,169 @@ function time_inc(at: number, us: number): void {
   f64[at] = nr + 1;
 }
 
+/**
+ * --lockstat=full: tell the lock's holder (its last taker, lockdep's
+ * lock->cpu) that we contended: a count in the holder's marks line, which it
+ * turns into its call site when it releases. The read of the last-CPU word
+ * races with a release and the next acquisition, as lockdep's read of
+ * lock->ip does: such a contention is then put on the next holder's site.
+ */
+function mark_holder(cpuWord: number, cls: number): void {
+  const holder = K.i32[cpuWord]! - 1;
+  if (holder < 0 || holder >= K.L.nr_cpus) return;
+  Atomics.add(K.i32, 2 * (lockstatBase(K.L, holder) + LOCKSTAT_MARKS) + cls, 1);
+}
+
 // ---- call sites (--lockstat only) ---------------------------------------------
 
-/** Frames of the lock primitives themselves, skipped to find the caller. */
-const LOCK_FRAME =
-  /^(?:spin_lock|spin_lock_timed|spin_trylock|lock_page|lock_page_timed|__lock_page|arch_spin_\w+|lock_wait_begin|note_site|contention_site)$/;
-const SITE_FRAMES = 8;
-/** Per class: site -> contentions seen on this thread (per thread, not per CPU). */
-const sites: Map<string, number>[] = LOCK_CLASSES.map(() => new Map());
+/** A contention point: a call site that waited, its waits (perf lock contention's columns). */
+type SiteStat = { site: string; contentions: number; totalUs: number; maxUs: number };
 
-function note_site(cls: number): void {
+/** Frames of the lock primitives and of this file, skipped to find the caller. */
+const LOCK_FRAME =
+  /^(?:_*spin_(?:un)?lock\w*|spin_trylock\w*|_*(?:un|try)?lock_page\w*|arch_spin_\w+|lock_wait_begin|lock_hold_end|contention_point|contended_point|call_site)\d*$/;
+const SITE_FRAMES = 8;
+/** Per class: site -> its waits, on this thread (per thread, not per CPU). */
+const sites: Map<string, SiteStat>[] = LOCK_CLASSES.map(() => new Map());
+/** Per class: holder's site -> contentions others had on it (full mode). */
+const holderSites: Map<string, number>[] = LOCK_CLASSES.map(() => new Map());
+/** The waits in progress on this thread (an interrupt taken while spinning may wait on another lock). */
+const waiting: SiteStat[] = [];
+let nr_waiting = 0;
+
+function contention_point(cls: number): SiteStat {
   const m = sites[cls]!;
-  const s = contention_site();
-  m.set(s, (m.get(s) ?? 0) + 1);
+  const site = call_site();
+  let s = m.get(site);
+  if (!s) {
+    s = { site, contentions: 0, totalUs: 0, maxUs: 0 };
+    m.set(site, s);
+  }
+  return s;
 }
+
+function contended_point(cls: number, n: number): void {
+  const m = holderSites[cls]!;
+  const site = call_site();
+  m.set(site, (m.get(site) ?? 0) + n);
+}
+
+/** What V8 hands Error.prepareStackTrace: the frames, unformatted. */
+type StackFrame = {
+  getFunctionName(): string | null;
+  getFileName(): string | undefined | null;
+  getLineNumber(): number | null;
+  getColumnNumber(): number | null;
+};
+const rawFrames = (_e: Error, frames: StackFrame[]) => frames;
 
 /**
  * The first caller outside the lock code, as `function (file.ts:line)`: what
- * lock_stat prints as the contention point (a symbol+offset there). A stack
- * trace costs microseconds: only contended acquisitions under --lockstat pay
- * it, before their wait starts, so it is not counted as waiting.
+ * lock_stat prints as a contention point (a symbol+offset there). The frames
+ * are taken unformatted (no stack string to build and parse) and a position
+ * is mapped back to the TypeScript source once, through the source map of
+ * the build (or of tsx). A stack trace still costs microseconds: only
+ * contended acquisitions (and, in full mode, releases others contended on)
+ * pay it.
  */
-export function contention_site(): string {
+export function call_site(): string {
   const limit = Error.stackTraceLimit;
+  const prepare = Error.prepareStackTrace;
   Error.stackTraceLimit = SITE_FRAMES;
-  const stack = new Error().stack ?? '';
+  Error.prepareStackTrace = rawFrames as typeof Error.prepareStackTrace;
+  const holder: { stack?: unknown } = {};
+  Error.captureStackTrace(holder, call_site);
+  const frames = holder.stack as StackFrame[] | undefined;
+  Error.prepareStackTrace = prepare;
   Error.stackTraceLimit = limit;
-  const lines = stack.split('\n');
-  for (let i = 1; i < lines.length; i++) {
-    const m = /^\s*at (?:(\S+) \()?(.*?):(\d+):\d+\)?$/.exec(lines[i]!);
-    if (!m) continue;
-    const fn = m[1] ?? '<anonymous>';
-    if (LOCK_FRAME.test(fn.replace(/^Object\./, ''))) continue;
-    const file = m[2]!.replace(/^.*\//, '').replace(/\?.*$/, '');
-    return `${fn} (${file}:${m[3]})`;
+  for (const f of frames ?? []) {
+    const fn = f.getFunctionName() ?? '<anonymous>';
+    if (LOCK_FRAME.test(fn)) continue;
+    return site_name(
+      fn,
+      f.getFileName() ?? '<unknown>',
+      f.getLineNumber() ?? 0,
+      f.getColumnNumber() ?? 0,
+    );
   }
   return '<unknown>';
 }
 
-/** This thread's contention sites per class (final collection; unit tests). */
-export function lockstat_sites(): [string, number][][] {
-  return sites.map((m) => [...m.entries()]);
+const positions = new Map<string, string>();
+const sourceMaps = new Map<string, SourceMap | null>();
+
+/** `fn (file.ts:line)` of a frame: the generated position through its source map (cached). */
+function site_name(fn: string, file: string, line: number, column: number): string {
+  const key = `${fn} ${file}:${line}:${column}`;
+  let out = positions.get(key);
+  if (out !== undefined) return out;
+  let at = `${basename(file)}:${line}`;
+  const map = source_map(file);
+  const e = map?.findEntry(line - 1, column - 1) as
+    | { originalSource?: string; originalLine?: number }
+    | undefined;
+  if (e?.originalSource && e.originalLine !== undefined) {
+    at = `${basename(e.originalSource)}:${e.originalLine + 1}`;
+  }
+  out = `${fn} (${at})`;
+  positions.set(key, out);
+  return out;
+}
+
+/** The source map of a module: the one Node keeps (tsx, --enable-source-maps), else the bundle's `.map` file. */
+function source_map(file: string): SourceMap | null {
+  let map = sourceMaps.get(file);
+  if (map !== undefined) return map;
+  map = null;
+  try {
+    const path = file.startsWith('file:') ? fileURLToPath(file) : file;
+    map = findSourceMap(path) ?? findSourceMap(file) ?? null;
+    if (!map && /\.m?js$/.test(path)) {
+      map = new SourceMap(JSON.parse(readFileSync(`${path}.map`, 'utf8')));
+    }
+  } catch {
+    // no source map: the generated position
+  }
+  sourceMaps.set(file, map);
+  return map;
+}
+const basename = (f: string) => f.replace(/\?.*$/, '').replace(/^.*\//, '');
+
+/** Call sites of one thread, per class: [site, contentions, total wait us, max wait us], [site, contended]. */
+export type ThreadLockSites = {
+  contention: [string, number, number, number][][];
+  contended: [string, number][][];
+};
+
+/** This thread's call sites per class (final collection; unit tests). */
+export function lockstat_sites(): ThreadLockSites {
+  return {
+    contention: sites.map((m) =>
+      [...m.values()].map((s): [string, number, number, number] => [
+        s.site,
+        s.contentions,
+        s.totalUs,
+        s.maxUs,
+      ]),
+    ),
+    contended: holderSites.map((m) => [...m.entries()]),
+  };
 }
 /** Forget this thread's call sites (unit tests). */
 export function lockstat_reset_sites(): void {
   for (const m of sites) m.clear();
+  for (const m of holderSites) m.clear();
+  nr_waiting = 0;
 }
 
 // ---- main side ------------------------------------------------------------------
 
 export type LockTimes = { min: number; max: number; total: number; avg: number };
 export type CallSite = { site: string; contentions: number };
+/** A contention point with its waits: perf lock contention's line, for one class. */
+export type ContentionPoint = CallSite & {
+  waitTimeUs: { total: number; max: number; avg: number };
+};
 export type LockReport = {
   name: string;
   acquisitions: number;
@@ -189,10 +342,18 @@ export type LockReport = {
   acqBounces: number;
   /** Contended acquisitions only, as lock_stat: avg = total / contentions timed. */
   waitTimeUs: LockTimes;
-  /** Every acquisition: avg = total / acquisitions timed. */
+  /** Every acquisition (--lockstat=full): avg = total / acquisitions timed. */
   holdTimeUs: LockTimes;
   /** Up to TOP_SITES callers that contended most (--lockstat), most first. */
   topCallSites: CallSite[];
+  /** Every call site that contended (--lockstat), most total wait first. */
+  contentionPoints: ContentionPoint[];
+  /**
+   * lock_stat's contended points (--lockstat=full): the holders' call sites,
+   * with the contentions others had while they held the lock, most first (up
+   * to TOP_SITES). A holder names itself where it releases the lock.
+   */
+  contendedPoints: CallSite[];
 };
 
 /** lock_stat keeps 4 contention points per class (LOCKSTAT_POINTS). */
@@ -200,10 +361,10 @@ export const TOP_SITES = 4;
 
 /**
  * Sum every CPU's records into one line per class (all classes, taken or
- * not). `sites`: per thread, per class, [site, count] pairs from the
- * final collection (absent after a stall or a crash).
+ * not). `sites`: per thread, its call sites from the final collection
+ * (absent after a stall or a crash).
  */
-export function readLocks(v: Views, sites: [string, number][][][] = []): LockReport[] {
+export function readLocks(v: Views, sites: ThreadLockSites[] = []): LockReport[] {
   const { L, f64 } = v;
   return LOCK_CLASSES.map((name, cls) => {
     const sum = new Float64Array(LOCKSTAT.nr_fields);
@@ -221,10 +382,27 @@ export function readLocks(v: Views, sites: [string, number][][][] = []): LockRep
       total: ns(total),
       avg: nr > 0 ? ns(total / nr) : 0,
     });
-    const merged = new Map<string, number>();
+    const waiters = new Map<string, { n: number; total: number; max: number }>();
+    const holders = new Map<string, number>();
     for (const thread of sites) {
-      for (const [site, n] of thread[cls] ?? []) merged.set(site, (merged.get(site) ?? 0) + n);
+      for (const [site, n, total, max] of thread.contention[cls] ?? []) {
+        const w = waiters.get(site) ?? { n: 0, total: 0, max: 0 };
+        w.n += n;
+        w.total += total;
+        w.max = Math.max(w.max, max);
+        waiters.set(site, w);
+      }
+      for (const [site, n] of thread.contended[cls] ?? []) {
+        holders.set(site, (holders.get(site) ?? 0) + n);
+      }
     }
+    const byCount = (a: CallSite, b: CallSite) =>
+      b.contentions - a.contentions || (a.site < b.site ? -1 : 1);
+    const points: ContentionPoint[] = [...waiters.entries()].map(([site, w]) => ({
+      site,
+      contentions: w.n,
+      waitTimeUs: { total: ns(w.total), max: ns(w.max), avg: w.n > 0 ? ns(w.total / w.n) : 0 },
+    }));
     return {
       name,
       acquisitions: sum[LOCKSTAT.acquisitions]!,
@@ -243,12 +421,76 @@ export function readLocks(v: Views, sites: [string, number][][][] = []): LockRep
         maxOver(v, cls, LOCKSTAT.hold_max),
         sum[LOCKSTAT.hold_total]!,
       ),
-      topCallSites: [...merged.entries()]
-        .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
-        .slice(0, TOP_SITES)
-        .map(([site, contentions]) => ({ site, contentions })),
+      topCallSites: points
+        .map(({ site, contentions }) => ({ site, contentions }))
+        .sort(byCount)
+        .slice(0, TOP_SITES),
+      contentionPoints: points.sort(
+        (a, b) => b.waitTimeUs.total - a.waitTimeUs.total || byCount(a, b),
+      ),
+      contendedPoints: [...holders.entries()]
+        .map(([site, contentions]) => ({ site, contentions }))
+        .sort(byCount)
+        .slice(0, TOP_SITES),
     };
   });
+}
+
+/** One line of `perf lock contention`: a call site and the class it waited on. */
+export type LockContention = {
+  contended: number;
+  totalWaitUs: number;
+  maxWaitUs: number;
+  avgWaitUs: number;
+  lockClass: string;
+  caller: string;
+};
+
+/** perf lock contention's view: every contention point of every class, most total wait first. */
+export function lockContention(locks: LockReport[]): LockContention[] {
+  return locks
+    .flatMap((l) =>
+      l.contentionPoints.map((p) => ({
+        contended: p.contentions,
+        totalWaitUs: p.waitTimeUs.total,
+        maxWaitUs: p.waitTimeUs.max,
+        avgWaitUs: p.waitTimeUs.avg,
+        lockClass: l.name,
+        caller: p.site,
+      })),
+    )
+    .sort(
+      (a, b) =>
+        b.totalWaitUs - a.totalWaitUs ||
+        b.contended - a.contended ||
+        (a.caller < b.caller ? -1 : a.caller > b.caller ? 1 : 0),
+    );
+}
+
+/**
+ * The locks as the JSON gives them: what --lockstat did not measure is null,
+ * not 0. Without it the wait and hold times and every call site; with
+ * --lockstat=contention the hold times and the holders' (contended) points.
+ * (`lockstat` true: a config from before the modes, full.)
+ */
+export function locksJson(locks: LockReport[], lockstat: unknown) {
+  if (lockstat === 'full' || lockstat === true) return locks;
+  if (lockstat === 'contention') {
+    return locks.map((l) => ({ ...l, holdTimeUs: null, contendedPoints: null }));
+  }
+  return locks.map((l) => ({
+    ...l,
+    waitTimeUs: null,
+    holdTimeUs: null,
+    topCallSites: null,
+    contentionPoints: null,
+    contendedPoints: null,
+  }));
+}
+
+/** perf lock contention's view for the JSON (`lockContention`); null without --lockstat. */
+export function lockContentionJson(locks: LockReport[], lockstat: unknown) {
+  return lockstat ? lockContention(locks) : null;
 }
 
 /** Microseconds to the nanosecond (the clock's resolution is coarser anyway). */

@@ -1,11 +1,20 @@
 /**
- * lock_stat counters, bounces, timed path, ticket lock semantics and latency
- * histograms, single thread: one thread plays each CPU in turn with
+ * lock_stat counters, bounces, the two --lockstat modes, the /proc/lock_stat
+ * and perf lock contention views and their JSON, ticket lock semantics and
+ * latency histograms, single thread: one thread plays each CPU in turn with
  * set_this_cpu (a contention cannot happen in one thread, so the contention
- * hook is driven directly). Ticket FIFO order with real workers is in
+ * hooks are driven directly). Ticket FIFO order with real workers is in
  * test/concurrency/ticket.test.ts.
  */
+import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
+import {
+  perfTime,
+  renderLockContention,
+  renderLocks,
+  renderLockstat,
+} from '../../src/cli/lockstat-report.ts';
+import { addMachineOptions, configFromFlags } from '../../src/cli/options.ts';
 import { type ConfigInput, makeConfig } from '../../src/config.ts';
 import { kernel_boot } from '../../src/kernel/boot.ts';
 import { set_this_cpu } from '../../src/kernel/context.ts';
@@ -35,16 +44,21 @@ import {
   LOCK_CLASSES,
   LOCK_SLOT,
   LOCKSTAT,
+  LOCKSTAT_HELD,
+  LOCKSTAT_MARKS,
   latencyBase,
   lockstatBase,
   type Views,
 } from '../../src/shm/layout.ts';
 import { bucket_edges, hist_bucket, quantile, readLatency } from '../../src/stats/latency.ts';
 import {
-  contention_site,
+  call_site,
   lock_contended,
   lock_wait_begin,
   lock_wait_end,
+  lockContention,
+  lockContentionJson,
+  locksJson,
   lockstat_reset_sites,
   lockstat_sites,
   readLocks,
@@ -168,9 +182,16 @@ describe('cheap counters (always on)', () => {
   });
 });
 
-describe('--lockstat: the timed path', () => {
+describe('--lockstat=full: the timed path', () => {
+  it('reads true as full and "off" as false', () => {
+    expect(makeConfig({ lockstat: true }).lockstat).toBe('full');
+    expect(makeConfig({ lockstat: 'off' }).lockstat).toBe(false);
+    expect(makeConfig({}).lockstat).toBe(false);
+    expect(makeConfig({ lockstat: 'contention' }).lockstat).toBe('contention');
+  });
+
   it('times holds, in nesting order or not', () => {
-    const v = boot({ lockstat: true });
+    const v = boot({ lockstat: 'full' });
     const zone = v.L.zone;
     const discard = v.L.discard + DISCARD.lock;
     spin_lock(zone, LOCK.zone);
@@ -189,31 +210,264 @@ describe('--lockstat: the timed path', () => {
       expect(l.waitTimeUs.total).toBe(0);
     }
     // the held stack is empty again
-    expect(v.f64[lockstatBase(v.L, 0) + LOCK_CLASSES.length * LOCKSTAT.nr_fields]).toBe(0);
+    expect(v.f64[lockstatBase(v.L, 0) + LOCKSTAT_HELD]).toBe(0);
   });
 
-  it('records the contending call site and the wait', () => {
-    const v = boot({ lockstat: true });
+  it('records the contending call site and its waits', () => {
+    const v = boot({ lockstat: 'full' });
+    const zone = v.L.zone;
     function free_pages_bulk_like(): void {
-      const t0 = lock_wait_begin(LOCK.zone);
+      const t0 = lock_wait_begin(zone + LOCK_SLOT.cpu, LOCK.zone);
       lock_wait_end(LOCK.zone, t0);
     }
     free_pages_bulk_like();
     free_pages_bulk_like();
-    const sites = lockstat_sites()[LOCK.zone]!;
+    const sites = lockstat_sites().contention[LOCK.zone]!;
     expect(sites).toHaveLength(1);
-    expect(sites[0]![0]).toMatch(/^free_pages_bulk_like \(lockstat\.test\.ts:\d+\)$/);
-    expect(sites[0]![1]).toBe(2);
+    const [site, n, total, max] = sites[0]!;
+    expect(site).toMatch(/^free_pages_bulk_like \(lockstat\.test\.ts:\d+\)$/);
+    expect(n).toBe(2);
+    expect(max).toBeGreaterThanOrEqual(0);
+    expect(total).toBeGreaterThanOrEqual(max);
     expect(field(v, 0, LOCK.zone, LOCKSTAT.wait_nr)).toBe(2);
     const l = readLocks(v, [lockstat_sites()])[LOCK.zone]!;
-    expect(l.topCallSites).toEqual([{ site: sites[0]![0], contentions: 2 }]);
+    expect(l.topCallSites).toEqual([{ site, contentions: 2 }]);
+    expect(l.contentionPoints).toHaveLength(1);
+    expect(l.contentionPoints[0]!.contentions).toBe(2);
+    // the class's wait total is the sum of its points' (one CPU, one site)
+    expect(l.contentionPoints[0]!.waitTimeUs.total).toBeCloseTo(l.waitTimeUs.total, 2);
+  });
+
+  it('names the holder where it releases a lock a waiter marked (the contended point)', () => {
+    const v = boot({ lockstat: 'full' });
+    const zone = v.L.zone;
+    function rmqueue_bulk_like(): void {
+      spin_lock(zone, LOCK.zone);
+    }
+    function rmqueue_bulk_like_unlock(): void {
+      spin_unlock(zone, LOCK.zone);
+    }
+    set_this_cpu(0);
+    rmqueue_bulk_like();
+    // two waiters on cpu 1 find it held by cpu 0 (the lock's last-CPU word)
+    set_this_cpu(1);
+    for (let i = 0; i < 2; i++) {
+      lock_contended(zone + LOCK_SLOT.cpu, LOCK.zone);
+      lock_wait_end(LOCK.zone, lock_wait_begin(zone + LOCK_SLOT.cpu, LOCK.zone));
+    }
+    set_this_cpu(0);
+    rmqueue_bulk_like_unlock();
+    const held = lockstat_sites().contended[LOCK.zone]!;
+    expect(held).toHaveLength(1);
+    expect(held[0]![0]).toMatch(/^rmqueue_bulk_like_unlock \(lockstat\.test\.ts:\d+\)$/);
+    expect(held[0]![1]).toBe(2);
+    // the mark was taken: a second release names nobody
+    rmqueue_bulk_like();
+    rmqueue_bulk_like_unlock();
+    expect(lockstat_sites().contended[LOCK.zone]![0]![1]).toBe(2);
+    const l = readLocks(v, [lockstat_sites()])[LOCK.zone]!;
+    expect(l.contendedPoints).toEqual([{ site: held[0]![0], contentions: 2 }]);
+    expect(l.contentions).toBe(2);
+    expect(l.conBounces).toBe(2);
   });
 
   it('names the first caller outside the lock code', () => {
     function some_kernel_function(): string {
-      return contention_site();
+      return call_site();
     }
-    expect(some_kernel_function()).toMatch(/^some_kernel_function \(/);
+    expect(some_kernel_function()).toMatch(/^some_kernel_function \(lockstat\.test\.ts:\d+\)$/);
+  });
+});
+
+describe('--lockstat=contention: perf lock contention at the lowest cost', () => {
+  it('reads no clock on an uncontended acquisition: no hold times, no held stack', () => {
+    const v = boot({ lockstat: 'contention' });
+    const zone = v.L.zone;
+    spin_lock(zone, LOCK.zone);
+    expect(v.f64[lockstatBase(v.L, 0) + LOCKSTAT_HELD]).toBe(0);
+    spin_unlock(zone, LOCK.zone);
+    lock_page(7);
+    unlock_page(7);
+    expect(spin_trylock(zone, LOCK.zone)).toBe(true);
+    spin_unlock(zone, LOCK.zone);
+    for (const cls of [LOCK.zone, LOCK.page]) {
+      expect(field(v, 0, cls, LOCKSTAT.hold_nr)).toBe(0);
+      expect(lockOf(v, cls).holdTimeUs.total).toBe(0);
+    }
+    expect(lockOf(v, LOCK.zone).acquisitions).toBe(2);
+  });
+
+  it('times a contended wait and its call site, and leaves no mark on the holder', () => {
+    const v = boot({ lockstat: 'contention' });
+    const zone = v.L.zone;
+    set_this_cpu(0);
+    spin_lock(zone, LOCK.zone);
+    set_this_cpu(1);
+    function rmqueue_like(): void {
+      lock_wait_end(LOCK.zone, lock_wait_begin(zone + LOCK_SLOT.cpu, LOCK.zone));
+    }
+    rmqueue_like();
+    const marks = 2 * (lockstatBase(v.L, 0) + LOCKSTAT_MARKS);
+    expect(Array.from(v.i32.subarray(marks, marks + LOCK_CLASSES.length))).toEqual(
+      LOCK_CLASSES.map(() => 0),
+    );
+    set_this_cpu(0);
+    spin_unlock(zone, LOCK.zone);
+    const s = lockstat_sites();
+    expect(s.contended.every((c) => c.length === 0)).toBe(true);
+    expect(s.contention[LOCK.zone]!.map((x) => x[0])).toEqual([
+      expect.stringMatching(/^rmqueue_like \(/),
+    ]);
+    expect(field(v, 1, LOCK.zone, LOCKSTAT.wait_nr)).toBe(1);
+  });
+});
+
+describe('the views: /proc/lock_stat and perf lock contention', () => {
+  const times = (total: number, n: number) => ({
+    min: n ? total / n : 0,
+    max: n ? total / n : 0,
+    total,
+    avg: n ? total / n : 0,
+  });
+  const lock = (name: string, contentions: number, points: [string, number, number][]) => ({
+    name,
+    acquisitions: 1000 + contentions,
+    contentions,
+    conBounces: contentions,
+    acqBounces: 7,
+    waitTimeUs: times(
+      points.reduce((a, p) => a + p[2], 0),
+      contentions,
+    ),
+    holdTimeUs: times(12.5, 1000 + contentions),
+    topCallSites: points.map(([site, n]) => ({ site, contentions: n })),
+    contentionPoints: points.map(([site, n, total]) => ({
+      site,
+      contentions: n,
+      waitTimeUs: { total, max: total, avg: total / n },
+    })),
+    contendedPoints: points.slice(0, 1).map(([site, n]) => ({ site, contentions: n })),
+  });
+  const locks = [
+    lock('call_lock', 0, []),
+    lock('zone->lru_lock', 3, [
+      ['lru_cache_add (filemap.ts:120)', 2, 10],
+      ['__page_cache_release (swap.ts:40)', 1, 2500],
+    ]),
+    lock('zone->lock', 1, [['free_pages_bulk (page_alloc.ts:88)', 1, 400]]),
+  ];
+
+  it('prints lock_stat version 0.4 with the kernel widths, & on class names, both point lists', () => {
+    const out = renderLockstat(locks, 'full').split('\n');
+    expect(out[0]).toBe('lock_stat version 0.4');
+    const dashes = '-'.repeat(40 + 1 + 12 * 15);
+    expect(out[1]).toBe(dashes);
+    expect(out[2]).toMatch(/^ {30}class name {4}con-bounces {4}contentions {3}waittime-min/);
+    expect(out[2]!.trimEnd().endsWith('holdtime-avg')).toBe(true);
+    expect(out[2]).toHaveLength(40 + 12 * 15);
+    expect(out[3]).toBe(dashes);
+    expect(out[4]).toBe('');
+    // most contended first; the name right-aligned in 40 columns, then ':'
+    const lru = out.findIndex((l) => l.includes('&zone->lru_lock:'));
+    const zone = out.findIndex((l) => l.includes('&zone->lock:'));
+    expect(lru).toBe(5);
+    expect(zone).toBeGreaterThan(lru);
+    expect(out[lru]!.indexOf(':')).toBe(40);
+    expect(out[lru]).toMatch(/^ +&zone->lru_lock: +3 +3 +/);
+    expect(out[lru]).toHaveLength(40 + 1 + 15 + 14 + 4 * 15 + 16 + 14 + 4 * 15);
+    // short separator as long as the name, ending at column 40; then the points
+    const sep = `${' '.repeat(40 - '&zone->lru_lock'.length)}${'-'.repeat('&zone->lru_lock'.length)}`;
+    expect(out[lru + 1]).toBe(sep);
+    expect(out[lru + 2]).toMatch(/^ +&zone->lru_lock +2 +\[<filemap\.ts:120>\] lru_cache_add$/);
+    expect(out[lru + 3]).toMatch(/^ +&zone->lru_lock +1 +\[<swap\.ts:40>\] __page_cache_release$/);
+    expect(out[lru + 4]).toBe(sep); // the contended points (holders)
+    expect(out[lru + 5]).toMatch(/\[<filemap\.ts:120>\] lru_cache_add$/);
+    expect(out[lru + 6]).toBe('');
+    expect(out[lru + 7]).toBe('.'.repeat(40 + 1 + 12 * 15));
+    // a class taken but never contended: its line only, no & for a static lock
+    expect(out.some((l) => /^ +call_lock: +0 +0 +0\.00/.test(l))).toBe(true);
+  });
+
+  it('prints - for what a mode did not measure', () => {
+    const off = renderLockstat(locks, false);
+    expect(off).toMatch(/&zone->lock: +1 +1 +- +- +- +- +7 +1001 +- +- +- +-$/m);
+    expect(off).not.toContain('[<');
+    const c = renderLockstat(locks, 'contention');
+    expect(c).toMatch(
+      /&zone->lock: +1 +1 +400\.00 +400\.00 +400\.00 +400\.00 +7 +1001 +- +- +- +-$/m,
+    );
+  });
+
+  it('gives perf lock contention one line per call site, most total wait first', () => {
+    const rows = lockContention(locks);
+    expect(rows.map((r) => [r.caller, r.lockClass, r.totalWaitUs])).toEqual([
+      ['__page_cache_release (swap.ts:40)', 'zone->lru_lock', 2500],
+      ['free_pages_bulk (page_alloc.ts:88)', 'zone->lock', 400],
+      ['lru_cache_add (filemap.ts:120)', 'zone->lru_lock', 10],
+    ]);
+    expect(rows[2]).toEqual({
+      contended: 2,
+      totalWaitUs: 10,
+      maxWaitUs: 10,
+      avgWaitUs: 5,
+      lockClass: 'zone->lru_lock',
+      caller: 'lru_cache_add (filemap.ts:120)',
+    });
+    const text = renderLockContention(locks).split('\n');
+    expect(text[1]).toMatch(/contended +total wait +max wait +avg wait +lock class +caller/);
+    expect(text[3]).toMatch(
+      /^ +1 +2\.50 ms +2\.50 ms +2\.50 ms +&zone->lru_lock +__page_cache_release \(swap\.ts:40\)$/,
+    );
+    expect(text[5]).toMatch(/^ +2 +10\.00 us +10\.00 us +5\.00 us +&zone->lru_lock +lru_cache_add/);
+    expect(perfTime(0.31)).toBe('310 ns');
+    expect(perfTime(2_000_000)).toBe('2.00 s');
+  });
+
+  it('shows lock_stat and the contention view in full mode, only the view in contention mode', () => {
+    expect(renderLocks(locks, 'full')).toContain('lock_stat version 0.4');
+    expect(renderLocks(locks, 'full')).toContain('perf lock contention');
+    expect(renderLocks(locks, 'contention')).not.toContain('lock_stat version');
+    expect(renderLocks(locks, 'contention')).toContain('perf lock contention');
+    expect(renderLocks(locks, false)).not.toContain('perf lock contention');
+  });
+
+  it('puts null in the JSON for what was not measured, never 0', () => {
+    const off = locksJson(locks, false);
+    for (const l of off) {
+      expect(l.waitTimeUs).toBeNull();
+      expect(l.holdTimeUs).toBeNull();
+      expect(l.topCallSites).toBeNull();
+      expect(l.contentionPoints).toBeNull();
+      expect(l.contendedPoints).toBeNull();
+      expect(l.acquisitions).toBeGreaterThan(0); // counted always
+    }
+    expect(lockContentionJson(locks, false)).toBeNull();
+    const c = locksJson(locks, 'contention');
+    expect(c[1]!.holdTimeUs).toBeNull();
+    expect(c[1]!.contendedPoints).toBeNull();
+    expect(c[1]!.waitTimeUs).toEqual(locks[1]!.waitTimeUs);
+    expect(lockContentionJson(locks, 'contention')).toHaveLength(3);
+    expect(locksJson(locks, 'full')).toEqual(locks);
+    expect(locksJson(locks, true)).toEqual(locks); // an old config's boolean
+  });
+});
+
+describe('--lockstat on the command line', () => {
+  const parse = (args: string[]) => {
+    const cmd = addMachineOptions(new Command('run').exitOverride());
+    cmd.configureOutput({ writeErr: () => undefined });
+    cmd.parse(args, { from: 'user' });
+    return configFromFlags(cmd.opts());
+  };
+  it('is off without the flag, full given bare, the mode given one', () => {
+    expect(parse([]).lockstat).toBe(false);
+    expect(parse(['--lockstat']).lockstat).toBe('full');
+    expect(parse(['--lockstat', '--cpus', '2']).lockstat).toBe('full');
+    expect(parse(['--lockstat=contention']).lockstat).toBe('contention');
+    expect(parse(['--lockstat=full']).lockstat).toBe('full');
+  });
+  it('refuses another mode', () => {
+    expect(() => parse(['--lockstat=holds'])).toThrow(/Allowed choices are full, contention/);
   });
 });
 
