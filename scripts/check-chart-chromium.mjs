@@ -1,6 +1,9 @@
 // Checks in headless Chromium that a chart (an SVG file, or a self-contained HTML page with inline
 // <svg> / SVG <img>) is really drawn: vega mark paths with a non-empty box, and coloured pixels.
 // Run: node --import tsx scripts/check-chart-chromium.mjs [file.svg|file.html] (none: sample charts)
+// With --soak (a soak's report.html): also that every time chart has a clock-time axis (hh:mm,
+// the elapsed time under it), that a violation is marked by a drawn rule linking to a story that
+// exists on the page, and that the per-interval interrupts-off chart is drawn.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -35,6 +38,37 @@ const PAGE_SCRIPT = `
       if (Math.max(px[i], px[i + 1], px[i + 2]) - Math.min(px[i], px[i + 1], px[i + 2]) > 40) n++;
     }
     return n;
+  };
+  const soakChecks = () => {
+    const clockRe = /^\\d\\d:\\d\\d(:\\d\\d(\\.\\d)?)?$/;
+    const s = { timeCharts: 0, clockAxes: 0, violationLinks: 0, brokenLinks: [], irqsOffMarks: -1 };
+    for (const svg of document.querySelectorAll('figure > svg')) {
+      s.timeCharts++;
+      const labels = [...svg.querySelectorAll('.role-axis-label text')].filter((t) => {
+        const spans = t.querySelectorAll('tspan');
+        return spans.length === 2 && clockRe.test(spans[0].textContent) && /^[+-]/.test(spans[1].textContent);
+      });
+      if (labels.length > 0) s.clockAxes++;
+      for (const a of svg.querySelectorAll('a')) {
+        const href = a.href && a.href.baseVal !== undefined ? a.href.baseVal : a.getAttribute('href') || '';
+        if (!href.startsWith('#violation-')) continue;
+        const mark = a.querySelector('line, text, path');
+        const b = mark ? mark.getBoundingClientRect() : { width: 0, height: 0 };
+        if (b.width === 0 && b.height === 0) continue;
+        if (document.getElementById(href.slice(1))) s.violationLinks++;
+        else s.brokenLinks.push(href);
+      }
+      const title = [...svg.querySelectorAll('.role-title-text text, .role-title text')].map((t) => t.textContent).join(' ');
+      if (/interrupts-off section in each interval/.test(title)) {
+        s.irqsOffMarks = 0;
+        for (const p of svg.querySelectorAll('path')) {
+          if (p.getAttribute('role') !== 'graphics-symbol') continue;
+          const b = p.getBoundingClientRect();
+          if (b.width > 0 || b.height > 0) s.irqsOffMarks++;
+        }
+      }
+    }
+    return s;
   };
   const run = async () => {
     const r = { charts: 0, marks: 0, emptyMarks: 0, pixels: 0, chartsWithoutPixels: 0, errors: [] };
@@ -79,6 +113,7 @@ const PAGE_SCRIPT = `
       r.pixels += n;
       if (n === 0) r.chartsWithoutPixels++;
     }
+    r.soak = soakChecks();
     return r;
   };
   window.addEventListener('load', () => {
@@ -198,7 +233,9 @@ async function main() {
   }
   const work = await mkdtemp(join(tmpdir(), 'chart-check-'));
   try {
-    const input = process.argv[2];
+    const args = process.argv.slice(2);
+    const soak = args.includes('--soak');
+    const input = args.find((a) => a !== '--soak');
     let html;
     if (input === undefined) {
       html = await sampleHtml();
@@ -240,7 +277,25 @@ async function main() {
         `${r.chartsWithoutPixels} of ${r.charts} chart(s) rasterized with no coloured pixels`,
       );
     }
-    console.log(`chromium: chart drawn (${r.marks} marks)`);
+    if (!soak) {
+      console.log(`chromium: chart drawn (${r.marks} marks)`);
+      return;
+    }
+    const s = r.soak;
+    if (s.clockAxes === 0 || s.clockAxes < s.timeCharts) {
+      return fail(
+        `${s.timeCharts - s.clockAxes} of ${s.timeCharts} time chart(s) without a clock-time axis`,
+      );
+    }
+    if (s.brokenLinks.length)
+      return fail(`violation links to no story: ${s.brokenLinks.join(' ')}`);
+    if (s.violationLinks === 0) return fail('no violation marked on any chart');
+    if (s.irqsOffMarks < 0) return fail('no per-interval interrupts-off chart');
+    if (s.irqsOffMarks === 0)
+      return fail('the per-interval interrupts-off chart has no drawn marks');
+    console.log(
+      `chromium: chart drawn (${r.marks} marks); soak report: ${s.clockAxes} clock-time axes, ${s.violationLinks} violation marks linked to their story, interrupts-off per interval drawn (${s.irqsOffMarks} marks)`,
+    );
   } finally {
     await rm(work, { recursive: true, force: true });
   }

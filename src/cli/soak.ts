@@ -4,7 +4,15 @@
  * folder prepared before any thread starts; a live status line on a terminal,
  * plain interval lines otherwise; the verdict's exit code at the end.
  */
-import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
+import {
+  accessSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { SoakStatus } from '../soak/soak.ts';
@@ -12,6 +20,7 @@ import type { StatsLine } from '../soak/stats.ts';
 import { si } from './format.ts';
 import { addMachineOptions, configFromFlags, type MachineFlags } from './options.ts';
 import { parseDuration, parseInteger, UsageError } from './parse.ts';
+import { interruptedLine } from './report.ts';
 
 type SoakFlags = MachineFlags & {
   out: string;
@@ -25,6 +34,8 @@ type SoakFlags = MachineFlags & {
 
 /** Files of an earlier soak that --force allows to overwrite. */
 const SOAK_FILES = ['stats.jsonl', 'violations.jsonl', 'summary.json', 'config.json'];
+/** ... and removes first, with these, so that nothing of the earlier soak is read as this one's. */
+const SOAK_OUTPUTS = [...SOAK_FILES, 'stall.json', 'report.html'];
 const MIN_STAT_INTERVAL_MS = 100;
 
 /** `1h02m03s`, `4m05s`, `12.3s` */
@@ -44,7 +55,7 @@ export function statusLine(s: SoakStatus): string {
 }
 
 export function intervalLine(l: StatsLine): string {
-  return `[${hms(l.elapsedMs).padStart(8)}] ${si(l.opsPerSecTotal)} ops/s (${l.opsPerSec.map(si).join(' ')})  faults ${si(l.discardFaults)}  refused ${si(l.refsRefused)}  parked ${si(l.pagesParked)}  freed ${si(l.pagesFreedFromList)}  rdv ${si(l.rendezvous)}  irqs-off max ${si(Math.max(0, ...l.irqsOffMaxUs))}us  violations ${l.violations}  audits ${l.audits}${l.auditFailures ? ` (${l.auditFailures} FAILED)` : ''}  RSS ${mb(l.memory.rss)}`;
+  return `[${hms(l.elapsedMs).padStart(8)}] ${si(l.opsPerSecTotal)} ops/s (${l.opsPerSec.map(si).join(' ')})  faults ${si(l.discardFaults)}  refused ${si(l.refsRefused)}  parked ${si(l.pagesParked)}  freed ${si(l.pagesFreedFromList)}  rdv ${si(l.rendezvous)}  irqs-off max ${si(Math.max(0, ...(l.irqsOffIntervalMaxUs ?? l.irqsOffMaxUs)))}us  violations ${l.violations}  audits ${l.audits}${l.auditFailures ? ` (${l.auditFailures} FAILED)` : ''}  RSS ${mb(l.memory.rss)}`;
 }
 
 /** When the periodic audits come, in words: the sooner of the two bounds. */
@@ -64,8 +75,13 @@ export function auditPlan(
   return `audit every ${hms(gap)}`;
 }
 
-/** The results folder: created if missing; an earlier soak's files need --force. */
-function prepareOut(out: string, force: boolean): string {
+/**
+ * The results folder: created if missing. An earlier soak's folder, or a
+ * folder holding anything else, needs --force (a typo must not scatter a
+ * soak's files among someone's own); with it, the earlier soak's files are
+ * removed first (the journals are appended to).
+ */
+export function prepareOut(out: string, force: boolean): string {
   const dir = resolve(out);
   if (existsSync(dir) && !statSync(dir).isDirectory()) {
     throw new UsageError(`--out: '${out}' exists and is not a directory`);
@@ -76,9 +92,23 @@ function prepareOut(out: string, force: boolean): string {
       `--out: '${out}' already holds a soak (${earlier.join(', ')}); choose another folder or add --force`,
     );
   }
+  if (earlier.length === 0 && !force && existsSync(dir)) {
+    let entries: string[];
+    try {
+      entries = readdirSync(dir);
+    } catch {
+      throw new UsageError(`--out: cannot read '${out}'`);
+    }
+    if (entries.length > 0) {
+      throw new UsageError(
+        `--out: '${out}' is not empty and holds no soak (${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}, e.g. ${entries.sort()[0]}); choose an empty or new folder, or add --force`,
+      );
+    }
+  }
   try {
     mkdirSync(dir, { recursive: true });
     accessSync(dir, constants.W_OK);
+    if (force) for (const f of SOAK_OUTPUTS) rmSync(resolve(dir, f), { force: true });
   } catch {
     throw new UsageError(`--out: cannot create or write '${out}'`);
   }
@@ -94,7 +124,17 @@ async function renderOnly(out: string): Promise<number> {
     }
   }
   const { renderSoakFolder } = await import('../soak/soak.ts');
-  process.stdout.write(`${await renderSoakFolder(dir)}\n`);
+  const { path, liveness } = await renderSoakFolder(dir);
+  if (liveness.state === 'DIED') {
+    process.stderr.write(
+      `hvaemu: DIED: ${liveness.why}; last heartbeat ${liveness.heartbeat ?? 'unknown'}\n`,
+    );
+  } else if (liveness.state === 'RUNNING') {
+    process.stderr.write(
+      `hvaemu: still RUNNING (last heartbeat ${liveness.heartbeat ?? 'unknown'}): a provisional report\n`,
+    );
+  }
+  process.stdout.write(`${path}\n`);
   return 0;
 }
 
@@ -164,8 +204,12 @@ async function soakCommand(
     clear();
   }
   const s = result.summary;
+  const verdict =
+    s.verdict === 'INTERRUPTED'
+      ? `${interruptedLine(s.durationMs, cfg.durationMs, s.violations.total)};`
+      : `${s.verdict}:`;
   const lines = [
-    `${s.verdict}: ${cfg.cpus} CPUs ran ${hms(s.durationMs)} (${s.endReason}), ${si(s.totals.ops)} ops, ${si(s.totals.discardFaults)} discard faults, ${si(s.totals.pagesFreedFromList)} freed from the discard list`,
+    `${verdict} ${cfg.cpus} CPUs ran ${hms(s.durationMs)} (${s.endReason}), ${si(s.totals.ops)} ops, ${si(s.totals.discardFaults)} discard faults, ${si(s.totals.pagesFreedFromList)} freed from the discard list`,
     `  violations ${s.violations.total}; audits ${s.audits.periodic} periodic (${s.audits.failed} failed, ${s.audits.skipped} skipped), final ${s.audits.final && !('skipped' in s.audits.final) ? (s.audits.final.ok ? 'ok' : 'FAILED') : 'skipped'}`,
     `  memory: RSS ${s.memory.rss.why}`,
     ...(s.stall ? [`  STALL: ${s.stall.reason} (stall.json)`] : []),
@@ -186,7 +230,7 @@ export function addSoakCommand(
     program
       .command('soak')
       .description(
-        'run for hours, keep everything in a results folder (config.json, stats.jsonl, violations.jsonl, summary.json, report.html); exit 0 clean, 1 violation, 3 stall, 4 crash',
+        'run for hours, keep everything in a results folder (config.json, stats.jsonl, violations.jsonl, summary.json, report.html); exit 0 clean, 1 violation, 2 bad usage, 3 stall, 4 crash, 130/143 interrupted',
       ),
     '8h',
   )
@@ -202,7 +246,11 @@ export function addSoakCommand(
       'and at least this often, whatever --stat-interval is (0: no time bound; with --audit-every 0, final audit only)',
       '5m',
     )
-    .option('--force', 'overwrite the files of an earlier soak in --out', false)
+    .option(
+      '--force',
+      'use an --out folder that is not empty (an earlier soak: its files are replaced)',
+      false,
+    )
     .option('--quiet', 'no status line or interval lines', false)
     .option(
       '--render-only',

@@ -5,7 +5,8 @@
  *   config.json        every effective parameter, seed, version, git commit
  *   stats.jsonl        one line per interval (stats.ts), written whole and synced
  *   violations.jsonl   each violation the moment it is found, with its flight recorder
- *   summary.json       provisional every interval (verdict RUNNING), final at the end
+ *   summary.json       provisional every interval (verdict RUNNING, with the
+ *                      process's pid, host and a heartbeat), final at the end
  *   stall.json         the stall report, if the watchdog fired
  *   report.html        the morning report (report/html.ts)
  *
@@ -28,7 +29,7 @@ import { decodeViolations, recentEvents, renderTrace, type Violation } from '../
 import { VIOLATION_KINDS } from '../check/violations.ts';
 import { type Config, VERSION } from '../config.ts';
 import {
-  EXIT,
+  exitCode as exitCodeOf,
   type LockReport,
   type RunReport,
   readCounters,
@@ -163,6 +164,20 @@ export type SoakSummary = {
   schema: typeof SOAK_SCHEMA;
   verdict: Verdict | 'RUNNING';
   exitCode: number | null;
+  /** The soak's process and host (absent in folders written before they existed). */
+  pid?: number;
+  hostname?: string;
+  /**
+   * Rewritten with the summary at every interval (ISO time): a RUNNING
+   * summary whose heartbeat is much older than `heartbeatEveryMs`, or whose
+   * pid is gone on its host, belongs to a soak that died (soakLiveness).
+   */
+  heartbeat?: string;
+  heartbeatEveryMs?: number;
+  /** Wall clock when the CPUs were released (elapsedMs 0); null before they were. */
+  releasedAt?: string | null;
+  /** The signal that stopped the run (verdict INTERRUPTED), or null. */
+  signal?: string | null;
   /** What to know when reading it (provisional; violations not kept). */
   note: string | null;
   endReason: string | null;
@@ -403,6 +418,7 @@ export async function runSoak(cfg: Config, opts: SoakOptions): Promise<SoakResul
     const totals = v
       ? sumCounters(v)
       : (Object.fromEntries(COUNTERS.map((n) => [n, 0])) as RunReport['totals']);
+    if (sampler) totals.irqsOffMaxUs = Math.max(0, ...sampler.irqsOffMaxUs);
     const oracle = v ? Atomics.load(v.i32, v.L.ctrl + CTRL.nr_violations) : 0;
     return baseSummary({
       verdict: 'RUNNING',
@@ -443,11 +459,18 @@ export async function runSoak(cfg: Config, opts: SoakOptions): Promise<SoakResul
     const heapUsed = judgeTrend(memory.map(([t, , h]) => [t, h] as const));
     const parks = auditRecords.filter((r) => !r.skipped).map((r) => r.parkMs);
     const { oracle, final, ...rest } = s;
+    const now = new Date().toISOString();
     return {
       schema: SOAK_SCHEMA,
       ...rest,
+      pid: process.pid,
+      hostname: hostname(),
+      heartbeat: now,
+      heartbeatEveryMs: opts.statIntervalMs,
+      releasedAt: views ? new Date(goEpochMs).toISOString() : null,
+      signal: null,
       startedAt: config.startedAt,
-      updatedAt: new Date().toISOString(),
+      updatedAt: now,
       wallMs: Math.round(performance.now() - wall0),
       seed: cfg.seed,
       violations: {
@@ -572,8 +595,21 @@ export async function runSoak(cfg: Config, opts: SoakOptions): Promise<SoakResul
 
   let verdict: Verdict = report.verdict;
   if (verdict === 'SUCCESS' && auditFailures > 0) verdict = 'FAILURE';
-  const exitCode = EXIT[verdict];
+  const signal =
+    verdict === 'INTERRUPTED' && opts.signal?.aborted ? String(opts.signal.reason) : null;
+  const exitCode = exitCodeOf(verdict, signal);
   if (report.stall) writeJson(path('stall'), report.stall);
+  // The sampler resets the CPUs' irqs-off maximum every interval (stats.ts):
+  // the run's maximum is the sampler's.
+  const irqsOffMaxUs = sampler?.irqsOffMaxUs ?? [];
+  const cpus = report.cpus.map((c, i) => ({
+    ...c,
+    irqsOffMaxUs: Math.max(c.irqsOffMaxUs, irqsOffMaxUs[i] ?? 0),
+  }));
+  const totals = {
+    ...report.totals,
+    irqsOffMaxUs: Math.max(0, ...cpus.map((c) => c.irqsOffMaxUs)),
+  };
 
   const summary = baseSummary({
     verdict,
@@ -581,8 +617,8 @@ export async function runSoak(cfg: Config, opts: SoakOptions): Promise<SoakResul
     endReason: report.endReason,
     endedAt: new Date().toISOString(),
     durationMs: Math.round(report.durationMs),
-    totals: report.totals,
-    cpus: report.cpus,
+    totals,
+    cpus,
     locks: report.locks,
     oracle: report.violationsTotal,
     final: report.audit,
@@ -594,6 +630,7 @@ export async function runSoak(cfg: Config, opts: SoakOptions): Promise<SoakResul
         ? `${report.violationsTotal - report.violations.length} oracle violation(s) were counted but not kept: the buffer stores the first ${report.violations.length} with their flight recorders`
         : null,
   });
+  summary.signal = signal;
   summary.files = {
     ...summary.files,
     ...(report.stall ? { stall: FILES.stall } : {}),
@@ -635,20 +672,75 @@ export function auditViolationLine(
 }
 
 /**
+ * A RUNNING summary is stale once its heartbeat is older than this many
+ * intervals (plus DIED_GRACE_MS for a busy machine's late interval).
+ */
+const DIED_INTERVALS = 3;
+const DIED_GRACE_MS = 30_000;
+
+/** Whether a process with this pid exists here (EPERM: it does, someone else's). */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * How a folder's soak stands: ended (its verdict), RUNNING, or DIED: a
+ * RUNNING summary whose process is gone (same host, pid not alive) or whose
+ * heartbeat stopped (older than 3 intervals + 30 s: another host, or the pid
+ * reused). `why` says which.
+ */
+export type Liveness =
+  | { state: 'ENDED' }
+  | { state: 'RUNNING'; heartbeat: string | null }
+  | { state: 'DIED'; heartbeat: string | null; why: string };
+
+export function soakLiveness(
+  s: SoakSummary,
+  now = Date.now(),
+  alive: (pid: number) => boolean = pidAlive,
+  host: string = hostname(),
+): Liveness {
+  if (s.verdict !== 'RUNNING') return { state: 'ENDED' };
+  const heartbeat = s.heartbeat ?? s.updatedAt ?? null;
+  const beatMs = heartbeat === null ? Number.NaN : Date.parse(heartbeat);
+  if (s.pid !== undefined && s.hostname === host && !alive(s.pid)) {
+    return { state: 'DIED', heartbeat, why: `process ${s.pid} on ${host} is gone` };
+  }
+  const every = s.heartbeatEveryMs;
+  if (every !== undefined && Number.isFinite(beatMs)) {
+    const late = now - beatMs;
+    if (late > DIED_INTERVALS * every + DIED_GRACE_MS) {
+      return {
+        state: 'DIED',
+        heartbeat,
+        why: `no heartbeat for ${Math.round(late / 1000)} s (one was due every ${every / 1000} s)`,
+      };
+    }
+  }
+  return { state: 'RUNNING', heartbeat };
+}
+
+/**
  * (Re)write DIR/report.html from the files in DIR: at the end of a soak, or
  * the morning after one that was killed (its summary is then the provisional
- * one, verdict RUNNING).
+ * one, verdict RUNNING, and the report says DIED if its process is gone).
  */
-export async function renderSoakFolder(dir: string): Promise<string> {
+export async function renderSoakFolder(dir: string): Promise<{ path: string; liveness: Liveness }> {
   const { renderSoakReport } = await import('../report/html.ts');
   const read = <T>(f: string): T => JSON.parse(readFileSync(join(dir, f), 'utf8')) as T;
   const config = read<SoakConfig>(FILES.config);
   const summary = read<SoakSummary>(FILES.summary);
   const stats = downsample(readJsonl<StatsLine>(join(dir, FILES.stats)), REPORT_POINTS);
   const violations = readJsonl<ViolationLine>(join(dir, FILES.violations));
+  const liveness = soakLiveness(summary);
   const out = join(dir, FILES.report);
-  writeDocument(out, await renderSoakReport({ config, summary, stats, violations }));
-  return out;
+  writeDocument(out, await renderSoakReport({ config, summary, stats, violations, liveness }));
+  return { path: out, liveness };
 }
 
 function round(ms: number): number {

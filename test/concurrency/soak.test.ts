@@ -6,7 +6,7 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -78,6 +78,17 @@ const lines = (f: string) =>
 const parseAll = (f: string) => lines(f).map((l) => JSON.parse(l) as Record<string, unknown>);
 const json = (f: string) => JSON.parse(readFileSync(f, 'utf8'));
 
+/** scripts/check-chart-chromium.mjs on a report: its exit code and its one line. */
+const checkInChromium = (...args: string[]) =>
+  new Promise<{ code: number | null; stdout: string }>((resolve) =>
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', CHECK, ...args],
+      { cwd: ROOT, timeout: 90_000 },
+      (err, stdout) => resolve({ code: err ? ((err.code as number) ?? 1) : 0, stdout }),
+    ),
+  );
+
 describe('hvaemu soak', () => {
   it('runs to the end: stats every interval, periodic audits, SUCCESS, config, report drawn in Chromium', async () => {
     const out = join(base, 'full');
@@ -129,14 +140,7 @@ describe('hvaemu soak', () => {
     const html = text(join(out, 'report.html'));
     expect(html).toContain('SUCCESS');
     if (!CHECK_CHROMIUM) return;
-    const check = await new Promise<{ code: number | null; stdout: string }>((resolve) =>
-      execFile(
-        process.execPath,
-        ['--import', 'tsx', CHECK, join(out, 'report.html')],
-        { cwd: ROOT, timeout: 90_000 },
-        (err, stdout) => resolve({ code: err ? ((err.code as number) ?? 1) : 0, stdout }),
-      ),
-    );
+    const check = await checkInChromium(join(out, 'report.html'));
     expect(check.stdout).toMatch(/chromium: chart drawn/);
     expect(check.code).toBe(0);
   });
@@ -164,13 +168,15 @@ describe('hvaemu soak', () => {
     expect(parseAll(stats).length).toBeGreaterThanOrEqual(2);
     parseAll(join(out, 'violations.jsonl'));
     expect(json(join(out, 'config.json')).soak.statIntervalMs).toBe(300);
-    // the provisional summary says the run had not ended
+    // the provisional summary says the run had not ended, and who was running it
     const summary = json(join(out, 'summary.json'));
     expect(summary.verdict).toBe('RUNNING');
     expect(summary.endedAt).toBeNull();
+    expect(summary).toMatchObject({ pid: child.pid, hostname: hostname(), heartbeatEveryMs: 300 });
+    expect(Date.parse(summary.heartbeat)).toBeGreaterThan(Date.parse(summary.startedAt));
   });
 
-  it('writes each violation as it is found, and a killed soak still renders its report', async () => {
+  it('writes each violation as it is found, and a killed soak renders as DIED', async () => {
     const out = join(base, 'mutant');
     // free-immediately frees discarded pages at once: violations within seconds.
     const { child, exited } = soak([
@@ -203,34 +209,86 @@ describe('hvaemu soak', () => {
 
     const r = await within(soak(['--out', out, '--render-only']).exited, 60_000, 'render-only');
     expect(r.code).toBe(0);
+    const heartbeat = json(join(out, 'summary.json')).heartbeat as string;
+    expect(r.stderr).toContain(
+      `DIED: process ${child.pid} on ${hostname()} is gone; last heartbeat ${heartbeat}`,
+    );
     const html = text(join(out, 'report.html'));
-    expect(html).toContain('RUNNING');
+    expect(html).toContain('>DIED<');
+    expect(html).not.toContain('>RUNNING<');
+    expect(html).toContain(heartbeat);
     expect(html).toContain(String(v[0]!.kind));
   });
 
-  it('a SIGINT ends it within 6 s with the final audit, summary and report written', async () => {
-    const out = join(base, 'interrupted');
-    const { child, exited } = soak([
+  it('a soak that finds a violation: FAILURE, and its report in Chromium shows clock time, the marked violation and irqs-off per interval', async () => {
+    const out = join(base, 'found');
+    const { exited } = soak([
       '--cpus',
       '2',
       '--duration',
-      '10m',
+      '1500ms',
       '--stat-interval',
-      '1s',
+      '300ms',
+      '--mutant',
+      'free-immediately',
+      '--seed',
+      '1',
       '--out',
       out,
     ]);
-    await until(() => lines(join(out, 'stats.jsonl')).length >= 2, 60_000, 'two stats lines');
-    child.kill('SIGINT');
-    const r = await within(exited, 6_000, 'exit after SIGINT');
-    expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(/SIGINT: stopping the CPUs/);
-    const summary = json(join(out, 'summary.json'));
-    expect(summary).toMatchObject({ verdict: 'SUCCESS', endReason: 'interrupted', exitCode: 0 });
-    expect(summary.audits.final.ok).toBe(true);
-    expect(text(join(out, 'report.html'))).toContain('interrupted');
-    parseAll(join(out, 'stats.jsonl'));
+    const r = await within(exited, 60_000, 'soak exit');
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/^FAILURE: 2 CPUs ran/);
+    const stats = parseAll(join(out, 'stats.jsonl'));
+    for (const l of stats) expect(l.irqsOffIntervalMaxUs).toHaveLength(2);
+    expect(lines(join(out, 'violations.jsonl')).length).toBeGreaterThan(0);
+    const html = text(join(out, 'report.html'));
+    expect(html).toContain('xlink:href="#violation-1"');
+    expect(html).toContain('id="violation-1"');
+    if (!CHECK_CHROMIUM) return;
+    const check = await checkInChromium(join(out, 'report.html'), '--soak');
+    expect(check.stdout).toMatch(
+      /soak report: [1-9]\d* clock-time axes, [1-9]\d* violation marks linked to their story, interrupts-off per interval drawn/,
+    );
+    expect(check.code).toBe(0);
   });
+
+  it.each([
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const)(
+    'a %s ends it within 6 s as INTERRUPTED (exit %i), with the final audit, summary and report written',
+    async (sig, code) => {
+      const out = join(base, `interrupted-${sig}`);
+      const { child, exited } = soak([
+        '--cpus',
+        '2',
+        '--duration',
+        '10m',
+        '--stat-interval',
+        '300ms',
+        '--out',
+        out,
+      ]);
+      await until(() => lines(join(out, 'stats.jsonl')).length >= 2, 60_000, 'two stats lines');
+      child.kill(sig);
+      const r = await within(exited, 6_000, `exit after ${sig}`);
+      expect(r.code).toBe(code);
+      expect(r.stderr).toContain(`${sig}: stopping the CPUs`);
+      const verdict = /INTERRUPTED after \d+(\.\d)?s of 600s \(no violation so far\)/;
+      expect(r.stdout).toMatch(new RegExp(`^${verdict.source}; 2 CPUs ran`));
+      const summary = json(join(out, 'summary.json'));
+      expect(summary).toMatchObject({
+        verdict: 'INTERRUPTED',
+        endReason: 'interrupted',
+        exitCode: code,
+        signal: sig,
+      });
+      expect(summary.audits.final.ok).toBe(true);
+      expect(text(join(out, 'report.html'))).toMatch(new RegExp(`>${verdict.source}<`));
+      parseAll(join(out, 'stats.jsonl'));
+    },
+  );
 
   it('a second SIGINT exits at once (130), the files still readable', async () => {
     const out = join(base, 'twice');
@@ -248,7 +306,7 @@ describe('hvaemu soak', () => {
     child.kill('SIGINT');
     child.kill('SIGINT');
     const r = await within(exited, 6_000, 'exit after two SIGINTs');
-    expect([130, 0]).toContain(r.code); // 0 only if the first SIGINT's run already ended
+    expect(r.code).toBe(130);
     expect(parseAll(join(out, 'stats.jsonl')).length).toBeGreaterThanOrEqual(2);
     json(join(out, 'summary.json'));
   });
@@ -282,16 +340,20 @@ describe('hvaemu soak', () => {
   it("refuses bad flags and an earlier soak's folder with one line and exit 2, before any thread", async () => {
     const used = join(base, 'used');
     const fresh = join(base, 'fresh');
+    const mine = join(base, 'mine');
     rmSync(used, { recursive: true, force: true });
     const { mkdirSync } = await import('node:fs');
     mkdirSync(used);
     writeFileSync(join(used, 'stats.jsonl'), '');
+    mkdirSync(mine, { recursive: true });
+    writeFileSync(join(mine, 'notes.txt'), 'mine');
     for (const [args, flag] of [
       [['--out', fresh, '--stat-interval', '10ms'], '--stat-interval'],
       [['--out', fresh, '--stat-interval', 'often'], '--stat-interval'],
       [['--out', fresh, '--audit-every', '-1'], '--audit-every'],
       [['--out', fresh, '--cpus', '0'], '--cpus'],
       [['--out', used], '--out'],
+      [['--out', mine], 'is not empty and holds no soak'],
       [[], '--out'],
     ] as const) {
       const r = await within(soak([...args]).exited, 30_000, `soak ${args.join(' ')}`);
@@ -300,5 +362,6 @@ describe('hvaemu soak', () => {
       expect(r.stderr).toContain(flag);
     }
     expect(existsSync(join(fresh, 'config.json'))).toBe(false);
+    expect(existsSync(join(mine, 'config.json'))).toBe(false);
   });
 });

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeConfig } from '../../src/config.ts';
 import { escapeHtml, renderSoakReport } from '../../src/report/html.ts';
 import { COUNTERS } from '../../src/shm/layout.ts';
@@ -126,8 +126,8 @@ describe('report.html', () => {
     });
     expect(html.startsWith('<!doctype html>')).toBe(true);
     expect(html).toContain('>FAILURE<');
-    // throughput, discard list, host/faults, interrupts-off, memory, audits
-    expect(html.match(/<svg\b/g)?.length).toBe(6);
+    // throughput, discard list, splices/rendezvous, host/faults, interrupts-off, memory, audits
+    expect(html.match(/<svg\b/g)?.length).toBe(7);
     expect(html).toContain('Throughput per CPU');
     expect(html).toContain('kept no lock statistics');
     expect(html).toContain('use-after-reuse');
@@ -148,7 +148,18 @@ describe('report.html', () => {
     const html = await renderSoakReport({ config, summary: summary(stats), stats, violations: [] });
     expect(html).toContain('Lock contention');
     expect(html).not.toContain('kept no lock statistics');
-    expect(html.match(/<svg\b/g)?.length).toBe(7);
+    expect(html.match(/<svg\b/g)?.length).toBe(8);
+    // wait times come with --lockstat: without it, a note; with it, a chart per class
+    expect(html).toContain('wait times are measured with --lockstat');
+    const withLockstat = await renderSoakReport({
+      config: { ...config, lockstat: 'full' as never },
+      summary: summary(stats),
+      stats,
+      violations: [],
+    });
+    expect(withLockstat.match(/<svg\b/g)?.length).toBe(9);
+    expect(withLockstat).toMatch(/Lock wait time per class/);
+    expect(withLockstat).toMatch(/<title>00:00:01 \(\+1s\) zone-&gt;lock: 0.003 ms\/s<\/title>/);
   });
 
   it('says so instead of drawing empty charts when no interval completed', async () => {
@@ -166,5 +177,124 @@ describe('report.html', () => {
     expect(escapeHtml(`<a href="x">'&'</a>`)).toBe(
       '&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;',
     );
+  });
+
+  describe('for a morning read', () => {
+    // Clock labels are local time: pin the zone for the expected strings.
+    const tz = process.env.TZ;
+    beforeAll(() => {
+      process.env.TZ = 'UTC';
+    });
+    afterAll(() => {
+      if (tz === undefined) delete process.env.TZ;
+      else process.env.TZ = tz;
+    });
+    const stats = Array.from({ length: 5 }, (_, i) => ({
+      ...line(i, []),
+      t: new Date(Date.parse('2026-01-01T00:00:00.000Z') + (i + 1) * 1000).toISOString(),
+      irqsOffIntervalMaxUs: [i === 2 ? 300 : 10, 12],
+      irqsOffMaxUs: [i >= 2 ? 300 : 10, 12],
+    }));
+
+    it('runs time on clock time with the elapsed time under each tick and on hover', async () => {
+      const html = await renderSoakReport({
+        config,
+        summary: summary(stats),
+        stats,
+        violations: [],
+      });
+      expect(html).toContain('clock time (UTC)');
+      expect(html).toMatch(/<tspan>00:00:02<\/tspan><tspan[^>]*>\+2s<\/tspan>/);
+      expect(html).toMatch(/<title>00:00:03 \(\+3s\) cpu1: 902 ops\/s<\/title>/);
+      // no axis label with a long fraction (`1.078100`)
+      expect(html).not.toMatch(/>-?\d+\.\d{3,}</);
+    });
+
+    it('draws interrupts-off per interval, not the running maximum', async () => {
+      const html = await renderSoakReport({
+        config,
+        summary: summary(stats),
+        stats,
+        violations: [],
+      });
+      expect(html).toContain('Longest interrupts-off section in each interval');
+      expect(html).toMatch(/<title>00:00:04 \(\+4s\) cpu0: 10 us<\/title>/);
+      expect(html).not.toContain('so far, per CPU');
+    });
+
+    it('marks each violation and the stall on every chart, linked to its story', async () => {
+      const s = summary(stats);
+      s.stall = {
+        kind: 'no-progress',
+        reason: 'cpu 1 made no progress',
+        atMs: 4200,
+        cpus: [],
+        call: { callLockHeld: false, caller: -1, started: 0, finished: 0, targets: 0, seq: 0 },
+      } as unknown as SoakSummary['stall'];
+      const html = await renderSoakReport({ config, summary: s, stats, violations: [violation] });
+      const charts = html.match(/<svg\b/g)!.length;
+      expect(html.match(/xlink:href="#violation-1"/g)?.length).toBe(2 * charts); // rule and label
+      expect(html.match(/xlink:href="#stall"/g)?.length).toBe(2 * charts);
+      expect(html).toContain('id="violation-1"');
+      expect(html).toContain('<h2 id="stall">');
+      expect(html).toMatch(/<title>00:00:02 \(\+2.5s\) violation #1: use-after-reuse on pfn 77/);
+    });
+
+    it('gives a one-interval report clock ticks, not fractions', async () => {
+      const one = [{ ...stats[0]!, elapsedMs: 1078.1, intervalMs: 1078.1 }];
+      const html = await renderSoakReport({
+        config,
+        summary: summary(one),
+        stats: one,
+        violations: [],
+      });
+      expect(html).not.toContain('1.0781');
+      expect(html).toMatch(/<tspan>00:00:0\d(\.\d)?<\/tspan><tspan[^>]*>\+\d(\.\d)?s<\/tspan>/);
+      expect(html).not.toMatch(/>-?\d+\.\d{3,}</);
+    });
+
+    it('names each delay by its point', async () => {
+      const delaysUs = config.delaysUs.map((_, i) => (i === 0 ? 20 : i === 1 ? 5 : 0));
+      const delaySpansUs = config.delaysUs.map((_, i) => (i === 1 ? 10 : 0));
+      const html = await renderSoakReport({
+        config: { ...config, delaysUs, delaySpansUs },
+        summary: summary(stats),
+        stats,
+        violations: [],
+      });
+      expect(html).toContain('<code>fault-to-ref = 20 us</code>');
+      expect(html).toContain('<code>ref-inc = 5..15 us</code>');
+      expect(html).toMatch(/no delay at the other \d+ points/);
+      expect(html).not.toMatch(/\[20,5,0/);
+    });
+
+    it('says INTERRUPTED and DIED in the badge, never a bare SUCCESS or RUNNING', async () => {
+      const interrupted = {
+        ...summary(stats),
+        verdict: 'INTERRUPTED' as const,
+        exitCode: 143,
+        signal: 'SIGTERM',
+      };
+      const a = await renderSoakReport({ config, summary: interrupted, stats, violations: [] });
+      expect(a).toContain('>INTERRUPTED after 5s of 10s (1 violation so far)<');
+      expect(a).toContain('Stopped by SIGTERM.');
+
+      const running = { ...summary(stats), verdict: 'RUNNING' as const, exitCode: null };
+      const b = await renderSoakReport({
+        config,
+        summary: running,
+        stats,
+        violations: [],
+        liveness: {
+          state: 'DIED',
+          heartbeat: '2026-01-01T00:00:05.000Z',
+          why: 'process 4242 on h is gone',
+        },
+      });
+      expect(b).toContain('>DIED<');
+      expect(b).not.toContain('>RUNNING<');
+      expect(b).toContain('Last heartbeat at 00:00:05 (2026-01-01T00:00:05.000Z)');
+      expect(b).toContain('process 4242 on h is gone');
+    });
   });
 });
