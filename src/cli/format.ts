@@ -11,6 +11,11 @@ export function secs(ms: number): string {
   return ms >= 100_000 ? `${Math.round(ms / 1000)}s` : `${(ms / 1000).toFixed(1)}s`;
 }
 
+/** secs() without a trailing `.0`: `60s`, `1.1s`. */
+export function secsShort(ms: number): string {
+  return secs(ms).replace(/\.0s$/, 's');
+}
+
 /** A plain text table: first row is the header; columns after the first are right-aligned. */
 export function table(rows: (string | number)[][]): string {
   const cells = rows.map((r) => r.map(String));

@@ -7,7 +7,7 @@
  * its reason, equivalent in this model).
  */
 import type { Command } from 'commander';
-import { EXIT } from '../machine/machine.ts';
+import { exitCode, type Verdict } from '../machine/machine.ts';
 import {
   type AttemptReport,
   type ControlResult,
@@ -20,9 +20,10 @@ import {
   type MutantName,
   runControl,
 } from '../machine/mutants.ts';
-import { secs, table } from './format.ts';
-import { checkWritable, writeJson } from './output.ts';
-import { parseDuration, parseInteger, UsageError } from './parse.ts';
+import { secs, secsShort, table } from './format.ts';
+import { type Provenance, provenance, roundDeep } from './json.ts';
+import { checkWritable, STDOUT, writeReport } from './output.ts';
+import { parseDuration, parseInteger, UsageError, warn } from './parse.ts';
 
 type MutantsFlags = {
   cpus: string;
@@ -35,25 +36,53 @@ type MutantsFlags = {
   quiet?: boolean;
 };
 
-export type MutantsReport = {
-  schema: 1;
+export const MUTANTS_SCHEMA = 2;
+
+/** docs/schema/mutants.schema.json */
+export type MutantsReport = Provenance & {
+  schema: typeof MUTANTS_SCHEMA;
+  kind: 'mutants';
+  /**
+   * SUCCESS: the control clean and every mutant killed (or equivalent);
+   * FAILURE: not so; ERROR: internal errors; INTERRUPTED: a signal stopped it.
+   */
+  verdict: Extract<Verdict, 'SUCCESS' | 'FAILURE' | 'ERROR' | 'INTERRUPTED'>;
+  exitCode: number;
+  signal: string | null;
+  startedAt: string;
+  endedAt: string;
+  wallMs: number;
   cpus: number;
   budgetMs: number;
   widen: boolean;
+  /** The mutants asked for (--only, or all). */
+  names: MutantName[];
   control: ControlResult;
   mutants: HuntResult[];
-  ok: boolean;
 };
 
-/** Exit code of a kill matrix: 0 all killed and the control clean, 1 otherwise, 4 internal error. */
-export function matrixExit(r: MutantsReport): number {
+/** The verdict of a kill matrix (before any signal): ERROR on internal errors, else SUCCESS or FAILURE. */
+export function matrixVerdict(
+  control: ControlResult,
+  mutants: HuntResult[],
+  names: readonly string[],
+): 'SUCCESS' | 'FAILURE' | 'ERROR' {
   if (
-    r.control.verdict === 'ERROR' ||
-    r.mutants.some((m) => (m.errors?.length ?? 0) > 0 && !m.killed)
+    control.verdict === 'ERROR' ||
+    mutants.some((m) => (m.errors?.length ?? 0) > 0 && !m.killed)
   ) {
-    return EXIT.ERROR;
+    return 'ERROR';
   }
-  return r.ok ? 0 : 1;
+  const ok =
+    control.verdict === 'SUCCESS' &&
+    mutants.length === names.length &&
+    mutants.every((m) => m.killed || m.equivalent === true);
+  return ok ? 'SUCCESS' : 'FAILURE';
+}
+
+/** Exit code of a kill matrix: its verdict's (0, 1, 4; 130 or 143 interrupted). */
+export function matrixExit(r: Pick<MutantsReport, 'verdict' | 'signal'>): number {
+  return exitCode(r.verdict, r.signal);
 }
 
 export function renderMatrix(r: MutantsReport): string {
@@ -92,9 +121,12 @@ export function renderMatrix(r: MutantsReport): string {
   }
   const caught = r.mutants.filter((m) => m.killed).length;
   const equiv = r.mutants.filter((m) => m.equivalent).length;
+  const what = `control ${r.control.verdict === 'SUCCESS' ? 'clean' : r.control.verdict}, ${caught} of ${r.names.length} mutants killed${equiv ? `, ${equiv} equivalent` : ''}`;
   out.push(
     '',
-    `${r.ok ? 'OK' : 'FAILED'}: control ${r.control.verdict === 'SUCCESS' ? 'clean' : r.control.verdict}, ${caught} of ${r.mutants.length} mutants killed${equiv ? `, ${equiv} equivalent` : ''}`,
+    r.verdict === 'INTERRUPTED'
+      ? `INTERRUPTED after ${secsShort(r.wallMs)}: ${what}, ${r.names.length - r.mutants.length} not hunted`
+      : `${r.verdict}: ${what}`,
   );
   return out.join('\n');
 }
@@ -106,7 +138,9 @@ function attemptLine(a: AttemptReport): string {
 async function mutantsCommand(
   f: MutantsFlags,
   stopOnSignals: () => { signal: AbortSignal; dispose: () => void },
+  argv: string[],
 ): Promise<number> {
+  const startedAt = new Date();
   const cpus = parseInteger(f.cpus, '--cpus');
   if (cpus < 2 || cpus > 256) throw new UsageError(`--cpus: must be 2..256 (got ${cpus})`);
   const budgetMs = parseDuration(f.budget, '--budget');
@@ -119,13 +153,15 @@ async function mutantsCommand(
   }
   let names: MutantName[] = [...MUTANT_NAMES];
   if (f.only !== undefined) {
-    names = f.only.split(',').map((s) => s.trim()) as MutantName[];
-    const bad = names.find((n) => !MUTANT_NAMES.includes(n));
+    const asked = f.only.split(',').map((s) => s.trim()) as MutantName[];
+    const bad = asked.find((n) => !MUTANT_NAMES.includes(n));
     if (bad !== undefined) {
       throw new UsageError(`--only: unknown mutant '${bad}' (one of ${MUTANT_NAMES.join(', ')})`);
     }
+    names = [...new Set(asked)];
+    if (names.length < asked.length) warn('--only: a mutant named twice is hunted once');
   }
-  if (f.json) checkWritable(f.json, '--json');
+  if (f.json !== undefined) checkWritable(f.json, '--json');
 
   const signals = stopOnSignals();
   const say = (s: string) => {
@@ -140,52 +176,93 @@ async function mutantsCommand(
     onAttempt: (a) => say(attemptLine(a)),
     ...(seed !== undefined ? { seed } : {}),
   };
-  let report: MutantsReport;
+  const t0 = performance.now();
+  let control: ControlResult;
+  const mutants: HuntResult[] = [];
   try {
     say(`control: patched protocol, ${secs(budgetMs)}`);
-    const control = await runControl(opts, f.widen ? controlWidenings(names) : [{}]);
-    const mutants: HuntResult[] = [];
+    control = await runControl(opts, f.widen ? controlWidenings(names) : [{}]);
     for (const name of names) {
       if (signals.signal.aborted) break;
       say(`${name}: ${f.widen ? MUTANT_PROFILES[name].why : 'no widening'}`);
       mutants.push(await huntMutant(name, opts));
     }
-    const ok =
-      control.verdict === 'SUCCESS' &&
-      mutants.length === names.length &&
-      mutants.every((m) => m.killed || m.equivalent === true);
-    report = { schema: 1, cpus, budgetMs, widen: f.widen, control, mutants, ok };
   } finally {
     signals.dispose();
   }
-  if (f.json) writeJson(f.json, report);
-  process.stdout.write(`${renderMatrix(report)}\n`);
-  return matrixExit(report);
+  const judged = matrixVerdict(control, mutants, names);
+  const signal = signals.signal.aborted ? String(signals.signal.reason) : null;
+  const verdict = signal !== null && judged !== 'ERROR' ? 'INTERRUPTED' : judged;
+  const report: MutantsReport = roundDeep({
+    schema: MUTANTS_SCHEMA,
+    kind: 'mutants',
+    verdict,
+    exitCode: exitCode(verdict, signal),
+    signal,
+    startedAt: startedAt.toISOString(),
+    endedAt: new Date().toISOString(),
+    wallMs: performance.now() - t0,
+    ...(f.json !== undefined ? await provenance(argv) : emptyProvenance(argv)),
+    cpus,
+    budgetMs,
+    widen: f.widen,
+    names,
+    control,
+    mutants,
+  });
+  // The text first: whatever happens to the JSON, the matrix is not lost.
+  const text = f.json === STDOUT ? process.stderr : process.stdout;
+  text.write(`${renderMatrix(report)}\n`);
+  if (f.json !== undefined) {
+    const w = writeReport(f.json, report, '--json');
+    if (w.notice) process.stderr.write(`hvaemu: ${w.notice}\n`);
+  }
+  return report.exitCode;
+}
+
+/** No git call nor host look-up when there is no JSON to put them in. */
+function emptyProvenance(argv: string[]): Provenance {
+  return {
+    version: '',
+    argv,
+    git: null,
+    host: { hostname: '', node: '', platform: '', arch: '', cores: 0 },
+  };
 }
 
 export function addMutantsCommand(
   program: Command,
   exit: (code: number) => void,
   stopOnSignals: () => { signal: AbortSignal; dispose: () => void },
+  argv: string[] = [],
 ): Command {
   const cmd = program
     .command('mutants')
     .description(
-      'the kill matrix: the patched protocol must stay clean, each known bug (docs/protocol.md section 5) must be caught; exit 0 only if so',
+      'the kill matrix: the patched protocol must stay clean, each known bug (docs/protocol.md section 5) must be caught (exit 0 if so, 1 if not, 2 bad usage, 4 internal error, 130/143 interrupted)',
     )
     .option('--cpus <n>', 'simulated CPUs (2..256)', '4')
     .option('--budget <d>', 'machine time for the control and for each mutant', '20s')
-    .option('--json <file>', 'write the kill matrix there')
+    .option(
+      '--json <file>',
+      'write the kill matrix there (docs/schema/mutants.schema.json; - for standard output)',
+    )
     .option(
       '--stall-timeout <d>',
       'the watchdog (how call-with-irqs-off is caught): no progress this long is a stall',
       '3s',
     )
-    .option('--no-widen', 'run every mutant (and the control) without its race-window widening')
-    .option('--only <names>', 'only these mutants (comma-separated)')
+    .option(
+      '--no-widen',
+      "run every mutant (and the control) without its race-window widening (default: widened, each mutant with its profile's flags)",
+    )
+    .option(
+      '--only <names>',
+      `only these mutants, comma-separated (default: all ${MUTANT_NAMES.length}: ${MUTANT_NAMES.join(', ')})`,
+    )
     .option('--seed <n>', 'first seed; attempt k runs seed + k (default: random)')
     .option('--quiet', 'no progress lines on stderr', false)
-    .action(async (flags: MutantsFlags) => exit(await mutantsCommand(flags, stopOnSignals)));
+    .action(async (flags: MutantsFlags) => exit(await mutantsCommand(flags, stopOnSignals, argv)));
   cmd.exitOverride();
   return cmd;
 }

@@ -17,6 +17,7 @@ import {
   parseDuration,
   parseInteger,
   parseNumber,
+  parseRunDuration,
   validateConfig,
 } from './parse.ts';
 
@@ -139,7 +140,7 @@ export function configFromFlags(f: MachineFlags): Config {
     cpus: f.cpus !== undefined ? parseInteger(f.cpus, '--cpus') : undefined,
     pages: f.pages !== undefined ? parseInteger(f.pages, '--pages') : undefined,
     files: f.files !== undefined ? parseInteger(f.files, '--files') : undefined,
-    durationMs: f.duration !== undefined ? parseDuration(f.duration, '--duration') : undefined,
+    durationMs: f.duration !== undefined ? parseRunDuration(f.duration, '--duration') : undefined,
     seed: f.seed !== undefined ? parseInteger(f.seed, '--seed') : undefined,
     protocol: f.protocol as Config['protocol'] | undefined,
     mutant: f.mutant as Config['mutant'] | undefined,

@@ -3,6 +3,7 @@
  * UsageError whose message names the flag: the CLI prints it on one line and
  * exits 2 before any thread starts.
  */
+import type { Command } from 'commander';
 import { ZodError } from 'zod';
 import { type Config, type ConfigInput, makeConfig } from '../config.ts';
 import { NR_POINTS, POINTS, pointId } from '../points.ts';
@@ -17,6 +18,46 @@ export function parseDuration(s: string, flag: string): number {
   if (!m) throw new UsageError(`${flag}: '${s}' is not a duration (use e.g. 500ms, 10s, 5m, 8h)`);
   const unit = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms'];
   return Number(m[1]) * unit;
+}
+
+/** The shortest run: the machine's monitor looks at the clock every 50 ms. */
+export const MIN_RUN_MS = 50;
+
+/** A run's --duration: a duration of at least MIN_RUN_MS. */
+export function parseRunDuration(s: string, flag: string): number {
+  const ms = parseDuration(s, flag);
+  if (ms < MIN_RUN_MS) {
+    throw new UsageError(`${flag}: must be at least ${MIN_RUN_MS}ms (got '${s}')`);
+  }
+  return ms;
+}
+
+/** A one-line warning on stderr: the run goes on. */
+export function warn(msg: string): void {
+  process.stderr.write(`hvaemu: warning: ${msg}\n`);
+}
+
+/**
+ * The options given on the command line (not defaults), as `--flag`s,
+ * except `keep` (option attribute names): what a mode that ignores them
+ * should warn about.
+ */
+export function givenFlags(cmd: Command, keep: string[] = []): string[] {
+  return cmd.options
+    .filter((o) => !keep.includes(o.attributeName()))
+    .filter((o) => cmd.getOptionValueSource(o.attributeName()) === 'cli')
+    .map((o) => o.long ?? o.flags);
+}
+
+/** Flags that contradict each other (the run goes on; each is one line). */
+export function configWarnings(c: Config): string[] {
+  const out: string[] = [];
+  if (c.protocol === 'unpatched' && c.mutant !== 'none') {
+    out.push(
+      `--mutant ${c.mutant} with --protocol unpatched: the mutant breaks the discard list, which unpatched does not have; its violations cannot be told from unpatched's own`,
+    );
+  }
+  return out;
 }
 
 export function parseInteger(s: string, flag: string): number {

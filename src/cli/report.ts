@@ -7,7 +7,7 @@
 import { renderTrace } from '../check/decode.ts';
 import type { RunReport } from '../machine/machine.ts';
 import { POINTS } from '../points.ts';
-import { secs, si, table } from './format.ts';
+import { secs, secsShort, si, table } from './format.ts';
 import { renderLatency, renderLocks } from './lockstat-report.ts';
 
 /** Lines of a violation's merged trace to print (the JSON has them all). */
@@ -189,5 +189,16 @@ export function verdictLine(r: RunReport): string {
       return `STALL: ${r.stall?.reason ?? ''}; ${what}`;
     case 'ERROR':
       return `ERROR: ${r.error?.message ?? ''}`;
+    case 'INTERRUPTED':
+      return `${interruptedLine(r.durationMs, r.config.durationMs, r.violationsTotal)}; ${what}`;
   }
+}
+
+/** `INTERRUPTED after 1.1s of 60s (no violation so far)`: the verdict of a run a signal stopped. */
+export function interruptedLine(ranMs: number, durationMs: number, violations: number): string {
+  const found =
+    violations === 0
+      ? 'no violation so far'
+      : `${violations} violation${violations === 1 ? '' : 's'} so far`;
+  return `INTERRUPTED after ${secsShort(ranMs)} of ${secsShort(durationMs)} (${found})`;
 }

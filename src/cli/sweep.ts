@@ -9,19 +9,19 @@
  * naming the flag, exit 2). Every point runs with the same seed (the one
  * given, or one drawn for the sweep), so that points differ only by the axes.
  */
-import { accessSync, constants, mkdirSync } from 'node:fs';
-import { loadavg, cpus as osCpus } from 'node:os';
+import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
-import { type Config, SPINLOCK_KINDS, type SpinlockKind, VERSION } from '../config.ts';
-import { EXIT, type RunReport, runMachine, type Verdict } from '../machine/machine.ts';
+import { type Config, SPINLOCK_KINDS, type SpinlockKind } from '../config.ts';
+import { exitCode, type RunReport, runMachine, type Verdict } from '../machine/machine.ts';
 import type { Series } from '../report/charts.ts';
 import type { LatencySummary } from '../stats/latency.ts';
 import type { LockReport } from '../stats/lockstat.ts';
-import { si, table } from './format.ts';
+import { secsShort, si, table } from './format.ts';
+import { configJson, locksJson, type Provenance, provenance, roundDeep } from './json.ts';
 import { addMachineOptions, configFromFlags, type MachineFlags } from './options.ts';
-import { writeFileAtomic, writeJson } from './output.ts';
-import { UsageError } from './parse.ts';
+import { checkWritable, fsReason, makeDirs, writeFileAtomic, writeReport } from './output.ts';
+import { configWarnings, UsageError, warn } from './parse.ts';
 
 /** The flags a sweep takes as comma lists; the rest of the machine flags are fixed values. */
 const AXES = [
@@ -82,23 +82,40 @@ export type SweepPoint = GridPoint & {
   problem?: string;
 };
 
-export type SweepReport = {
-  schema: 1;
-  version: string;
+export const SWEEP_SCHEMA = 2;
+
+/** docs/schema/sweep.schema.json */
+export type SweepReport = Omit<Provenance, 'host'> & {
+  schema: typeof SWEEP_SCHEMA;
+  kind: 'sweep';
+  /** The worst verdict of the points (ERROR > STALL > FAILURE > SUCCESS), or INTERRUPTED. */
+  verdict: Verdict;
+  exitCode: number;
+  signal: string | null;
+  startedAt: string;
+  endedAt: string;
+  /** Points run, of the grid's. */
+  runs: number;
+  gridSize: number;
   axes: { [K in AxisKey]: (string | number)[] };
-  /** The configuration of the first point; the axes vary from it. */
-  config: Config;
+  /** The configuration of the first point (delays keyed by point name); the axes vary from it. */
+  config: ReturnType<typeof configJson>;
   points: SweepPoint[];
   charts: string[];
-  /** How busy the machine was: other processes' load skews every figure. */
-  host: { cores: number; loadavgBefore: number[]; loadavgAfter: number[]; wallMs: number };
+  /** The machine, and how busy it was: other processes' load skews every figure. */
+  host: Provenance['host'] & { loadavgBefore: number[]; loadavgAfter: number[]; wallMs: number };
 };
 
-/** `1,2,4` into distinct trimmed items; an empty item names the flag. */
+/** `1,2,4` into distinct trimmed items; an empty item names the flag; a repeated one is warned about. */
 export function parseList(s: string, flag: string): string[] {
   const items = s.split(',').map((x) => x.trim());
   if (items.some((x) => x === '')) throw new UsageError(`${flag}: empty item in '${s}'`);
-  return [...new Set(items)];
+  const distinct = [...new Set(items)];
+  const twice = distinct.filter((x) => items.indexOf(x) !== items.lastIndexOf(x));
+  if (twice.length > 0) {
+    warn(`${flag}: ${twice.map((x) => `'${x}'`).join(', ')} given more than once (run once)`);
+  }
+  return distinct;
 }
 
 /** Every point of the grid as a validated Config, or a UsageError naming the flag. */
@@ -164,7 +181,7 @@ export function sweepPoint(cfg: Config, r: RunReport): SweepPoint {
       shrinkPerParked: per(acq - byFlush),
     },
     rendezvous,
-    locks: r.locks,
+    locks: locksJson(r.locks, cfg.lockstat) as LockReport[],
     cpuOverWall: r.process.cpuOverWall,
     ...(r.error || r.stall ? { problem: r.error?.message ?? r.stall?.reason } : {}),
   };
@@ -330,33 +347,59 @@ export async function sweepCharts(
   return files;
 }
 
-/** Exit code of the sweep: the worst verdict of its points. */
-function worstExit(points: SweepPoint[]): number {
-  return Math.max(0, ...points.map((p) => EXIT[p.verdict]));
+/** Worst first: the verdict of a sweep is its worst point's. */
+const SEVERITY: Verdict[] = ['ERROR', 'STALL', 'FAILURE', 'SUCCESS'];
+
+/** The sweep's verdict: its worst point's, or INTERRUPTED if a signal stopped it (unless an ERROR). */
+export function sweepVerdict(points: SweepPoint[], signal: string | null): Verdict {
+  const worst = SEVERITY.find((v) => points.some((p) => p.verdict === v)) ?? 'SUCCESS';
+  return signal !== null && worst !== 'ERROR' ? 'INTERRUPTED' : worst;
 }
 
+/** The last line of a sweep: its verdict, and how many points ended how. */
+export function sweepVerdictLine(
+  r: Pick<SweepReport, 'verdict' | 'runs' | 'gridSize' | 'points' | 'host'>,
+): string {
+  const counts = ['SUCCESS', 'FAILURE', 'STALL', 'ERROR', 'INTERRUPTED']
+    .map((v) => [v, r.points.filter((p) => p.verdict === v).length] as const)
+    .filter(([, n]) => n > 0)
+    .map(([v, n]) => `${n} ${v}`);
+  const what = `${r.runs} of ${r.gridSize} runs${counts.length ? ` (${counts.join(', ')})` : ''}`;
+  if (r.verdict === 'INTERRUPTED') {
+    const violations = r.points.some((p) => p.verdict === 'FAILURE')
+      ? 'violations found'
+      : 'no violation so far';
+    return `INTERRUPTED after ${secsShort(r.host.wallMs)}: ${what} (${violations})`;
+  }
+  return `${r.verdict}: ${what}`;
+}
+
+/** Create --out and write a file in it now, so that a bad folder is a usage error before any run. */
 function prepareOut(out: string): string {
   const dir = resolve(out);
   try {
-    mkdirSync(dir, { recursive: true });
-    accessSync(dir, constants.W_OK);
-  } catch {
-    throw new UsageError(`--out: cannot create or write '${out}'`);
+    makeDirs(dir);
+  } catch (e) {
+    throw new UsageError(`--out: cannot create '${out}': ${fsReason(e)}`);
   }
+  checkWritable(join(dir, 'sweep.json'), '--out');
   return dir;
 }
 
 async function sweepCommand(
   flags: SweepFlags,
   stopOnSignals: () => { signal: AbortSignal; dispose: () => void },
+  argv: string[],
 ): Promise<number> {
+  const startedAt = new Date();
   const { axes, configs } = sweepGrid(flags);
   const dir = prepareOut(flags.out);
+  const first = configs[0]!;
+  for (const w of configWarnings(first)) warn(w);
   const err = process.stderr;
   const say = (s: string) => {
     if (!flags.quiet) err.write(`${s}\n`);
   };
-  const first = configs[0]!;
   say(
     `hvaemu sweep: ${configs.length} runs of ${(first.durationMs / 1000).toFixed(1)}s, seed ${first.seed}; results in ${dir}`,
   );
@@ -377,28 +420,55 @@ async function sweepCommand(
   } finally {
     signals.dispose();
   }
-  const charts = await sweepCharts(dir, points, axes);
-  const report: SweepReport = {
-    schema: 1,
-    version: VERSION,
+  const notices: string[] = [];
+  let charts: string[] = [];
+  try {
+    charts = await sweepCharts(dir, points, axes);
+  } catch (e) {
+    notices.push(`--out: could not write the charts into '${dir}' (${fsReason(e)})`);
+  }
+  const signal = signals.signal.aborted ? String(signals.signal.reason) : null;
+  const verdict = sweepVerdict(points, signal);
+  const prov = await provenance(argv);
+  const report: SweepReport = roundDeep({
+    schema: SWEEP_SCHEMA,
+    kind: 'sweep',
+    verdict,
+    exitCode: exitCode(verdict, signal),
+    signal,
+    startedAt: startedAt.toISOString(),
+    endedAt: new Date().toISOString(),
+    ...prov,
+    runs: points.length,
+    gridSize: configs.length,
     axes,
-    config: first,
+    config: configJson(first),
     points,
     charts,
     host: {
-      cores: osCpus().length,
+      ...prov.host,
       loadavgBefore,
       loadavgAfter: loadavg(),
       wallMs: performance.now() - t0,
     },
-  };
-  writeJson(join(dir, 'sweep.json'), report);
-  const text = [sweepTable(points), '', ...batchingRatios(points)].join('\n');
-  writeFileAtomic(join(dir, 'table.txt'), `${text}\n`);
+  });
+  const ratios = batchingRatios(points);
+  const text = [sweepTable(points), ...(ratios.length ? ['', ...ratios] : [])].join('\n');
+  try {
+    writeFileAtomic(join(dir, 'table.txt'), `${text}\n`);
+  } catch (e) {
+    notices.push(`--out: could not write '${join(dir, 'table.txt')}' (${fsReason(e)})`);
+  }
+  // The table and the verdict first: whatever happens to the files, the sweep is not lost.
   process.stdout.write(
-    `${text}\n\nwrote ${join(dir, 'sweep.json')}, table.txt, ${charts.join(', ')} (load average ${loadavgBefore[0]!.toFixed(2)} before, ${report.host.loadavgAfter[0]!.toFixed(2)} after, ${report.host.cores} cores)\n`,
+    `${text}\n\n(load average ${loadavgBefore[0]!.toFixed(2)} before, ${report.host.loadavgAfter[0]!.toFixed(2)} after, ${report.host.cores} cores)\n`,
   );
-  return worstExit(points);
+  const w = writeReport(join(dir, 'sweep.json'), report, '--out');
+  if (w.notice) notices.push(w.notice);
+  else process.stdout.write(`wrote ${w.path}, table.txt, ${charts.join(', ')}\n`);
+  for (const n of notices) err.write(`hvaemu: ${n}\n`);
+  process.stdout.write(`${sweepVerdictLine(report)}\n`);
+  return report.exitCode;
 }
 
 /** Register `sweep` on the program; `exit` receives the exit code. */
@@ -406,11 +476,12 @@ export function addSweepCommand(
   program: Command,
   exit: (code: number) => void,
   stopOnSignals: () => { signal: AbortSignal; dispose: () => void },
+  argv: string[] = [],
 ): Command {
   const cmd = program
     .command('sweep')
     .description(
-      'run a grid of machines (comma lists), write sweep.json, table.txt and SVG charts into --out; exit: the worst verdict',
+      'run a grid of machines (comma lists), write sweep.json, table.txt and SVG charts into --out (exit: the worst verdict, 0 clean, 1 violation, 3 stall, 4 crash; 2 bad usage; 130/143 interrupted)',
     );
   // The machine flags once, from the one declaration; the axes as comma lists.
   const axisFlags = new Set<string>(AXES.map((a) => a.flag));
@@ -419,9 +490,9 @@ export function addSweepCommand(
   }
   for (const a of AXES) cmd.addOption(new Option(`${a.flag} <list>`, a.help).default(a.def));
   cmd
-    .requiredOption('--out <dir>', 'results folder (created if missing)')
+    .requiredOption('--out <dir>', 'results folder (required; created if missing)')
     .option('--quiet', 'no line per run on stderr', false)
-    .action(async (flags: SweepFlags) => exit(await sweepCommand(flags, stopOnSignals)));
+    .action(async (flags: SweepFlags) => exit(await sweepCommand(flags, stopOnSignals, argv)));
   cmd.exitOverride();
   return cmd;
 }

@@ -38,8 +38,26 @@ const SETUP_TIMEOUT_MS = 60_000;
 const CALL_TIMEOUT_MS = 10_000;
 const MONITOR_MS = 50;
 
-export type Verdict = 'SUCCESS' | 'FAILURE' | 'STALL' | 'ERROR';
-export const EXIT: Record<Verdict, number> = { SUCCESS: 0, FAILURE: 1, STALL: 3, ERROR: 4 };
+/**
+ * How a run ended. INTERRUPTED: a signal stopped it before its duration
+ * (violations found until then are in the report); no stall, no crash.
+ */
+export type Verdict = 'SUCCESS' | 'FAILURE' | 'STALL' | 'ERROR' | 'INTERRUPTED';
+/** Exit codes (README). INTERRUPTED is 130 here; exitCode() gives 143 for a SIGTERM. */
+export const EXIT: Record<Verdict, number> = {
+  SUCCESS: 0,
+  FAILURE: 1,
+  STALL: 3,
+  ERROR: 4,
+  INTERRUPTED: 130,
+};
+/** A run stopped by a signal exits as shells report a process killed by it: 128 + its number. */
+export const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
+/** The exit code of a verdict; `signal`: the signal that stopped the run, if one did. */
+export function exitCode(verdict: Verdict, signal?: unknown): number {
+  if (verdict === 'INTERRUPTED' && signal === 'SIGTERM') return SIGNAL_EXIT.SIGTERM;
+  return EXIT[verdict];
+}
 
 export type CpuReport = { cpu: number } & Record<CounterName, number>;
 export type Totals = Record<CounterName, number>;
@@ -263,6 +281,8 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
     let rdvSince = t0;
     const onAbort = () => stop('interrupted');
     opts.signal?.addEventListener('abort', onAbort);
+    // a signal while the threads booted: the listener above is too late to hear it
+    if (opts.signal?.aborted) onAbort();
     while (Atomics.load(i32, ctrl + CTRL.stop) === 0) {
       await sleep(MONITOR_MS);
       const t = performance.now();
@@ -377,9 +397,11 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
     ? 'ERROR'
     : stall
       ? 'STALL'
-      : total > 0 || !auditResult.ok
-        ? 'FAILURE'
-        : 'SUCCESS';
+      : endReason === 'interrupted'
+        ? 'INTERRUPTED'
+        : total > 0 || !auditResult.ok
+          ? 'FAILURE'
+          : 'SUCCESS';
   const cpu1 = process.cpuUsage(cpu0);
   const cpuSeconds = (cpu1.user + cpu1.system) / 1e6;
   const wall = (performance.now() - wall0) / 1000;
