@@ -226,11 +226,12 @@ describe('hvaemu soak', () => {
       '--cpus',
       '2',
       '--duration',
-      '1500ms',
+      '30s',
       '--stat-interval',
       '300ms',
       '--mutant',
       'free-immediately',
+      '--stop-on-violation',
       '--seed',
       '1',
       '--out',
@@ -238,7 +239,7 @@ describe('hvaemu soak', () => {
     ]);
     const r = await within(exited, 60_000, 'soak exit');
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/^FAILURE: 2 CPUs ran/);
+    expect(r.stdout).toMatch(/^FAILURE: 2 CPUs ran .* \(violation found\)/);
     const stats = parseAll(join(out, 'stats.jsonl'));
     for (const l of stats) expect(l.irqsOffIntervalMaxUs).toHaveLength(2);
     expect(lines(join(out, 'violations.jsonl')).length).toBeGreaterThan(0);
