@@ -139,6 +139,11 @@ export const configSchema = z.object({
     .union([z.boolean(), z.enum(['off', ...LOCKSTAT_MODES])])
     .default(false)
     .transform((v): LockstatMode => (v === true ? 'full' : v === false || v === 'off' ? false : v)),
+  /**
+   * The lock validator (lockdep, src/kernel/lockdep.ts): on unless
+   * --no-lockdep. Its reports are violations (lockdep-*).
+   */
+  lockdep: z.boolean().default(true),
   stopOnViolation: z.boolean().default(false),
   stallTimeoutMs: z.number().positive().default(10_000),
   // ---- race-window widening (all off by default: a normal run pays nothing) ----

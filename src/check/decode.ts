@@ -4,6 +4,7 @@
  * the recent events of any CPU.
  */
 import { MAX_VIOLATIONS, RING_EVENTS, VIOLATION_CPUS } from '../config.ts';
+import { type LockdepSplat, lockdepSplat } from '../kernel/lockdep.ts';
 import {
   CTRL,
   EVENT_WORDS,
@@ -71,6 +72,8 @@ export type Violation = {
   events: TraceEvent[];
   /** list-corruption only (its generations are -1): which list, and what the check found. */
   list?: ListCorruptionInfo;
+  /** lockdep-* only: the validator's report (its text is the story). */
+  lockdep?: LockdepSplat;
 };
 
 export type ListCorruptionInfo = {
@@ -167,9 +170,12 @@ export function decodeViolations(v: Views): { total: number; violations: Violati
       kind === 'list-corruption'
         ? listCorruptionInfo(L, i32[vb + VIOL.detail]!, i32[vb + VIOL.gen_at_fault]!, pfn, genNow)
         : undefined;
+    const splat = kind.startsWith('lockdep-') ? lockdepSplat(v, i32[vb + VIOL.detail]!) : undefined;
     const story = list
       ? renderStory(listStory(events, list.where, L, pfn), L.nr_cpus, pfn)
-      : renderStory(violationStory(events, pfn), L.nr_cpus, pfn);
+      : splat
+        ? splat.text
+        : renderStory(violationStory(events, pfn), L.nr_cpus, pfn);
     const kept = events.slice(-TRACE_KEEP);
     const t0 = kept[0]?.t ?? f64[tb]!;
     violations.push({
@@ -186,6 +192,7 @@ export function decodeViolations(v: Views): { total: number; violations: Violati
       story,
       events: kept,
       ...(list ? { list } : {}),
+      ...(splat ? { lockdep: splat } : {}),
     });
   }
   return { total, violations };

@@ -31,6 +31,27 @@ export const VIOLATION_KINDS = [
     'list-corruption',
     "a list or pagevec check failed (CONFIG_DEBUG_LIST's): a link or a pfn pointed outside the list; the CPU stopped touching it",
   ],
+  // the lock validator (src/kernel/lockdep.ts): each the first time it becomes possible; detail: its report slot
+  [
+    'lockdep-inconsistent',
+    'inconsistent lock state: a lock class used in interrupt context is also taken (or held) with that interrupt enabled',
+  ],
+  [
+    'lockdep-circular',
+    'possible circular locking dependency: a new lock order closes a cycle in the graph of lock classes',
+  ],
+  [
+    'lockdep-irq-inversion',
+    'possible irq lock inversion: an irq-safe lock class is taken before an irq-unsafe one (directly or through the graph)',
+  ],
+  [
+    'lockdep-percpu',
+    'per-CPU data used from interrupt context and from process context with that interrupt enabled (preemption off only)',
+  ],
+  [
+    'lockdep-recursive',
+    'possible recursive locking: a lock class taken again on a CPU that already holds it (a deadlock if it is the same lock)',
+  ],
 ] as const;
 
 export type ViolationKind = (typeof VIOLATION_KINDS)[number][0];

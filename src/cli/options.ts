@@ -37,6 +37,8 @@ export type MachineFlags = {
   spinlock?: string;
   lockstat?: boolean | string;
   stopOnViolation?: boolean;
+  /** commander's --no-lockdep: false when given */
+  lockdep?: boolean;
   stallTimeout?: string;
   jitter?: string | boolean;
   stutter?: string | boolean;
@@ -100,6 +102,10 @@ export function addMachineOptions(cmd: Command, defaultDuration = '10s'): Comman
     )
     .option('--stop-on-violation', 'end the run at the first violation', false)
     .option(
+      '--no-lockdep',
+      'turn the lock validator off (lockdep: inconsistent lock state, circular dependencies, irq inversions, per-CPU data used from interrupts)',
+    )
+    .option(
       '--stall-timeout <d>',
       'a CPU without progress, or a rendezvous not completed, this long is a stall',
       '10s',
@@ -158,6 +164,7 @@ export function configFromFlags(f: MachineFlags): Config {
     spinlock: f.spinlock as Config['spinlock'] | undefined,
     lockstat: f.lockstat as ConfigInput['lockstat'] | undefined,
     stopOnViolation: f.stopOnViolation,
+    lockdep: f.lockdep,
     stallTimeoutMs:
       f.stallTimeout !== undefined ? parseDuration(f.stallTimeout, '--stall-timeout') : undefined,
     jitterUs: widenUs(f.jitter, WIDEN_DEFAULTS.jitter, '--jitter'),

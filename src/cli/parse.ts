@@ -126,6 +126,7 @@ export const FLAG_OF: Partial<Record<keyof Config, string>> = {
   spinlock: '--spinlock',
   lockstat: '--lockstat',
   stopOnViolation: '--stop-on-violation',
+  lockdep: '--no-lockdep',
   stallTimeoutMs: '--stall-timeout',
   jitterUs: '--jitter',
   stutterMs: '--stutter',

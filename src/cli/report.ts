@@ -5,6 +5,7 @@
  */
 
 import { renderTrace } from '../check/decode.ts';
+import { renderLockdep } from '../kernel/lockdep.ts';
 import type { RunReport } from '../machine/machine.ts';
 import { POINTS } from '../points.ts';
 import { secs, secsShort, si, table } from './format.ts';
@@ -76,6 +77,7 @@ export function renderReport(r: RunReport): string {
     `host discards ${si(t.hostDiscards)}, pages made volatile ${si(t.pagesMadeVolatile)}, discarded by the guest ${si(t.discardPages)} (${si(t.findGetPageDiscarded)} found by find_get_page), direct reclaims ${si(t.reclaims)}, truncates ${si(t.truncates)}, allocation failures ${si(t.allocFailures)}`,
     `process: ${r.process.threads} threads, ${r.process.cpuOverWall.toFixed(2)} cores busy (user+sys over wall)`,
   );
+  if (r.lockdep) out.push('', ...renderLockdep(r.lockdep));
   if (r.locks.length > 0) out.push('', renderLocks(r.locks, r.config.lockstat));
   if (r.latency) out.push('', renderLatency(r.latency));
 
@@ -87,15 +89,19 @@ export function renderReport(r: RunReport): string {
     r.violations.forEach((v, i) => {
       out.push(
         '',
-        v.list
-          ? `[${i + 1}] ${v.kind} on ${v.list.name}, found by cpu${v.cpu}: ${v.list.what}`
-          : `[${i + 1}] ${v.kind} on pfn ${v.pfn}, found by cpu${v.cpu}: generation ${v.generationAtFault} at the fault, ${v.generationNow} now${v.detail ? `, detail ${v.detail}` : ''}`,
+        v.lockdep
+          ? `[${i + 1}] ${v.kind}: ${v.lockdep.title}, found by cpu${v.cpu}`
+          : v.list
+            ? `[${i + 1}] ${v.kind} on ${v.list.name}, found by cpu${v.cpu}: ${v.list.what}`
+            : `[${i + 1}] ${v.kind} on pfn ${v.pfn}, found by cpu${v.cpu}: generation ${v.generationAtFault} at the fault, ${v.generationNow} now${v.detail ? `, detail ${v.detail}` : ''}`,
         `    ${v.description}`,
-        v.list
-          ? `    the last operations on it, cpu ${v.cpusInvolved.join(', ')} merged by time (* = on node ${v.pfn}; every event in the JSON's trace):`
-          : `    how it happened, cpu ${v.cpusInvolved.join(', ')} merged by time (* = on pfn ${v.pfn}; every event in the JSON's trace):`,
+        v.lockdep
+          ? "    the lock validator's report (lockdep splat):"
+          : v.list
+            ? `    the last operations on it, cpu ${v.cpusInvolved.join(', ')} merged by time (* = on node ${v.pfn}; every event in the JSON's trace):`
+            : `    how it happened, cpu ${v.cpusInvolved.join(', ')} merged by time (* = on pfn ${v.pfn}; every event in the JSON's trace):`,
       );
-      for (const line of v.story.slice(-TRACE_LINES)) out.push(`    ${line}`);
+      for (const line of v.lockdep ? v.story : v.story.slice(-TRACE_LINES)) out.push(`    ${line}`);
     });
   } else {
     out.push('', 'violations: none');

@@ -21,6 +21,7 @@ import {
   statsBase,
   type Views,
 } from '../shm/layout.ts';
+import { lockdep_attach } from './lockdep.ts';
 import { protocol_ops } from './protocol/index.ts';
 
 export const K = {
@@ -54,6 +55,8 @@ export const K = {
   lockTimed: false,
   /** --lockstat (either mode): a contended acquisition notes its call site and times its wait */
   lockWaitTimed: false,
+  /** the lock validator is on (lockdep.ts): spin_lock and friends call its hooks */
+  lockdep: false,
   /** f64 index of this CPU's lockstat block, of its latency block */
   lockstat: 0,
   lat: 0,
@@ -121,6 +124,8 @@ export function kernel_attach(v: Views, cfg: Config, cpu: number): void {
   K.ticketSpinlock = cfg.spinlock === 'ticket';
   K.lockTimed = cfg.lockstat === 'full';
   K.lockWaitTimed = cfg.lockstat !== false;
+  K.lockdep = cfg.lockdep;
+  lockdep_attach();
   K.delaysMs = Float64Array.from(cfg.delaysUs, (us) => us / 1000);
   K.delaySpansMs = Float64Array.from(cfg.delaySpansUs, (us) => us / 1000);
   K.delayOn = cfg.delaysUs.some((d) => d > 0) || cfg.delaySpansUs.some((d) => d > 0);

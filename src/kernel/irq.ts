@@ -23,6 +23,12 @@ import { EV } from '../check/events.ts';
 import { rec } from '../check/recorder.ts';
 import { CNT, PERCPU, PERCPU_IRQ } from '../shm/layout.ts';
 import { K } from './context.ts';
+import {
+  trace_hardirqs_on,
+  trace_softirq_enter,
+  trace_softirq_exit,
+  trace_softirqs_on,
+} from './lockdep.ts';
 
 export const PREEMPT_MASK = 0x000000ff;
 export const SOFTIRQ_OFFSET = 0x00000100;
@@ -97,11 +103,14 @@ function __do_softirq(): void {
     // local_irq_enable without the preemption point: the handlers' own
     // points take interrupts that arrive meanwhile.
     i32[pc + PERCPU.irqs_enabled] = 1;
+    trace_hardirqs_on();
     for (let nr = 0; pending !== 0; nr++, pending >>>= 1) {
       if ((pending & 1) === 0) continue;
       K.f64[K.stats + CNT.softirqs]!++;
       rec(EV.softirq, -1, nr);
+      trace_softirq_enter(nr); // lockdep: softirq context
       softirq_vec[nr]?.();
+      trace_softirq_exit();
     }
     i32[pc + PERCPU.irqs_enabled] = 0; // local_irq_disable
     pending = i32[softirq_pending()]!;
@@ -132,5 +141,6 @@ export function local_bh_disable(): void {
  */
 export function local_bh_enable(): void {
   add_preempt_count(-SOFTIRQ_OFFSET);
+  trace_softirqs_on(); // lockdep: held locks are now held with softirqs on
   if (!in_interrupt() && local_softirq_pending() !== 0) do_softirq();
 }

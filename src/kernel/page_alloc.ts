@@ -50,6 +50,7 @@ import {
   set_page_mapping,
   TestClearPageFlag,
 } from './page-flags.ts';
+import { lockdep_percpu, PCPU } from './lockdep.ts';
 import { pagevec_count, pagevec_page } from './pagevec.ts';
 import { local_irq_restore, local_irq_save, point } from './smp.ts';
 import { LOCK, spin_lock, spin_unlock } from './spinlock.ts';
@@ -208,6 +209,7 @@ function buffered_rmqueue(cold: boolean): number {
   const list = percpuHeadNode(K.L, K.cpu, cold ? PERCPU_HEADS.cold : PERCPU_HEADS.hot);
   let pfn = -1;
   const flags = local_irq_save();
+  lockdep_percpu(PCPU.per_cpu_pageset);
   if (i32[countIdx] === 0) {
     const batch = i32[pc + (cold ? PERCPU.pcp_cold_batch : PERCPU.pcp_hot_batch)]!;
     i32[countIdx]! += rmqueue_bulk(batch, list);
@@ -284,6 +286,7 @@ export function free_hot_cold_page(pfn: number, cold: boolean): void {
   const countIdx = pc + (cold ? PERCPU.pcp_cold_count : PERCPU.pcp_hot_count);
   const list = percpuHeadNode(L, K.cpu, cold ? PERCPU_HEADS.cold : PERCPU_HEADS.hot);
   const flags = local_irq_save();
+  lockdep_percpu(PCPU.per_cpu_pageset);
   list_add(pfn, list);
   i32[countIdx]!++;
   if (i32[countIdx]! >= i32[pc + (cold ? PERCPU.pcp_cold_high : PERCPU.pcp_hot_high)]!) {

@@ -34,6 +34,7 @@ import {
 } from '../stats/latency.ts';
 import { K, P } from './context.ts';
 import { in_interrupt, irq_enter, irq_exit } from './irq.ts';
+import { trace_hardirqs_on } from './lockdep.ts';
 import { LOCK, spin_lock, spin_unlock } from './spinlock.ts';
 import { widen_at } from './widen.ts';
 
@@ -76,6 +77,7 @@ export function local_irq_enable(): void {
   if (offUs > K.f64[m]!) K.f64[m] = offUs;
   latency_irqs_off(offUs);
   i32[K.percpu + PERCPU.irqs_enabled] = 1;
+  trace_hardirqs_on(); // lockdep: held locks are now held with interrupts on
   // A plain read, as at point(): an interrupt is seen at this or the next boundary.
   if (i32[K.pending]! !== 0) do_IRQ();
 }

@@ -36,6 +36,7 @@ import {
   lock_wait_end,
 } from '../stats/lockstat.ts';
 import { K, P } from './context.ts';
+import { lock_acquire, lock_release } from './lockdep.ts';
 import { cpu_relax, irqs_disabled, point } from './smp.ts';
 
 export { LOCK_CLASSES, type LockClassName } from '../shm/layout.ts';
@@ -56,6 +57,7 @@ export const PV_SPINS = 256;
 
 export function spin_trylock(lock: number, cls: number): boolean {
   if (!arch_spin_trylock(lock)) return false;
+  if (K.lockdep) lock_acquire(cls, true);
   lock_acquired(lock + LOCK_SLOT.cpu, cls);
   if (K.lockTimed) lock_hold_begin(lock + LOCK_SLOT.cpu, performance.now());
   K.i32[K.percpu + PERCPU.locks_held]! |= 1 << cls;
@@ -63,6 +65,7 @@ export function spin_trylock(lock: number, cls: number): boolean {
 }
 
 export function spin_lock(lock: number, cls: number): void {
+  if (K.lockdep) lock_acquire(cls, false); // before the wait, as lockdep validates
   if (K.lockTimed) {
     spin_lock_timed(lock, cls);
     return;
@@ -102,6 +105,7 @@ function spin_lock_timed(lock: number, cls: number): void {
 }
 
 export function spin_unlock(lock: number, cls: number): void {
+  if (K.lockdep) lock_release(cls);
   if (K.lockTimed) lock_hold_end(lock + LOCK_SLOT.cpu, cls);
   K.i32[K.percpu + PERCPU.locks_held]! &= ~(1 << cls);
   arch_spin_unlock(lock);

@@ -14,6 +14,7 @@ import { type Audit, audit } from '../check/audit.ts';
 import { decodeViolations, type Violation } from '../check/decode.ts';
 import { type Config, VERSION } from '../config.ts';
 import { kernel_boot } from '../kernel/boot.ts';
+import { type LockdepReport, readLockdep } from '../kernel/lockdep.ts';
 import {
   allocate,
   CNT,
@@ -88,6 +89,8 @@ export type RunReport = {
   totals: Totals;
   locks: LockReport[];
   latency: LatencyReport;
+  /** The lock validator: its state per class and per-CPU variable, and its reports (also violations). */
+  lockdep: LockdepReport;
   violations: Violation[];
   violationsTotal: number;
   firstViolationMs: number | null;
@@ -418,6 +421,7 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
       summaries.map((s) => s.lockSites),
     ),
     latency: readLatency(v),
+    lockdep: readLockdep(v, cfg.lockdep),
     violations,
     violationsTotal: total,
     firstViolationMs,

@@ -234,7 +234,16 @@ function baseConfig(opts: HuntOptions, seed: number, durationMs: number): Partia
 
 /** What caught a run: its first violation's kind, the audit, or the stall watchdog. */
 export function detection(r: RunReport): { by: string; atMs: number } | null {
-  if (r.verdict === 'STALL') return { by: 'stall', atMs: r.stall?.atMs ?? r.durationMs };
+  if (r.verdict === 'STALL') {
+    // a violation reported before the watchdog fired caught it first (the
+    // lock validator's report of a deadlock that then happened)
+    const v = r.violations[0];
+    const stallAt = r.stall?.atMs ?? r.durationMs;
+    if (v && r.firstViolationMs !== null && r.firstViolationMs <= stallAt) {
+      return { by: v.kind, atMs: r.firstViolationMs };
+    }
+    return { by: 'stall', atMs: stallAt };
+  }
   if (r.verdict !== 'FAILURE') return null;
   const v = r.violations[0];
   return { by: v ? v.kind : 'audit', atMs: r.firstViolationMs ?? r.durationMs };

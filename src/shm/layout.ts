@@ -35,6 +35,7 @@
  * | stats (f64)     | counters per CPU + host     | 64-byte multiples  | (per-CPU counters)                   |
  * | lockstat (f64)  | per CPU: class x LOCKSTAT, held stack, a line of contended marks | 64-byte multiples | (lock_stat; lockdep's held_locks) |
  * | latency (f64)   | per CPU: LATENCY histograms | 64-byte multiples  | (irqsoff, IPI latency histograms)    |
+ * | lockdep         | LOCKDEP: usage, graph, records, reports | ~60 KiB  | (lockdep's lock_class usage, chains) |
  *
  * Every spinlock is a LOCK_SLOT of consecutive Int32 words (tas/pv state or
  * ticket next, ticket owner, last CPU): a lock in a line shared with other
@@ -119,6 +120,70 @@ export const LOCK_CLASSES = [
   'PG_locked',
 ] as const;
 export type LockClassName = (typeof LOCK_CLASSES)[number];
+
+/**
+ * The lock validator (src/kernel/lockdep.ts). Its targets are the lock
+ * classes, then the per-CPU data it watches (lockdep_percpu annotations);
+ * each has four usage bits (LD_USAGE), global across CPUs, and the first
+ * time each bit was set is recorded (LD_REC: CPU, context, preemption point,
+ * the held classes, the call chain as text). The dependency graph is a word
+ * per class (bit j: an edge class -> j), each edge with the record of its
+ * first acquisition. Reports are LD_REPORT slots.
+ */
+export const LOCKDEP_PERCPU = [
+  'page_hva_discard_pvecs',
+  'per_cpu_pageset',
+  'page_discard_list',
+] as const;
+export const LD_CLASSES = LOCK_CLASSES.length;
+export const LD_TARGETS = LOCK_CLASSES.length + LOCKDEP_PERCPU.length;
+/** Usage bits, in lockdep's order: used in hardirq/softirq, taken with hardirqs/softirqs enabled. */
+export const LD_USAGE = ['IN-HARDIRQ-W', 'IN-SOFTIRQ-W', 'HARDIRQ-ON-W', 'SOFTIRQ-ON-W'] as const;
+/** A first-seen record: Int32 words, then the call chain as ASCII in `text_bytes` bytes. */
+export const LD_REC = {
+  cpu: 0,
+  ctx: 1,
+  point: 2,
+  held: 3,
+  text: 4,
+  text_bytes: 384,
+  words: 100,
+} as const;
+/** Reports kept (later ones are counted); classes on a reported dependency path. */
+export const LD_MAX_REPORTS = 16;
+export const LD_PATH = 16;
+export const LD_REPORT = {
+  kind: 0,
+  a: 1,
+  b: 2,
+  /** 0 hardirq, 1 softirq (the context of the held lock for a recursion) */
+  irq: 3,
+  /** the usage bit just set that made the report (-1: a new dependency did) */
+  bit: 4,
+  path_len: 5,
+  path: 6,
+  rec: 6 + LD_PATH,
+  words: 6 + LD_PATH + LD_REC.words,
+} as const;
+const LD_USAGE_REC = 4 * I32_PER_LINE + LD_TARGETS * LD_TARGETS;
+const LD_EDGE_REC = LD_USAGE_REC + LD_TARGETS * LD_USAGE.length * LD_REC.words;
+const LD_REPORTS = LD_EDGE_REC + LD_CLASSES * LD_CLASSES * LD_REC.words;
+/** The validator's region (Int32 words). */
+export const LOCKDEP = {
+  nr_reports: 0,
+  /** usage bits per target (set once, never cleared: Atomics.or) */
+  usage: I32_PER_LINE,
+  /** usage bits claimed: the CPU that claims a bit writes its record */
+  claimed: I32_PER_LINE + LD_TARGETS,
+  /** per class, a bit per class it was seen taken before */
+  adj: I32_PER_LINE + 2 * LD_TARGETS,
+  /** per (target, target), a bit per report kind made about them (each is reported once) */
+  reported: 4 * I32_PER_LINE,
+  usage_rec: LD_USAGE_REC,
+  edge_rec: LD_EDGE_REC,
+  report: LD_REPORTS,
+  words: LD_REPORTS + LD_MAX_REPORTS * LD_REPORT.words,
+} as const;
 
 /**
  * Per-CPU, per-class lock_stat record (Float64): acquisitions, contentions
@@ -371,6 +436,8 @@ export function computeLayout(cfg: Pick<Config, 'cpus' | 'pages' | 'files' | 'pa
     lockstat_stride,
     latency: region(latency_stride * nr_cpus, 8),
     latency_stride,
+    /** the lock validator's region (LOCKDEP) */
+    lockdep: region(LOCKDEP.words, 4),
     bytes: 0,
   };
   L.bytes = alignUp(bytes, LINE);

@@ -26,6 +26,7 @@ import { rec } from '../../check/recorder.ts';
 import { CNT, DISCARD, HEAD, headNode, PERCPU_HEADS, percpuHeadNode } from '../../shm/layout.ts';
 import { K, P } from '../context.ts';
 import { list_add_tail, list_del, list_empty, list_first, list_splice_init } from '../list.ts';
+import { lockdep_percpu, PCPU } from '../lockdep.ts';
 import { free_cold_page } from '../page_alloc.ts';
 import { ClearPageDiscarded, set_page_mapping } from '../page-flags.ts';
 import {
@@ -79,6 +80,7 @@ export function free_hot_cold_page_discarded(pfn: number): boolean {
   // to the old CPU's vector while that CPU's next task adds to it too.
   if (!K.m_pvec_no_preempt) preempt_disable();
   const pvec = K.pvec;
+  lockdep_percpu(PCPU.page_hva_discard_pvecs);
   point(P['pvec-add']);
   const left = pagevec_add(pvec, pfn);
   rec(EV.park, pfn, pagevec_count(pvec), 0, K.histT);

@@ -69,6 +69,7 @@ import {
   list_next,
   list_splice_init,
 } from '../list.ts';
+import { lockdep_percpu, PCPU } from '../lockdep.ts';
 import { free_cold_page } from '../page_alloc.ts';
 import { ClearPageDiscarded, set_page_mapping } from '../page-flags.ts';
 import {
@@ -105,6 +106,7 @@ const page_discard_list = (cpu: number) => percpuHeadNode(K.L, cpu, PERCPU_HEADS
 export function free_hot_cold_page_discarded(pfn: number): boolean {
   if (!page_host_discards()) return false;
   local_irq_disable();
+  lockdep_percpu(PCPU.page_discard_list);
   list_add_tail(pfn, page_discard_list(K.cpu));
   rec(EV.park, pfn, 0, 0, K.histT);
   K.f64[K.stats + CNT.pagesParked]!++;
@@ -120,6 +122,7 @@ export function free_hot_cold_page_discarded(pfn: number): boolean {
  */
 export function __page_shrink_discards(info: number): void {
   const cpu_list = page_discard_list(K.cpu);
+  lockdep_percpu(PCPU.page_discard_list);
   if (list_empty(cpu_list)) return;
   const splice_lock = K.L.discard + DISCARD.lock;
   spin_lock(splice_lock, LOCK.discard_list);
