@@ -342,7 +342,8 @@ export async function timeChartSvg(chart: TimeChart): Promise<string> {
     } as unknown as TopLevelSpec,
     {
       data: { values },
-      mark: { type: 'point', filled: true, size: 18 },
+      // a series of one or two points has no line to show it: bigger points
+      mark: { type: 'point', filled: true, size: pending.length <= 2 * drawn.length ? 70 : 18 },
       encoding: { x, y, color: colour, description: { field: 'd' } },
     } as unknown as TopLevelSpec,
   ];
