@@ -36,6 +36,7 @@ const SECTIONS = [
   'scaling',
   'workload',
   'lockstat',
+  'lockdep',
   'startup',
 ] as const;
 type Section = (typeof SECTIONS)[number];
@@ -714,6 +715,37 @@ async function benchLockstat(ctx: Ctx) {
   };
 }
 
+/**
+ * The cost of the lock validator (on by default): the standard workload at 2
+ * CPUs with it and with --no-lockdep, back to back in each round (same seed,
+ * the order alternating); the ratio is the median of the rounds' ratios.
+ */
+async function benchLockdep(ctx: Ctx) {
+  const { plan } = ctx;
+  const cpus = 2;
+  const on: number[] = [];
+  const off: number[] = [];
+  const reports: number[] = [];
+  for (let r = 0; r < plan.lsPairs; r++) {
+    for (const lockdep of r % 2 === 0 ? [true, false] : [false, true]) {
+      const cfg = makeConfig({ cpus, durationMs: plan.lsMs, seed: 3000 + r, lockdep });
+      const rep = await runMachine(cfg);
+      (lockdep ? on : off).push(rep.durationMs > 0 ? (rep.totals.ops / rep.durationMs) * 1000 : 0);
+      if (lockdep) reports.push(rep.lockdep.reports);
+    }
+  }
+  const overhead = 1 - median(on.map((x, i) => x / off[i]!));
+  ctx.ratios.lockdepOverhead = overhead;
+  ctx.rows.push({
+    name: `standard workload, ${cpus} CPUs: ops/s with / without the lock validator (--no-lockdep)`,
+    js: `${fmt.rate(median(on))} / ${fmt.rate(median(off))}`,
+    c: '',
+    ratio: '',
+    note: `overhead ${(overhead * 100).toFixed(1)}% (lockdepOverhead)${reports.some((n) => n > 0) ? `; reports ${reports.join(',')}` : ''}`,
+  });
+  return { cpus, on, off, overhead, reports, durationMs: plan.lsMs };
+}
+
 async function main(argv: string[]): Promise<number> {
   let args: ReturnType<typeof parse>;
   function parse() {
@@ -779,6 +811,7 @@ async function main(argv: string[]): Promise<number> {
     rendezvousJsOverNative: null,
     lockstatOverhead: null,
     lockstatContentionOverhead: null,
+    lockdepOverhead: null,
     scaling2over1: null,
   };
   const ctx: Ctx = { plan, native, rows: [], ratios };
@@ -792,6 +825,7 @@ async function main(argv: string[]): Promise<number> {
     scaling: benchScaling,
     workload: benchWorkload,
     lockstat: benchLockstat,
+    lockdep: benchLockdep,
     startup: benchStartup,
   };
   for (const s of SECTIONS) {

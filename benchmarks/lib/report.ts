@@ -7,6 +7,8 @@ export const GOALS = {
   lockstatOverhead: { op: '<=', value: 0.1 },
   /** --lockstat=contention (perf lock contention's columns): issue 14's goal when full mode misses its own. */
   lockstatContentionOverhead: { op: '<=', value: 0.05 },
+  /** the lock validator (issue 10): ops/s with it (the default) against --no-lockdep */
+  lockdepOverhead: { op: '<=', value: 0.15 },
   scaling2over1: { op: '>=', value: 1.7 },
 } as const;
 export type RatioName = keyof typeof GOALS;
