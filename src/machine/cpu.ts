@@ -7,7 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import { K, P } from '../kernel/context.ts';
 import { ListCorruption, list_corruption_unwind } from '../kernel/list.ts';
-import { point } from '../kernel/smp.ts';
+import { ipi_point, pending_nap, point } from '../kernel/smp.ts';
 import { CNT, CPU_STATE, CTRL, PERCPU, PERCPU_HOLD } from '../shm/layout.ts';
 import { workload_op } from '../workload/workload.ts';
 
@@ -93,8 +93,8 @@ function stop_machine_park(): void {
     Atomics.add(i32, ctrl + CTRL.nr_parked, 1);
     Atomics.notify(i32, ctrl + CTRL.nr_parked);
     while (parked()) {
-      point(P.op);
-      Atomics.wait(i32, K.pending, 0, 1);
+      ipi_point(P.op); // IPIs only: the devices wait while the machine is audited
+      pending_nap(1);
     }
     Atomics.sub(i32, ctrl + CTRL.nr_parked, 1);
   } while (parked());
@@ -116,7 +116,7 @@ function stutter_hold(): void {
     Atomics.load(i32, ctrl + CTRL.stop_machine) === 0
   ) {
     point(P.op);
-    Atomics.wait(i32, K.pending, 0, 1);
+    pending_nap(1);
   }
 }
 
@@ -128,13 +128,13 @@ function quiesce(): void {
   Atomics.add(i32, ctrl + CTRL.nr_quiesced, 1);
   while (Atomics.load(i32, ctrl + CTRL.nr_quiesced) < L.nr_cpus) {
     try {
-      point(P.op);
+      ipi_point(P.op); // IPIs only: the final audit follows
     } catch (e) {
       // an interrupt handler met a corrupted list (reported): let go, keep quiescing
       if (!(e instanceof ListCorruption)) throw e;
       list_corruption_unwind();
     }
-    Atomics.wait(i32, K.pending, 0, 1);
+    pending_nap(1);
   }
   i32[K.percpu + PERCPU.state] = CPU_STATE.done;
 }
