@@ -33,7 +33,7 @@
  * | violations      | slots                       | ...                | (oracle reports)                     |
  * | ipi_at (f64)    | 1 line per CPU              | 64 c               | (--ipi-delivery: when the IPI shows) |
  * | stats (f64)     | counters per CPU + host     | 64-byte multiples  | (per-CPU counters)                   |
- * | lockstat (f64)  | per CPU: class x LOCKSTAT, held stack, a line of contended marks | 64-byte multiples | (lock_stat; lockdep's held_locks) |
+ * | lockstat (f64)  | per CPU: class x LOCKSTAT, a line of contended marks | 64-byte multiples | (lock_stat) |
  * | latency (f64)   | per CPU: LATENCY histograms | 64-byte multiples  | (irqsoff, IPI latency histograms)    |
  * | lockdep         | LOCKDEP: usage, graph, records, reports | ~60 KiB  | (lockdep's lock_class usage, chains) |
  *
@@ -205,17 +205,15 @@ export const LOCKSTAT = {
   hold_total: 11,
   nr_fields: 12,
 } as const;
-/** Locks one CPU may hold at once, for hold times (lockdep's MAX_LOCK_DEPTH is 48). */
-export const HELD_DEPTH = 16;
-/** After the class records of a CPU's lockstat block: depth, then HELD_DEPTH x (lock id, since). */
-export const LOCKSTAT_HELD = LOCK_CLASSES.length * LOCKSTAT.nr_fields;
 /**
- * --lockstat=full: the last line of a CPU's lockstat block (f64 index in the
- * block), written by OTHER CPUs: as Int32 (2 per f64), per class, the
- * contentions on a lock this CPU holds, not yet attributed to its call site
- * (lock_stat's contended points; src/stats/lockstat.ts).
+ * --lockstat=full: after the class records, the last line of a CPU's lockstat
+ * block (f64 index in the block), written by OTHER CPUs: as Int32 (2 per
+ * f64), per class, the contentions on a lock this CPU holds, not yet
+ * attributed to its call site (lock_stat's contended points;
+ * src/stats/lockstat.ts). (The held-lock stack for hold times is each
+ * thread's own, in JS: no other thread reads it.)
  */
-export const LOCKSTAT_MARKS = alignUp(LOCKSTAT_HELD + 1 + 2 * HELD_DEPTH, LINE / 8);
+export const LOCKSTAT_MARKS = alignUp(LOCK_CLASSES.length * LOCKSTAT.nr_fields, LINE / 8);
 
 /**
  * Latency histograms (Float64 counts), log-linear as HdrHistogram's: in

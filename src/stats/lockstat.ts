@@ -50,15 +50,7 @@ import { findSourceMap, SourceMap } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { K } from '../kernel/context.ts';
-import {
-  HELD_DEPTH,
-  LOCK_CLASSES,
-  LOCKSTAT,
-  LOCKSTAT_HELD,
-  LOCKSTAT_MARKS,
-  lockstatBase,
-  type Views,
-} from '../shm/layout.ts';
+import { LOCK_CLASSES, LOCKSTAT, LOCKSTAT_MARKS, lockstatBase, type Views } from '../shm/layout.ts';
 
 // ---- worker side: the hooks ----------------------------------------------------
 
@@ -123,18 +115,24 @@ export function lock_wait_end(cls: number, t0: number): number {
 }
 
 /**
- * --lockstat=full: the lock `id` (its last-CPU word: unique per lock) is held
- * from `t` on. The held stack is this CPU's, in the buffer (lockdep's
- * held_locks); past HELD_DEPTH nested locks the innermost go untimed.
+ * --lockstat=full: the locks this thread holds, innermost last, and since
+ * when (lockdep's held_locks, kept by the task: a thread's own JS arrays,
+ * not the shared buffer, so a push is two stores to memory no other thread
+ * sees). Past HELD_DEPTH nested locks the innermost go untimed.
  */
+/** Locks one thread may hold at once with a hold time running (lockdep's MAX_LOCK_DEPTH is 48). */
+export const HELD_DEPTH = 16;
+const heldId = new Float64Array(HELD_DEPTH);
+const heldSince = new Float64Array(HELD_DEPTH);
+let heldDepth = 0;
+
+/** --lockstat=full: the lock `id` (its last-CPU word: unique per lock) is held from `t` on. */
 export function lock_hold_begin(id: number, t: number): void {
-  const f64 = K.f64;
-  const held = K.lockstat + LOCKSTAT_HELD;
-  const depth = f64[held]!;
+  const depth = heldDepth;
   if (depth >= HELD_DEPTH) return;
-  f64[held + 1 + 2 * depth] = id;
-  f64[held + 2 + 2 * depth] = t;
-  f64[held] = depth + 1;
+  heldId[depth] = id;
+  heldSince[depth] = t;
+  heldDepth = depth + 1;
 }
 
 /**
@@ -142,24 +140,25 @@ export function lock_hold_begin(id: number, t: number): void {
  * time, and the contended point if a waiter marked this CPU meanwhile.
  */
 export function lock_hold_end(id: number, cls: number): void {
-  const f64 = K.f64;
-  const held = K.lockstat + LOCKSTAT_HELD;
-  const depth = f64[held]!;
   const mark = 2 * (K.L.lockstat + K.cpu * K.L.lockstat_stride + LOCKSTAT_MARKS) + cls;
   if (K.i32[mark] !== 0) contended_point(cls, Atomics.exchange(K.i32, mark, 0));
   // Usually the top; locks may be released out of order.
+  const depth = heldDepth;
   for (let i = depth - 1; i >= 0; i--) {
-    if (f64[held + 1 + 2 * i] !== id) continue;
-    const us = (performance.now() - f64[held + 2 + 2 * i]!) * 1000;
+    if (heldId[i] !== id) continue;
+    const us = (performance.now() - heldSince[i]!) * 1000;
     for (let j = i + 1; j < depth; j++) {
-      f64[held + 2 * j - 1] = f64[held + 2 * j + 1]!;
-      f64[held + 2 * j] = f64[held + 2 * j + 2]!;
+      heldId[j - 1] = heldId[j]!;
+      heldSince[j - 1] = heldSince[j]!;
     }
-    f64[held] = depth - 1;
+    heldDepth = depth - 1;
     time_inc(K.lockstat + cls * LOCKSTAT.nr_fields + LOCKSTAT.hold_nr, us);
     return;
   }
 }
+
+/** Locks this thread holds with a hold time running (unit tests). */
+export const lockstat_held_depth = (): number => heldDepth;
 
 /** lock_time_inc: nr, min, max, total at f64[at..at+3]. */
 function time_inc(at: number, us: number): void {
@@ -319,11 +318,12 @@ export function lockstat_sites(): ThreadLockSites {
     contended: holderSites.map((m) => [...m.entries()]),
   };
 }
-/** Forget this thread's call sites (unit tests). */
+/** Forget this thread's call sites and held locks (unit tests). */
 export function lockstat_reset_sites(): void {
   for (const m of sites) m.clear();
   for (const m of holderSites) m.clear();
   nr_waiting = 0;
+  heldDepth = 0;
 }
 
 // ---- main side ------------------------------------------------------------------

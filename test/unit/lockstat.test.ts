@@ -44,7 +44,6 @@ import {
   LOCK_CLASSES,
   LOCK_SLOT,
   LOCKSTAT,
-  LOCKSTAT_HELD,
   LOCKSTAT_MARKS,
   latencyBase,
   lockstatBase,
@@ -59,6 +58,7 @@ import {
   lockContention,
   lockContentionJson,
   locksJson,
+  lockstat_held_depth,
   lockstat_reset_sites,
   lockstat_sites,
   readLocks,
@@ -210,7 +210,7 @@ describe('--lockstat=full: the timed path', () => {
       expect(l.waitTimeUs.total).toBe(0);
     }
     // the held stack is empty again
-    expect(v.f64[lockstatBase(v.L, 0) + LOCKSTAT_HELD]).toBe(0);
+    expect(lockstat_held_depth()).toBe(0);
   });
 
   it('records the contending call site and its waits', () => {
@@ -284,7 +284,7 @@ describe('--lockstat=contention: perf lock contention at the lowest cost', () =>
     const v = boot({ lockstat: 'contention' });
     const zone = v.L.zone;
     spin_lock(zone, LOCK.zone);
-    expect(v.f64[lockstatBase(v.L, 0) + LOCKSTAT_HELD]).toBe(0);
+    expect(lockstat_held_depth()).toBe(0);
     spin_unlock(zone, LOCK.zone);
     lock_page(7);
     unlock_page(7);
