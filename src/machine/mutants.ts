@@ -157,6 +157,8 @@ export function widenFlags(w: Widening): string {
 
 export type HuntOptions = {
   cpus: number;
+  /** The lock validator (default on; false: the oracle and the watchdog alone). */
+  lockdep?: boolean;
   budgetMs: number;
   /** Apply the mutant's widening (false: the plain machine, for comparison). */
   widen: boolean;
@@ -229,6 +231,7 @@ function baseConfig(opts: HuntOptions, seed: number, durationMs: number): Partia
     durationMs,
     stopOnViolation: true,
     stallTimeoutMs: opts.stallTimeoutMs,
+    ...(opts.lockdep === false ? { lockdep: false } : {}),
   };
 }
 
