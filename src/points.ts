@@ -14,7 +14,7 @@ export const POINTS = [
   ['ref-to-discard', 'reference taken .. page_hva_discard_page'],
   ['discard-unmap', 'page_hva_discard_page: PG_discarded set .. ptes cleared'],
   ['discard-uncache', 'ptes cleared .. page removed from the page cache'],
-  ['discard-to-put', 'page_hva_discard_page returned (page unlocked) .. the discarder drops its reference (page_cache_release)'],
+  ['discard-to-put', 'page_hva_discard_page done (page unlocked) .. the discarder puts its ref'],
   ['unmap-to-put', 'pte cleared .. the mapping reference dropped (munmap, truncate)'],
   ['remove-to-put', '__remove_from_page_cache .. page cache reference dropped'],
   ['pvec-add', 'free_hot_cold_page: get_cpu_var .. pagevec_add'],
@@ -34,6 +34,7 @@ export const POINTS = [
   ['spin', 'spinning on a held lock'],
   ['lock-held', 'a spinlock just taken, before the critical section (only when widening)'],
   ['reclaim', 'try_to_free_pages: between priority passes'],
+  ['shrink-page', 'shrink_list: cond_resched() before the next isolated page'],
   ['op', 'between two workload operations'],
 ] as const;
 

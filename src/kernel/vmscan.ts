@@ -172,6 +172,7 @@ export function shrink_list(): number {
   const page_list = percpuHeadNode(K.L, K.home, PERCPU_HEADS.isolate);
   let reclaimed = 0;
   while (!list_empty(page_list)) {
+    point(P['shrink-page']); // cond_resched()
     const pfn = list_last(page_list); // lru_to_page
     list_del(pfn);
     if (!trylock_page(pfn)) {
@@ -234,8 +235,11 @@ export function shrink_list(): number {
  * count negative, __page_cache_release's recheck finds it non-zero and does
  * not free it again; the page stays parked with a count of -1, and the
  * free_pages_check of shrink_discards' free_cold_page reports it (bad_page).
- * A's window is page_hva_discard_page's unlock_page .. its put_page: the
- * point discard-to-put (--delay discard-to-put=200us widens it), and
+ * A's window is page_hva_discard_page's unlock_page .. its put_page, the
+ * point discard-to-put; B's is the time P stays isolated, which shrink_list's
+ * cond_resched (the point shrink-page) lengthens. Random runs find it with
+ * --delay discard-to-put=200us and a small memory (--pages 2048: reclaim
+ * runs all the time) or --delay shrink-page=100us (README, Verdicts);
  * test/concurrency/discard-to-put.test.ts plays it on workers.
  *
  * --protocol dec-2005-fixed (the default, `patched`) refuses a PG_discarded

@@ -56,10 +56,20 @@
  *   get_page_testone, 2005's __remove_from_page_cache in filemap.ts), not
  *   2.6.18 with patches 1/9-7/9.
  * - page_host_discards() is true: the model's host always discards.
+ * - PERCPU.nr_discard counts the pages on each CPU's list, updated where the
+ *   list changes (this CPU's, interrupts off). The patch keeps no count; the
+ *   audit reads it (as dec-2005's DISCARD.nr_pages), no kernel decision does.
  */
 import { EV } from '../../check/events.ts';
 import { rec } from '../../check/recorder.ts';
-import { CNT, DISCARD, PERCPU_HEADS, percpuHeadNode } from '../../shm/layout.ts';
+import {
+  CNT,
+  DISCARD,
+  PERCPU,
+  PERCPU_HEADS,
+  percpuBase,
+  percpuHeadNode,
+} from '../../shm/layout.ts';
 import { K } from '../context.ts';
 import {
   list_add_tail,
@@ -108,6 +118,7 @@ export function free_hot_cold_page_discarded(pfn: number): boolean {
   local_irq_disable();
   lockdep_percpu(PCPU.page_discard_list);
   list_add_tail(pfn, page_discard_list(K.cpu));
+  K.i32[K.percpu + PERCPU.nr_discard]!++; // the audit's count (header)
   rec(EV.park, pfn, 0, 0, K.histT);
   K.f64[K.stats + CNT.pagesParked]!++;
   local_irq_enable(); // a preemption point: a pending IPI splices the page at once
@@ -129,6 +140,7 @@ export function __page_shrink_discards(info: number): void {
   let n = 0; // for the flight recorder only
   for (let p = list_first(cpu_list); p !== cpu_list; p = list_next(p)) n++;
   list_splice_init(cpu_list, info);
+  K.i32[K.percpu + PERCPU.nr_discard] = 0;
   spin_unlock(splice_lock, LOCK.discard_list);
   rec(EV['splice-percpu'], -1, n);
 }
@@ -183,6 +195,9 @@ export function page_shrink_discards(): number {
 export function page_alloc_cpu_notify(cpu: number): void {
   local_irq_disable();
   list_splice_init(page_discard_list(cpu), page_discard_list(K.cpu));
+  const dead = percpuBase(K.L, cpu) + PERCPU.nr_discard;
+  K.i32[K.percpu + PERCPU.nr_discard]! += K.i32[dead]!;
+  K.i32[dead] = 0;
   local_irq_enable();
 }
 
