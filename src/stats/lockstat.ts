@@ -227,13 +227,16 @@ type StackFrame = {
 const rawFrames = (_e: Error, frames: StackFrame[]) => frames;
 
 /**
- * The first caller outside the lock code, as `function (file.ts:line)`: what
- * lock_stat prints as a contention point (a symbol+offset there). The frames
- * are taken unformatted (no stack string to build and parse) and a position
- * is mapped back to the TypeScript source once, through the source map of
- * the build (or of tsx). A stack trace still costs microseconds: only
- * contended acquisitions (and, in full mode, releases others contended on)
- * pay it.
+ * The first caller outside the lock code: what lock_stat prints as a
+ * contention point (a symbol+offset there). The frames are taken unformatted
+ * (no stack string to build and parse). The position is the TypeScript
+ * source's, `fn (file.ts:line)`, when this thread has the module's source
+ * map at hand (tsx); from the build it stays the bundle's, `fn
+ * (/path/chunk.mjs:line:col)`, and the main thread maps it when it reports
+ * (site_label): reading a bundle's source map costs tens of milliseconds, a
+ * pause no CPU should take in the middle of a run. A stack trace still costs
+ * microseconds: only contended acquisitions (and, in full mode, releases
+ * others contended on) pay it.
  */
 export function call_site(): string {
   const limit = Error.stackTraceLimit;
@@ -248,52 +251,62 @@ export function call_site(): string {
   for (const f of frames ?? []) {
     const fn = f.getFunctionName() ?? '<anonymous>';
     if (LOCK_FRAME.test(fn)) continue;
-    return site_name(
-      fn,
-      f.getFileName() ?? '<unknown>',
-      f.getLineNumber() ?? 0,
-      f.getColumnNumber() ?? 0,
-    );
+    const raw = `${fn} (${f.getFileName() ?? '<unknown>'}:${f.getLineNumber() ?? 0}:${f.getColumnNumber() ?? 0})`;
+    let site = workerSites.get(raw);
+    if (site === undefined) {
+      site = site_label(raw, false);
+      workerSites.set(raw, site);
+    }
+    return site;
   }
   return '<unknown>';
 }
+const workerSites = new Map<string, string>();
 
-const positions = new Map<string, string>();
+const labels = new Map<string, string>();
 const sourceMaps = new Map<string, SourceMap | null>();
+const RAW_SITE = /^(.*) \((.+):(\d+):(\d+)\)$/;
 
-/** `fn (file.ts:line)` of a frame: the generated position through its source map (cached). */
-function site_name(fn: string, file: string, line: number, column: number): string {
-  const key = `${fn} ${file}:${line}:${column}`;
-  let out = positions.get(key);
+/**
+ * `fn (file.ts:line)` of a call site: a raw `fn (path:line:col)` through its
+ * module's source map, Node's own (tsx), or with `readMaps` (the main thread,
+ * when it reports) the bundle's `.map` file; else `fn (file:line)`. A site
+ * already labelled comes back as it is.
+ */
+export function site_label(raw: string, readMaps = true): string {
+  let out = labels.get(raw);
   if (out !== undefined) return out;
-  let at = `${basename(file)}:${line}`;
-  const map = source_map(file);
-  const e = map?.findEntry(line - 1, column - 1) as
+  const m = RAW_SITE.exec(raw);
+  if (!m) return raw;
+  const [, fn, file, line, column] = m as unknown as [string, string, string, string, string];
+  const map = source_map(file, readMaps);
+  if (!map && !readMaps) return raw; // the main thread maps it
+  const e = map?.findEntry(Number(line) - 1, Number(column) - 1) as
     | { originalSource?: string; originalLine?: number }
     | undefined;
-  if (e?.originalSource && e.originalLine !== undefined) {
-    at = `${basename(e.originalSource)}:${e.originalLine + 1}`;
-  }
-  out = `${fn} (${at})`;
-  positions.set(key, out);
+  out =
+    e?.originalSource && e.originalLine !== undefined
+      ? `${fn} (${basename(e.originalSource)}:${e.originalLine + 1})`
+      : `${fn} (${basename(file)}:${line})`;
+  labels.set(raw, out);
   return out;
 }
 
-/** The source map of a module: the one Node keeps (tsx, --enable-source-maps), else the bundle's `.map` file. */
-function source_map(file: string): SourceMap | null {
+/** The source map of a module: the one Node keeps (tsx, --enable-source-maps), else (readMaps) the bundle's `.map` file. */
+function source_map(file: string, readMaps: boolean): SourceMap | null {
   let map = sourceMaps.get(file);
-  if (map !== undefined) return map;
+  if (map !== undefined && (map !== null || !readMaps)) return map;
   map = null;
   try {
     const path = file.startsWith('file:') ? fileURLToPath(file) : file;
     map = findSourceMap(path) ?? findSourceMap(file) ?? null;
-    if (!map && /\.m?js$/.test(path)) {
+    if (!map && readMaps && /\.m?js$/.test(path)) {
       map = new SourceMap(JSON.parse(readFileSync(`${path}.map`, 'utf8')));
     }
   } catch {
     // no source map: the generated position
   }
-  sourceMaps.set(file, map);
+  if (map || readMaps) sourceMaps.set(file, map);
   return map;
 }
 const basename = (f: string) => f.replace(/\?.*$/, '').replace(/^.*\//, '');
@@ -385,14 +398,16 @@ export function readLocks(v: Views, sites: ThreadLockSites[] = []): LockReport[]
     const waiters = new Map<string, { n: number; total: number; max: number }>();
     const holders = new Map<string, number>();
     for (const thread of sites) {
-      for (const [site, n, total, max] of thread.contention[cls] ?? []) {
+      for (const [raw, n, total, max] of thread.contention[cls] ?? []) {
+        const site = site_label(raw);
         const w = waiters.get(site) ?? { n: 0, total: 0, max: 0 };
         w.n += n;
         w.total += total;
         w.max = Math.max(w.max, max);
         waiters.set(site, w);
       }
-      for (const [site, n] of thread.contended[cls] ?? []) {
+      for (const [raw, n] of thread.contended[cls] ?? []) {
+        const site = site_label(raw);
         holders.set(site, (holders.get(site) ?? 0) + n);
       }
     }

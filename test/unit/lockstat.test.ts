@@ -6,7 +6,11 @@
  * hooks are driven directly). Ticket FIFO order with real workers is in
  * test/concurrency/ticket.test.ts.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Command } from 'commander';
+import { transformSync } from 'esbuild';
 import { describe, expect, it } from 'vitest';
 import {
   perfTime,
@@ -62,6 +66,7 @@ import {
   lockstat_reset_sites,
   lockstat_sites,
   readLocks,
+  site_label,
 } from '../../src/stats/lockstat.ts';
 
 function boot(input: Partial<ConfigInput> = {}): Views {
@@ -224,7 +229,8 @@ describe('--lockstat=full: the timed path', () => {
     free_pages_bulk_like();
     const sites = lockstat_sites().contention[LOCK.zone]!;
     expect(sites).toHaveLength(1);
-    const [site, n, total, max] = sites[0]!;
+    const [raw, n, total, max] = sites[0]!;
+    const site = site_label(raw);
     expect(site).toMatch(/^free_pages_bulk_like \(lockstat\.test\.ts:\d+\)$/);
     expect(n).toBe(2);
     expect(max).toBeGreaterThanOrEqual(0);
@@ -259,23 +265,58 @@ describe('--lockstat=full: the timed path', () => {
     rmqueue_bulk_like_unlock();
     const held = lockstat_sites().contended[LOCK.zone]!;
     expect(held).toHaveLength(1);
-    expect(held[0]![0]).toMatch(/^rmqueue_bulk_like_unlock \(lockstat\.test\.ts:\d+\)$/);
+    const holder = site_label(held[0]![0]);
+    expect(holder).toMatch(/^rmqueue_bulk_like_unlock \(lockstat\.test\.ts:\d+\)$/);
     expect(held[0]![1]).toBe(2);
     // the mark was taken: a second release names nobody
     rmqueue_bulk_like();
     rmqueue_bulk_like_unlock();
     expect(lockstat_sites().contended[LOCK.zone]![0]![1]).toBe(2);
     const l = readLocks(v, [lockstat_sites()])[LOCK.zone]!;
-    expect(l.contendedPoints).toEqual([{ site: held[0]![0], contentions: 2 }]);
+    expect(l.contendedPoints).toEqual([{ site: holder, contentions: 2 }]);
     expect(l.contentions).toBe(2);
     expect(l.conBounces).toBe(2);
   });
 
   it('names the first caller outside the lock code', () => {
     function some_kernel_function(): string {
-      return call_site();
+      return site_label(call_site());
     }
     expect(some_kernel_function()).toMatch(/^some_kernel_function \(lockstat\.test\.ts:\d+\)$/);
+  });
+});
+
+describe('call sites of the build: mapped to the TypeScript source by the main thread', () => {
+  it('labels a bundle position through the .map file beside it, and leaves a label alone', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hvaemu-lockstat-'));
+    try {
+      const source =
+        'const a: number = 1;\n\n\n\nexport function rmqueue_bulk(): number {\n  return spin(a);\n}\n';
+      const out = transformSync(source, {
+        loader: 'ts',
+        format: 'esm',
+        sourcemap: 'external',
+        sourcefile: '../../src/kernel/page_alloc.ts',
+      });
+      const file = join(dir, 'chunk-TEST.mjs');
+      writeFileSync(file, out.code);
+      writeFileSync(`${file}.map`, out.map);
+      const lines = out.code.split('\n');
+      const line = lines.findIndex((l) => l.includes('spin('));
+      const column = lines[line]!.indexOf('spin(');
+      expect(line).toBeGreaterThanOrEqual(0);
+      // a worker leaves the bundle's position alone: reading the map is the main thread's job
+      const raw = `rmqueue_bulk (${file}:${line + 1}:${column + 1})`;
+      expect(site_label(raw, false)).toBe(raw);
+      expect(site_label(raw)).toBe('rmqueue_bulk (page_alloc.ts:6)');
+      expect(site_label('rmqueue_bulk (page_alloc.ts:6)')).toBe('rmqueue_bulk (page_alloc.ts:6)');
+      // no map: the generated file and line
+      const bare = join(dir, 'bare.mjs');
+      writeFileSync(bare, out.code);
+      expect(site_label(`f (${bare}:3:1)`)).toBe('f (bare.mjs:3)');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
@@ -315,7 +356,7 @@ describe('--lockstat=contention: perf lock contention at the lowest cost', () =>
     spin_unlock(zone, LOCK.zone);
     const s = lockstat_sites();
     expect(s.contended.every((c) => c.length === 0)).toBe(true);
-    expect(s.contention[LOCK.zone]!.map((x) => x[0])).toEqual([
+    expect(s.contention[LOCK.zone]!.map((x) => site_label(x[0]))).toEqual([
       expect.stringMatching(/^rmqueue_like \(/),
     ]);
     expect(field(v, 1, LOCK.zone, LOCKSTAT.wait_nr)).toBe(1);
