@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { VERSION } from '../config.ts';
 import { EXIT, exitCode, type RunReport, runMachine } from '../machine/machine.ts';
 import { provenance, type RunMeta, runJson } from './json.ts';
+import { addMergeCommand } from './merge.ts';
 import { addMutantsCommand } from './mutants.ts';
 import { addMachineOptions, configFromFlags, type MachineFlags } from './options.ts';
 import { checkWritable, STDOUT, writeReport } from './output.ts';
@@ -132,6 +133,7 @@ export function buildProgram(exit: (code: number) => void, argv: string[] = []):
   addSoakCommand(program, exit, stopOnSignals);
   addMutantsCommand(program, exit, stopOnSignals, argv);
   addSweepCommand(program, exit, stopOnSignals, argv);
+  addMergeCommand(program, exit, argv);
   for (const c of program.commands) c.addHelpText('after', EXIT_HELP);
   return program;
 }

@@ -8,10 +8,26 @@
  * The whole grid is validated before the first run (bad input: one line
  * naming the flag, exit 2). Every point runs with the same seed (the one
  * given, or one drawn for the sweep), so that points differ only by the axes.
+ *
+ * A sweep is a campaign whose cells are the grid's points (the cell seed is
+ * the campaign seed, for every point): --shard I/N (or the job engine's
+ * environment, src/campaign/shard.ts) runs every N-th point, and `hvaemu
+ * merge` writes the files an unsharded sweep writes from the shards' folders.
  */
 import { loadavg } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Command, Option } from 'commander';
+import {
+  type CampaignInfo,
+  campaignId,
+  campaignSeed,
+  resolveShard,
+  SHARD_COUNT_HELP,
+  SHARD_HELP,
+  type Shard,
+  shardCells,
+  UNSHARDED,
+} from '../campaign/shard.ts';
 import { type Config, SPINLOCK_KINDS, type SpinlockKind } from '../config.ts';
 import { exitCode, type RunReport, runMachine, type Verdict } from '../machine/machine.ts';
 import type { Series } from '../report/charts.ts';
@@ -19,8 +35,9 @@ import type { LatencySummary } from '../stats/latency.ts';
 import type { LockReport } from '../stats/lockstat.ts';
 import { secsShort, si, table } from './format.ts';
 import { configJson, locksJson, type Provenance, provenance, roundDeep } from './json.ts';
+import { mergeLines, prepareOutDir } from './mutants.ts';
 import { addMachineOptions, configFromFlags, type MachineFlags } from './options.ts';
-import { checkWritable, fsReason, makeDirs, writeFileAtomic, writeReport } from './output.ts';
+import { fsReason, writeFileAtomic, writeReport } from './output.ts';
 import { configWarnings, UsageError, warn } from './parse.ts';
 
 /** The flags a sweep takes as comma lists; the rest of the machine flags are fixed values. */
@@ -47,7 +64,12 @@ const AXES = [
 ] as const;
 type AxisKey = (typeof AXES)[number]['key'];
 
-type SweepFlags = MachineFlags & { out: string; quiet?: boolean };
+type SweepFlags = MachineFlags & {
+  out: string;
+  quiet?: boolean;
+  shard?: string;
+  shardCount?: string;
+};
 
 export type GridPoint = {
   cpus: number;
@@ -57,6 +79,8 @@ export type GridPoint = {
 };
 
 export type SweepPoint = GridPoint & {
+  /** The cell seed: the campaign seed (every point runs it, so points differ only by their axes). */
+  seed: number;
   verdict: Verdict;
   durationMs: number;
   ops: number;
@@ -82,7 +106,7 @@ export type SweepPoint = GridPoint & {
   problem?: string;
 };
 
-export const SWEEP_SCHEMA = 2;
+export const SWEEP_SCHEMA = 3;
 
 /** docs/schema/sweep.schema.json */
 export type SweepReport = Omit<Provenance, 'host'> & {
@@ -97,6 +121,7 @@ export type SweepReport = Omit<Provenance, 'host'> & {
   /** Points run, of the grid's. */
   runs: number;
   gridSize: number;
+  campaign: CampaignInfo;
   axes: { [K in AxisKey]: (string | number)[] };
   /** The configuration of the first point (delays keyed by point name); the axes vary from it. */
   config: ReturnType<typeof configJson>;
@@ -119,7 +144,10 @@ export function parseList(s: string, flag: string): string[] {
 }
 
 /** Every point of the grid as a validated Config, or a UsageError naming the flag. */
-export function sweepGrid(flags: SweepFlags): { axes: SweepReport['axes']; configs: Config[] } {
+export function sweepGrid(
+  flags: SweepFlags,
+  shard: Shard = UNSHARDED,
+): { axes: SweepReport['axes']; configs: Config[] } {
   const lists = Object.fromEntries(
     AXES.map((a) => [a.key, parseList(String(flags[a.key] ?? a.def), a.flag)]),
   ) as { [K in AxisKey]: string[] };
@@ -128,7 +156,7 @@ export function sweepGrid(flags: SweepFlags): { axes: SweepReport['axes']; confi
       throw new UsageError(`--spinlock: '${k}' is not one of ${SPINLOCK_KINDS.join(', ')}`);
     }
   }
-  const seed = flags.seed ?? String((Math.random() * 0x1_0000_0000) >>> 0);
+  const seed = String(campaignSeed(flags.seed, shard));
   const configs: Config[] = [];
   for (const cpus of lists.cpus)
     for (const spinlock of lists.spinlock)
@@ -149,6 +177,22 @@ export function sweepGrid(flags: SweepFlags): { axes: SweepReport['axes']; confi
 const lockNamed = (r: RunReport, name: string): LockReport | undefined =>
   r.locks.find((l) => l.name === name);
 
+/** A point's cell key: `cpus=2,pagevec=14,spinlock=pv,rate=50000`. */
+export const pointKey = (p: GridPoint): string =>
+  `cpus=${p.cpus},pagevec=${p.pagevecSize},spinlock=${p.spinlock},rate=${p.hostDiscardRate}`;
+
+/** The sweep as a campaign: its cells are the grid's points, in the order an unsharded sweep runs them. */
+export function sweepCampaign(configs: Config[], shard: Shard): CampaignInfo {
+  const cells = configs.map(pointKey);
+  return {
+    id: campaignId({ kind: 'sweep', configs: configs.map(configJson) }),
+    seed: configs[0]!.seed,
+    cells,
+    shard,
+    merged: null,
+  };
+}
+
 export function sweepPoint(cfg: Config, r: RunReport): SweepPoint {
   const t = r.totals;
   const dl = lockNamed(r, 'page_hva_discard_list_lock');
@@ -165,6 +209,7 @@ export function sweepPoint(cfg: Config, r: RunReport): SweepPoint {
     pagevecSize: cfg.pagevecSize,
     spinlock: cfg.spinlock,
     hostDiscardRate: cfg.hostDiscardRate,
+    seed: cfg.seed,
     verdict: r.verdict,
     durationMs: r.durationMs,
     ops: t.ops,
@@ -374,63 +419,47 @@ export function sweepVerdictLine(
   return `${r.verdict}: ${what}`;
 }
 
-/** Create --out and write a file in it now, so that a bad folder is a usage error before any run. */
-function prepareOut(out: string): string {
-  const dir = resolve(out);
-  try {
-    makeDirs(dir);
-  } catch (e) {
-    throw new UsageError(`--out: cannot create '${out}': ${fsReason(e)}`);
-  }
-  checkWritable(join(dir, 'sweep.json'), '--out');
-  return dir;
-}
-
 async function sweepCommand(
   flags: SweepFlags,
   stopOnSignals: () => { signal: AbortSignal; dispose: () => void },
   argv: string[],
 ): Promise<number> {
   const startedAt = new Date();
-  const { axes, configs } = sweepGrid(flags);
-  const dir = prepareOut(flags.out);
+  const shard = resolveShard(flags.shard, flags.shardCount);
+  const { axes, configs } = sweepGrid(flags, shard);
+  const dir = prepareOutDir(flags.out, 'sweep.json');
   const first = configs[0]!;
   for (const w of configWarnings(first)) warn(w);
+  const campaign = sweepCampaign(configs, shard);
+  const mine = shardCells(configs.length, shard).map((k) => configs[k]!);
   const err = process.stderr;
   const say = (s: string) => {
     if (!flags.quiet) err.write(`${s}\n`);
   };
   say(
-    `hvaemu sweep: ${configs.length} runs of ${(first.durationMs / 1000).toFixed(1)}s, seed ${first.seed}; results in ${dir}`,
+    `hvaemu sweep: ${mine.length} runs of ${(first.durationMs / 1000).toFixed(1)}s, seed ${first.seed}${shard.count > 1 ? `, shard ${shard.index}/${shard.count} of ${configs.length} (campaign ${campaign.id})` : ''}; results in ${dir}`,
   );
   const loadavgBefore = loadavg();
   const t0 = performance.now();
   const points: SweepPoint[] = [];
   const signals = stopOnSignals();
   try {
-    for (const [i, cfg] of configs.entries()) {
+    for (const [i, cfg] of mine.entries()) {
       if (signals.signal.aborted) break;
       const r = await runMachine(cfg, { signal: signals.signal });
       const p = sweepPoint(cfg, r);
       points.push(p);
       say(
-        `[${i + 1}/${configs.length}] cpus ${cfg.cpus}, pagevec ${cfg.pagevecSize}, ${cfg.spinlock}, ${si(cfg.hostDiscardRate)} discards/s: ${si(p.opsPerSec)} ops/s, ${f3(p.discardLock.acquisitionsPerParked)} discard-lock acquisitions per parked page, ${r.verdict}${p.problem ? ` (${p.problem})` : ''}`,
+        `[${i + 1}/${mine.length}] cpus ${cfg.cpus}, pagevec ${cfg.pagevecSize}, ${cfg.spinlock}, ${si(cfg.hostDiscardRate)} discards/s: ${si(p.opsPerSec)} ops/s, ${f3(p.discardLock.acquisitionsPerParked)} discard-lock acquisitions per parked page, ${r.verdict}${p.problem ? ` (${p.problem})` : ''}`,
       );
     }
   } finally {
     signals.dispose();
   }
-  const notices: string[] = [];
-  let charts: string[] = [];
-  try {
-    charts = await sweepCharts(dir, points, axes);
-  } catch (e) {
-    notices.push(`--out: could not write the charts into '${dir}' (${fsReason(e)})`);
-  }
   const signal = signals.signal.aborted ? String(signals.signal.reason) : null;
   const verdict = sweepVerdict(points, signal);
   const prov = await provenance(argv);
-  const report: SweepReport = roundDeep({
+  const report: Omit<SweepReport, 'charts'> = {
     schema: SWEEP_SCHEMA,
     kind: 'sweep',
     verdict,
@@ -441,17 +470,39 @@ async function sweepCommand(
     ...prov,
     runs: points.length,
     gridSize: configs.length,
+    campaign,
     axes,
     config: configJson(first),
     points,
-    charts,
     host: {
       ...prov.host,
       loadavgBefore,
       loadavgAfter: loadavg(),
       wallMs: performance.now() - t0,
     },
-  });
+  };
+  return writeSweepDir(dir, report);
+}
+
+/**
+ * Write a sweep's files into `dir` (charts, table.txt, sweep.json), print the
+ * table, what was written and the verdict line; returns the exit code.
+ * The merge of a sharded sweep writes its files with this too.
+ */
+export async function writeSweepDir(
+  dir: string,
+  partial: Omit<SweepReport, 'charts'>,
+): Promise<number> {
+  const err = process.stderr;
+  const { points, axes } = partial;
+  const notices: string[] = [];
+  let charts: string[] = [];
+  try {
+    charts = await sweepCharts(dir, points, axes);
+  } catch (e) {
+    notices.push(`--out: could not write the charts into '${dir}' (${fsReason(e)})`);
+  }
+  const report: SweepReport = roundDeep({ ...partial, charts });
   const ratios = batchingRatios(points);
   const text = [sweepTable(points), ...(ratios.length ? ['', ...ratios] : [])].join('\n');
   try {
@@ -460,15 +511,32 @@ async function sweepCommand(
     notices.push(`--out: could not write '${join(dir, 'table.txt')}' (${fsReason(e)})`);
   }
   // The table and the verdict first: whatever happens to the files, the sweep is not lost.
+  const h = report.host;
+  const merged = report.campaign.merged;
   process.stdout.write(
-    `${text}\n\n(load average ${loadavgBefore[0]!.toFixed(2)} before, ${report.host.loadavgAfter[0]!.toFixed(2)} after, ${report.host.cores} cores)\n`,
+    `${text}\n\n${
+      merged === null
+        ? `(load average ${h.loadavgBefore[0]!.toFixed(2)} before, ${h.loadavgAfter[0]!.toFixed(2)} after, ${h.cores} cores)`
+        : `(merged from ${merged.from.length} reports: ${runsOf(merged.from)})`
+    }\n`,
   );
+  for (const l of mergeLines(report.campaign)) process.stdout.write(`${l}\n`);
   const w = writeReport(join(dir, 'sweep.json'), report, '--out');
   if (w.notice) notices.push(w.notice);
   else process.stdout.write(`wrote ${w.path}, table.txt, ${charts.join(', ')}\n`);
   for (const n of notices) err.write(`hvaemu: ${n}\n`);
   process.stdout.write(`${sweepVerdictLine(report)}\n`);
   return report.exitCode;
+}
+
+/** `shard 1/2 on host-a (SUCCESS, 2 points), ...` */
+function runsOf(from: NonNullable<CampaignInfo['merged']>['from']): string {
+  return from
+    .map(
+      (f) =>
+        `${f.shard ? `shard ${f.shard.index}/${f.shard.count}` : 'merged'} on ${f.hostname || '?'} (${f.verdict}, ${f.cells} point${f.cells === 1 ? '' : 's'})`,
+    )
+    .join(', ');
 }
 
 /** Register `sweep` on the program; `exit` receives the exit code. */
@@ -491,6 +559,8 @@ export function addSweepCommand(
   for (const a of AXES) cmd.addOption(new Option(`${a.flag} <list>`, a.help).default(a.def));
   cmd
     .requiredOption('--out <dir>', 'results folder (required; created if missing)')
+    .option('--shard <I/N>', SHARD_HELP)
+    .option('--shard-count <n>', SHARD_COUNT_HELP)
     .option('--quiet', 'no line per run on stderr', false)
     .action(async (flags: SweepFlags) => exit(await sweepCommand(flags, stopOnSignals, argv)));
   cmd.exitOverride();
