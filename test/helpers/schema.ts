@@ -11,6 +11,7 @@ export const SCHEMAS = [
   'sweep',
   'soak-summary',
   'soak-stats-line',
+  'soak-farm',
   'bench',
 ] as const;
 export type SchemaName = (typeof SCHEMAS)[number];
