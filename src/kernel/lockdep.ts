@@ -88,6 +88,16 @@ type Task = {
   softirqNr: number;
 };
 let tasks: Task[] = [];
+/** The task of K.home, cached: the hot path looks at one module variable. */
+let cur: Task | undefined;
+let curHome = -1;
+function task(): Task {
+  if (K.home !== curHome || cur === undefined) {
+    cur = tasks[K.home] ?? new_task();
+    curHome = K.home;
+  }
+  return cur;
+}
 /** This thread's copies of the global usage masks and of each class's known predecessors. */
 const usageCache = new Int32Array(LD_TARGETS);
 const predCache = new Int32Array(LD_CLASSES);
@@ -96,6 +106,8 @@ let textView: Uint8Array | undefined;
 /** kernel_attach: a new machine (or a unit test's new boot): forget every cache. */
 export function lockdep_attach(): void {
   tasks = [];
+  cur = undefined;
+  curHome = -1;
   usageCache.fill(0);
   predCache.fill(0);
   textView = undefined;
@@ -128,7 +140,7 @@ function usage_need(pc: number, ctx: number, irqs: number): number {
  * succeeded: `trylock` adds no dependency and cannot deadlock).
  */
 export function lock_acquire(cls: number, trylock: boolean): void {
-  const t = tasks[K.home] ?? new_task();
+  const t = task();
   const i32 = K.i32;
   const pc = i32[K.percpu + PERCPU.preempt_count]!;
   const ctx = (pc & HARDIRQ_MASK) !== 0 ? HARDIRQ : t.softirq > 0 ? SOFTIRQ : PROCESS;
@@ -149,8 +161,7 @@ export function lock_acquire(cls: number, trylock: boolean): void {
 
 /** lock_release: the class leaves the held set of the context it was taken in. */
 export function lock_release(cls: number): void {
-  const t = tasks[K.home];
-  if (t === undefined) return;
+  const t = task();
   const pc = K.i32[K.percpu + PERCPU.preempt_count]!;
   let ctx = (pc & HARDIRQ_MASK) !== 0 ? HARDIRQ : t.softirq > 0 ? SOFTIRQ : PROCESS;
   if (t.count[ctx * LD_CLASSES + cls] === 0) {
@@ -171,8 +182,8 @@ export function lock_release(cls: number): void {
  */
 export function trace_hardirqs_on(): void {
   if (!K.lockdep) return;
-  const t = tasks[K.home];
-  if (t !== undefined && t.all !== 0) mark_held_locks(t);
+  const t = task();
+  if (t.all !== 0) mark_held_locks(t);
 }
 
 /** trace_softirqs_on: bottom halves enabled again (local_bh_enable). */
@@ -195,14 +206,14 @@ function mark_held_locks(t: Task): void {
 /** trace_softirq_enter: __do_softirq is about to run handler `nr` (softirq context). */
 export function trace_softirq_enter(nr: number): void {
   if (!K.lockdep) return;
-  const t = tasks[K.home] ?? new_task();
+  const t = task();
   t.softirq++;
   t.softirqNr = nr;
 }
 export function trace_softirq_exit(): void {
   if (!K.lockdep) return;
-  const t = tasks[K.home];
-  if (t !== undefined && t.softirq > 0) t.softirq--;
+  const t = task();
+  if (t.softirq > 0) t.softirq--;
 }
 
 /**
@@ -419,7 +430,13 @@ const rawFrames = (_e: Error, frames: StackFrame[]) => frames;
 /** Frames of the validator itself, and where a task's chain starts. */
 const OWN_FRAME =
   /^(lock_acquire|lock_release|lockdep_percpu|trace_|mark_|add_edge|check_deadlock|report|write_record|call_chain|bfs)/;
-const BOTTOM = new Set(['cpu_loop', 'quiesce', 'stop_machine_park', 'stutter_hold', 'workload_init']);
+const BOTTOM = new Set([
+  'cpu_loop',
+  'quiesce',
+  'stop_machine_park',
+  'stutter_hold',
+  'workload_init',
+]);
 
 /**
  * The call chain, innermost first, as function names separated by '\n':
@@ -646,7 +663,9 @@ export function lockdepSplat(v: Views, n: number): LockdepSplat {
     title = 'possible recursive locking detected';
     const ctxName = ['process', 'softirq', 'hardirq'][irq] ?? '?';
     text.push(`${useLine(me)}`, ` is trying to acquire ${cls(a)}`, ...indent(me, '   '));
-    text.push(`but it already holds, or waits for, a lock of that class (taken in ${ctxName} context)`);
+    text.push(
+      `but it already holds, or waits for, a lock of that class (taken in ${ctxName} context)`,
+    );
   }
   return { kind, title, text: [`[ INFO: ${title} ]`, ...text] };
 }
