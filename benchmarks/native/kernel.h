@@ -188,8 +188,14 @@ static inline int list_empty(int head) { return I32[L_lru_next + head] == head; 
 static inline int list_first(int head) { return I32[L_lru_next + head]; }
 static inline int list_last(int head) { return I32[L_lru_prev + head]; }
 
+/* list.ts's CONFIG_DEBUG_LIST checks, the same comparisons (a failure ends the bench). */
 static inline void __list_add(int node, int prev, int next) {
-  if (node < L_nr_pages) ghost_list_add(node);
+  if ((unsigned)node >= (unsigned)L_nr_pages) die("list_add: not a page", node);
+  int ln = I32[L_lru_next + node], lp = I32[L_lru_prev + node];
+  if (!((ln == LIST_POISON1 && lp == LIST_POISON2) || (ln | lp) == 0)) die("list_add: linked", node);
+  if ((unsigned)next >= (unsigned)L_nr_nodes || I32[L_lru_prev + next] != prev) die("list_add: next", node);
+  if ((unsigned)prev >= (unsigned)L_nr_nodes || I32[L_lru_next + prev] != next) die("list_add: prev", node);
+  ghost_list_add(node);
   I32[L_lru_next + node] = next;
   I32[L_lru_prev + node] = prev;
   I32[L_lru_next + prev] = node;
@@ -200,13 +206,17 @@ static inline void list_add_tail(int node, int head) {
   __list_add(node, I32[L_lru_prev + head], head);
 }
 static inline void list_del(int node) {
+  if ((unsigned)node >= (unsigned)L_nr_pages) die("list_del: not a page", node);
   int next = I32[L_lru_next + node];
   int prev = I32[L_lru_prev + node];
+  if (next == LIST_POISON1) die("list_del: deleted twice", node);
+  if ((unsigned)next >= (unsigned)L_nr_nodes || I32[L_lru_prev + next] != node) die("list_del: next", node);
+  if ((unsigned)prev >= (unsigned)L_nr_nodes || I32[L_lru_next + prev] != node) die("list_del: prev", node);
   I32[L_lru_next + prev] = next;
   I32[L_lru_prev + next] = prev;
-  I32[L_lru_next + node] = -1;
-  I32[L_lru_prev + node] = -1;
-  if (node < L_nr_pages) ghost_list_del(node);
+  I32[L_lru_next + node] = LIST_POISON1;
+  I32[L_lru_prev + node] = LIST_POISON2;
+  ghost_list_del(node);
 }
 static inline void list_splice_init(int list, int head) {
   if (list_empty(list)) return;
