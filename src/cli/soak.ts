@@ -211,7 +211,7 @@ async function soakCommand(
   const lines = [
     `${verdict} ${cfg.cpus} CPUs ran ${hms(s.durationMs)} (${s.endReason}), ${si(s.totals.ops)} ops, ${si(s.totals.discardFaults)} discard faults, ${si(s.totals.pagesFreedFromList)} freed from the discard list`,
     `  violations ${s.violations.total}; audits ${s.audits.periodic} periodic (${s.audits.failed} failed, ${s.audits.skipped} skipped), final ${s.audits.final && !('skipped' in s.audits.final) ? (s.audits.final.ok ? 'ok' : 'FAILED') : 'skipped'}`,
-    `  memory: RSS ${s.memory.rss.why}`,
+    `  memory: ${s.memory.verdict ?? `RSS ${s.memory.rss.why}`}`,
     ...(s.stall ? [`  STALL: ${s.stall.reason} (stall.json)`] : []),
     ...(s.error ? [`  ERROR: ${s.error.message}`] : []),
     `  results: ${dir}/ (report.html, summary.json, stats.jsonl ${s.statsLines} lines, violations.jsonl ${s.violations.written} lines)`,

@@ -10,6 +10,7 @@ import { rec } from '../check/recorder.ts';
 import { K } from '../kernel/context.ts';
 import { HS } from '../kernel/essa.ts';
 import { CNT, CTRL } from '../shm/layout.ts';
+import { memstat_every } from '../soak/memstat.ts';
 
 /** Frames looked at per tick at most (bounds a tick on a large guest). */
 const SCAN_PER_TICK = 8192;
@@ -24,6 +25,8 @@ export async function host_loop(): Promise<number> {
   let last = performance.now();
   let discards = 0;
   let ticks = 0;
+  // The host thread's heap for the soak's leak check (memstat.ts), written at its tick boundaries.
+  const memstat = memstat_every(K.f64, L, L.nr_cpus);
   while (Atomics.load(i32, stop) === 0) {
     const t = performance.now();
     quota = Math.min(quota + ((t - last) / 1000) * rate, rate / 10 + 64);
@@ -43,7 +46,10 @@ export async function host_loop(): Promise<number> {
     // Tick about every millisecond; wake at once on stop.
     Atomics.wait(i32, stop, 0, 1);
     // Let the control port breathe now and then.
-    if (++ticks % 64 === 0) await new Promise((r) => setImmediate(r));
+    if (++ticks % 64 === 0) {
+      memstat(t);
+      await new Promise((r) => setImmediate(r));
+    }
   }
   return discards;
 }

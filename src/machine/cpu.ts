@@ -9,6 +9,7 @@ import { K, P } from '../kernel/context.ts';
 import { ListCorruption, list_corruption_unwind } from '../kernel/list.ts';
 import { ipi_point, pending_nap, point } from '../kernel/smp.ts';
 import { CNT, CPU_STATE, CTRL, PERCPU, PERCPU_HOLD } from '../shm/layout.ts';
+import { memstat_every } from '../soak/memstat.ts';
 import { workload_op } from '../workload/workload.ts';
 
 /** Operations between two looks at the stop word. */
@@ -29,6 +30,9 @@ export async function cpu_loop(): Promise<void> {
     await sleep(1);
   }
   i32[state] = CPU_STATE.running;
+  // This thread's heap for the soak's leak check, written by us: we answer no message while we spin.
+  const memstat = memstat_every(f64, L, K.home);
+  memstat(performance.now());
   let failure: unknown;
   try {
     let lastYield = performance.now();
@@ -43,6 +47,7 @@ export async function cpu_loop(): Promise<void> {
       const t = performance.now();
       if (t - lastYield > YIELD_MS) {
         lastYield = t;
+        memstat(t);
         await yieldToEventLoop();
       }
     }

@@ -10,6 +10,7 @@
  */
 import { interruptedLine } from '../cli/report.ts';
 import { POINTS } from '../points.ts';
+import type { TrendJudgement } from '../soak/leak.ts';
 import type { Liveness, SoakConfig, SoakSummary, ViolationLine } from '../soak/soak.ts';
 import type { StatsLine } from '../soak/stats.ts';
 import {
@@ -287,21 +288,61 @@ async function charts(input: SoakReportInput): Promise<string[]> {
     ),
   );
 
-  const rss = summary.memory.rss;
+  // Memory: the process's RSS beside what the threads' heaps hold together,
+  // then each thread's own heap (lines from before per-thread figures have none).
+  const mem = summary.memory;
+  const threadNames = [
+    ...new Set(stats.flatMap((l) => l.memory.threads?.map((t) => t.thread) ?? [])),
+  ];
+  const all = (
+    l: StatsLine,
+    f: (m: { heapUsed: number; heapTotal: number; external: number; malloced?: number }) => number,
+  ) =>
+    l.memory.threads
+      ? (f(l.memory) + l.memory.threads.reduce((a, t) => a + (t.ageMs === null ? 0 : f(t)), 0)) / MB
+      : Number.NaN;
   out.push(
     await chart(
       {
-        title: `Memory: ${rss.why}`,
+        title: `Memory: ${mem.verdict ?? mem.rss.why}`,
         yLabel: 'MB',
         unit: 'MB',
         series: [
           series('RSS (process)', (l) => l.memory.rss / MB),
-          series('heap used (main thread)', (l) => l.memory.heapUsed / MB),
-        ],
+          series('heap total (every thread)', (l) => all(l, (m) => m.heapTotal)),
+          series('heap used (every thread)', (l) => all(l, (m) => m.heapUsed)),
+          series('external + V8 malloc (every thread, the shared buffer in each)', (l) =>
+            all(l, (m) => m.external + (m.malloced ?? 0)),
+          ),
+          ...(threadNames.length === 0
+            ? [series('heap used (main thread)', (l) => l.memory.heapUsed / MB)]
+            : []),
+        ].filter((x) => x.points.some(([, y]) => Number.isFinite(y))),
       },
       'no interval completed',
     ),
   );
+  if (threadNames.length > 0) {
+    out.push(
+      await chart(
+        {
+          title: "Heap used per thread (each thread's process.memoryUsage())",
+          yLabel: 'MB',
+          unit: 'MB',
+          series: [
+            series('main', (l) => l.memory.heapUsed / MB),
+            ...threadNames.map((n) =>
+              series(n, (l) => {
+                const th = l.memory.threads?.find((t) => t.thread === n);
+                return th && th.ageMs !== null ? th.heapUsed / MB : Number.NaN;
+              }),
+            ),
+          ],
+        },
+        'no interval completed',
+      ),
+    );
+  }
 
   const parks = summary.audits.records.filter((r) => !r.skipped);
   if (parks.length > 0) {
@@ -320,6 +361,16 @@ async function charts(input: SoakReportInput): Promise<string[]> {
     );
   }
   return out;
+}
+
+/** The leak check's fit of every memory series: a row each, growth in orange. */
+function memoryTable(series: Record<string, TrendJudgement>): string {
+  const rows = Object.entries(series).map(([name, j]) => {
+    const state = j.leak ? 'GROWS' : j.plateau ? 'plateau' : j.judged ? 'flat' : 'too short';
+    const cls = j.leak ? ' class="warn"' : '';
+    return `<tr${cls}><td>${escapeHtml(name)}</td><td>${fmt(j.slopeMBPerHour, 2)}</td><td>${fmt(j.r2, 3)}</td><td>${fmt(j.firstMB, 1)}</td><td>${fmt(j.lastMB, 1)}</td><td>${fmt(j.maxMB, 1)}</td><td title="${escapeHtml(j.why)}">${state}</td></tr>`;
+  });
+  return `<table class="num"><tr><th>series</th><th>MB/h</th><th>r^2</th><th>after warm-up MB</th><th>at the end MB</th><th>max MB</th><th>trend</th></tr>${rows.join('')}</table>`;
 }
 
 function table(rows: Array<[string, string]>): string {
@@ -525,6 +576,9 @@ export async function renderSoakReport(input: SoakReportInput): Promise<string> 
   const drawn = await charts(input);
   const memLine = (name: string, j: typeof mem.rss) =>
     `${escapeHtml(name)}: ${j.leak ? `<span class="warn">${escapeHtml(j.why)}</span>` : escapeHtml(j.why)}${j.firstMB !== null ? ` (${j.firstMB} MB after warm-up, ${j.lastMB} MB at the end, ${j.maxMB} MB at most)` : ''}`;
+  const memCell = mem.series
+    ? `${mem.leakSuspected ? `<span class="warn">${escapeHtml(mem.verdict)}</span>` : escapeHtml(mem.verdict)}${memoryTable(mem.series)}`
+    : `${memLine('RSS', mem.rss)}<br>${memLine('heap', mem.heapUsed)}`;
 
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -555,7 +609,7 @@ ${table([
       ? 'none'
       : `<span class="warn">${s.violations.total}</span>, first at ${escapeHtml(clockLabel(t0 + (s.violations.firstMs ?? 0), 1000))}, after ${escapeHtml(duration(s.violations.firstMs ?? 0))}`,
   ],
-  ['memory', `${memLine('RSS', mem.rss)}<br>${memLine('heap', mem.heapUsed)}`],
+  ['memory', memCell],
   ['stats lines', String(s.statsLines)],
   [
     'process',

@@ -32,7 +32,7 @@
  * | recorder        | per CPU + host: ring        | ...                | (flight recorder)                    |
  * | violations      | slots                       | ...                | (oracle reports)                     |
  * | ipi_at (f64)    | 1 line per CPU              | 64 c               | (--ipi-delivery: when the IPI shows) |
- * | stats (f64)     | counters per CPU + host     | 64-byte multiples  | (per-CPU counters)                   |
+ * | stats (f64)     | counters per CPU + host, then a line of the thread's memory | 64-byte multiples | (per-CPU counters; soak memstat) |
  * | lockstat (f64)  | per CPU: class x LOCKSTAT, a line of contended marks | 64-byte multiples | (lock_stat) |
  * | latency (f64)   | per CPU: LATENCY histograms | 64-byte multiples  | (irqsoff, IPI latency histograms)    |
  * | lockdep         | LOCKDEP: usage, graph, records, reports | ~60 KiB  | (lockdep's lock_class usage, chains) |
@@ -304,6 +304,24 @@ export type CounterName = (typeof COUNTERS)[number];
 export const CNT = Object.fromEntries(COUNTERS.map((n, i) => [n, i])) as {
   readonly [K in CounterName]: number;
 };
+/**
+ * After the counters of a stats block, a line of the thread's own memory
+ * (src/soak/memstat.ts): written by the thread itself at its batch
+ * boundaries (a spinning CPU answers no message), read by the soak's sampler.
+ * Keyed by the thread's home CPU (the host: nr_cpus), not by the CPU it runs as.
+ */
+export const STATS_MEM = alignUp(COUNTERS.length, LINE / 8);
+export const MEMSTAT = {
+  heapUsed: 0,
+  heapTotal: 1,
+  external: 2,
+  arrayBuffers: 3,
+  malloced: 4, // v8.getHeapStatistics().malloced_memory
+  atMs: 5, // epoch ms of the sample (0: none yet)
+  newSpace: 6, // V8's young generation, committed (v8.getHeapSpaceStatistics new_space)
+  codeSpace: 7, // V8's code space, committed
+  nr_words: 8,
+} as const;
 
 /**
  * List heads live in the link arrays after the pfns, from the first 64-byte
@@ -351,7 +369,7 @@ export function computeLayout(cfg: Pick<Config, 'cpus' | 'pages' | 'files' | 'pa
   const ring_stride = alignUp(I32_PER_LINE + RING_EVENTS * EVENT_WORDS, I32_PER_LINE);
   const viol_trace_events = VIOLATION_CPUS * RING_EVENTS;
   const viol_stride = alignUp(VIOL.header_words + viol_trace_events * EVENT_WORDS, I32_PER_LINE);
-  const stats_stride = alignUp(COUNTERS.length, LINE / 8);
+  const stats_stride = STATS_MEM + alignUp(MEMSTAT.nr_words, LINE / 8);
   const lockstat_stride = LOCKSTAT_MARKS + LINE / 8;
   const latency_stride = alignUp(LATENCY.nr_words, LINE / 8);
 

@@ -41,7 +41,8 @@ import { COUNTERS, CTRL, type Views } from '../shm/layout.ts';
 import { readLocks } from '../stats/lockstat.ts';
 import { AUDIT_MAX_GAP_MS, makeAuditSchedule } from './audit_schedule.ts';
 import { openJournal, readJsonl, writeDocument, writeJson } from './journal.ts';
-import { judgeTrend, type TrendJudgement } from './leak.ts';
+import { judgeMemory, type MemoryJudgement, makeSeriesStore } from './leak.ts';
+import { memorySeries } from './memstat.ts';
 import { downsample, makeSampler, memorySample, type StatsLine } from './stats.ts';
 import { makeStopMachine, type StopMachine, type StopMachineOutcome } from './stop_machine.ts';
 
@@ -213,7 +214,14 @@ export type SoakSummary = {
   };
   stall: RunReport['stall'] | null;
   error: RunReport['error'] | null;
-  memory: { rss: TrendJudgement; heapUsed: TrendJudgement; leakSuspected: boolean };
+  /**
+   * The leak check (leak.ts judgeMemory): rss and heapUsed (the main thread's)
+   * by name, every series (each thread's heap) in `series`, `leakSuspected`
+   * over all of them, `growing` and `verdict` naming which grows (absent in
+   * folders written before the threads measured their own heaps).
+   */
+  memory: Pick<MemoryJudgement, 'rss' | 'heapUsed' | 'leakSuspected'> &
+    Partial<Omit<MemoryJudgement, 'rss' | 'heapUsed' | 'leakSuspected'>>;
   statsLines: number;
   process: RunReport['process'] | null;
   files: Partial<Record<keyof typeof FILES, string>>;
@@ -292,9 +300,9 @@ export async function runSoak(cfg: Config, opts: SoakOptions): Promise<SoakResul
   const violJournal = openJournal(path('violations'));
   const wall0 = performance.now();
 
-  // Only what the summary needs stays in memory: the memory samples for the
-  // leak trend (24 bytes an interval). The report reads the files back.
-  const memory: Array<[elapsedMs: number, rss: number, heapUsed: number]> = [];
+  // Only what the summary needs stays in memory: the memory series for the
+  // leak trend, in bounded space (leak.ts makeSeriesStore). The report reads the files back.
+  const memory = makeSeriesStore();
   let statsLines = 0;
   let lastStatsMs = 0;
   let violationsWritten = 0;
@@ -455,8 +463,6 @@ export async function runSoak(cfg: Config, opts: SoakOptions): Promise<SoakResul
       | 'process'
     > & { oracle: number; final: RunReport['audit'] | null },
   ): SoakSummary => {
-    const rss = judgeTrend(memory.map(([t, r]) => [t, r] as const));
-    const heapUsed = judgeTrend(memory.map(([t, , h]) => [t, h] as const));
     const parks = auditRecords.filter((r) => !r.skipped).map((r) => r.parkMs);
     const { oracle, final, ...rest } = s;
     const now = new Date().toISOString();
@@ -491,7 +497,7 @@ export async function runSoak(cfg: Config, opts: SoakOptions): Promise<SoakResul
         final,
         records: auditRecords,
       },
-      memory: { rss, heapUsed, leakSuspected: rss.leak || heapUsed.leak },
+      memory: judgeMemory(memory),
       statsLines,
       files: Object.fromEntries(
         (['config', 'stats', 'violations', 'summary'] as const).map((f) => [f, FILES[f]]),
@@ -503,7 +509,7 @@ export async function runSoak(cfg: Config, opts: SoakOptions): Promise<SoakResul
     statsJournal.append(line);
     statsLines++;
     lastStatsMs = line.elapsedMs;
-    memory.push([line.elapsedMs, line.memory.rss, line.memory.heapUsed]);
+    memory.push(line.elapsedMs, memorySeries(line.memory));
     opts.onInterval?.(line);
   };
 

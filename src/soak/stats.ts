@@ -15,6 +15,7 @@
  * (counts only grow) is checked too: a section in a bucket above the word's
  * value raises the interval's figure to that bucket's lower edge.
  */
+import { getHeapStatistics } from 'node:v8';
 import { type LockReport, readCounters, type Totals } from '../machine/machine.ts';
 import {
   CNT,
@@ -27,6 +28,7 @@ import {
   type Views,
 } from '../shm/layout.ts';
 import { bucket_edges } from '../stats/latency.ts';
+import { readThreadMemory, type ThreadMemory } from './memstat.ts';
 
 export const STATS_SCHEMA = 1;
 
@@ -40,7 +42,21 @@ export type LockDelta = {
   waitTimeUs: number;
 };
 
-export type MemorySample = { rss: number; heapUsed: number; heapTotal: number; external: number };
+/**
+ * The process's RSS and the main thread's heap (process.memoryUsage() here),
+ * with every machine thread's own figures (memstat.ts; absent in folders
+ * written before they existed).
+ */
+export type MemorySample = {
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+  arrayBuffers?: number;
+  /** The main thread's V8 malloc'd memory (v8.getHeapStatistics().malloced_memory). */
+  malloced?: number;
+  threads?: ThreadMemory[];
+};
 
 export type StatsLine = {
   schema: typeof STATS_SCHEMA;
@@ -81,7 +97,14 @@ export type StatsLine = {
 
 export function memorySample(): MemorySample {
   const m = process.memoryUsage();
-  return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external };
+  return {
+    rss: m.rss,
+    heapUsed: m.heapUsed,
+    heapTotal: m.heapTotal,
+    external: m.external,
+    arrayBuffers: m.arrayBuffers,
+    malloced: getHeapStatistics().malloced_memory,
+  };
 }
 
 type Snapshot = { elapsedMs: number; cpus: Totals[]; host: Totals; locks: LockReport[] };
@@ -150,7 +173,7 @@ export function makeSampler(
         locks: lockDeltas(prev.locks, cur.locks),
         irqsOffMaxUs: irqsOff.runningMaxUs.map((x) => round(x, 1)),
         irqsOffIntervalMaxUs: irqsOffInterval.map((x) => round(x, 1)),
-        memory: memorySample(),
+        memory: { ...memorySample(), threads: readThreadMemory(v) },
         violations: Atomics.load(v.i32, v.L.ctrl + CTRL.nr_violations) + extra.extraViolations,
         audits: extra.audits,
         auditFailures: extra.auditFailures,

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeConfig } from '../../src/config.ts';
 import { escapeHtml, renderSoakReport } from '../../src/report/html.ts';
 import { COUNTERS } from '../../src/shm/layout.ts';
-import { judgeTrend } from '../../src/soak/leak.ts';
+import { judgeMemory, judgeTrend, makeSeriesStore } from '../../src/soak/leak.ts';
+import { memorySeries } from '../../src/soak/memstat.ts';
 import type { SoakConfig, SoakSummary, ViolationLine } from '../../src/soak/soak.ts';
 import type { StatsLine } from '../../src/soak/stats.ts';
 
@@ -160,6 +161,51 @@ describe('report.html', () => {
     expect(withLockstat.match(/<svg\b/g)?.length).toBe(9);
     expect(withLockstat).toMatch(/Lock wait time per class/);
     expect(withLockstat).toMatch(/<title>00:00:01 \(\+1s\) zone-&gt;lock: 0.003 ms\/s<\/title>/);
+  });
+
+  it("draws each thread's heap beside the RSS, and names the series that grows", async () => {
+    const MB = 1024 * 1024;
+    // 40 minutes, a line a minute: cpu1's heap grows 1 MB a minute, the rest are flat
+    const stats = Array.from({ length: 40 }, (_, i) => ({
+      ...line(i, []),
+      elapsedMs: (i + 1) * 60_000,
+      intervalMs: 60_000,
+      memory: {
+        rss: 250 * MB,
+        heapUsed: 20 * MB,
+        heapTotal: 30 * MB,
+        external: MB,
+        malloced: MB,
+        threads: ['cpu0', 'cpu1', 'host'].map((thread) => ({
+          thread,
+          heapUsed: (thread === 'cpu1' ? 10 + i : 12) * MB,
+          heapTotal: 40 * MB,
+          external: 3 * MB,
+          arrayBuffers: 0,
+          malloced: MB,
+          newSpace: 16 * MB,
+          codeSpace: MB,
+          ageMs: 300,
+        })),
+      },
+    }));
+    const store = makeSeriesStore();
+    for (const l of stats) store.push(l.elapsedMs, memorySeries(l.memory));
+    const memory = judgeMemory(store);
+    expect(memory.growing).toEqual(['cpu1.heapUsed']);
+    const html = await renderSoakReport({
+      config,
+      summary: { ...summary(stats), memory },
+      stats,
+      violations: [],
+    });
+    expect(html).toContain('Heap used per thread');
+    expect(html).toMatch(/<title>[^<]*cpu1: 4\d(\.\d+)? MB<\/title>/);
+    expect(html).toContain('heap total (every thread)');
+    expect(html).toContain('steady growth in cpu1.heapUsed 60 MB/h');
+    expect(html).toMatch(/<tr class="warn"><td>cpu1\.heapUsed<\/td><td>60\.00<\/td>/);
+    // the run's charts plus the per-thread heap chart
+    expect(html.match(/<svg\b/g)?.length).toBe(8);
   });
 
   it('says so instead of drawing empty charts when no interval completed', async () => {

@@ -11,6 +11,7 @@ import {
   statsBase,
   type Views,
 } from '../../src/shm/layout.ts';
+import { memstat_every, memstat_write, readThreadMemory } from '../../src/soak/memstat.ts';
 import { downsample, lockDeltas, makeSampler } from '../../src/soak/stats.ts';
 import { bucket_edges, hist_bucket } from '../../src/stats/latency.ts';
 
@@ -165,5 +166,37 @@ describe('downsample', () => {
     expect(d[0]!.locks).toEqual([
       { name: 'zone->lock', acquisitions: 0, contentions: 0, conBounces: 0, waitTimeUs: 0 },
     ]);
+  });
+});
+
+describe("each thread's memory in its stats block", () => {
+  it('is read back per thread, the host last; a thread that has not written is marked so', () => {
+    const v = machine(2);
+    memstat_write(v.f64, v.L, 1); // cpu1 writes its own figures
+    memstat_write(v.f64, v.L, 2); // the host (nr_cpus)
+    const line = makeSampler(v).sample(1000, { audits: 0, auditFailures: 0, extraViolations: 0 });
+    const th = line.memory.threads!;
+    expect(th.map((t) => t.thread)).toEqual(['cpu0', 'cpu1', 'host']);
+    expect(th[0]!.ageMs).toBeNull();
+    for (const t of th.slice(1)) {
+      expect(t.heapUsed).toBeGreaterThan(0);
+      expect(t.heapTotal).toBeGreaterThanOrEqual(t.heapUsed);
+      expect(t.ageMs).toBeGreaterThanOrEqual(0);
+    }
+    // the words sit after the counters: no counter changed
+    for (let rec = 0; rec <= 2; rec++) expect(v.f64[statsBase(v.L, rec) + CNT.ops]).toBe(0);
+  });
+
+  it('is written at most once per period by memstat_every', () => {
+    const v = machine(1);
+    const w = memstat_every(v.f64, v.L, 0, 1000);
+    w(5000);
+    const first = readThreadMemory(v)[0]!;
+    expect(first.ageMs).not.toBeNull();
+    v.f64.fill(0, statsBase(v.L, 0), statsBase(v.L, 1)); // wipe, then call within the period
+    w(5999);
+    expect(readThreadMemory(v)[0]!.ageMs).toBeNull();
+    w(6000);
+    expect(readThreadMemory(v)[0]!.ageMs).not.toBeNull();
   });
 });
