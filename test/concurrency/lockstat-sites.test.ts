@@ -21,6 +21,7 @@ import {
   readLocks,
   type ThreadLockSites,
 } from '../../src/stats/lockstat.ts';
+import { waitUntil, withTimeout } from '../helpers/workers.ts';
 
 const WORKER = fileURLToPath(new URL('./workers/lockstat-sites.mjs', import.meta.url));
 const TIMEOUT_MS = 30_000;
@@ -30,17 +31,6 @@ afterEach(async () => {
   await Promise.all(workers.map((w) => w.terminate()));
   workers = [];
 });
-
-/** Poll `cond` until true; fail on a worker error or after TIMEOUT_MS. */
-async function until(cond: () => boolean, what: string, failed: () => Error | undefined) {
-  const by = Date.now() + TIMEOUT_MS;
-  while (!cond()) {
-    const e = failed();
-    if (e) throw e;
-    if (Date.now() > by) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
 
 async function contend(lockstat: LockstatMode) {
   const cfg = makeConfig({ cpus: 2, pages: 256, files: 4, seed: 1, lockstat, spinlock: 'pv' });
@@ -64,16 +54,19 @@ async function contend(lockstat: LockstatMode) {
   const exited = new Promise<number>((r) => w.on('exit', r));
   // pv: a waiter past its spins marks the lock word 2 and sleeps: by then it
   // has counted its contention, noted its call site and (full) marked CPU 0
-  await until(
-    () => Atomics.load(v.i32, lock) === 2,
+  await waitUntil(
+    () => {
+      if (error) throw error;
+      return Atomics.load(v.i32, lock) === 2;
+    },
     'the worker waiting',
-    () => error,
+    TIMEOUT_MS,
   );
   const contentions = lockstatBase(v.L, 1) + LOCK.zone * LOCKSTAT.nr_fields + LOCKSTAT.contentions;
   expect(v.f64[contentions]).toBe(1);
   released_by_main();
-  const workerSites = await posted;
-  expect(await exited).toBe(0);
+  const workerSites = await withTimeout(posted, TIMEOUT_MS, 'the worker posting its call sites');
+  expect(await withTimeout(exited, TIMEOUT_MS, 'the worker exiting')).toBe(0);
   return { v, sites: [lockstat_sites(), workerSites] };
 }
 
