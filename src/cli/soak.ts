@@ -15,6 +15,7 @@ import {
 } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { SOAK_SEMI_SPACE_MB } from '../soak/memstat.ts';
 import type { SoakStatus } from '../soak/soak.ts';
 import type { StatsLine } from '../soak/stats.ts';
 import { si } from './format.ts';
@@ -30,6 +31,7 @@ type SoakFlags = MachineFlags & {
   force?: boolean;
   quiet?: boolean;
   renderOnly?: boolean;
+  semiSpace: string;
 };
 
 /** Files of an earlier soak that --force allows to overwrite. */
@@ -37,6 +39,8 @@ const SOAK_FILES = ['stats.jsonl', 'violations.jsonl', 'summary.json', 'config.j
 /** ... and removes first, with these, so that nothing of the earlier soak is read as this one's. */
 const SOAK_OUTPUTS = [...SOAK_FILES, 'stall.json', 'report.html'];
 const MIN_STAT_INTERVAL_MS = 100;
+/** V8's largest semi-space on 64-bit hosts. */
+const MAX_SEMI_SPACE_MB = 64;
 
 /** `1h02m03s`, `4m05s`, `12.3s` */
 export function hms(ms: number): string {
@@ -115,6 +119,17 @@ export function prepareOut(out: string, force: boolean): string {
   return dir;
 }
 
+/** --semi-space: MB per semi-space of the machine threads' young generation, 0 to MAX_SEMI_SPACE_MB. */
+export function parseSemiSpace(text: string): number {
+  const mb = parseInteger(text, '--semi-space');
+  if (mb < 0 || mb > MAX_SEMI_SPACE_MB) {
+    throw new UsageError(
+      `--semi-space: must be 0 (V8's own sizing) to ${MAX_SEMI_SPACE_MB} MB (got ${mb})`,
+    );
+  }
+  return mb;
+}
+
 /** --render-only: rewrite report.html from an earlier soak's files (killed runs too). */
 async function renderOnly(out: string): Promise<number> {
   const dir = resolve(out);
@@ -159,6 +174,7 @@ async function soakCommand(
       `--audit-interval: must be 0 or at least ${MIN_STAT_INTERVAL_MS}ms (got '${flags.auditInterval}')`,
     );
   }
+  const semiSpaceMB = parseSemiSpace(flags.semiSpace);
   const dir = prepareOut(flags.out, flags.force === true);
 
   const { runSoak } = await import('../soak/soak.ts');
@@ -182,6 +198,7 @@ async function soakCommand(
       statIntervalMs,
       auditEvery,
       auditIntervalMs,
+      semiSpaceMB,
       signal: signals.signal,
       argv: process.argv.slice(2),
       ...(tty
@@ -250,6 +267,11 @@ export function addSoakCommand(
       '--force',
       'use an --out folder that is not empty (an earlier soak: its files are replaced)',
       false,
+    )
+    .option(
+      '--semi-space <MB>',
+      "each machine thread's V8 young generation, MB per semi-space, fixed for the run so the process's memory stays flat (0: V8 grows and shrinks it itself)",
+      String(SOAK_SEMI_SPACE_MB),
     )
     .option('--quiet', 'no status line or interval lines', false)
     .option(

@@ -17,8 +17,34 @@
  * The words of a thread are keyed by its home CPU (the host: nr_cpus), not by
  * the CPU it runs as (--migrate moves that): a thread's heap is its own.
  */
-import { getHeapSpaceStatistics, getHeapStatistics } from 'node:v8';
+import { getHeapSpaceStatistics, getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { type Layout, MEMSTAT, STATS_MEM, statsBase } from '../shm/layout.ts';
+
+/**
+ * Every machine thread's young generation (V8's two semi-spaces), fixed for
+ * the whole soak at this many MB per semi-space. Left to itself V8 starts a
+ * worker's semi-space small and doubles it each time the bytes that survived
+ * scavenges since the last doubling pass its size (up to 16 MB, a new space of
+ * 32 MB), and halves it again when the thread allocates little (a
+ * stop_machine audit): the CPU workers' heaps, hence the process's RSS, rose
+ * in steps of about 8 and 16 MB per worker at later and later times, and fell
+ * when the memory reducer ran, and a leak check read that as a leak. A CPU
+ * worker allocates about 18 MB/s of short-lived garbage; with 4 MB it
+ * scavenges about five times a second for well under a millisecond each.
+ */
+export const SOAK_SEMI_SPACE_MB = 4;
+
+/**
+ * Fix the young generation of the isolates created from now on (the machine
+ * threads) at `semiMB` per semi-space; returns the undo (V8's own sizing).
+ * V8's flags are the process's: they size the heaps of isolates created after
+ * they are set, not the main thread's, made at start. 0: leave V8 to it.
+ */
+export function fix_young_generation(semiMB: number): () => void {
+  if (semiMB <= 0) return () => undefined;
+  setFlagsFromString(`--min-semi-space-size=${semiMB} --max-semi-space-size=${semiMB}`);
+  return () => setFlagsFromString('--min-semi-space-size=0 --max-semi-space-size=0');
+}
 
 /** A thread writes its memory at most this often (a batch boundary after this long). */
 export const MEMSTAT_EVERY_MS = 1_000;

@@ -42,7 +42,7 @@ import { readLocks } from '../stats/lockstat.ts';
 import { AUDIT_MAX_GAP_MS, makeAuditSchedule } from './audit_schedule.ts';
 import { openJournal, readJsonl, writeDocument, writeJson } from './journal.ts';
 import { judgeMemory, type MemoryJudgement, makeSeriesStore } from './leak.ts';
-import { memorySeries } from './memstat.ts';
+import { fix_young_generation, memorySeries, SOAK_SEMI_SPACE_MB } from './memstat.ts';
 import { downsample, makeSampler, memorySample, type StatsLine } from './stats.ts';
 import { makeStopMachine, type StopMachine, type StopMachineOutcome } from './stop_machine.ts';
 
@@ -86,6 +86,11 @@ export type SoakOptions = {
   onInterval?: (line: StatsLine) => void;
   /** Cumulative lock statistics from the live buffer (default: stats/lockstat.ts readLocks). */
   readLocks?: (v: Views) => LockReport[];
+  /**
+   * MB per semi-space of every machine thread's young generation, fixed for
+   * the run (default SOAK_SEMI_SPACE_MB; 0: V8 sizes it, growing and shrinking).
+   */
+  semiSpaceMB?: number;
 };
 
 export type SoakStatus = {
@@ -154,6 +159,8 @@ export type SoakConfig = Config & {
     auditIntervalMs?: number;
     parkTimeoutMs: number;
     out: string;
+    /** The machine threads' semi-space, MB (0: V8's own sizing; absent before it existed). */
+    semiSpaceMB?: number;
   };
   git: { commit: string; dirty: boolean } | null;
   host: { node: string; platform: string; arch: string; hostname: string; cores: number };
@@ -271,6 +278,7 @@ export function soakConfig(cfg: Config, opts: SoakOptions, parkTimeoutMs: number
       auditIntervalMs: opts.auditIntervalMs ?? AUDIT_MAX_GAP_MS,
       parkTimeoutMs,
       out: opts.out,
+      semiSpaceMB: opts.semiSpaceMB ?? SOAK_SEMI_SPACE_MB,
     },
     git: gitCommit(),
     host: {
@@ -509,7 +517,9 @@ export async function runSoak(cfg: Config, opts: SoakOptions): Promise<SoakResul
     statsJournal.append(line);
     statsLines++;
     lastStatsMs = line.elapsedMs;
-    memory.push(line.elapsedMs, memorySeries(line.memory));
+    // The final line is sampled after the machine threads are gone (their
+    // heaps with them): a drop of the RSS that is no trend, so not fitted.
+    if (!line.final) memory.push(line.elapsedMs, memorySeries(line.memory));
     opts.onInterval?.(line);
   };
 
@@ -575,9 +585,13 @@ export async function runSoak(cfg: Config, opts: SoakOptions): Promise<SoakResul
   };
 
   let report: RunReport;
+  // The machine threads are all created as the run starts: their young
+  // generation is fixed for the run, then V8 sizes heaps itself again.
+  const unfix = fix_young_generation(opts.semiSpaceMB ?? SOAK_SEMI_SPACE_MB);
   try {
     report = await runMachine(cfg, { onTick, ...(opts.signal ? { signal: opts.signal } : {}) });
   } finally {
+    unfix();
     stopMachine?.cancel();
   }
 
