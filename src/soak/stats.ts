@@ -15,7 +15,8 @@
  * (counts only grow) is checked too: a section in a bucket above the word's
  * value raises the interval's figure to that bucket's lower edge.
  */
-import { getHeapStatistics } from 'node:v8';
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { type LockReport, readCounters, type Totals } from '../machine/machine.ts';
 import {
   CNT,
@@ -95,7 +96,16 @@ export type StatsLine = {
   auditFailures: number;
 };
 
-export function memorySample(): MemorySample {
+/**
+ * `collect`: first a full collection of this (the main) thread's heap, so that
+ * its heapUsed is what is live, not how far the old generation has filled
+ * with garbage since its last mark-compact: the main thread allocates slowly,
+ * and its heap rose for minutes between two collections, which a leak check
+ * over a short window reads as growth. A stats line does it (20 MB: a few ms
+ * once an interval); the live status line does not.
+ */
+export function memorySample(collect = false): MemorySample {
+  if (collect) fullGc()?.();
   const m = process.memoryUsage();
   return {
     rss: m.rss,
@@ -105,6 +115,25 @@ export function memorySample(): MemorySample {
     arrayBuffers: m.arrayBuffers,
     malloced: getHeapStatistics().malloced_memory,
   };
+}
+
+let gcFn: (() => void) | null | undefined;
+/** V8's gc(): the global one under --expose-gc, else exposed for a moment to a new context (null if V8 refuses). */
+function fullGc(): (() => void) | null {
+  if (gcFn !== undefined) return gcFn;
+  const global = (globalThis as { gc?: () => void }).gc;
+  if (typeof global === 'function') return (gcFn = global);
+  try {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as unknown;
+    gcFn = typeof gc === 'function' ? (gc as () => void) : null;
+  } catch {
+    gcFn = null;
+  } finally {
+    // the flag is the process's: the machine threads made later do not get gc()
+    setFlagsFromString('--no-expose-gc');
+  }
+  return gcFn;
 }
 
 type Snapshot = { elapsedMs: number; cpus: Totals[]; host: Totals; locks: LockReport[] };
@@ -173,7 +202,7 @@ export function makeSampler(
         locks: lockDeltas(prev.locks, cur.locks),
         irqsOffMaxUs: irqsOff.runningMaxUs.map((x) => round(x, 1)),
         irqsOffIntervalMaxUs: irqsOffInterval.map((x) => round(x, 1)),
-        memory: { ...memorySample(), threads: readThreadMemory(v) },
+        memory: { ...memorySample(true), threads: readThreadMemory(v) },
         violations: Atomics.load(v.i32, v.L.ctrl + CTRL.nr_violations) + extra.extraViolations,
         audits: extra.audits,
         auditFailures: extra.auditFailures,

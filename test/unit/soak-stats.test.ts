@@ -12,7 +12,7 @@ import {
   type Views,
 } from '../../src/shm/layout.ts';
 import { memstat_every, memstat_write, readThreadMemory } from '../../src/soak/memstat.ts';
-import { downsample, lockDeltas, makeSampler } from '../../src/soak/stats.ts';
+import { downsample, lockDeltas, makeSampler, memorySample } from '../../src/soak/stats.ts';
 import { bucket_edges, hist_bucket } from '../../src/stats/latency.ts';
 
 const machine = (cpus: number): Views =>
@@ -198,5 +198,19 @@ describe("each thread's memory in its stats block", () => {
     expect(readThreadMemory(v)[0]!.ageMs).toBeNull();
     w(6000);
     expect(readThreadMemory(v)[0]!.ageMs).not.toBeNull();
+  });
+});
+
+describe("the main thread's heap in a stats line", () => {
+  it('is measured after a full collection: garbage in the old generation is not counted', () => {
+    const lent = (globalThis as { gc?: unknown }).gc === undefined;
+    let junk: Array<{ i: number; s: string }> | null = [];
+    for (let i = 0; i < 200_000; i++) junk.push({ i, s: `x${i}` });
+    junk = null;
+    const before = memorySample(false).heapUsed;
+    const after = memorySample(true).heapUsed;
+    expect(after).toBeLessThan(before - 2 * 1024 * 1024);
+    // gc() was lent to the soak, not to the program
+    if (lent) expect((globalThis as { gc?: unknown }).gc).toBeUndefined();
   });
 });
