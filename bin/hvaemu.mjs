@@ -6,6 +6,7 @@
 // every thread transpiles every module).
 import { pathToFileURL } from 'node:url';
 import { ensureBuild, isUnwritable } from '../src/build/bundle.mjs';
+import { watchLauncher } from '../src/build/launcher.mjs';
 
 const argv = process.argv.slice(2);
 const EXIT_ERROR = 4;
@@ -53,5 +54,6 @@ async function load() {
   return (await import('../src/cli/main.ts')).main;
 }
 
+watchLauncher(); // npm/npx killed: stop as on SIGTERM
 const main = await load();
 process.exitCode = main ? await main(argv) : EXIT_ERROR;
