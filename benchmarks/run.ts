@@ -24,6 +24,7 @@ import { fmt, GOALS, markdown, type RatioName, type Report, type Row } from './l
 import { benchStartupRuns } from './lib/startup.ts';
 import { loadMeter, machineInfo, median, percentile } from './lib/stats.ts';
 import { runWorkers } from './lib/threads.ts';
+import { watchLauncher } from '../src/build/launcher.mjs';
 import { BENCH, benchConfig } from './params.ts';
 
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
@@ -747,6 +748,7 @@ async function benchLockdep(ctx: Ctx) {
 }
 
 async function main(argv: string[]): Promise<number> {
+  watchLauncher(); // `npm run bench` killed: stop as on SIGTERM (node's default: exit)
   let args: ReturnType<typeof parse>;
   function parse() {
     return parseArgs({
