@@ -309,9 +309,9 @@ async function charts(input: SoakReportInput): Promise<string[]> {
         unit: 'MB',
         series: [
           series('RSS (process)', (l) => l.memory.rss / MB),
-          series('heap total (every thread)', (l) => all(l, (m) => m.heapTotal)),
-          series('heap used (every thread)', (l) => all(l, (m) => m.heapUsed)),
-          series('external + V8 malloc (every thread, the shared buffer in each)', (l) =>
+          series('heap total (all threads)', (l) => all(l, (m) => m.heapTotal)),
+          series('heap used (all threads)', (l) => all(l, (m) => m.heapUsed)),
+          series('external + malloc (all threads)', (l) =>
             all(l, (m) => m.external + (m.malloced ?? 0)),
           ),
           ...(threadNames.length === 0
@@ -370,7 +370,8 @@ function memoryTable(series: Record<string, TrendJudgement>): string {
     const cls = j.leak ? ' class="warn"' : '';
     return `<tr${cls}><td>${escapeHtml(name)}</td><td>${fmt(j.slopeMBPerHour, 2)}</td><td>${fmt(j.r2, 3)}</td><td>${fmt(j.firstMB, 1)}</td><td>${fmt(j.lastMB, 1)}</td><td>${fmt(j.maxMB, 1)}</td><td title="${escapeHtml(j.why)}">${state}</td></tr>`;
   });
-  return `<table class="num"><tr><th>series</th><th>MB/h</th><th>r^2</th><th>after warm-up MB</th><th>at the end MB</th><th>max MB</th><th>trend</th></tr>${rows.join('')}</table>`;
+  const grows = Object.values(series).some((j) => j.leak);
+  return `<details${grows ? ' open' : ''}><summary>the fit of every series (${rows.length})</summary><table class="num"><tr><th>series</th><th>MB/h</th><th>r^2</th><th>after warm-up MB</th><th>at the end MB</th><th>max MB</th><th>trend</th></tr>${rows.join('')}</table></details>`;
 }
 
 function table(rows: Array<[string, string]>): string {

@@ -201,7 +201,7 @@ describe('report.html', () => {
     });
     expect(html).toContain('Heap used per thread');
     expect(html).toMatch(/<title>[^<]*cpu1: 4\d(\.\d+)? MB<\/title>/);
-    expect(html).toContain('heap total (every thread)');
+    expect(html).toContain('heap total (all threads)');
     expect(html).toContain('steady growth in cpu1.heapUsed 60 MB/h');
     expect(html).toMatch(/<tr class="warn"><td>cpu1\.heapUsed<\/td><td>60\.00<\/td>/);
     // the run's charts plus the per-thread heap chart
