@@ -60,8 +60,15 @@ export const MUTANTS = [
   'call-with-irqs-off',
   'no-clear-before-free',
   'pagevec-without-preempt-off',
+  // interrupt context (issue 10): each is caught by the lock validator first
+  'sendfile-without-stable',
+  'tx-lock-without-bh',
+  'lru-lock-without-irq',
 ] as const;
 export type Mutant = (typeof MUTANTS)[number];
+
+/** --irq-rate's defaults: s390's HZ is 100, 2.6.15's default 250; a busy network device. */
+export const IRQ_RATE_DEFAULTS = { timer: 250, net: 5000 } as const;
 
 export const SPINLOCK_KINDS = ['tas', 'ticket', 'pv'] as const;
 export type SpinlockKind = (typeof SPINLOCK_KINDS)[number];
@@ -82,6 +89,8 @@ export const PAGES_PER_FILE = 32; // a file is at most 32 pages: small files, ma
 export const MAP_SLOTS = 4; // file mappings per task (vmas), each PAGES_PER_FILE long
 export const ANON_VPAGES = 16; // anonymous pages per task
 export const TASKS_PER_CPU = 2;
+/** 2.6.15 include/linux/pagevec.h: 14 pointers + 2 longs = 128 bytes (lookups on the stack). */
+export const PAGEVEC_SIZE = 14;
 export const NR_VPAGES = MAP_SLOTS * PAGES_PER_FILE + ANON_VPAGES;
 /** --jitter: one preemption point in this many gets a random delay. */
 export const JITTER_EVERY = 32;

@@ -41,6 +41,44 @@ export const POINTS = [
 export type PointName = (typeof POINTS)[number][0];
 export const NR_POINTS = POINTS.length;
 
+/**
+ * Where interrupts can land: a CPU takes a pending hardirq (an IPI, the
+ * timer, the network device; then softirqs on its way out) at a point only
+ * while its interrupts are enabled. `on`: always so in the correct protocol;
+ * `off`: never (the discard fault window, an IPI handler, under an
+ * irq-disabling lock); `either`: it depends on the caller (the same function
+ * runs with and without them). A mutant may turn an `off` into an `on`.
+ */
+export const IRQS_AT_POINT: Readonly<Record<PointName, 'on' | 'off' | 'either'>> = {
+  'fault-to-ref': 'off',
+  'ref-inc': 'off',
+  'ref-to-discard': 'on',
+  'discard-unmap': 'on',
+  'discard-uncache': 'on',
+  'discard-to-put': 'on',
+  'unmap-to-put': 'on',
+  'remove-to-put': 'on',
+  'pvec-add': 'on',
+  'pvec-store': 'on',
+  'pvec-flush': 'on',
+  'splice-to-ipi': 'on',
+  'ipi-to-splice': 'on',
+  'ipi-to-free': 'on',
+  'ipi-wait': 'on',
+  'ipi-handler': 'off',
+  alloc: 'on',
+  'free-pcp': 'on',
+  'find-get': 'on',
+  'find-get-pages': 'off',
+  'gup-stable': 'on',
+  'make-volatile': 'either',
+  spin: 'either',
+  'lock-held': 'either',
+  reclaim: 'on',
+  'shrink-page': 'on',
+  op: 'on',
+};
+
 /** Point id by name: P['fault-to-ref'] === 0. */
 export const P = Object.fromEntries(POINTS.map(([name], i) => [name, i])) as {
   readonly [K in PointName]: number;

@@ -27,8 +27,11 @@ import {
   HEAD,
   HIST,
   headNode,
+  NET,
+  NET_RING,
   PERCPU,
   PERCPU_HEADS,
+  PERCPU_IRQ,
   percpuBase,
   percpuHeadNode,
   pvecBase,
@@ -162,9 +165,21 @@ export function audit(v: Views, opts: AuditOptions = {}): Audit {
   const parkedOnList = onGlobalList + parkedPerCpu;
   walk(headNode(L, HEAD.lru), 4, 'LRU');
 
-  // References: page cache slots and ptes.
+  // References: page cache slots, ptes, the pages the network device holds
+  // (sent, not yet completed) and each CPU's receive buffer (net.ts).
   const refs = new Int32Array(L.nr_pages);
   const maps = new Int32Array(L.nr_pages);
+  const ref = (pfn: number, what: string) => {
+    if (pfn >= 0 && pfn < L.nr_pages) refs[pfn]!++;
+    else err(`${what} holds ${pfn}, not a pfn`);
+  };
+  for (let n = i32[L.net + NET.head]!; n !== i32[L.net + NET.tail]!; n++) {
+    ref(i32[L.net + NET.ring + (n & (NET_RING - 1))]!, 'the network transmit ring');
+  }
+  for (let cpu = 0; cpu < L.nr_cpus; cpu++) {
+    const rx = i32[percpuBase(L, cpu) + PERCPU_IRQ.rx_page]! - 1;
+    if (rx >= 0) ref(rx, `cpu ${cpu}'s receive buffer`);
+  }
   for (let s = 0; s < L.nr_files * PAGES_PER_FILE; s++) {
     const pfn = i32[L.pagecache + s]! - 1;
     if (pfn >= 0) refs[pfn]!++;
@@ -212,7 +227,7 @@ export function audit(v: Views, opts: AuditOptions = {}): Audit {
       inUse++;
       if (place !== -1) err(`pfn ${pfn} has count ${count} but is on the ${PLACES[place]}`);
       if (count !== refs[pfn]) {
-        err(`pfn ${pfn}: count ${count}, but ${refs[pfn]} references (cache + ptes) found`);
+        err(`pfn ${pfn}: count ${count}, but ${refs[pfn]} references (cache, ptes, network) found`);
       }
       if (i32[L.page_mapcount + pfn] !== maps[pfn]) {
         err(`pfn ${pfn}: mapcount ${i32[L.page_mapcount + pfn]}, but ${maps[pfn]} ptes map it`);

@@ -26,6 +26,11 @@ export const EVENTS = [
   ['irq-on', 'interrupts enabled'],
   ['migrate-out', 'thread %b (its task) preempted here, leaves for cpu %a (--migrate)'],
   ['migrate-in', 'thread %b (its task) came here from cpu %a (--migrate)'],
+  ['livelock', 'LIVELOCK: the access to vpage %b faulted %a times in a row'],
+  ['hardirq', 'hardirq: %a interrupt (interrupts off)'],
+  ['softirq', 'softirq %a runs (interrupts on)'],
+  ['xmit', 'sendfile: pfn %p handed to the network device (ring %a)'],
+  ['tx-free', 'NET_TX softirq: the device is done with pfn %p, its reference dropped'],
 ] as const;
 
 export type EventName = (typeof EVENTS)[number][0];

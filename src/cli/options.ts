@@ -7,6 +7,7 @@ import {
   type Config,
   type ConfigInput,
   FAULT_ADDRESS,
+  IRQ_RATE_DEFAULTS,
   LOCKSTAT_MODES,
   MUTANTS,
   PROTOCOLS,
@@ -16,6 +17,7 @@ import {
   parseDelaySpans,
   parseDuration,
   parseInteger,
+  parseIrqRates,
   parseNumber,
   parseRunDuration,
   validateConfig,
@@ -41,6 +43,8 @@ export type MachineFlags = {
   lockdep?: boolean;
   stallTimeout?: string;
   jitter?: string | boolean;
+  livelockFaults?: string;
+  irqRate?: string;
   stutter?: string | boolean;
   longHold?: string | boolean;
   migrate?: boolean;
@@ -113,6 +117,16 @@ export function addMachineOptions(cmd: Command, defaultDuration = '10s'): Comman
     .option(
       '--jitter [max]',
       `widen race windows: a random delay up to max at one preemption point in 32 (default max ${WIDEN_DEFAULTS.jitter}; off if not given)`,
+    .option(
+      '--irq-rate <rates>',
+      'external interrupts per second: SOURCE=RATE[,...] with SOURCE timer (per CPU) or net (the network device); 0 turns one off',
+      'timer=250,net=5000',
+    )
+    .option(
+      '--livelock-faults <n>',
+      'one access that faults this many times in a row (the instruction re-executed each time) is a livelock stall',
+      '1000',
+    )
     )
     .option(
       '--stutter [period]',
@@ -184,3 +198,8 @@ export function configFromFlags(f: MachineFlags): Config {
   }
   return validateConfig(input);
 }
+    irqRates: f.irqRate !== undefined ? parseIrqRates(f.irqRate, IRQ_RATE_DEFAULTS) : undefined,
+    livelockFaults:
+      f.livelockFaults !== undefined
+        ? parseInteger(f.livelockFaults, '--livelock-faults')
+        : undefined,

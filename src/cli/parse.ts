@@ -6,7 +6,8 @@
 import type { Command } from 'commander';
 import { ZodError } from 'zod';
 import { type Config, type ConfigInput, makeConfig } from '../config.ts';
-import { NR_POINTS, POINTS, pointId } from '../points.ts';
+import { IRQS_AT_POINT, NR_POINTS, POINTS, pointId } from '../points.ts';
+import { IRQ_SOURCES } from '../shm/layout.ts';
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -72,6 +73,31 @@ export function parseNumber(s: string, flag: string): number {
   return n;
 }
 
+/**
+ * --irq-rate SOURCE=RATE[,SOURCE=RATE]: interrupts per second for each
+ * source named (IRQ_SOURCES); the others keep their defaults.
+ */
+export function parseIrqRates(
+  s: string,
+  defaults: { timer: number; net: number },
+): { timer: number; net: number } {
+  const out = { ...defaults };
+  for (const pair of s.split(',')) {
+    const eq = pair.indexOf('=');
+    const name = pair.slice(0, eq).trim();
+    if (eq < 0 || !(IRQ_SOURCES as readonly string[]).includes(name)) {
+      throw new UsageError(
+        `--irq-rate: '${pair}' is not SOURCE=RATE with SOURCE one of ${IRQ_SOURCES.join(', ')}`,
+      );
+    }
+    const rate = parseNumber(pair.slice(eq + 1), `--irq-rate ${name}`);
+    if (rate < 0 || rate > 1e6)
+      throw new UsageError(`--irq-rate ${name}: must be 0 to 1000000 per second`);
+    out[name as keyof typeof out] = rate;
+  }
+  return out;
+}
+
 /** One `POINT=...` pair: the point's id and the text after `=`. */
 function pointOf(pair: string): { id: number; value: string } {
   const eq = pair.indexOf('=');
@@ -128,6 +154,8 @@ export const FLAG_OF: Partial<Record<keyof Config, string>> = {
   stopOnViolation: '--stop-on-violation',
   lockdep: '--no-lockdep',
   stallTimeoutMs: '--stall-timeout',
+  livelockFaults: '--livelock-faults',
+  irqRates: '--irq-rate',
   jitterUs: '--jitter',
   stutterMs: '--stutter',
   longHoldUs: '--long-hold',
@@ -168,5 +196,14 @@ function describeIssue(issue: ZodError['issues'][number]): string {
 
 export function listPoints(): string {
   const w = Math.max(...POINTS.map(([n]) => n.length));
-  return POINTS.map(([n, d]) => `${n.padEnd(w)}  ${d}`).join('\n');
+  const head = `${'point'.padEnd(w)}  irqs    what lies on either side`;
+  const rows = POINTS.map(([n, d]) => `${n.padEnd(w)}  ${IRQS_AT_POINT[n].padEnd(6)}  ${d}`);
+  return [
+    head,
+    ...rows,
+    '',
+    'irqs: whether interrupts are enabled there. A pending interrupt (IPI, timer, network',
+    'device; --irq-rate) is taken at a point where they are on: a hardirq, then softirqs on',
+    "its way out; 'either' depends on the caller.",
+  ].join('\n');
 }

@@ -75,6 +75,7 @@ export function renderReport(r: RunReport): string {
   out.push(
     '',
     `host discards ${si(t.hostDiscards)}, pages made volatile ${si(t.pagesMadeVolatile)}, discarded by the guest ${si(t.discardPages)} (${si(t.findGetPageDiscarded)} found by find_get_page), direct reclaims ${si(t.reclaims)}, truncates ${si(t.truncates)}, allocation failures ${si(t.allocFailures)}`,
+    `interrupts: ${si(t.hardirqs)} hardirqs (IPIs ${si(t.ipisTaken)}), ${si(t.softirqs)} softirqs, ${si(t.irqFrees)} pages freed from interrupt context, ${si(t.sendfilePages)} pages sent by sendfile`,
     `process: ${r.process.threads} threads, ${r.process.cpuOverWall.toFixed(2)} cores busy (user+sys over wall)`,
   );
   if (r.lockdep) out.push('', ...renderLockdep(r.lockdep));

@@ -77,6 +77,9 @@ export const K = {
   m_call_with_irqs_off: false,
   m_no_clear_before_free: false,
   m_pvec_no_preempt: false,
+  m_sendfile_without_stable: false,
+  m_tx_lock_without_bh: false,
+  m_lru_lock_without_irq: false,
   /** race-window widening: any of the below on; point() then calls widen_at() */
   widen: false,
   /** any delay configured at a preemption point */
@@ -119,6 +122,9 @@ export function kernel_attach(v: Views, cfg: Config, cpu: number): void {
   K.m_call_with_irqs_off = m === 'call-with-irqs-off';
   K.m_no_clear_before_free = m === 'no-clear-before-free';
   K.m_pvec_no_preempt = m === 'pagevec-without-preempt-off';
+  K.m_sendfile_without_stable = m === 'sendfile-without-stable';
+  K.m_tx_lock_without_bh = m === 'tx-lock-without-bh';
+  K.m_lru_lock_without_irq = m === 'lru-lock-without-irq';
   K.absolute = cfg.faultAddress === 'absolute';
   K.pvSpinlock = cfg.spinlock === 'pv';
   K.ticketSpinlock = cfg.spinlock === 'ticket';

@@ -27,6 +27,8 @@ export type Widening = {
   ipiDeliveryUs?: number;
   pages?: number;
   pagevecSize?: number;
+  /** --irq-rate: interrupts per second (timer per CPU, net for the device). */
+  irqRates?: { timer: number; net: number };
 };
 
 export type MutantProfile = {
@@ -87,11 +89,35 @@ export const MUTANT_PROFILES: Record<MutantName, MutantProfile> = {
     why: 'a small guest: shrink_discards runs early, and the first page it frees fails free_pages_check',
   },
   'pagevec-without-preempt-off': {
-    caughtBy: ['lost-page', 'double-list', 'pagevec-overflow', 'audit'],
+    caughtBy: ['lost-page', 'double-list', 'pagevec-overflow', 'list-corruption', 'audit'],
     widen: { migrate: true, delays: { 'pvec-store': 300 } },
     why: '--migrate, and 300 us between reading pvec->nr and storing: the task resumes on another CPU while the old CPU adds to the vector',
     equivalentUnwidened:
       'without --migrate no task leaves its CPU while it uses the per-CPU vector, so taking the pointer with preemption enabled changes nothing',
+  },
+  'sendfile-without-stable': {
+    caughtBy: ['lockdep-percpu', 'lockdep-inconsistent', 'lost-page', 'double-list', 'stall'],
+    widen: {
+      ...PRESSURE,
+      pagevecSize: 14,
+      irqRates: { timer: 1000, net: 50000 },
+      delays: { 'pvec-store': 200 },
+    },
+    why: 'the device holds discarded pages, so their last put_page parks them from the NET_TX softirq; 200 us inside pagevec_add with interrupts on lets that softirq run on the same CPU in the middle',
+  },
+  'tx-lock-without-bh': {
+    // the validator first (lockdep-recursive when the CPU that meets the held
+    // lock is not the one that records the usage); without it, the deadlock
+    caughtBy: ['lockdep-inconsistent', 'lockdep-recursive', 'stall'],
+    widen: { irqRates: { timer: 1000, net: 50000 }, delays: { 'lock-held': [0, 50] } },
+    why: 'dev->queue_lock held with bottom halves on: the NET_TX softirq that runs on this CPU while it is held spins on it forever',
+  },
+  'lru-lock-without-irq': {
+    // the validator first (lockdep-recursive when the CPU that meets the held
+    // lock is not the one that records the usage); without it, the deadlock
+    caughtBy: ['lockdep-inconsistent', 'lockdep-recursive', 'stall'],
+    widen: { irqRates: { timer: 1000, net: 50000 }, delays: { 'lock-held': [0, 50] } },
+    why: 'zone->lru_lock held with interrupts on in __page_cache_release: a NET_TX softirq on this CPU whose put_page frees an LRU page spins on it forever',
   },
 };
 
@@ -130,6 +156,7 @@ export function widenConfig(w: Widening): Partial<ConfigInput> {
     'ipiDeliveryUs',
     'pages',
     'pagevecSize',
+    'irqRates',
   ] as const) {
     if (w[k] !== undefined) (out as Record<string, unknown>)[k] = w[k];
   }
@@ -152,6 +179,7 @@ export function widenFlags(w: Widening): string {
   if (w.ipiDeliveryUs) f.push(`--ipi-delivery ${dur(w.ipiDeliveryUs)}`);
   if (w.pages !== undefined) f.push(`--pages ${w.pages}`);
   if (w.pagevecSize !== undefined) f.push(`--pagevec-size ${w.pagevecSize}`);
+  if (w.irqRates) f.push(`--irq-rate timer=${w.irqRates.timer},net=${w.irqRates.net}`);
   return f.join(' ');
 }
 

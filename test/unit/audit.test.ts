@@ -116,7 +116,7 @@ describe('audit', () => {
     Atomics.add(K.i32, K.L.page_count + p, 1); // a leaked reference
     const a = audit(m);
     expect(a.ok).toBe(false);
-    expect(a.errors).toEqual([`pfn ${p}: count 2, but 1 references (cache + ptes) found`]);
+    expect(a.errors).toEqual([`pfn ${p}: count 2, but 1 references (cache, ptes, network) found`]);
   });
 
   it('detects a page both free and in use', () => {
