@@ -124,6 +124,23 @@ export function point(p: number): void {
 
 /** cpu_relax's thresholds (named so that the native benchmark reads the same ones). */
 export const RELAX = { spins: 128, shortSpins: 1024, shortMs: 0.01, longMs: 0.1 } as const;
+/**
+ * A point at which only IPIs are taken: a CPU parked for stop_machine or
+ * quiescing at the end keeps answering smp_call_function (a CPU still in
+ * its operation may wait on us), but devices and the timer wait, so that no
+ * interrupt handler changes the machine while the main thread audits it
+ * (stop_machine runs with interrupts off in the kernel).
+ */
+export function ipi_point(p: number): void {
+  K.i32[K.percpu + PERCPU.point] = p;
+  if (K.i32[K.percpu + PERCPU.irqs_enabled] !== 0) smp_call_function_interrupt();
+}
+
+/** Nap on the pending word as it is (a pending device interrupt does not wake us). */
+export function pending_nap(ms: number): void {
+  Atomics.wait(K.i32, K.pending, K.i32[K.pending]!, ms);
+}
+
 
 /**
  * cpu_relax() in a wait loop: spin first; past `spins` iterations sleep
@@ -200,10 +217,15 @@ export function smp_call_function_interrupt(): void {
   }
   // page_hva_sync is empty: being here, interrupts enabled a moment ago, is
   // the whole point.
-  ipi_funcs[func]?.(Atomics.load(i32, call + CALL.info));
-  point(P['ipi-handler']);
-  if (Atomics.add(i32, call + CALL.finished, 1) + 1 === nr_targets) {
-    Atomics.notify(i32, percpuBase(L, caller) + PERCPU_PENDING);
+  try {
+    ipi_funcs[func]?.(Atomics.load(i32, call + CALL.info));
+    point(P['ipi-handler']);
+  } finally {
+    // Even when the handler met a corrupted list (a ListCorruption unwinds
+    // this CPU), the caller must not wait for us forever.
+    if (Atomics.add(i32, call + CALL.finished, 1) + 1 === nr_targets) {
+      Atomics.notify(i32, percpuBase(L, caller) + PERCPU_PENDING);
+    }
   }
   K.f64[K.stats + CNT.ipisTaken]!++;
   irq_exit();
