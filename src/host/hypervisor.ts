@@ -9,7 +9,7 @@ import { EV } from '../check/events.ts';
 import { rec } from '../check/recorder.ts';
 import { K } from '../kernel/context.ts';
 import { HS } from '../kernel/essa.ts';
-import { CNT, CTRL } from '../shm/layout.ts';
+import { CNT, CTRL, PENDING, PERCPU_PENDING, percpuBase } from '../shm/layout.ts';
 import { memstat_every } from '../soak/memstat.ts';
 
 /** Frames looked at per tick at most (bounds a tick on a large guest). */
@@ -27,8 +27,10 @@ export async function host_loop(): Promise<number> {
   let ticks = 0;
   // The host thread's heap for the soak's leak check (memstat.ts), written at its tick boundaries.
   const memstat = memstat_every(K.f64, L, L.nr_cpus);
+  const irqs = raise_interrupts();
   while (Atomics.load(i32, stop) === 0) {
     const t = performance.now();
+    irqs(t);
     quota = Math.min(quota + ((t - last) / 1000) * rate, rate / 10 + 64);
     last = t;
     for (let scanned = 0; quota >= 1 && scanned < SCAN_PER_TICK; scanned++) {
@@ -52,4 +54,39 @@ export async function host_loop(): Promise<number> {
     }
   }
   return discards;
+}
+
+/**
+ * The machine's interrupt sources, driven by the host's clock: each CPU's
+ * timer (clock comparator) at --irq-rate timer per second, and the network
+ * device's interrupt at --irq-rate net per second, delivered to one CPU after
+ * the other. An interrupt is a bit in the CPU's pending word (PENDING); one
+ * raised while the same bit is still pending merges with it, as a level
+ * interrupt does. No notify: a CPU that naps in cpu_relax looks again within
+ * 0.1 ms. Returns the tick function.
+ */
+function raise_interrupts(): (t: number) => void {
+  const { i32, L } = K;
+  const { timer, net } = K.cfg.irqRates;
+  let last = performance.now();
+  let timerQuota = 0;
+  let netQuota = 0;
+  let nextCpu = 0;
+  const raise = (cpu: number, bit: number) =>
+    Atomics.or(i32, percpuBase(L, cpu) + PERCPU_PENDING, bit);
+  return (t: number) => {
+    const dt = (t - last) / 1000;
+    last = t;
+    // A late tick raises what it owes, but not a burst: one of each per CPU at most.
+    timerQuota = Math.min(timerQuota + dt * timer, 1);
+    netQuota = Math.min(netQuota + dt * net, L.nr_cpus);
+    if (timerQuota >= 1) {
+      timerQuota -= 1;
+      for (let c = 0; c < L.nr_cpus; c++) raise(c, PENDING.timer);
+    }
+    for (; netQuota >= 1; netQuota -= 1) {
+      raise(nextCpu, PENDING.net);
+      nextCpu = nextCpu + 1 >= L.nr_cpus ? 0 : nextCpu + 1;
+    }
+  };
 }

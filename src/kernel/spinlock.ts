@@ -36,8 +36,17 @@ import {
   lock_wait_end,
 } from '../stats/lockstat.ts';
 import { K, P } from './context.ts';
+import { local_bh_disable, local_bh_enable } from './irq.ts';
 import { lock_acquire, lock_release } from './lockdep.ts';
-import { cpu_relax, irqs_disabled, point } from './smp.ts';
+import {
+  cpu_relax,
+  irqs_disabled,
+  local_irq_disable,
+  local_irq_enable,
+  local_irq_restore,
+  local_irq_save,
+  point,
+} from './smp.ts';
 
 export { LOCK_CLASSES, type LockClassName } from '../shm/layout.ts';
 /** Lock class ids: index into LOCK_CLASSES. */
@@ -50,6 +59,8 @@ export const LOCK = {
   call_lock: 5,
   /** the page lock bit (lock_page), a sleeping lock: not in locks_held */
   page: 6,
+  /** the network device's dev->queue_lock (net.ts) */
+  queue: 7,
 } as const;
 
 /** pv: spins before a waiter marks the word 2 and sleeps (exported for the native benchmark). */
@@ -177,4 +188,37 @@ function spin_lock_slow(lock: number): void {
       }
     }
   }
+}
+
+// ---- the interrupt-disabling variants (include/linux/spinlock.h) ------------
+
+/** spin_lock_irq: interrupts off (they were on), then the lock. */
+export function spin_lock_irq(lock: number, cls: number): void {
+  local_irq_disable();
+  spin_lock(lock, cls);
+}
+/** spin_unlock_irq: the lock, then interrupts on (a preemption point). */
+export function spin_unlock_irq(lock: number, cls: number): void {
+  spin_unlock(lock, cls);
+  local_irq_enable();
+}
+/** spin_lock_irqsave: returns the interrupt state to restore. */
+export function spin_lock_irqsave(lock: number, cls: number): boolean {
+  const flags = local_irq_save();
+  spin_lock(lock, cls);
+  return flags;
+}
+export function spin_unlock_irqrestore(lock: number, cls: number, flags: boolean): void {
+  spin_unlock(lock, cls);
+  local_irq_restore(flags);
+}
+/** spin_lock_bh: bottom halves off (no softirq runs here), then the lock. */
+export function spin_lock_bh(lock: number, cls: number): void {
+  local_bh_disable();
+  spin_lock(lock, cls);
+}
+/** spin_unlock_bh: the lock, then bottom halves on (pending softirqs run). */
+export function spin_unlock_bh(lock: number, cls: number): void {
+  spin_unlock(lock, cls);
+  local_bh_enable();
 }

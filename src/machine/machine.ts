@@ -67,7 +67,14 @@ export type { LockReport } from '../stats/lockstat.ts';
 export type StallReport = {
   reason: string;
   /** When the watchdog fired, and since when the thing it saw had not moved (ms into the run). */
+  /**
+   * no-progress: a CPU finished no operation for --stall-timeout;
+   * rendezvous: a smp_call_function did not complete; livelock: one access
+   * faulted --livelock-faults times in a row (see `livelock`).
+   */
+  kind: 'no-progress' | 'rendezvous' | 'livelock' | 'deadlock';
   atMs?: number;
+  livelock?: { cpu: number; task: number; vpage: number; faults: number };
   stuckSinceMs?: number;
   cpus: CpuState[];
   call: ReturnType<typeof callData>;
@@ -328,6 +335,22 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
         lastProgress = t;
         opts.onProgress({
           elapsedMs: t - t0,
+      for (let c = 0; c < cfg.cpus && !stall; c++) {
+        // A livelock is a stall at once: the CPU's access keeps faulting.
+        const faults = Atomics.load(i32, percpuBase(L, c) + PERCPU.livelock);
+        if (faults === 0) continue;
+        const tv = Atomics.load(i32, percpuBase(L, c) + PERCPU.livelock_vpage);
+        const ll = { cpu: c, task: tv >>> 16, vpage: tv & 0xffff, faults };
+        stall = stallReport(
+          v,
+          `livelock: cpu ${c}: task ${ll.task}'s access to vpage ${ll.vpage} faulted ${faults} times in a row with no other operation (the instruction is re-executed and faults again)`,
+          c,
+        );
+        stall.kind = 'livelock';
+        stall.livelock = ll;
+        stall.atMs = t - t0;
+        stop('stall');
+      }
           durationMs: cfg.durationMs,
           totals: sumCounters(v),
           violations: nv,
@@ -353,6 +376,7 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
       return true;
     };
     while (!allDone() && performance.now() < by) await sleep(5);
+        stall.kind = 'rendezvous';
     t1 = performance.now();
     if (!allDone() && !stall && !crashed()) {
       stall = stallReport(
@@ -451,3 +475,4 @@ export function stallReport(v: Views, reason: string, stuckCpu = -1): StallRepor
     owed: owedResponses(v, stuckCpu),
   };
 }
+    kind: 'no-progress',
