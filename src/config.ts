@@ -109,6 +109,28 @@ export const VIOLATION_CPUS = 4;
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 
+/**
+ * --mix: the workload's operations (src/workload/workload.ts) and their
+ * default weights, the mix every run had before --mix (percent): `libc` a
+ * touch of the shared library every task maps, `access` a touch of another
+ * file mapping, `truncate` a tenth of whose draws truncate a file.
+ */
+export const MIX_DEFAULT = {
+  libc: 25,
+  access: 20,
+  read: 15,
+  anon: 15,
+  write: 4,
+  writeback: 5,
+  munmap: 8,
+  truncate: 1,
+  sendfile: 3,
+  gup: 2,
+  burst: 2,
+} as const;
+export type MixOp = keyof typeof MIX_DEFAULT;
+export const MIX_OPS = Object.keys(MIX_DEFAULT) as [MixOp, ...MixOp[]];
+
 export const configSchema = z.object({
   cpus: int(1, 256).default(4),
   pages: int(64, 4 * 1024 * 1024).default(16384),
@@ -123,6 +145,17 @@ export const configSchema = z.object({
   mutant: z.enum(MUTANTS).default('none'),
   faultAddress: z.enum(FAULT_ADDRESS).default('absolute'),
   pagevecSize: int(1, 256).default(14), // PAGEVEC_SIZE in 2.6.15
+  /** --mix: every operation's weight (the CLI fills in MIX_DEFAULT's for those not named); their sum is not 0. */
+  mix: z
+    .record(z.enum(MIX_OPS), int(0, 1e6))
+    .default({ ...MIX_DEFAULT })
+    .refine((m) => Object.values(m).some((w) => w > 0), 'every --mix weight is 0'),
+  /**
+   * --min-coverage N: a run with no violation and no stall in which some
+   * hazard of the protocol had fewer than N near misses is UNDERCOVERED
+   * (exit 5); 0 (the default) is off.
+   */
+  minCoverage: int(0, 2 ** 31).default(0),
   hostDiscardRate: z.number().min(0).max(1e9).default(50_000), // discards per second
   /**
    * Microseconds from the faulting access to the guest's handler: the host

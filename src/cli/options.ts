@@ -18,6 +18,7 @@ import {
   parseDuration,
   parseInteger,
   parseIrqRates,
+  parseMix,
   parseNumber,
   parseRunDuration,
   validateConfig,
@@ -45,6 +46,8 @@ export type MachineFlags = {
   jitter?: string | boolean;
   livelockFaults?: string;
   irqRate?: string;
+  mix?: string;
+  minCoverage?: string;
   stutter?: string | boolean;
   longHold?: string | boolean;
   migrate?: boolean;
@@ -123,6 +126,15 @@ export function addMachineOptions(cmd: Command, defaultDuration = '10s'): Comman
       'timer=250,net=5000',
     )
     .option(
+      '--mix <weights>',
+      'the workload mix: OP=WEIGHT[,...] over the operations --list-points lists (the others keep their default weight)',
+    )
+    .option(
+      '--min-coverage <n>',
+      'verdict UNDERCOVERED (exit 5) if no violation and some hazard had fewer than n near misses (0: off)',
+      '0',
+    )
+    .option(
       '--livelock-faults <n>',
       'one access that faults this many times in a row (the instruction re-executed each time) is a livelock stall',
       '1000',
@@ -199,6 +211,9 @@ export function configFromFlags(f: MachineFlags): Config {
   return validateConfig(input);
 }
     irqRates: f.irqRate !== undefined ? parseIrqRates(f.irqRate, IRQ_RATE_DEFAULTS) : undefined,
+    mix: f.mix !== undefined ? parseMix(f.mix) : undefined,
+    minCoverage:
+      f.minCoverage !== undefined ? parseInteger(f.minCoverage, '--min-coverage') : undefined,
     livelockFaults:
       f.livelockFaults !== undefined
         ? parseInteger(f.livelockFaults, '--livelock-faults')

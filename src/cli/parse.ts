@@ -5,7 +5,14 @@
  */
 import type { Command } from 'commander';
 import { ZodError } from 'zod';
-import { type Config, type ConfigInput, makeConfig } from '../config.ts';
+import {
+  type Config,
+  type ConfigInput,
+  MIX_DEFAULT,
+  MIX_OPS,
+  type MixOp,
+  makeConfig,
+} from '../config.ts';
 import { IRQS_AT_POINT, NR_POINTS, POINTS, pointId } from '../points.ts';
 import { IRQ_SOURCES } from '../shm/layout.ts';
 
@@ -96,6 +103,29 @@ export function parseIrqRates(
     out[name as keyof typeof out] = rate;
   }
   return out;
+}
+
+/**
+ * `--mix OP=WEIGHT[,...]`: the weights given (integers 0..1000000); the
+ * operations not named keep their default weight (MIX_DEFAULT).
+ */
+export function parseMix(s: string): Record<MixOp, number> {
+  const out: Partial<Record<MixOp, number>> = {};
+  for (const pair of s.split(',')) {
+    const eq = pair.indexOf('=');
+    const name = pair.slice(0, eq).trim();
+    if (eq < 0 || !(MIX_OPS as readonly string[]).includes(name)) {
+      throw new UsageError(
+        `--mix: '${pair}' is not OP=WEIGHT with OP one of ${MIX_OPS.join(', ')} (hvaemu run --list-points lists them)`,
+      );
+    }
+    const w = parseInteger(pair.slice(eq + 1), `--mix ${name}`);
+    if (w < 0 || w > 1e6) throw new UsageError(`--mix ${name}: must be 0 to 1000000`);
+    out[name as MixOp] = w;
+  }
+  const all = { ...MIX_DEFAULT, ...out };
+  if (Object.values(all).every((w) => w === 0)) throw new UsageError('--mix: every weight is 0');
+  return all;
 }
 
 /** One `POINT=...` pair: the point's id and the text after `=`. */
@@ -194,6 +224,21 @@ function describeIssue(issue: ZodError['issues'][number]): string {
   }
 }
 
+/** What each --mix operation does (src/workload/workload.ts). */
+const MIX_WHAT: Record<MixOp, string> = {
+  libc: 'touch a page of the shared library every task maps (several CPUs fault on one page)',
+  access: 'touch a page of another file mapping (mmap it first if the slot is empty)',
+  read: 'read(2) a page through the page cache; it may then become volatile',
+  anon: 'touch or free a page of anonymous memory',
+  write: 'write(2) a page of a file (dirty: stable until written back)',
+  writeback: "write back a file's dirty pages (they may then become volatile)",
+  munmap: 'munmap a slot and mmap another file there',
+  truncate: 'one draw in ten truncates a whole file',
+  sendfile: 'sendfile(2) of 4 pages: the network device holds them until NET_TX',
+  gup: 'direct I/O: get_user_pages pins 4 mapped pages, then releases them',
+  burst: 'touch every page of a mapping in a row',
+};
+
 export function listPoints(): string {
   const w = Math.max(...POINTS.map(([n]) => n.length));
   const head = `${'point'.padEnd(w)}  irqs    what lies on either side`;
@@ -205,5 +250,8 @@ export function listPoints(): string {
     'irqs: whether interrupts are enabled there. A pending interrupt (IPI, timer, network',
     'device; --irq-rate) is taken at a point where they are on: a hardirq, then softirqs on',
     "its way out; 'either' depends on the caller.",
+    '',
+    `workload operations (--mix OP=WEIGHT,...; default ${MIX_OPS.map((o) => `${o}=${MIX_DEFAULT[o]}`).join(',')}):`,
+    ...MIX_OPS.map((o) => `  ${o.padEnd(10)} ${MIX_WHAT[o]}`),
   ].join('\n');
 }

@@ -4,6 +4,7 @@
  * SUCCESS/FAILURE line.
  */
 
+import { type CoverageRow, undercovered } from '../check/coverage.ts';
 import { renderTrace } from '../check/decode.ts';
 import { renderLockdep } from '../kernel/lockdep.ts';
 import type { RunReport } from '../machine/machine.ts';
@@ -78,6 +79,7 @@ export function renderReport(r: RunReport): string {
     `interrupts: ${si(t.hardirqs)} hardirqs (IPIs ${si(t.ipisTaken)}), ${si(t.softirqs)} softirqs, ${si(t.irqFrees)} pages freed from interrupt context, ${si(t.sendfilePages)} pages sent by sendfile`,
     `process: ${r.process.threads} threads, ${r.process.cpuOverWall.toFixed(2)} cores busy (user+sys over wall)`,
   );
+  out.push('', ...renderCoverage(r.coverage, r.config.minCoverage));
   if (r.lockdep) out.push('', ...renderLockdep(r.lockdep));
   if (r.locks.length > 0) out.push('', renderLocks(r.locks, r.config.lockstat));
   if (r.latency) out.push('', renderLatency(r.latency));
@@ -150,6 +152,31 @@ export function renderReport(r: RunReport): string {
   return out.join('\n');
 }
 
+/**
+ * The coverage table: each hazard of the protocol run, its near misses (a
+ * dangerous overlap that happened and was defused) and their rate; RARE
+ * marks the rarest, and with --min-coverage, those under the floor.
+ */
+export function renderCoverage(rows: readonly CoverageRow[], floor: number): string[] {
+  if (rows.length === 0) return ['coverage: the protocol declares no hazard'];
+  const lines: (string | number)[][] = [['hazard', 'near misses', 'per second', '']];
+  for (const c of rows) {
+    const under = floor > 0 && c.nearMisses < floor;
+    lines.push([
+      c.hazard,
+      si(c.nearMisses),
+      si(c.perSecond),
+      [c.rare ? 'rare' : '', under ? `UNDER ${si(floor)}` : ''].filter(Boolean).join(', '),
+    ]);
+  }
+  const under = undercovered(rows, floor).length;
+  const head =
+    floor > 0
+      ? `coverage (near misses per hazard; --min-coverage ${si(floor)}: ${under === 0 ? 'every hazard reached it' : `${under} hazard(s) below`}):`
+      : 'coverage (near misses per hazard):';
+  return [head, table(lines)];
+}
+
 type StallCpu = NonNullable<RunReport['stall']>['cpus'][number];
 
 /** A CPU's state in a stall report, and its last flight-recorder events. */
@@ -189,7 +216,11 @@ export function verdictLine(r: RunReport): string {
   const what = `${r.config.cpus} CPUs ran ${secs(r.durationMs)}, ${si(t.ops)} ops, ${si(t.discardFaults)} discard faults, ${si(t.refsRefused)} refused, ${si(t.pagesFreedFromList)} freed from the discard list`;
   switch (r.verdict) {
     case 'SUCCESS':
-      return `SUCCESS: ${what}; no violation, audit clean`;
+      return `SUCCESS: ${what}; no violation, audit clean${r.config.minCoverage > 0 ? `, every hazard had ${si(r.config.minCoverage)}+ near misses` : ''}`;
+    case 'UNDERCOVERED': {
+      const thin = undercovered(r.coverage, r.config.minCoverage);
+      return `UNDERCOVERED: no violation, but ${thin.length} hazard(s) had fewer than ${si(r.config.minCoverage)} near misses (${thin.map((c) => `${c.hazard} ${c.nearMisses}`).join(', ')}): "no violation" proves little there; ${what}`;
+    }
     case 'FAILURE':
       return `FAILURE: ${r.violationsTotal} violation(s)${'skipped' in r.audit || r.audit.ok ? '' : ', audit failed'}; ${what}`;
     case 'STALL':

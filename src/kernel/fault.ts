@@ -8,6 +8,7 @@
  * a preemption point, so no IPI lands there: an instruction is atomic.
  */
 import { performance } from 'node:perf_hooks';
+import { discard_to_put_begin, discard_to_put_end, near_miss } from '../check/coverage.ts';
 import { EV } from '../check/events.ts';
 import { oracle_access, oracle_fault_begin, oracle_fault_ref } from '../check/oracle.ts';
 import { rec } from '../check/recorder.ts';
@@ -17,7 +18,7 @@ import { HS, hw_host_state } from './essa.ts';
 import { handle_mm_fault, pte_idx, pte_lock } from './memory.ts';
 import { get_page, get_page_unless_zero, put_page } from './page_alloc.ts';
 import { page_hva_discard_page } from './page_hva.ts';
-import { page_count } from './page-flags.ts';
+import { PageDiscarded, page_count } from './page-flags.ts';
 import { local_irq_disable, local_irq_enable, point } from './smp.ts';
 import { LOCK, spin_lock, spin_unlock } from './spinlock.ts';
 
@@ -158,6 +159,7 @@ export function do_discard_fault(task: number, vpage: number, pfn: number): void
   const reused = oracle_fault_ref(pfn, ok);
   if (!ok) {
     K.f64[K.stats + CNT.refsRefused]!++;
+    if (K.absolute && PageDiscarded(pfn)) near_miss(CNT.nmRefusedParked);
     rec(EV['ref-refused'], pfn);
     return;
   }
@@ -168,8 +170,10 @@ export function do_discard_fault(task: number, vpage: number, pfn: number): void
     return;
   }
   local_irq_enable();
+  discard_to_put_begin(pfn); // coverage: an interrupt from here to the put is a near miss
   point(P['ref-to-discard']);
   page_hva_discard_page(pfn);
   point(P['discard-to-put']);
   put_page(pfn); // page_cache_release
+  discard_to_put_end();
 }

@@ -5,6 +5,7 @@
  * check (patch 5/6).
  */
 import { performance } from 'node:perf_hooks';
+import { near_miss_if_window } from '../check/coverage.ts';
 import { EV } from '../check/events.ts';
 import { rec } from '../check/recorder.ts';
 import { PAGES_PER_FILE, PAGEVEC_SIZE } from '../config.ts';
@@ -334,6 +335,7 @@ export function __remove_from_page_cache(pfn: number, file: number, index: numbe
     }
     marked = true;
   }
+  near_miss_if_window(pfn, CNT.nmCacheRemoveInWindow);
   i32[slotIdx(file, index)] = 0;
   i32[fileBase(K.L, file) + K.L.file_nrpages]!--;
   set_page_mapping(pfn, 0);

@@ -19,6 +19,7 @@
  * enabled, so a hardirq can interrupt a softirq, and a softirq never runs
  * inside another (in_interrupt()).
  */
+import { near_miss_irq_enter } from '../check/coverage.ts';
 import { EV } from '../check/events.ts';
 import { rec } from '../check/recorder.ts';
 import { CNT, PERCPU, PERCPU_IRQ } from '../shm/layout.ts';
@@ -74,6 +75,7 @@ export function raise_softirq_irqoff(nr: number): void {
 export function irq_enter(): void {
   add_preempt_count(HARDIRQ_OFFSET);
   K.f64[K.stats + CNT.hardirqs]!++;
+  near_miss_irq_enter();
 }
 
 /**

@@ -28,6 +28,7 @@
  * bottom halves off) and with spin_lock in the softirq, which is how 2.6.15
  * takes a lock shared with a softirq on the same CPU.
  */
+import { near_miss } from '../check/coverage.ts';
 import { EV } from '../check/events.ts';
 import { rec } from '../check/recorder.ts';
 import { CNT, IRQ_SOURCE, NET, NET_RING, PERCPU_IRQ } from '../shm/layout.ts';
@@ -35,6 +36,7 @@ import { K } from './context.ts';
 import { __find_get_page, read_cache_page } from './filemap.ts';
 import { open_softirq, raise_softirq_irqoff, SOFTIRQ } from './irq.ts';
 import { alloc_page, get_page, put_page } from './page_alloc.ts';
+import { page_mapping } from './page-flags.ts';
 import { request_irq } from './smp.ts';
 import { LOCK, spin_lock, spin_lock_bh, spin_unlock, spin_unlock_bh } from './spinlock.ts';
 
@@ -119,6 +121,7 @@ function net_tx_action(): void {
     spin_unlock(lock, LOCK.queue);
     if (!more) return;
     rec(EV['tx-free'], pfn);
+    if (page_mapping(pfn) === 0) near_miss(CNT.nmTxFreeUncached); // truncate or reclaim took it
     put_page(pfn); // dev_kfree_skb: the last reference if the page left the cache
   }
 }

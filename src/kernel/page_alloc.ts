@@ -7,6 +7,7 @@
  * page->_count is unbiased here: 0 = free (2.6.15 kept -1 for a free page;
  * only the arithmetic differs).
  */
+import { near_miss_if_window } from '../check/coverage.ts';
 import { EV } from '../check/events.ts';
 import {
   oracle_alloc,
@@ -131,6 +132,7 @@ export function put_page(pfn: number): void {
     return;
   }
   rec(EV['put-last'], pfn);
+  near_miss_if_window(pfn, CNT.nmLastPutInWindow); // coverage: the window finds count 0
   if (in_interrupt()) K.f64[K.stats + CNT.irqFrees]!++;
   if (__page_cache_release(pfn)) free_hot_cold_page(pfn, false);
 }

@@ -3,6 +3,7 @@
  * vmscan.c part of the series): make a page volatile, make it stable again,
  * and discard it after the host did.
  */
+import { near_miss_if_window } from '../check/coverage.ts';
 import { EV } from '../check/events.ts';
 import { oracle_bad_page } from '../check/oracle.ts';
 import { rec } from '../check/recorder.ts';
@@ -162,7 +163,10 @@ export function __page_hva_discard_page(pfn: number): void {
   // deletes whatever sits at page->index: if that were another page, the
   // kernel would corrupt that page's cache state; report it and leave it.
   const ours = __pagecache_holds(pfn, file, index);
-  if (ours) __pagecache_delete(file, index);
+  if (ours) {
+    near_miss_if_window(pfn, CNT.nmCacheRemoveInWindow); // another CPU's fault on it
+    __pagecache_delete(file, index);
+  }
   spin_unlock(lock, LOCK.tree);
   local_irq_restore(flags);
   if (!ours) {

@@ -13,6 +13,7 @@
  * the hardirq/softirq machinery).
  */
 import { performance } from 'node:perf_hooks';
+import { near_miss_ipi_targets } from '../check/coverage.ts';
 import { EV } from '../check/events.ts';
 import { oracle_warn } from '../check/oracle.ts';
 import { now, rec } from '../check/recorder.ts';
@@ -261,6 +262,7 @@ export function smp_call_function(func: number, wait: boolean, info = 0): void {
   const seq = Atomics.add(i32, call + CALL.seq, 1) + 1;
   rec(EV['ipi-send'], -1, seq);
   latency_ipi_sent();
+  near_miss_ipi_targets(); // coverage: targets inside a window, which the rendezvous waits out
   for (let c = 0; c < L.nr_cpus; c++) {
     if (c === K.cpu) continue;
     const pending = percpuBase(L, c) + PERCPU_PENDING;

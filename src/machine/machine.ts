@@ -11,6 +11,7 @@ import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import { Piscina } from 'piscina';
 import { type Audit, audit } from '../check/audit.ts';
+import { type CoverageRow, coverageTable, undercovered } from '../check/coverage.ts';
 import { decodeViolations, type Violation } from '../check/decode.ts';
 import { type Config, VERSION } from '../config.ts';
 import { kernel_boot } from '../kernel/boot.ts';
@@ -43,13 +44,15 @@ const MONITOR_MS = 50;
  * How a run ended. INTERRUPTED: a signal stopped it before its duration
  * (violations found until then are in the report); no stall, no crash.
  */
-export type Verdict = 'SUCCESS' | 'FAILURE' | 'STALL' | 'ERROR' | 'INTERRUPTED';
+export type Verdict = 'SUCCESS' | 'FAILURE' | 'STALL' | 'ERROR' | 'INTERRUPTED' | 'UNDERCOVERED';
 /** Exit codes (README). INTERRUPTED is 130 here; exitCode() gives 143 for a SIGTERM. */
 export const EXIT: Record<Verdict, number> = {
   SUCCESS: 0,
   FAILURE: 1,
   STALL: 3,
   ERROR: 4,
+  /** --min-coverage N: no violation, no stall, but a hazard had fewer than N near misses. */
+  UNDERCOVERED: 5,
   INTERRUPTED: 130,
 };
 /** A run stopped by a signal exits as shells report a process killed by it: 128 + its number. */
@@ -94,6 +97,8 @@ export type RunReport = {
   cpusReleasedAt: number | null;
   cpus: CpuReport[];
   totals: Totals;
+  /** Per hazard of the protocol version run: its near misses (src/check/coverage.ts). */
+  coverage: CoverageRow[];
   locks: LockReport[];
   latency: LatencyReport;
   /** The lock validator: its state per class and per-CPU variable, and its reports (also violations). */
@@ -420,6 +425,8 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
   const auditResult: RunReport['audit'] = quiescent
     ? audit(v)
     : { ok: false, skipped: stall ? 'stalled: the machine is not quiescent' : 'a thread crashed' };
+  const totals = sumCounters(v);
+  const coverage = coverageTable(cfg, totals, t0 ? t1 - t0 : 0);
   const verdict: Verdict = err
     ? 'ERROR'
     : stall
@@ -428,7 +435,9 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
         ? 'INTERRUPTED'
         : total > 0 || !auditResult.ok
           ? 'FAILURE'
-          : 'SUCCESS';
+          : undercovered(coverage, cfg.minCoverage).length > 0
+            ? 'UNDERCOVERED'
+            : 'SUCCESS';
   const cpu1 = process.cpuUsage(cpu0);
   const cpuSeconds = (cpu1.user + cpu1.system) / 1e6;
   const wall = (performance.now() - wall0) / 1000;
@@ -439,7 +448,8 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
     durationMs: t0 ? t1 - t0 : 0,
     cpusReleasedAt: t0 ? performance.timeOrigin + t0 : null,
     cpus: Array.from({ length: cfg.cpus }, (_, c) => ({ cpu: c, ...readCounters(v, c) })),
-    totals: sumCounters(v),
+    totals,
+    coverage,
     locks: readLocks(
       v,
       summaries.map((s) => s.lockSites),

@@ -328,6 +328,19 @@ export const COUNTERS = [
   'listFlushes',
   'splices',
   'rendezvousWaitUs',
+  // Near misses (src/check/coverage.ts, HAZARDS): a dangerous overlap that
+  // happened and that the protocol defused, one counter per hazard.
+  'nmCacheRemoveInWindow',
+  'nmParkInWindow',
+  'nmFlushInWindow',
+  'nmSpliceInWindow',
+  'nmLastPutInWindow',
+  'nmIpiToWindow',
+  'nmRefusedParked',
+  'nmDoubleFault',
+  'nmDiscardLockContended',
+  'nmIrqDiscardToPut',
+  'nmTxFreeUncached',
 ] as const;
 export type CounterName = (typeof COUNTERS)[number];
 export const CNT = Object.fromEntries(COUNTERS.map((n, i) => [n, i])) as {

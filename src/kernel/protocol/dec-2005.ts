@@ -21,11 +21,19 @@
  * - The mutants of docs/protocol.md section 5 that break this version's code are
  *   switches here (K.m_*), each where it acts.
  */
+import { near_miss, near_miss_if_window } from '../../check/coverage.ts';
 import { EV } from '../../check/events.ts';
 import { rec } from '../../check/recorder.ts';
 import { CNT, DISCARD, HEAD, headNode, PERCPU_HEADS, percpuHeadNode } from '../../shm/layout.ts';
 import { K, P } from '../context.ts';
-import { list_add_tail, list_del, list_empty, list_first, list_splice_init } from '../list.ts';
+import {
+  list_add_tail,
+  list_del,
+  list_empty,
+  list_first,
+  list_next,
+  list_splice_init,
+} from '../list.ts';
 import { lockdep_percpu, PCPU } from '../lockdep.ts';
 import { free_cold_page } from '../page_alloc.ts';
 import { ClearPageDiscarded, set_page_mapping } from '../page-flags.ts';
@@ -46,7 +54,7 @@ import {
   set_ipi_func,
   smp_call_function,
 } from '../smp.ts';
-import { LOCK, spin_lock, spin_unlock } from '../spinlock.ts';
+import { arch_spin_is_locked, LOCK, spin_lock, spin_unlock } from '../spinlock.ts';
 import type { DiscardProtocol } from './index.ts';
 
 /**
@@ -83,17 +91,20 @@ export function free_hot_cold_page_discarded(pfn: number): boolean {
   lockdep_percpu(PCPU.page_hva_discard_pvecs);
   point(P['pvec-add']);
   const left = pagevec_add(pvec, pfn);
+  near_miss_if_window(pfn, CNT.nmParkInWindow);
   rec(EV.park, pfn, pagevec_count(pvec), 0, K.histT);
   K.f64[K.stats + CNT.pagesParked]!++;
   if (left === 0) {
     point(P['pvec-flush']);
     const lock = L.discard + DISCARD.lock;
+    if (arch_spin_is_locked(i32, lock)) near_miss(CNT.nmDiscardLockContended);
     spin_lock(lock, LOCK.discard_list);
     const n = pagevec_count(pvec);
     const list = headNode(L, HEAD.discard);
     for (let i = 0; i < n; i++) {
       const page = pagevec_page(pvec, i);
       pagevec_release_ghost(page);
+      near_miss_if_window(page, CNT.nmFlushInWindow);
       list_add_tail(page, list);
     }
     i32[L.discard + DISCARD.nr_pages]! += n;
@@ -146,6 +157,7 @@ export function shrink_discards(): void {
     point(P['ipi-to-splice']);
   }
   const lock = L.discard + DISCARD.lock;
+  if (arch_spin_is_locked(i32, lock)) near_miss(CNT.nmDiscardLockContended);
   spin_lock(lock, LOCK.discard_list);
   list_splice_init(headNode(L, HEAD.discard), local);
   const n = i32[L.discard + DISCARD.nr_pages]!;
@@ -157,6 +169,11 @@ export function shrink_discards(): void {
   }
   rec(EV.splice, -1, n);
   K.f64[K.stats + CNT.splices]!++;
+  // Near misses: a page spliced away while a window is open on it (the
+  // window ends before our IPI is taken, or finds the page at count 0).
+  for (let p = list_first(local); p !== local; p = list_next(p)) {
+    near_miss_if_window(p, CNT.nmSpliceInWindow);
+  }
   if (!K.m_barrier_before_splice) {
     point(P['splice-to-ipi']);
     smp_call_function(FUNC.page_hva_sync, true);
@@ -189,4 +206,18 @@ export const ops: DiscardProtocol = {
   attach: () => set_ipi_func(FUNC.page_hva_sync, page_hva_sync),
   // remove_mapping as 2.6.15 has it (vmscan.ts)
   remove_mapping_refuses_discarded: false,
+  hazards: [
+    'cache-remove-in-window', // 5/6's __remove_from_page_cache marks it; the window finds it parked or cached
+    'park-in-window', // free_hot_cold_page's discard branch
+    'flush-in-window', // the full pagevec to page_hva_discard_list
+    'splice-in-window', // shrink_discards, before its IPIs
+    'last-put-in-window',
+    'ipi-to-window', // the rendezvous waits for the window to end
+    'refused-parked',
+    'double-fault',
+    'discard-lock-contended', // page_hva_discard_list_lock: flushes and splices
+    'irq-last-put',
+    'irq-discard-to-put',
+    'tx-free-uncached',
+  ],
 };

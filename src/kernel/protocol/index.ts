@@ -14,6 +14,7 @@
  * into K once (K.free_hot_cold_page_discarded, K.shrink_discards), so the
  * hot path pays one indirect call, and only for a PG_discarded page.
  */
+import type { Hazard } from '../../check/coverage.ts';
 import type { ProtocolModule } from '../../config.ts';
 import * as dec_2005 from './dec-2005.ts';
 import * as dec_2005_fixed from './dec-2005-fixed.ts';
@@ -39,6 +40,11 @@ export type DiscardProtocol = {
    * a discard already took out of the page cache (K.remove_mapping_refuses_discarded).
    */
   remove_mapping_refuses_discarded: boolean;
+  /**
+   * The hazards this version's code has: the dangerous overlaps whose near
+   * misses the run counts and reports (src/check/coverage.ts, HAZARDS).
+   */
+  hazards: readonly Hazard[];
 };
 
 /** The module's function table (looked up when a CPU attaches, never at import). */

@@ -60,6 +60,7 @@
  *   list changes (this CPU's, interrupts off). The patch keeps no count; the
  *   audit reads it (as dec-2005's DISCARD.nr_pages), no kernel decision does.
  */
+import { near_miss, near_miss_if_window } from '../../check/coverage.ts';
 import { EV } from '../../check/events.ts';
 import { rec } from '../../check/recorder.ts';
 import {
@@ -91,7 +92,7 @@ import {
   set_ipi_func,
   smp_call_function,
 } from '../smp.ts';
-import { LOCK, spin_lock, spin_unlock } from '../spinlock.ts';
+import { arch_spin_is_locked, LOCK, spin_lock, spin_unlock } from '../spinlock.ts';
 import type { DiscardProtocol } from './index.ts';
 
 /** include/asm-s390/page-states.h: MACHINE_HAS_ESSA; the model's host always discards. */
@@ -118,6 +119,7 @@ export function free_hot_cold_page_discarded(pfn: number): boolean {
   local_irq_disable();
   lockdep_percpu(PCPU.page_discard_list);
   list_add_tail(pfn, page_discard_list(K.cpu));
+  near_miss_if_window(pfn, CNT.nmParkInWindow);
   K.i32[K.percpu + PERCPU.nr_discard]!++; // the audit's count (header)
   rec(EV.park, pfn, 0, 0, K.histT);
   K.f64[K.stats + CNT.pagesParked]!++;
@@ -136,9 +138,13 @@ export function __page_shrink_discards(info: number): void {
   lockdep_percpu(PCPU.page_discard_list);
   if (list_empty(cpu_list)) return;
   const splice_lock = K.L.discard + DISCARD.lock;
+  if (arch_spin_is_locked(K.i32, splice_lock)) near_miss(CNT.nmDiscardLockContended);
   spin_lock(splice_lock, LOCK.discard_list);
-  let n = 0; // for the flight recorder only
-  for (let p = list_first(cpu_list); p !== cpu_list; p = list_next(p)) n++;
+  let n = 0; // for the flight recorder (and the near misses) only
+  for (let p = list_first(cpu_list); p !== cpu_list; p = list_next(p)) {
+    n++;
+    near_miss_if_window(p, CNT.nmSpliceInWindow);
+  }
   list_splice_init(cpu_list, info);
   K.i32[K.percpu + PERCPU.nr_discard] = 0;
   spin_unlock(splice_lock, LOCK.discard_list);
@@ -207,4 +213,17 @@ export const ops: DiscardProtocol = {
   attach: () => set_ipi_func(FUNC.page_shrink_discards, __page_shrink_discards),
   // MODEL DIFFERENCE (header): 2.6.18 keeps the page because its mapping is NULL
   remove_mapping_refuses_discarded: true,
+  hazards: [
+    'cache-remove-in-window',
+    'park-in-window', // onto this CPU's page_discard_list
+    'splice-in-window', // __page_shrink_discards, in the IPI
+    'last-put-in-window',
+    'ipi-to-window',
+    'refused-parked',
+    'double-fault',
+    'discard-lock-contended', // splice_lock: the CPUs' splices onto one list
+    'irq-last-put',
+    'irq-discard-to-put',
+    'tx-free-uncached',
+  ],
 };

@@ -34,4 +34,14 @@ export const ops: DiscardProtocol = {
   // 1/6's discard keeps the mapping: the negative-count of vmscan.ts's
   // remove_mapping is there too, a second put of a page freed at once.
   remove_mapping_refuses_discarded: false,
+  // No discard list: nothing is parked, flushed or spliced, no rendezvous.
+  // A last put in a window is the overlap that becomes free-in-window here.
+  hazards: [
+    'cache-remove-in-window',
+    'last-put-in-window',
+    'double-fault',
+    'irq-last-put',
+    'irq-discard-to-put',
+    'tx-free-uncached',
+  ],
 };
