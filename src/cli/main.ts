@@ -22,7 +22,8 @@ export const EXIT_USAGE = 2;
 export const EXIT_HELP = `
 Exit codes: 0 success; 1 a violation (or the audit failed); 2 bad usage (one
 line naming the flag, before any thread starts); 3 a stall; 4 an internal
-error; 130 or 143 interrupted by SIGINT or SIGTERM (verdict INTERRUPTED).`;
+error; 5 undercovered (--min-coverage: a hazard had too few near misses, and
+nothing worse happened); 130 or 143 interrupted by SIGINT or SIGTERM (verdict INTERRUPTED).`;
 
 type RunFlags = MachineFlags & { json?: string; quiet?: boolean; listPoints?: boolean };
 

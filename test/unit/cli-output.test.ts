@@ -134,7 +134,14 @@ describe('verdicts and exit codes (one mapping, machine.ts)', () => {
     expect(exitCode('INTERRUPTED', 'SIGINT')).toBe(130);
     expect(exitCode('INTERRUPTED', 'SIGTERM')).toBe(143);
     expect(exitCode('INTERRUPTED')).toBe(130);
-    expect(EXIT).toEqual({ SUCCESS: 0, FAILURE: 1, STALL: 3, ERROR: 4, INTERRUPTED: 130 });
+    expect(EXIT).toEqual({
+      SUCCESS: 0,
+      FAILURE: 1,
+      STALL: 3,
+      ERROR: 4,
+      UNDERCOVERED: 5,
+      INTERRUPTED: 130,
+    });
     expect(exitCode('FAILURE', 'SIGTERM')).toBe(1);
   });
 

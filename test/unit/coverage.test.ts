@@ -1,0 +1,170 @@
+/**
+ * Race coverage (src/check/coverage.ts): the near misses the kernel counts,
+ * played step by step on one thread (docs/protocol.md section 4's
+ * interleaving, the hazard the discard list defuses), the coverage table,
+ * and --mix's parsing.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  coverageTable,
+  HAZARD_NAMES,
+  HAZARDS,
+  protocolHazards,
+  undercovered,
+} from '../../src/check/coverage.ts';
+import { oracle_access, oracle_fault_begin } from '../../src/check/oracle.ts';
+import { parseMix, UsageError } from '../../src/cli/parse.ts';
+import { renderCoverage, verdictLine } from '../../src/cli/report.ts';
+import {
+  MIX_DEFAULT,
+  MIX_OPS,
+  PAGES_PER_FILE,
+  PROTOCOLS,
+  type Protocol,
+} from '../../src/config.ts';
+import { K, set_this_cpu } from '../../src/kernel/context.ts';
+import { do_discard_fault, user_access } from '../../src/kernel/fault.ts';
+import { do_mmap, pte_idx, vmtruncate } from '../../src/kernel/memory.ts';
+import { local_irq_disable, local_irq_enable } from '../../src/kernel/smp.ts';
+import type { RunReport } from '../../src/machine/machine.ts';
+import { COUNTERS, type CounterName } from '../../src/shm/layout.ts';
+import { boot, counter, hostDiscard, violationKinds } from '../helpers/machine.ts';
+
+const nm = (cpu: number, h: keyof typeof HAZARDS) => counter(cpu, HAZARDS[h].counter);
+
+/**
+ * CPU A (cpu 0) and CPU C (cpu 2) fault on P (Vz) and open their windows;
+ * CPU B (cpu 1) truncates P's file (out of the cache, last put) meanwhile;
+ * then A's and C's reference attempts.
+ */
+function playSection4(protocol: Protocol) {
+  const m = boot({ cpus: 3, pages: 256, files: 4, protocol });
+  const task = 0;
+  const vpage = PAGES_PER_FILE + 4;
+  set_this_cpu(0);
+  do_mmap(task, 1, 2);
+  user_access(task, vpage);
+  const P = K.i32[pte_idx(task, vpage)]! - 1;
+  hostDiscard(P);
+  set_this_cpu(0);
+  const gen = oracle_access(P);
+  local_irq_disable();
+  oracle_fault_begin(P, gen);
+  set_this_cpu(2);
+  local_irq_disable();
+  oracle_fault_begin(P, gen); // a second window on P: double-fault
+  set_this_cpu(1);
+  vmtruncate(2);
+  for (const cpu of [0, 2]) {
+    set_this_cpu(cpu);
+    do_discard_fault(task, vpage, P);
+    local_irq_enable();
+  }
+  return m;
+}
+
+describe('near misses, counted where they happen', () => {
+  it('patched: out of the cache, parked and last put inside two windows; both refused', () => {
+    const m = playSection4('patched');
+    expect(violationKinds(m)).toEqual([]);
+    expect(nm(2, 'double-fault')).toBe(1);
+    expect(nm(1, 'cache-remove-in-window')).toBe(1);
+    expect(nm(1, 'last-put-in-window')).toBe(1);
+    expect(nm(1, 'park-in-window')).toBe(1);
+    expect(nm(0, 'refused-parked') + nm(2, 'refused-parked')).toBe(2);
+    // nothing else happened that the hazards name
+    expect(nm(1, 'flush-in-window')).toBe(0);
+    expect(nm(1, 'splice-in-window')).toBe(0);
+  });
+
+  it('unpatched: the same last put is counted, and it is followed by the violation', () => {
+    const m = playSection4('unpatched');
+    expect(nm(1, 'last-put-in-window')).toBe(1);
+    expect(nm(1, 'park-in-window')).toBe(0); // nothing parks without 5/6
+    expect(violationKinds(m)).toContain('free-in-window');
+  });
+
+  it('no window open: the same truncate is no near miss', () => {
+    boot({ cpus: 2, pages: 256, files: 4 });
+    set_this_cpu(0);
+    do_mmap(0, 1, 2);
+    user_access(0, PAGES_PER_FILE + 4);
+    set_this_cpu(1);
+    vmtruncate(2);
+    for (const h of ['cache-remove-in-window', 'last-put-in-window', 'park-in-window'] as const) {
+      expect(nm(1, h)).toBe(0);
+    }
+  });
+});
+
+describe('the hazards each protocol declares', () => {
+  it('every declared hazard exists and is counted by a counter of the stats block', () => {
+    for (const p of PROTOCOLS) {
+      const hs = protocolHazards({ protocol: p });
+      expect(hs.length).toBeGreaterThan(0);
+      for (const h of hs) {
+        expect(HAZARD_NAMES).toContain(h);
+        expect(COUNTERS as readonly string[]).toContain(HAZARDS[h].counter);
+      }
+    }
+    expect(protocolHazards({ protocol: 'patched' })).toEqual(HAZARD_NAMES);
+    expect(protocolHazards({ protocol: 'unpatched' })).not.toContain('park-in-window');
+    expect(protocolHazards({ protocol: 'percpu-2006' })).not.toContain('flush-in-window');
+  });
+});
+
+describe('the coverage table', () => {
+  const totals = (over: Partial<Record<CounterName, number>>) =>
+    Object.fromEntries(COUNTERS.map((n) => [n, over[n] ?? 1000])) as Record<CounterName, number>;
+
+  it('rates per second, the rarest and the unhit flagged, the floor applied', () => {
+    const rows = coverageTable(
+      { protocol: 'patched' },
+      totals({ nmSpliceInWindow: 3, nmDoubleFault: 0 }),
+      2000,
+    );
+    expect(rows.map((r) => r.hazard)).toEqual(HAZARD_NAMES);
+    const by = Object.fromEntries(rows.map((r) => [r.hazard, r]));
+    expect(by['park-in-window']).toEqual({
+      hazard: 'park-in-window',
+      nearMisses: 1000,
+      perSecond: 500,
+      rare: false,
+    });
+    expect(by['splice-in-window']!.rare).toBe(true); // under a hundredth of the median
+    expect(by['double-fault']!.rare).toBe(true); // none
+    expect(undercovered(rows, 0)).toEqual([]);
+    expect(undercovered(rows, 4).map((r) => r.hazard)).toEqual([
+      'splice-in-window',
+      'double-fault',
+    ]);
+    expect(renderCoverage(rows, 4).join('\n')).toMatch(/double-fault +0 +0 +rare, UNDER 4/);
+  });
+
+  it('UNDERCOVERED names the thin hazards in the verdict line', () => {
+    const coverage = coverageTable({ protocol: 'patched' }, totals({ nmDoubleFault: 2 }), 1000);
+    const r = {
+      verdict: 'UNDERCOVERED',
+      config: { cpus: 4, minCoverage: 5 },
+      durationMs: 1000,
+      totals: totals({}),
+      coverage,
+    } as unknown as RunReport;
+    expect(verdictLine(r)).toMatch(
+      /^UNDERCOVERED: .*1 hazard\(s\) had fewer than 5 .*double-fault 2/,
+    );
+  });
+});
+
+describe('--mix', () => {
+  it("keeps the default weights of the operations not named; today's mix sums to 100", () => {
+    expect(MIX_OPS.reduce((s, o) => s + MIX_DEFAULT[o], 0)).toBe(100);
+    expect(parseMix('truncate=50,burst=0')).toEqual({ ...MIX_DEFAULT, truncate: 50, burst: 0 });
+  });
+  it('refuses an unknown operation, a bad weight, and all weights 0', () => {
+    expect(() => parseMix('reclaim=3')).toThrow(UsageError);
+    expect(() => parseMix('read=-1')).toThrow(UsageError);
+    expect(() => parseMix('read')).toThrow(/OP=WEIGHT/);
+    expect(() => parseMix(MIX_OPS.map((o) => `${o}=0`).join(','))).toThrow(/every weight is 0/);
+  });
+});
