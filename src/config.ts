@@ -188,6 +188,25 @@ export const configSchema = z.object({
   lockdep: z.boolean().default(true),
   stopOnViolation: z.boolean().default(false),
   stallTimeoutMs: z.number().positive().default(10_000),
+  /**
+   * --sched: `os` (the threads run at once, the OS interleaves them) or a
+   * controlled scheduler (src/kernel/sched.ts): `random` or `pct` with its
+   * DEPTH; one CPU runs at a time and a run is a schedule of `steps`
+   * decisions, a pure function of (seed, sched, the rest of the config).
+   */
+  sched: z
+    .object({
+      kind: z.enum(['os', 'random', 'pct']).default('os'),
+      depth: z.number().int().min(1).max(32).default(3),
+      steps: z.number().int().min(10).max(1e8).default(2000),
+      /**
+       * A scripted schedule (hvaemu shrink): the context switches to take,
+       * [step, actor] in step order; between them the running CPU runs on
+       * (a spinning waiter hands over to the next CPU in turn).
+       */
+      script: z.array(z.tuple([z.number().int().min(0), z.number().int().min(0)])).max(8192).optional(),
+    })
+    .default({ kind: 'os', depth: 3, steps: 2000 }),
   // ---- race-window widening (all off by default: a normal run pays nothing) ----
   /** --jitter: now and then (1 point in JITTER_EVERY) a random delay up to this many microseconds. */
   jitterUs: z.number().min(0).max(1e6).default(0),

@@ -8,14 +8,19 @@
 import { performance } from 'node:perf_hooks';
 import { RING_EVENTS } from '../config.ts';
 import { K } from '../kernel/context.ts';
+import { S, sched_now } from '../kernel/sched.ts';
 import { EVENT_WORDS } from '../shm/layout.ts';
 
 const MASK = RING_EVENTS - 1;
 
 const ORIGIN = performance.timeOrigin; // a getter: read it once
 
-/** Wall-clock milliseconds, comparable across worker threads. */
-export const now = (): number => ORIGIN + performance.now();
+/**
+ * Wall-clock milliseconds, comparable across worker threads; under a
+ * controlled scheduler (--sched random|pct) the logical clock, so that a
+ * schedule's story is the same every time.
+ */
+export const now = (): number => (S.on ? sched_now() : ORIGIN + performance.now());
 
 /** Record an event; `t` (ms, from now()) when the caller has just read the clock. */
 export function rec(ev: number, pfn: number, a = 0, b = 0, t = now()): void {

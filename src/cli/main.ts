@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../config.ts';
+import { type ControlledRun, runSchedules } from '../machine/controlled.ts';
 import { EXIT, exitCode, type RunReport, runMachine } from '../machine/machine.ts';
 import { provenance, type RunMeta, runJson } from './json.ts';
 import { addMergeCommand } from './merge.ts';
@@ -12,7 +13,9 @@ import { addMachineOptions, configFromFlags, type MachineFlags } from './options
 import { checkWritable, STDOUT, writeReport } from './output.ts';
 import { configWarnings, givenFlags, listPoints, UsageError, warn } from './parse.ts';
 import { makeProgressPrinter } from './progress.ts';
+import { addReplayCommand } from './replay.ts';
 import { renderReport, verdictLine } from './report.ts';
+import { addShrinkCommand } from './shrink.ts';
 import { addSoakCommand } from './soak.ts';
 import { addSweepCommand } from './sweep.ts';
 
@@ -79,11 +82,18 @@ async function runCommand(flags: RunFlags, cmd: Command, argv: string[]): Promis
   const signals = stopOnSignals();
   if (tty && flags.json !== '-') progress.note(`hvaemu: booting ${cfg.cpus} CPUs...`);
   let report: RunReport;
+  let controlled: ControlledRun | undefined;
   try {
-    report = await runMachine(cfg, {
-      signal: signals.signal,
-      ...(tty ? { onProgress: (p) => progress.update(p) } : {}),
-    });
+    if (cfg.sched.kind !== 'os') {
+      // --sched random|pct: schedules of --steps decisions until one fails or --duration is spent
+      controlled = await runSchedules(cfg, { signal: signals.signal });
+      report = controlled.report;
+    } else {
+      report = await runMachine(cfg, {
+        signal: signals.signal,
+        ...(tty ? { onProgress: (p) => progress.update(p) } : {}),
+      });
+    }
   } finally {
     signals.dispose();
     progress.clear();
@@ -92,6 +102,12 @@ async function runCommand(flags: RunFlags, cmd: Command, argv: string[]): Promis
   const code = exitCode(report.verdict, signal);
   // The text report first: whatever happens to the JSON, the run is not lost.
   text.write(`${flags.quiet ? verdictLine(report) : renderReport(report)}\n`);
+  if (controlled) {
+    const s = report.sched!;
+    text.write(
+      `sched ${cfg.sched.kind}${cfg.sched.kind === 'pct' ? `:${cfg.sched.depth}` : ''}: ${controlled.schedules} schedule(s), ${controlled.steps} steps in ${(controlled.wallMs / 1000).toFixed(1)} s (${Math.round(controlled.steps / (controlled.wallMs / 1000))} steps/s); last: seed ${report.config.seed}, ${s.stepsRun} steps, ${s.switches} switches, hash ${s.hash}${report.verdict !== 'SUCCESS' ? ' (hvaemu replay REPORT.json runs it again)' : ''}\n`,
+    );
+  }
   if (flags.json !== undefined) {
     const meta: RunMeta = {
       ...(await provenance(argv)),
@@ -135,6 +151,8 @@ export function buildProgram(exit: (code: number) => void, argv: string[] = []):
   addMutantsCommand(program, exit, stopOnSignals, argv);
   addSweepCommand(program, exit, stopOnSignals, argv);
   addMergeCommand(program, exit, argv);
+  addReplayCommand(program, exit, argv);
+  addShrinkCommand(program, exit, argv);
   for (const c of program.commands) c.addHelpText('after', EXIT_HELP);
   return program;
 }

@@ -21,6 +21,7 @@ import {
   parseMix,
   parseNumber,
   parseRunDuration,
+  UsageError,
   validateConfig,
 } from './parse.ts';
 
@@ -52,6 +53,8 @@ export type MachineFlags = {
   longHold?: string | boolean;
   migrate?: boolean;
   ipiDelivery?: string;
+  sched?: string;
+  steps?: string;
 };
 
 /** Widening flags given without a value take these. */
@@ -157,7 +160,26 @@ export function addMachineOptions(cmd: Command, defaultDuration = '10s'): Comman
       '--ipi-delivery <d>',
       'host latency to deliver an IPI to a virtual CPU, random per target up to d (the target runs on meanwhile)',
       '0us',
-    );
+    )
+    .option(
+      '--sched <kind>',
+      'os (the threads run at once), random or pct[:DEPTH] (one CPU at a time, schedules of --steps decisions, replayable)',
+      'os',
+    )
+    .option('--steps <n>', 'decisions per controlled schedule (--sched random|pct)', '2000');
+}
+
+/** `--sched os|random|pct[:DEPTH]` and `--steps N` -> Config.sched. */
+export function parseSched(kind: string, steps: string | undefined): Config['sched'] {
+  const m = /^(os|random|pct)(?::(\d+))?$/.exec(kind);
+  if (!m || (m[2] !== undefined && m[1] !== 'pct')) {
+    throw new UsageError(`--sched: '${kind}' is not os, random or pct[:DEPTH]`);
+  }
+  const depth = m[2] !== undefined ? parseInteger(m[2], '--sched pct:DEPTH') : 3;
+  if (depth < 1 || depth > 32) throw new UsageError('--sched pct:DEPTH: DEPTH is 1..32');
+  const n = steps !== undefined ? parseInteger(steps, '--steps') : 2000;
+  if (n < 10 || n > 1e8) throw new UsageError('--steps: 10..100000000');
+  return { kind: m[1] as Config['sched']['kind'], depth, steps: n };
 }
 
 /** A widening flag: absent or false = 0, given alone = its default, else a duration (us). */
@@ -202,6 +224,10 @@ export function configFromFlags(f: MachineFlags): Config {
     ipiDeliveryUs:
       f.ipiDelivery !== undefined
         ? parseDuration(f.ipiDelivery, '--ipi-delivery') * 1000
+        : undefined,
+    sched:
+      f.sched !== undefined || f.steps !== undefined
+        ? parseSched(f.sched ?? 'os', f.steps)
         : undefined,
   };
   if (f.delay && f.delay.length > 0) Object.assign(input, parseDelaySpans(f.delay));

@@ -9,6 +9,7 @@ import { EV } from '../check/events.ts';
 import { rec } from '../check/recorder.ts';
 import { K } from '../kernel/context.ts';
 import { HS } from '../kernel/essa.ts';
+import { S, sched_exit, sched_host_ms, sched_wait_turn, sched_yield } from '../kernel/sched.ts';
 import { CNT, CTRL, PENDING, PERCPU_PENDING, percpuBase } from '../shm/layout.ts';
 import { memstat_every } from '../soak/memstat.ts';
 
@@ -22,14 +23,18 @@ export async function host_loop(): Promise<number> {
   const hs = L.host_state;
   let hand = 0;
   let quota = 0;
-  let last = performance.now();
+  // --sched random|pct: the host's clock is the schedule's step count, and it
+  // runs its ticks as turns under the token (sched.ts), from the start barrier on.
+  const clock = S.on ? sched_host_ms : () => performance.now();
+  if (S.on && !(await sched_host_start())) return 0;
+  let last = clock();
   let discards = 0;
   let ticks = 0;
   // The host thread's heap for the soak's leak check (memstat.ts), written at its tick boundaries.
   const memstat = memstat_every(K.f64, L, L.nr_cpus);
-  const irqs = raise_interrupts();
+  const irqs = raise_interrupts(clock);
   while (Atomics.load(i32, stop) === 0) {
-    const t = performance.now();
+    const t = clock();
     irqs(t);
     quota = Math.min(quota + ((t - last) / 1000) * rate, rate / 10 + 64);
     last = t;
@@ -45,15 +50,26 @@ export async function host_loop(): Promise<number> {
       K.f64[K.stats + CNT.hostDiscards] = discards;
       rec(EV['host-discard'], pfn);
     }
-    // Tick about every millisecond; wake at once on stop.
-    Atomics.wait(i32, stop, 0, 1);
+    // Tick about every millisecond; wake at once on stop. Controlled: the next turn.
+    if (S.on) sched_yield(false);
+    else Atomics.wait(i32, stop, 0, 1);
     // Let the control port breathe now and then.
     if (++ticks % 64 === 0) {
       memstat(t);
       await new Promise((r) => setImmediate(r));
     }
   }
+  if (S.on) sched_exit();
   return discards;
+}
+
+/** Controlled: wait at the start barrier, then for the host's first turn (false: aborted). */
+async function sched_host_start(): Promise<boolean> {
+  const ctrl = K.L.ctrl;
+  while (Atomics.load(K.i32, ctrl + CTRL.go) === 0 && Atomics.load(K.i32, ctrl + CTRL.stop) === 0) {
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  return sched_wait_turn();
 }
 
 /**
@@ -65,10 +81,10 @@ export async function host_loop(): Promise<number> {
  * interrupt does. No notify: a CPU that naps in cpu_relax looks again within
  * 0.1 ms. Returns the tick function.
  */
-function raise_interrupts(): (t: number) => void {
+function raise_interrupts(clock: () => number): (t: number) => void {
   const { i32, L } = K;
   const { timer, net } = K.cfg.irqRates;
-  let last = performance.now();
+  let last = clock();
   let timerQuota = 0;
   let netQuota = 0;
   let nextCpu = 0;

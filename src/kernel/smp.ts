@@ -36,6 +36,7 @@ import {
 import { K, P } from './context.ts';
 import { in_interrupt, irq_enter, irq_exit } from './irq.ts';
 import { trace_hardirqs_on } from './lockdep.ts';
+import { S, sched_point, sched_yield } from './sched.ts';
 import { LOCK, spin_lock, spin_unlock } from './spinlock.ts';
 import { widen_at } from './widen.ts';
 
@@ -110,6 +111,7 @@ export function preempt_enable(): void {
 export function point(p: number): void {
   const i32 = K.i32;
   i32[K.percpu + PERCPU.point] = p;
+  if (S.on) sched_point(p); // --sched random|pct: hand the token on here
   // The pending word is read plainly, as hardware samples its interrupt line
   // at an instruction boundary: the sender's Atomics.store is seen here or at
   // a later point, and the rendezvous waits for it (started/finished). Not
@@ -149,6 +151,10 @@ export function pending_nap(ms: number): void {
  * CPUs than cores a waiter gives its core to the CPU it waits for.
  */
 export function cpu_relax(spins: number): void {
+  if (S.on) {
+    sched_yield(true); // --sched random|pct: a spinning waiter gives the token away
+    return;
+  }
   if (spins < RELAX.spins) return;
   // Sleep on the word as it is: an interrupt already pending (which we may
   // not take now, interrupts off) must not turn the nap into a busy spin.

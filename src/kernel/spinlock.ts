@@ -38,6 +38,7 @@ import {
 import { K, P } from './context.ts';
 import { local_bh_disable, local_bh_enable } from './irq.ts';
 import { lock_acquire, lock_release } from './lockdep.ts';
+import { S, sched_yield } from './sched.ts';
 import {
   cpu_relax,
   irqs_disabled,
@@ -180,6 +181,10 @@ function spin_lock_slow(lock: number): void {
       continue;
     }
     spins++;
+    if (S.on) {
+      sched_yield(true); // --sched random|pct: a spinning waiter gives the token away
+      continue;
+    }
     if (K.pvSpinlock && spins >= PV_SPINS) {
       // Mark sleepers, then sleep until unlock (or a short timeout, to take
       // IPIs when interrupts are enabled: we cannot sleep on two words).

@@ -7,6 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import { K, P } from '../kernel/context.ts';
 import { ListCorruption, list_corruption_unwind } from '../kernel/list.ts';
+import { S, sched_exit, sched_wait_turn, sched_yield } from '../kernel/sched.ts';
 import { ipi_point, pending_nap, point } from '../kernel/smp.ts';
 import { CNT, CPU_STATE, CTRL, PERCPU, PERCPU_HOLD } from '../shm/layout.ts';
 import { memstat_every } from '../soak/memstat.ts';
@@ -30,6 +31,8 @@ export async function cpu_loop(): Promise<void> {
     await sleep(1);
   }
   i32[state] = CPU_STATE.running;
+  // --sched random|pct: run only with the token (false: the schedule was aborted before we ran).
+  if (S.on && !sched_wait_turn()) return sched_parked();
   // This thread's heap for the soak's leak check, written by us: we answer no message while we spin.
   const memstat = memstat_every(f64, L, K.home);
   memstat(performance.now());
@@ -41,6 +44,8 @@ export async function cpu_loop(): Promise<void> {
         workload_op();
         f64[K.stats + CNT.ops]!++; // K.stats: --migrate may have moved us to another CPU
         point(P.op);
+        // --sched random|pct: the schedule's holder set the stop word at a decision: stop at once.
+        if (S.on && Atomics.load(i32, ctrl + CTRL.stop) !== 0) break;
       }
       if (Atomics.load(i32, ctrl + CTRL.stop_machine) !== 0) stop_machine_park();
       if (K.stutter && Atomics.load(i32, K.percpu + PERCPU_HOLD) !== 0) stutter_hold();
@@ -66,7 +71,13 @@ export async function cpu_loop(): Promise<void> {
     Atomics.store(i32, ctrl + CTRL.stop, 1);
   }
   quiesce();
+  if (S.on) sched_exit();
   if (failure !== undefined) throw failure;
+}
+
+/** The schedule was aborted (deadlock) before this CPU ran: wait to be ended. */
+function sched_parked(): void {
+  K.i32[K.percpu + PERCPU.state] = CPU_STATE.done;
 }
 
 /**
@@ -139,7 +150,9 @@ function quiesce(): void {
       if (!(e instanceof ListCorruption)) throw e;
       list_corruption_unwind();
     }
-    pending_nap(1);
+    // waiting for the others: under --sched random|pct a spinning waiter
+    if (S.on) sched_yield(true);
+    else pending_nap(1);
   }
   i32[K.percpu + PERCPU.state] = CPU_STATE.done;
 }

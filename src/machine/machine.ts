@@ -16,6 +16,7 @@ import { decodeViolations, type Violation } from '../check/decode.ts';
 import { type Config, VERSION } from '../config.ts';
 import { kernel_boot } from '../kernel/boot.ts';
 import { type LockdepReport, readLockdep } from '../kernel/lockdep.ts';
+import { readSchedule, type ScheduleReport, sched_init } from '../kernel/sched.ts';
 import {
   allocate,
   CNT,
@@ -26,6 +27,7 @@ import {
   computeLayout,
   PERCPU,
   percpuBase,
+  SCHED,
   statsBase,
   type Views,
 } from '../shm/layout.ts';
@@ -108,6 +110,8 @@ export type RunReport = {
   firstViolationMs: number | null;
   audit: Audit | { ok: false; skipped: string };
   stall?: StallReport;
+  /** --sched random|pct: the schedule this run was (replay: the same config gives the same run). */
+  sched?: ScheduleReport;
   error?: { cpu: number; name: string; message: string; stack?: string };
   process: { threads: number; cpuSeconds: number; cpuOverWall: number };
   endReason: string;
@@ -189,6 +193,8 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
   const L = computeLayout(cfg);
   const v = allocate(L);
   kernel_boot(v, cfg);
+  sched_init(v, cfg);
+  const controlled = cfg.sched.kind !== 'os';
   const { i32 } = v;
   const ctrl = L.ctrl;
   const stop = (why: string) => {
@@ -298,6 +304,35 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
     opts.signal?.addEventListener('abort', onAbort);
     // a signal while the threads booted: the listener above is too late to hear it
     if (opts.signal?.aborted) onAbort();
+    // --sched random|pct: the schedule ends itself; the main thread only watches for a deadlock
+    // (sched.ts) or a schedule that does not move at all (a thread blocked outside the scheduler).
+    let schedStep = -1;
+    let schedSince = t0;
+    while (controlled && Atomics.load(i32, ctrl + CTRL.stop) === 0 && !stall) {
+      await sleep(5);
+      const t = performance.now();
+      const step = Atomics.load(i32, L.sched + SCHED.step);
+      if (step !== schedStep) {
+        schedStep = step;
+        schedSince = t;
+      } else if (t - schedSince > cfg.stallTimeoutMs) {
+        stall = stallReport(
+          v,
+          `the controlled schedule did not move for ${Math.round(t - schedSince)} ms at step ${step}`,
+        );
+        stall.atMs = t - t0;
+        stop('stall');
+      }
+      if (opts.signal?.aborted) stop('interrupted');
+    }
+    if (controlled && endReason === '') {
+      endReason =
+        Atomics.load(i32, ctrl + CTRL.nr_violations) > 0
+          ? 'violation found'
+          : Atomics.load(i32, L.sched + SCHED.deadlock) !== 0
+            ? 'stall'
+            : `schedule of ${cfg.sched.steps} steps done`;
+    }
     while (Atomics.load(i32, ctrl + CTRL.stop) === 0) {
       await sleep(MONITOR_MS);
       const t = performance.now();
@@ -371,8 +406,8 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
 
     // ---- stop: every CPU finishes its operation and quiesces ----
     const crashed = () => threads.some((t) => t.error) || poolError !== undefined;
-    const grace = stall ? 0 : crashed() ? 5_000 : cfg.stallTimeoutMs;
-    const by = performance.now() + grace;
+    let grace = stall ? 0 : crashed() ? 5_000 : cfg.stallTimeoutMs;
+    let by = performance.now() + grace;
     const allDone = () => {
       for (let c = 0; c < cfg.cpus; c++) {
         if (i32[percpuBase(L, c) + PERCPU.state] !== CPU_STATE.done && !threads[c]!.done)
@@ -380,6 +415,22 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
       }
       return true;
     };
+    // --sched random|pct: the stop word was set at a decision; the CPUs finish their operation
+    // under the token, unless no CPU can (a deadlock, sched.ts).
+    while (controlled && !stall && !allDone() && performance.now() < by) {
+      if (Atomics.load(i32, L.sched + SCHED.deadlock) !== 0) {
+        stall = stallReport(
+          v,
+          `deadlock: at step ${Atomics.load(i32, L.sched + SCHED.step)} of the schedule no CPU can make progress (each one waits for another)`,
+        );
+        stall.kind = 'deadlock';
+        endReason = 'stall';
+        grace = 0;
+        by = 0;
+        break;
+      }
+      await sleep(2);
+    }
     while (!allDone() && performance.now() < by) await sleep(5);
         stall.kind = 'rendezvous';
     t1 = performance.now();
@@ -422,8 +473,9 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
   const err = failure?.error ?? poolError;
   const { total, violations } = decodeViolations(v);
   const quiescent = !stall && !err;
+  // --sched random|pct: parked pages age on the logical clock (the recorder's now()).
   const auditResult: RunReport['audit'] = quiescent
-    ? audit(v)
+    ? audit(v, controlled ? { nowMs: i32[L.sched + SCHED.clock]! / 1000 } : {})
     : { ok: false, skipped: stall ? 'stalled: the machine is not quiescent' : 'a thread crashed' };
   const totals = sumCounters(v);
   const coverage = coverageTable(cfg, totals, t0 ? t1 - t0 : 0);
@@ -461,6 +513,7 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
     firstViolationMs,
     audit: auditResult,
     ...(stall ? { stall } : {}),
+    ...(controlled ? { sched: readSchedule(v, cfg) } : {}),
     ...(err
       ? {
           error: {

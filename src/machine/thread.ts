@@ -11,6 +11,7 @@ import { ensureBuild, isUnwritable } from '../build/bundle.mjs';
 import type { Config } from '../config.ts';
 import { host_loop } from '../host/hypervisor.ts';
 import { kernel_attach } from '../kernel/context.ts';
+import { sched_attach } from '../kernel/sched.ts';
 import { attach, computeLayout } from '../shm/layout.ts';
 import { lockstat_sites, type ThreadLockSites } from '../stats/lockstat.ts';
 import { workload_init } from '../workload/workload.ts';
@@ -83,7 +84,9 @@ export default async function machineThread(task: ThreadTask): Promise<ThreadInf
   const released = new Promise<void>((r) => (onRelease = r));
   const api: ThreadApi = {
     setup(sab, cfg, cpu) {
-      kernel_attach(attach(sab, computeLayout(cfg)), cfg, cpu);
+      const v = attach(sab, computeLayout(cfg));
+      kernel_attach(v, cfg, cpu);
+      sched_attach(v, cfg, cpu); // after kernel_attach: it turns the machine's wall-clock delays off
       if (task.role === 'cpu') workload_init(cfg.seed, cpu);
       info = { threadId, role: task.role, cpu };
       return info;

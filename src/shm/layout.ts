@@ -36,6 +36,7 @@
  * | lockstat (f64)  | per CPU: class x LOCKSTAT, a line of contended marks | 64-byte multiples | (lock_stat) |
  * | latency (f64)   | per CPU: LATENCY histograms | 64-byte multiples  | (irqsoff, IPI latency histograms)    |
  * | lockdep         | LOCKDEP: usage, graph, records, reports | ~60 KiB  | (lockdep's lock_class usage, chains) |
+ * | sched           | SCHED header, a turn line per actor, log | ~70 KiB   | (the controlled scheduler: --sched)  |
  *
  * Every spinlock is a LOCK_SLOT of consecutive Int32 words (tas/pv state or
  * ticket next, ticket owner, last CPU): a lock in a line shared with other
@@ -69,6 +70,37 @@ export const CTRL = {
   list_bug: 9, // 1 once a list-corruption was reported (later finds are its echoes)
   nr_words: 16,
 } as const;
+
+/**
+ * The controlled scheduler's words (--sched random|pct, src/kernel/sched.ts):
+ * a header line, then per actor (the CPUs, then the host) a turn word on its
+ * own line, a priority and an exited flag; PCT's change points; a log of the
+ * context switches (step, next actor) for the report.
+ */
+export const SCHED = {
+  step: 0, // decisions taken so far
+  clock: 1, // logical clock: events stamped so far (the recorder's now())
+  rng: 2, // xorshift32 state, seeded from the schedule's seed
+  spins: 3, // consecutive decisions taken by spinning waiters (deadlock detection)
+  switches: 4, // decisions that handed the token to another actor
+  deadlock: 5, // 1: no CPU could make progress
+  low: 6, // pct: the next priority given to a spinning waiter (decreasing)
+  steps: 7, // the schedule's length (--steps)
+  kind: 8, // SCHED_KIND
+  depth: 9, // pct's DEPTH
+  token: 10, // the actor that runs (-1 none: all left)
+  log_n: 11, // switches logged
+  nr_actors: 12,
+  hash: 13, // FNV-1a of every decision (step, next)
+  script_n: 14, // a scripted schedule's switches (shrink): 0 none
+  script_at: 15, // the next scripted switch to take
+  nr_words: 16,
+  /** PCT change points kept at most (DEPTH - 1). */
+  max_change_points: 32,
+  /** Context switches logged at most (pairs of words). */
+  max_log: 8192,
+} as const;
+export const SCHED_KIND = { os: 0, random: 1, pct: 2 } as const;
 
 /** Per-CPU line 0 (written by its owner). */
 export const PERCPU = {
@@ -503,6 +535,15 @@ export function computeLayout(cfg: Pick<Config, 'cpus' | 'pages' | 'files' | 'pa
     latency_stride,
     /** the lock validator's region (LOCKDEP) */
     lockdep: region(LOCKDEP.words, 4),
+    /** the controlled scheduler (SCHED): header, turn lines per actor, priorities, exited, change points, log */
+    sched: region(SCHED.nr_words, 4),
+    sched_turn: region(I32_PER_LINE * nr_recorders, 4),
+    sched_prio: region(nr_recorders, 4),
+    sched_exited: region(nr_recorders, 4),
+    sched_cp: region(SCHED.max_change_points, 4),
+    sched_log: region(2 * SCHED.max_log, 4),
+    /** a scripted schedule (hvaemu shrink): its switches as (step, actor) pairs */
+    sched_script: region(2 * SCHED.max_log, 4),
     bytes: 0,
   };
   L.bytes = alignUp(bytes, LINE);

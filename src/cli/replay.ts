@@ -1,0 +1,74 @@
+/**
+ * `hvaemu replay REPORT.json`: run a controlled schedule's report again
+ * (src/machine/replay.ts) and say whether the outcome is the recorded one.
+ */
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { exitCode } from '../machine/machine.ts';
+import { replayReport } from '../machine/replay.ts';
+import { provenance, runJson } from './json.ts';
+import { checkWritable, STDOUT, writeReport } from './output.ts';
+import { UsageError } from './parse.ts';
+import { renderReport, verdictLine } from './report.ts';
+
+type ReplayFlags = { json?: string; quiet?: boolean };
+
+export function addReplayCommand(
+  program: Command,
+  exit: (code: number) => void,
+  argv: string[],
+): Command {
+  return program
+    .command('replay')
+    .description(
+      "run the schedule of a --sched random|pct report again and compare (exit: the replayed run's code; it says if the outcome differs)",
+    )
+    .argument('<report>', 'a run report (JSON) of a controlled schedule')
+    .option('--json <file>', "write the replayed run's JSON report there (- for standard output)")
+    .option('--quiet', 'print only the verdict line and the comparison', false)
+    .action(async (file: string, flags: ReplayFlags) => {
+      let json: unknown;
+      try {
+        json = JSON.parse(readFileSync(file, 'utf8'));
+      } catch (e) {
+        throw new UsageError(`replay: cannot read ${file}: ${e instanceof Error ? e.message : e}`);
+      }
+      if (flags.json !== undefined) checkWritable(flags.json, '--json');
+      const startedAt = new Date();
+      let res: Awaited<ReturnType<typeof replayReport>>;
+      try {
+        res = await replayReport(json);
+      } catch (e) {
+        if (e instanceof Error && /not a run report|--sched os|config/.test(e.message)) {
+          throw new UsageError(`replay: ${oneLineOf(e.message)}`);
+        }
+        throw e;
+      }
+      const { report, diff } = res;
+      const text = flags.json === STDOUT ? process.stderr : process.stdout;
+      text.write(`${flags.quiet ? verdictLine(report) : renderReport(report)}\n`);
+      text.write(
+        diff.length === 0
+          ? `replay: the recorded outcome, exactly (${res.replayed.verdict}, ${res.replayed.violations.length} violations, schedule ${res.replayed.hash})\n`
+          : `replay: the outcome DIFFERS from the recording: ${diff.join('; ')}\n`,
+      );
+      const code = exitCode(report.verdict);
+      if (flags.json !== undefined) {
+        const w = writeReport(
+          flags.json,
+          runJson(report, {
+            ...(await provenance(argv)),
+            startedAt,
+            endedAt: new Date(),
+            exitCode: code,
+            signal: null,
+          }),
+          '--json',
+        );
+        if (w.notice) process.stderr.write(`hvaemu: ${w.notice}\n`);
+      }
+      exit(code);
+    });
+}
+
+const oneLineOf = (s: string) => s.split('\n')[0]!.slice(0, 300);

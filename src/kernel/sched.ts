@@ -1,0 +1,408 @@
+/**
+ * The controlled scheduler (--sched random|pct[:DEPTH]): the CPU threads and
+ * the host thread run as before, on the one buffer, but one at a time. The
+ * actor that runs holds the token; at every preemption point (point(), the
+ * lock and IPI spin loops, cpu_relax) it takes the next decision and hands
+ * the token to the actor picked, through its turn word (Atomics.store +
+ * notify); every other actor waits on its own turn word (spin first, then
+ * Atomics.wait). The decision state (the PRNG, PCT's priorities and change
+ * points, the step count) lives in the SCHED region of the buffer, and only
+ * the token's holder touches it, so a schedule is a pure function of its
+ * seed, kind and the configuration, whichever thread happens to take a
+ * decision and however the OS schedules the threads.
+ *
+ * - `random`: at each point a CPU picked uniformly.
+ * - `pct`: PCT (Burckhardt et al., ASPLOS 2010): random distinct priorities
+ *   DEPTH..DEPTH+n-1, DEPTH-1 change points drawn over the schedule's steps;
+ *   the highest-priority CPU runs; at the i-th change point the running CPU's
+ *   priority drops to DEPTH-1-i. A spinning waiter (it cannot progress until
+ *   someone else runs) drops below everyone, as PCT implementations treat a
+ *   yield.
+ * - The host (discards, timer and device interrupts) is the environment: at
+ *   a decision, with probability 1/HOST_EVERY, it gets one turn (its tick on
+ *   the logical clock), then the decision is taken again.
+ *
+ * Logical time: the recorder's now() under a controlled scheduler is the
+ * event count (a microsecond an event); the host's clock is the step count
+ * (STEP_US a step). A run of `steps` decisions ends with the stop word set
+ * by the token's holder (so every CPU stops at the same place every time);
+ * CPUs finish their operation under the token and quiesce. If only spinning
+ * waiters have run for DEADLOCK_SPINS decisions in a row, no CPU can make
+ * progress: SCHED.deadlock, the stop word, and every actor parks until the
+ * main thread ends the machine (a STALL of kind deadlock).
+ */
+import type { Config } from '../config.ts';
+import { CTRL, SCHED, SCHED_KIND, type Views } from '../shm/layout.ts';
+import { K, P } from './context.ts';
+
+export type SchedKind = keyof typeof SCHED_KIND;
+export const SCHED_KINDS = ['os', 'random', 'pct'] as const satisfies readonly SchedKind[];
+
+/** Host turns: one decision in this many (on average) gives the host a tick. */
+export const HOST_EVERY = 8;
+/** Logical microseconds a step: the host's discard and interrupt rates run on this clock. */
+export const STEP_US = 5;
+/** Spinning-waiter decisions in a row (per CPU) after which no CPU can progress. */
+export const DEADLOCK_SPINS = 400;
+/** Spins on a turn word before sleeping on it. */
+const TURN_SPINS = 2000;
+/** Sleep on a turn word at most this long before looking at the abort state again. */
+const TURN_WAIT_MS = 50;
+
+/** This thread's view: `on` is the one test point() pays under --sched os. */
+export const S = { on: false, me: -1, host: -1, base: 0, turn: 0 };
+
+/** Turn word values. */
+const TURN = { wait: 0, go: 1, abort: 2 } as const;
+
+/** The points at which a CPU waits for another (a spinning waiter). */
+let spinPoint = new Uint8Array(0);
+
+export function sched_attach(v: Views, cfg: Config, actor: number): void {
+  S.on = cfg.sched.kind !== 'os';
+  if (!S.on) return;
+  S.me = actor;
+  S.host = v.L.nr_cpus;
+  S.base = v.L.sched;
+  S.turn = v.L.sched_turn + actor * 16;
+  spinPoint = new Uint8Array(64);
+  spinPoint[P.spin] = 1;
+  spinPoint[P['ipi-wait']] = 1;
+  // The interleaving is the scheduler's: no wall-clock delays inside the machine.
+  K.faultDeliveryMs = 0;
+  K.ipiDeliveryMs = 0;
+  K.pvSpinlock = false;
+  K.widen = false;
+}
+
+const mix32 = (x: number): number => {
+  x = Math.imul(x ^ (x >>> 16), 0x7feb352d);
+  x = Math.imul(x ^ (x >>> 15), 0x846ca68b);
+  return (x ^ (x >>> 16)) >>> 0;
+};
+
+/** Main thread, after boot: the schedule's initial state from its seed. */
+export function sched_init(v: Views, cfg: Config): void {
+  const { i32, L } = v;
+  const b = L.sched;
+  const kind = SCHED_KIND[cfg.sched.kind];
+  i32[b + SCHED.kind] = kind;
+  if (kind === SCHED_KIND.os) return;
+  const n = L.nr_cpus;
+  const depth = cfg.sched.depth;
+  let rng = mix32(cfg.seed ^ 0x5c4ed) || 1;
+  const next = () => {
+    rng ^= rng << 13;
+    rng ^= rng >>> 17;
+    rng ^= rng << 5;
+    return rng >>> 0;
+  };
+  i32[b + SCHED.steps] = cfg.sched.steps;
+  i32[b + SCHED.depth] = depth;
+  i32[b + SCHED.nr_actors] = n + 1;
+  i32[b + SCHED.hash] = 0x811c9dc5 | 0;
+  // PCT: a random permutation of depth .. depth + n - 1 as the CPUs' priorities.
+  const prio = Array.from({ length: n }, (_, c) => depth + c);
+  for (let i = n - 1; i > 0; i--) {
+    const j = next() % (i + 1);
+    [prio[i], prio[j]] = [prio[j]!, prio[i]!];
+  }
+  for (let c = 0; c < n; c++) i32[L.sched_prio + c] = prio[c]!;
+  i32[L.sched_prio + n] = -0x40000000; // the host is not a PCT thread
+  for (let i = 0; i < SCHED.max_change_points; i++) {
+    i32[L.sched_cp + i] = i < depth - 1 ? 1 + (next() % cfg.sched.steps) : -1;
+  }
+  i32[b + SCHED.rng] = next() || 1;
+  const script = cfg.sched.script ?? [];
+  const ns = Math.min(script.length, SCHED.max_log);
+  for (let i = 0; i < ns; i++) {
+    i32[L.sched_script + 2 * i] = script[i]![0];
+    i32[L.sched_script + 2 * i + 1] = Math.min(script[i]![1], n);
+  }
+  i32[b + SCHED.script_n] = ns;
+  i32[b + SCHED.script_at] = 0;
+  // The first to run: the highest priority (pct) or a random CPU.
+  let first = 0;
+  if (cfg.sched.script) {
+    // a scripted schedule starts where its recording did: the first switch's actor runs from step 0
+    first = ns > 0 && i32[L.sched_script]! <= 0 ? Math.min(i32[L.sched_script + 1]!, n - 1) : 0;
+    i32[b + SCHED.kind] = -1 - kind; // scripted (the kind kept for the report)
+  } else if (kind === SCHED_KIND.pct) {
+    for (let c = 1; c < n; c++) if (prio[c]! > prio[first]!) first = c;
+  } else {
+    first = next() % n;
+  }
+  i32[b + SCHED.token] = first;
+  i32[L.sched_turn + first * 16] = TURN.go;
+  // The log starts with the first actor, as a switch at step 0 (a script made of the log starts there too).
+  i32[L.sched_log] = 0;
+  i32[L.sched_log + 1] = first;
+  i32[b + SCHED.log_n] = 1;
+}
+
+function rand(): number {
+  const i32 = K.i32;
+  let x = i32[S.base + SCHED.rng]!;
+  x ^= x << 13;
+  x ^= x >>> 17;
+  x ^= x << 5;
+  i32[S.base + SCHED.rng] = x;
+  return x >>> 0;
+}
+
+/** The recorder's clock under a controlled scheduler: ms, a microsecond an event. */
+export function sched_now(): number {
+  const i32 = K.i32;
+  const c = i32[S.base + SCHED.clock]! + 1;
+  i32[S.base + SCHED.clock] = c;
+  return c / 1000;
+}
+
+/** The host's clock (ms): STEP_US a step. */
+export function sched_host_ms(): number {
+  return (K.i32[S.base + SCHED.step]! * STEP_US) / 1000;
+}
+
+/** Wait until this actor holds the token; false: the schedule was aborted. */
+export function sched_wait_turn(): boolean {
+  const i32 = K.i32;
+  const w = S.turn;
+  for (let spins = 0; ; spins++) {
+    const t = Atomics.load(i32, w);
+    if (t === TURN.go) {
+      Atomics.store(i32, w, TURN.wait);
+      return true;
+    }
+    if (t === TURN.abort) return false;
+    if (spins >= TURN_SPINS) Atomics.wait(i32, w, TURN.wait, TURN_WAIT_MS);
+  }
+}
+
+function hand_to(next: number): void {
+  const i32 = K.i32;
+  i32[S.base + SCHED.token] = next;
+  const w = K.L.sched_turn + next * 16;
+  Atomics.store(i32, w, TURN.go);
+  Atomics.notify(i32, w);
+}
+
+/** Abort the schedule: every actor's turn word says so; nobody runs again. */
+function sched_abort(): void {
+  const i32 = K.i32;
+  const L = K.L;
+  for (let a = 0; a <= L.nr_cpus; a++) {
+    Atomics.store(i32, L.sched_turn + a * 16, TURN.abort);
+    Atomics.notify(i32, L.sched_turn + a * 16);
+  }
+}
+
+/** No CPU can make progress: park this thread until the main thread ends the machine. */
+function park_forever(): never {
+  const i32 = K.i32;
+  for (;;) Atomics.wait(i32, S.turn, TURN.abort, TURN_WAIT_MS * 20);
+}
+
+/**
+ * A preemption point under the controlled scheduler: take the next decision
+ * and, if it names another actor, hand the token over and wait for it back.
+ * The points of wait loops (spin, ipi-wait) leave it to the loop's
+ * cpu_relax, which yields as a spinning waiter.
+ */
+export function sched_point(p: number): void {
+  // A wait loop's point: its cpu_relax takes the decision, as a spinning waiter.
+  if (spinPoint[p] === 1) return;
+  sched_yield(false);
+}
+
+/** `spinning`: this CPU waits for another (it cannot progress by running on). */
+export function sched_yield(spinning: boolean): void {
+  const next = sched_decide(spinning);
+  if (next === S.me) return;
+  hand_to(next);
+  if (!sched_wait_turn()) park_forever();
+}
+
+function exited(a: number): boolean {
+  return K.i32[K.L.sched_exited + a] !== 0;
+}
+
+function sched_decide(spinning: boolean): number {
+  const i32 = K.i32;
+  const L = K.L;
+  const b = S.base;
+  const n = L.nr_cpus;
+  const me = S.me;
+  const step = i32[b + SCHED.step]! + 1;
+  i32[b + SCHED.step] = step;
+  const ctrl = L.ctrl;
+  // The end of the schedule, or its first violation: stop here, the same place every time.
+  if (
+    i32[ctrl + CTRL.stop] === 0 &&
+    (step >= i32[b + SCHED.steps]! || i32[ctrl + CTRL.nr_violations]! > 0)
+  ) {
+    Atomics.store(i32, ctrl + CTRL.stop, 1);
+  }
+  if (me === S.host) {
+    // the environment's tick says nothing about the CPUs' progress
+  } else if (spinning) {
+    const s = i32[b + SCHED.spins]! + 1;
+    i32[b + SCHED.spins] = s;
+    if (s > DEADLOCK_SPINS * n) {
+      i32[b + SCHED.deadlock] = 1;
+      Atomics.store(i32, ctrl + CTRL.stop, 1);
+      sched_abort();
+      park_forever();
+    }
+  } else {
+    i32[b + SCHED.spins] = 0;
+  }
+  if (i32[b + SCHED.kind]! < 0) return log_decision(step, scripted(step, spinning));
+  // The environment's turn: the host's tick, then decide again.
+  if (me !== S.host && !exited(S.host) && rand() % HOST_EVERY === 0) {
+    return log_decision(step, S.host);
+  }
+  let next = -1;
+  if (i32[b + SCHED.kind] === SCHED_KIND.pct) {
+    if (me < n) {
+      for (let i = 0; i < i32[b + SCHED.depth]! - 1 && i < SCHED.max_change_points; i++) {
+        if (i32[L.sched_cp + i] === step) i32[L.sched_prio + me] = i32[b + SCHED.depth]! - 2 - i;
+      }
+      if (spinning) {
+        const low = i32[b + SCHED.low]! - 1;
+        i32[b + SCHED.low] = low;
+        i32[L.sched_prio + me] = low - 0x100;
+      }
+    }
+    let best = -0x7fffffff;
+    for (let c = 0; c < n; c++) {
+      if (exited(c) || (spinning && c === me)) continue;
+      const pr = i32[L.sched_prio + c]!;
+      if (pr > best) {
+        best = pr;
+        next = c;
+      }
+    }
+  } else {
+    let live = 0;
+    for (let c = 0; c < n; c++) if (!exited(c) && !(spinning && c === me)) live++;
+    if (live > 0) {
+      let k = rand() % live;
+      for (let c = 0; c < n; c++) {
+        if (exited(c) || (spinning && c === me)) continue;
+        if (k-- === 0) {
+          next = c;
+          break;
+        }
+      }
+    }
+  }
+  if (next < 0) next = me < n && !exited(me) ? me : S.host; // nobody else: run on
+  return log_decision(step, next);
+}
+
+/**
+ * A scripted schedule's decision: the switch the script names at this step
+ * (if its actor can run), else run on; a spinning waiter (or the host after
+ * its tick) hands over to the next CPU in turn that has not exited.
+ */
+function scripted(step: number, spinning: boolean): number {
+  const i32 = K.i32;
+  const L = K.L;
+  const b = S.base;
+  const n = L.nr_cpus;
+  const me = S.me;
+  let at = i32[b + SCHED.script_at]!;
+  const ns = i32[b + SCHED.script_n]!;
+  while (at < ns && i32[L.sched_script + 2 * at]! < step) at++;
+  let want = -1;
+  if (at < ns && i32[L.sched_script + 2 * at] === step) {
+    want = i32[L.sched_script + 2 * at + 1]!;
+    at++;
+  }
+  i32[b + SCHED.script_at] = at;
+  if (want >= 0 && want !== me && !exited(want) && !(spinning && want === me)) return want;
+  if (!spinning && me < n && !exited(me)) return me;
+  for (let k = 1; k <= n; k++) {
+    const c = (me < n ? me + k : k - 1) % n;
+    if (!exited(c) && c !== me) return c;
+  }
+  return me < n && !exited(me) ? me : S.host;
+}
+
+function log_decision(step: number, next: number): number {
+  const i32 = K.i32;
+  const b = S.base;
+  let h = i32[b + SCHED.hash]!;
+  h = Math.imul(h ^ step, 0x01000193);
+  h = Math.imul(h ^ next, 0x01000193);
+  i32[b + SCHED.hash] = h;
+  if (next !== S.me) {
+    i32[b + SCHED.switches]!++;
+    const n = i32[b + SCHED.log_n]!;
+    if (n < SCHED.max_log) {
+      i32[K.L.sched_log + 2 * n] = step;
+      i32[K.L.sched_log + 2 * n + 1] = next;
+      i32[b + SCHED.log_n] = n + 1;
+    }
+  }
+  return next;
+}
+
+/**
+ * This actor leaves the schedule for good (a CPU done quiescing, the host
+ * at the stop word): hand the token to another actor still in it, or to
+ * nobody when it was the last.
+ */
+export function sched_exit(): void {
+  const i32 = K.i32;
+  const L = K.L;
+  i32[L.sched_exited + S.me] = 1;
+  for (let k = 1; k <= L.nr_cpus + 1; k++) {
+    const a = (S.me + k) % (L.nr_cpus + 1);
+    if (!exited(a)) {
+      hand_to(a);
+      return;
+    }
+  }
+  i32[S.base + SCHED.token] = -1;
+}
+
+/** What a controlled schedule did, for the report (main thread). */
+export type ScheduleReport = {
+  kind: SchedKind;
+  depth: number;
+  steps: number;
+  /** decisions taken (the schedule's steps plus the wind-down to quiescence) */
+  stepsRun: number;
+  switches: number;
+  /** FNV-1a of every decision: equal hashes, equal schedules */
+  hash: string;
+  deadlock: boolean;
+  /** the first actor as [0, actor], then the context switches: [step, actor] (actor nr_cpus is the host) */
+  log: [number, number][];
+  /** which schedule of a controlled run this was, and the run's seed (runSchedules) */
+  schedule?: { index: number; runSeed: number };
+};
+
+export function readSchedule(
+  v: Views,
+  cfg: Config,
+  maxLog: number = SCHED.max_log,
+): ScheduleReport {
+  const { i32, L } = v;
+  const b = L.sched;
+  const n = Math.min(i32[b + SCHED.log_n]!, maxLog);
+  return {
+    kind: cfg.sched.kind,
+    depth: cfg.sched.depth,
+    steps: cfg.sched.steps,
+    stepsRun: i32[b + SCHED.step]!,
+    switches: i32[b + SCHED.switches]!,
+    hash: (i32[b + SCHED.hash]! >>> 0).toString(16).padStart(8, '0'),
+    deadlock: i32[b + SCHED.deadlock] !== 0,
+    log: Array.from({ length: n }, (_, i) => [
+      i32[L.sched_log + 2 * i]!,
+      i32[L.sched_log + 2 * i + 1]!,
+    ]),
+  };
+}

@@ -1,0 +1,60 @@
+/**
+ * A controlled run (--sched random|pct): a sequence of short schedules, each
+ * a fresh machine booted from the same configuration with the schedule's own
+ * seed (derived from the run's seed and the schedule's index), until one
+ * fails (a violation, a failed audit, a stall) or the --duration budget is
+ * spent. Each schedule is a pure function of its config (sched.ts), so the
+ * failing schedule's report carries everything `hvaemu replay` needs: its
+ * config, seed included.
+ */
+import type { Config } from '../config.ts';
+import { type RunOptions, type RunReport, runMachine } from './machine.ts';
+
+/** The seed of schedule `i` of a run seeded `seed` (schedule 0 runs the run's own seed). */
+export function scheduleSeed(seed: number, i: number): number {
+  if (i === 0) return seed >>> 0;
+  let x = (seed ^ Math.imul(i, 0x9e3779b9)) >>> 0;
+  x = Math.imul(x ^ (x >>> 16), 0x7feb352d);
+  x = Math.imul(x ^ (x >>> 15), 0x846ca68b);
+  return (x ^ (x >>> 16)) >>> 0;
+}
+
+export type ControlledRun = {
+  /** the last schedule's report: the failing one, if one failed */
+  report: RunReport;
+  /** schedules run (the failing one included) */
+  schedules: number;
+  /** decisions taken over all schedules */
+  steps: number;
+  wallMs: number;
+};
+
+export type ControlledOptions = RunOptions & {
+  /** Schedules at most (besides the --duration budget). */
+  maxSchedules?: number;
+  onSchedule?: (i: number, r: RunReport) => void;
+};
+
+export async function runSchedules(
+  cfg: Config,
+  opts: ControlledOptions = {},
+): Promise<ControlledRun> {
+  const t0 = performance.now();
+  const max = opts.maxSchedules ?? Number.POSITIVE_INFINITY;
+  let steps = 0;
+  let report: RunReport | undefined;
+  let i = 0;
+  const { onProgress: _p, ...machineOpts } = opts;
+  while (i < max) {
+    const r = await runMachine({ ...cfg, seed: scheduleSeed(cfg.seed, i) }, machineOpts);
+    i++;
+    report = r;
+    steps += r.sched?.stepsRun ?? 0;
+    if (r.sched) r.sched.schedule = { index: i - 1, runSeed: cfg.seed };
+    opts.onSchedule?.(i - 1, r);
+    if (r.verdict !== 'SUCCESS') break;
+    if (opts.signal?.aborted) break;
+    if (performance.now() - t0 >= cfg.durationMs) break;
+  }
+  return { report: report!, schedules: i, steps, wallMs: performance.now() - t0 };
+}

@@ -1,0 +1,114 @@
+/**
+ * Exact replay of a controlled schedule (--sched random|pct): a schedule is a
+ * pure function of its config (seed included, sched.ts), so replaying a
+ * report is running its config again; the outcome (verdict, each violation's
+ * kind, frame, generations and story, the stall's kind, the hash of every
+ * scheduling decision) must come out the same.
+ */
+import { type Config, configSchema } from '../config.ts';
+import { POINTS } from '../points.ts';
+import type { RunOptions, RunReport } from './machine.ts';
+import { runMachine } from './machine.ts';
+
+/** The machine config of a run report (its JSON: delays keyed by point name), validated. */
+export function configOfReport(json: unknown): Config {
+  const r = json as { config?: Record<string, unknown>; sched?: unknown };
+  if (!r || typeof r !== 'object' || !r.config || typeof r.config !== 'object') {
+    throw new Error('not a run report (no config)');
+  }
+  const c = { ...r.config };
+  for (const k of ['delaysUs', 'delaySpansUs'] as const) {
+    const v = c[k];
+    if (v && !Array.isArray(v) && typeof v === 'object') {
+      const o = v as Record<string, number>;
+      c[k] = POINTS.map(([name]) => o[name] ?? 0);
+    }
+  }
+  const cfg = configSchema.parse(c);
+  if (cfg.sched.kind === 'os') {
+    throw new Error(
+      "the report is of a --sched os run: its interleaving was the OS scheduler's and was not recorded (replay needs --sched random or pct)",
+    );
+  }
+  return cfg;
+}
+
+/** What replay compares: everything a schedule decides. */
+export type Outcome = {
+  verdict: string;
+  stall: string | null;
+  hash: string | null;
+  violations: {
+    kind: string;
+    pfn: number;
+    cpu: number;
+    generationAtFault: number;
+    generationNow: number;
+    detail: number;
+    story: string[];
+  }[];
+};
+
+type ViolationLike = RunReport['violations'][number];
+
+export function outcomeOf(r: {
+  verdict: string;
+  stall?: { kind: string } | null;
+  sched?: { hash: string } | null;
+  violations: ViolationLike[];
+}): Outcome {
+  return {
+    verdict: r.verdict,
+    stall: r.stall?.kind ?? null,
+    hash: r.sched?.hash ?? null,
+    violations: r.violations.map((v) => ({
+      kind: v.kind,
+      pfn: v.pfn,
+      cpu: v.cpu,
+      generationAtFault: v.generationAtFault,
+      generationNow: v.generationNow,
+      detail: v.detail,
+      story: v.story,
+    })),
+  };
+}
+
+/** The differences between two outcomes, in words (empty: the same). */
+export function outcomeDiff(a: Outcome, b: Outcome): string[] {
+  const d: string[] = [];
+  if (a.verdict !== b.verdict) d.push(`verdict ${a.verdict} -> ${b.verdict}`);
+  if (a.stall !== b.stall) d.push(`stall ${a.stall} -> ${b.stall}`);
+  if (a.hash !== b.hash) d.push(`schedule hash ${a.hash} -> ${b.hash}`);
+  if (a.violations.length !== b.violations.length) {
+    d.push(`${a.violations.length} violations -> ${b.violations.length}`);
+  }
+  const n = Math.min(a.violations.length, b.violations.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.violations[i]!;
+    const y = b.violations[i]!;
+    for (const k of [
+      'kind',
+      'pfn',
+      'cpu',
+      'generationAtFault',
+      'generationNow',
+      'detail',
+    ] as const) {
+      if (x[k] !== y[k]) d.push(`violation ${i}: ${k} ${x[k]} -> ${y[k]}`);
+    }
+    if (JSON.stringify(x.story) !== JSON.stringify(y.story))
+      d.push(`violation ${i}: the story differs`);
+  }
+  return d;
+}
+
+export type Replay = { report: RunReport; recorded: Outcome; replayed: Outcome; diff: string[] };
+
+/** Run a recorded report's schedule again and compare. */
+export async function replayReport(json: unknown, opts: RunOptions = {}): Promise<Replay> {
+  const cfg = configOfReport(json);
+  const report = await runMachine(cfg, opts);
+  const recorded = outcomeOf(json as Parameters<typeof outcomeOf>[0]);
+  const replayed = outcomeOf(report);
+  return { report, recorded, replayed, diff: outcomeDiff(recorded, replayed) };
+}
