@@ -58,8 +58,16 @@ export function statusLine(s: SoakStatus): string {
   return `[${hms(s.elapsedMs)} / ${hms(s.durationMs)}, ${hms(Math.max(0, s.durationMs - s.elapsedMs))} left] ${si(s.opsPerSec)} ops/s  violations ${s.violations}  stalls ${s.stalls}  audits ${s.audits}${s.auditFailures ? ` (${s.auditFailures} FAILED)` : ''}  RSS ${mb(s.rss)}`;
 }
 
+/** `  rarest splice-in-window 2`: the interval's thinnest hazard (none in older lines). */
+function rarest(l: StatsLine): string {
+  const c = l.coverage;
+  if (!c || c.length === 0) return '';
+  const min = c.reduce((a, b) => (b.nearMisses < a.nearMisses ? b : a));
+  return `  rarest ${min.hazard} ${si(min.nearMisses)}`;
+}
+
 export function intervalLine(l: StatsLine): string {
-  return `[${hms(l.elapsedMs).padStart(8)}] ${si(l.opsPerSecTotal)} ops/s (${l.opsPerSec.map(si).join(' ')})  faults ${si(l.discardFaults)}  refused ${si(l.refsRefused)}  parked ${si(l.pagesParked)}  freed ${si(l.pagesFreedFromList)}  rdv ${si(l.rendezvous)}  irqs-off max ${si(Math.max(0, ...(l.irqsOffIntervalMaxUs ?? l.irqsOffMaxUs)))}us  violations ${l.violations}  audits ${l.audits}${l.auditFailures ? ` (${l.auditFailures} FAILED)` : ''}  RSS ${mb(l.memory.rss)}`;
+  return `[${hms(l.elapsedMs).padStart(8)}] ${si(l.opsPerSecTotal)} ops/s (${l.opsPerSec.map(si).join(' ')})  faults ${si(l.discardFaults)}  refused ${si(l.refsRefused)}  parked ${si(l.pagesParked)}  freed ${si(l.pagesFreedFromList)}  rdv ${si(l.rendezvous)}${rarest(l)}  irqs-off max ${si(Math.max(0, ...(l.irqsOffIntervalMaxUs ?? l.irqsOffMaxUs)))}us  violations ${l.violations}  audits ${l.audits}${l.auditFailures ? ` (${l.auditFailures} FAILED)` : ''}  RSS ${mb(l.memory.rss)}`;
 }
 
 /** When the periodic audits come, in words: the sooner of the two bounds. */

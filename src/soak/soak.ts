@@ -530,7 +530,7 @@ export async function runSoak(cfg: Config, opts: SoakOptions): Promise<SoakResul
     if (!views) {
       views = v;
       goEpochMs = Date.now() - elapsedMs;
-      sampler = makeSampler(v, opts.readLocks ?? ((lv) => readLocks(lv)));
+      sampler = makeSampler(v, opts.readLocks ?? ((lv) => readLocks(lv)), cfg);
       stopMachine = makeStopMachine(v, audit, { timeoutMs: parkTimeoutMs });
     }
     pollOracleViolations(v);

@@ -17,6 +17,8 @@
  */
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { type CoverageRow, coverageTable } from '../check/coverage.ts';
+import type { Config } from '../config.ts';
 import { type LockReport, readCounters, type Totals } from '../machine/machine.ts';
 import {
   CNT,
@@ -80,6 +82,8 @@ export type StatsLine = {
   rendezvous: number;
   /** Every counter's delta in this interval (irqsOffMaxUs excluded: it is a maximum). */
   counters: Record<string, number>;
+  /** The hazards' near misses in this interval (src/check/coverage.ts); absent in older folders. */
+  coverage?: CoverageRow[];
   /** Lock statistics in this interval; empty when the machine keeps none. */
   locks: LockDelta[];
   /** Longest interrupts-off section so far, per CPU (a running maximum). */
@@ -145,6 +149,8 @@ type Snapshot = { elapsedMs: number; cpus: Totals[]; host: Totals; locks: LockRe
 export function makeSampler(
   v: Views,
   readLocks: (v: Views) => LockReport[] = () => [],
+  /** The protocol run: each line then carries the interval's coverage (its hazards' near misses). */
+  cfg?: Pick<Config, 'protocol'>,
 ): {
   sample(
     elapsedMs: number,
@@ -199,6 +205,7 @@ export function makeSampler(
         pagesFreedFromList: counters.pagesFreedFromList!,
         rendezvous: counters.rendezvous!,
         counters,
+        ...(cfg ? { coverage: coverageTable(cfg, counters as Totals, intervalMs) } : {}),
         locks: lockDeltas(prev.locks, cur.locks),
         irqsOffMaxUs: irqsOff.runningMaxUs.map((x) => round(x, 1)),
         irqsOffIntervalMaxUs: irqsOffInterval.map((x) => round(x, 1)),

@@ -18,6 +18,7 @@ import { renderCoverage, verdictLine } from '../../src/cli/report.ts';
 import {
   MIX_DEFAULT,
   MIX_OPS,
+  makeConfig,
   PAGES_PER_FILE,
   PROTOCOLS,
   type Protocol,
@@ -27,8 +28,17 @@ import { do_discard_fault, user_access } from '../../src/kernel/fault.ts';
 import { do_mmap, pte_idx, vmtruncate } from '../../src/kernel/memory.ts';
 import { local_irq_disable, local_irq_enable } from '../../src/kernel/smp.ts';
 import type { RunReport } from '../../src/machine/machine.ts';
-import { COUNTERS, type CounterName } from '../../src/shm/layout.ts';
+import {
+  allocate,
+  CNT,
+  COUNTERS,
+  type CounterName,
+  computeLayout,
+  statsBase,
+} from '../../src/shm/layout.ts';
+import { makeSampler } from '../../src/soak/stats.ts';
 import { boot, counter, hostDiscard, violationKinds } from '../helpers/machine.ts';
+import { schemaErrors } from '../helpers/schema.ts';
 
 const nm = (cpu: number, h: keyof typeof HAZARDS) => counter(cpu, HAZARDS[h].counter);
 
@@ -153,6 +163,31 @@ describe('the coverage table', () => {
     expect(verdictLine(r)).toMatch(
       /^UNDERCOVERED: .*1 hazard\(s\) had fewer than 5 .*double-fault 2/,
     );
+  });
+});
+
+describe('soak: the coverage of each interval', () => {
+  it('stats.jsonl lines carry the near misses of their interval only', () => {
+    const cfg = makeConfig({ cpus: 2, pages: 256, files: 4, seed: 1 });
+    const v = allocate(computeLayout(cfg));
+    const extra = { audits: 0, auditFailures: 0, extraViolations: 0 };
+    const s = makeSampler(v, () => [], cfg);
+    const bump = (cpu: number, n: CounterName, x: number) => {
+      v.f64[statsBase(v.L, cpu) + CNT[n]]! += x;
+    };
+    bump(0, 'nmDoubleFault', 3);
+    bump(1, 'nmDoubleFault', 1);
+    bump(1, 'nmSpliceInWindow', 2);
+    const a = s.sample(2000, extra);
+    const row = (l: typeof a, h: string) => l.coverage!.find((c) => c.hazard === h)!;
+    expect(row(a, 'double-fault')).toMatchObject({ nearMisses: 4, perSecond: 2 });
+    expect(row(a, 'splice-in-window').nearMisses).toBe(2);
+    bump(0, 'nmSpliceInWindow', 5);
+    const b = s.sample(3000, extra);
+    expect(row(b, 'double-fault')).toMatchObject({ nearMisses: 0, rare: true });
+    expect(row(b, 'splice-in-window')).toMatchObject({ nearMisses: 5, perSecond: 5 });
+    expect(schemaErrors('soak-stats-line', JSON.parse(JSON.stringify(b)))).toBe('');
+    expect(makeSampler(v).sample(4000, extra).coverage).toBeUndefined(); // no protocol given
   });
 });
 
