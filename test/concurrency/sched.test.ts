@@ -11,6 +11,7 @@ import { runJson } from '../../src/cli/json.ts';
 import { makeConfig } from '../../src/config.ts';
 import { runMachine } from '../../src/machine/machine.ts';
 import { configOfReport, replayReport } from '../../src/machine/replay.ts';
+import { shrinkReport } from '../../src/machine/shrink.ts';
 import { threadsBaseline, threadsSettled } from '../helpers/workers.ts';
 
 let threads0 = 0;
@@ -79,6 +80,23 @@ describe('--sched pct|random', () => {
       expect(whole(r.report.violations)).toEqual(whole(rec.violations));
       expect(r.report.sched?.hash).toBe(rec.sched?.hash);
     }
+  }, 120_000);
+
+  it('shrink: a smaller scripted schedule failing the same way, which replays exactly', async () => {
+    const rec = await runMachine(makeConfig(UNPATCHED_PCT3));
+    const json = JSON.parse(JSON.stringify(runJson(rec, META)));
+    const kind = rec.violations[0]!.kind;
+    // the recorded switches as a script reproduce the recording: the first candidate fails as recorded
+    const res = await shrinkReport(json, 8000);
+    expect(res.kind).toBe(kind);
+    expect(res.report, 'the recording as a script fails as recorded').not.toBeNull();
+    expect(res.report!.violations[0]!.kind).toBe(kind);
+    expect(res.after.switches).toBeLessThanOrEqual(res.before.switches);
+    expect(res.tried).toBeGreaterThan(1);
+    const shrunk = JSON.parse(JSON.stringify(runJson(res.report!, META)));
+    expect(shrunk.config.sched.script.length).toBe(res.report!.sched!.log.length);
+    const again = await replayReport(shrunk);
+    expect(again.diff).toEqual([]);
   }, 120_000);
 
   it('replay refuses a --sched os report (its interleaving was not recorded)', () => {
