@@ -103,7 +103,20 @@ function tcp_sendpage(pfn: number): boolean {
  */
 function net_interrupt(): void {
   const { i32, L } = K;
-  Atomics.store(i32, L.net + NET.done, Atomics.load(i32, L.net + NET.tail));
+  // `done` only moves forward. Two CPUs' interrupts race here:
+  //
+  //   cpu X                      cpu Y
+  //   tail read: 10
+  //                              tail read: 12, done = 12
+  //                              NET_TX frees 10, 11: head = 12
+  //   done = 10  (a plain store would move it back, and NET_TX would
+  //               run past tail, freeing slots the device gave back)
+  const tail = Atomics.load(i32, L.net + NET.tail);
+  for (;;) {
+    const done = Atomics.load(i32, L.net + NET.done);
+    if (((tail - done) | 0) <= 0) break;
+    if (Atomics.compareExchange(i32, L.net + NET.done, done, tail) === done) break;
+  }
   raise_softirq_irqoff(SOFTIRQ.NET_TX);
   raise_softirq_irqoff(SOFTIRQ.NET_RX);
 }
@@ -115,7 +128,7 @@ function net_tx_action(): void {
   for (;;) {
     spin_lock(lock, LOCK.queue); // softirq context: bottom halves are off already
     const head = i32[L.net + NET.head]!;
-    const more = head !== Atomics.load(i32, L.net + NET.done);
+    const more = ((Atomics.load(i32, L.net + NET.done) - head) | 0) > 0;
     const pfn = more ? i32[ring(head)]! : -1;
     if (more) Atomics.store(i32, L.net + NET.head, head + 1);
     spin_unlock(lock, LOCK.queue);
