@@ -156,6 +156,13 @@ export const configSchema = z.object({
    * (exit 5); 0 (the default) is off.
    */
   minCoverage: int(0, 2 ** 31).default(0),
+  /**
+   * --guided: a bandit on the main thread perturbs the workload mix online
+   * toward the hazard with the fewest near misses (src/check/guided.ts);
+   * --target pins the hazard (a name of src/check/coverage.ts's HAZARDS).
+   */
+  guided: z.boolean().default(false),
+  target: z.string().regex(/^[a-z-]+$/).optional(),
   hostDiscardRate: z.number().min(0).max(1e9).default(50_000), // discards per second
   /**
    * Microseconds from the faulting access to the guest's handler: the host

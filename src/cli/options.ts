@@ -19,6 +19,7 @@ import {
   parseInteger,
   parseIrqRates,
   parseMix,
+  parseTarget,
   parseNumber,
   parseRunDuration,
   UsageError,
@@ -49,6 +50,8 @@ export type MachineFlags = {
   irqRate?: string;
   mix?: string;
   minCoverage?: string;
+  guided?: boolean;
+  target?: string;
   stutter?: string | boolean;
   longHold?: string | boolean;
   migrate?: boolean;
@@ -132,6 +135,12 @@ export function addMachineOptions(cmd: Command, defaultDuration = '10s'): Comman
       '--mix <weights>',
       'the workload mix: OP=WEIGHT[,...] over the operations --list-points lists (the others keep their default weight)',
     )
+    .option(
+      '--guided',
+      'steer the workload mix online toward the hazard with the fewest near misses (a bandit over mix perturbations; the report logs its choices)',
+      false,
+    )
+    .option('--target <hazard>', 'with --guided: the hazard to steer toward (default: the rarest, re-chosen as the run goes)')
     .option(
       '--min-coverage <n>',
       'verdict UNDERCOVERED (exit 5) if no violation and some hazard had fewer than n near misses (0: off)',
@@ -240,6 +249,8 @@ export function configFromFlags(f: MachineFlags): Config {
     mix: f.mix !== undefined ? parseMix(f.mix) : undefined,
     minCoverage:
       f.minCoverage !== undefined ? parseInteger(f.minCoverage, '--min-coverage') : undefined,
+    guided: f.guided,
+    target: f.target !== undefined ? parseTarget(f.target, f.protocol, f.guided) : undefined,
     livelockFaults:
       f.livelockFaults !== undefined
         ? parseInteger(f.livelockFaults, '--livelock-faults')

@@ -5,6 +5,7 @@
  */
 import type { Command } from 'commander';
 import { ZodError } from 'zod';
+import { protocolHazards } from '../check/coverage.ts';
 import {
   type Config,
   type ConfigInput,
@@ -12,6 +13,8 @@ import {
   MIX_OPS,
   type MixOp,
   makeConfig,
+  PROTOCOLS,
+  type Protocol,
 } from '../config.ts';
 import { IRQS_AT_POINT, NR_POINTS, POINTS, pointId } from '../points.ts';
 import { IRQ_SOURCES } from '../shm/layout.ts';
@@ -126,6 +129,24 @@ export function parseMix(s: string): Record<MixOp, number> {
   const all = { ...MIX_DEFAULT, ...out };
   if (Object.values(all).every((w) => w === 0)) throw new UsageError('--mix: every weight is 0');
   return all;
+}
+
+/** `--target HAZARD`: a hazard the protocol run declares; only with --guided. */
+export function parseTarget(
+  s: string,
+  protocol: string | undefined,
+  guided: boolean | undefined,
+): string {
+  if (!guided) throw new UsageError('--target: only with --guided');
+  // an unknown --protocol is the config validation's to report
+  if (protocol !== undefined && !(PROTOCOLS as readonly string[]).includes(protocol)) return s;
+  const declared = protocolHazards({ protocol: (protocol ?? 'patched') as Protocol });
+  if (!(declared as readonly string[]).includes(s)) {
+    throw new UsageError(
+      `--target: '${s}' is not a hazard of protocol ${protocol ?? 'patched'} (${declared.join(', ')})`,
+    );
+  }
+  return s;
 }
 
 /** One `POINT=...` pair: the point's id and the text after `=`. */

@@ -6,6 +6,7 @@
 
 import { type CoverageRow, undercovered } from '../check/coverage.ts';
 import { renderTrace } from '../check/decode.ts';
+import type { GuidedReport } from '../check/guided.ts';
 import { renderLockdep } from '../kernel/lockdep.ts';
 import type { RunReport } from '../machine/machine.ts';
 import { POINTS } from '../points.ts';
@@ -80,6 +81,7 @@ export function renderReport(r: RunReport): string {
     `process: ${r.process.threads} threads, ${r.process.cpuOverWall.toFixed(2)} cores busy (user+sys over wall)`,
   );
   out.push('', ...renderCoverage(r.coverage, r.config.minCoverage));
+  if (r.guided) out.push('', ...renderGuided(r.guided));
   if (r.lockdep) out.push('', ...renderLockdep(r.lockdep));
   if (r.locks.length > 0) out.push('', renderLocks(r.locks, r.config.lockstat));
   if (r.latency) out.push('', renderLatency(r.latency));
@@ -175,6 +177,20 @@ export function renderCoverage(rows: readonly CoverageRow[], floor: number): str
       ? `coverage (near misses per hazard; --min-coverage ${si(floor)}: ${under === 0 ? 'every hazard reached it' : `${under} hazard(s) below`}):`
       : 'coverage (near misses per hazard):';
   return [head, table(lines)];
+}
+
+/** --guided: how long each arm ran, and the last choices. */
+export function renderGuided(g: GuidedReport): string[] {
+  const ran = g.arms.filter((a) => a.intervals > 0);
+  const last = g.log.slice(-5);
+  return [
+    `guided: ${g.choices} choices every ${g.intervalMs}ms (epsilon ${g.epsilon}), target ${g.target ?? 'the rarest hazard so far'}`,
+    `  arms run: ${ran.map((a) => `${a.label} ${a.intervals}x`).join(', ')}`,
+    ...last.map(
+      (c) =>
+        `  at ${secs(c.atMs)}: ${c.label} for ${c.target}${c.rate !== null ? ` (${si(c.rate)}/s)` : ''}`,
+    ),
+  ];
 }
 
 type StallCpu = NonNullable<RunReport['stall']>['cpus'][number];

@@ -12,6 +12,7 @@ import * as Comlink from 'comlink';
 import { Piscina } from 'piscina';
 import { type Audit, audit } from '../check/audit.ts';
 import { type CoverageRow, coverageTable, undercovered } from '../check/coverage.ts';
+import { type GuidedReport, makeGuide } from '../check/guided.ts';
 import { decodeViolations, type Violation } from '../check/decode.ts';
 import { type Config, VERSION } from '../config.ts';
 import { kernel_boot } from '../kernel/boot.ts';
@@ -101,6 +102,8 @@ export type RunReport = {
   totals: Totals;
   /** Per hazard of the protocol version run: its near misses (src/check/coverage.ts). */
   coverage: CoverageRow[];
+  /** --guided: the bandit's arms and choices (src/check/guided.ts). */
+  guided?: GuidedReport;
   locks: LockReport[];
   latency: LatencyReport;
   /** The lock validator: its state per class and per-CPU variable, and its reports (also violations). */
@@ -224,6 +227,7 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
   let destroying = false;
   let stall: StallReport | undefined;
   let summaries: ThreadSummary[] = [];
+  let guide: ReturnType<typeof makeGuide> | undefined;
   let t0 = 0;
   let t1 = 0;
   let threadCount = 0;
@@ -297,6 +301,7 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
     const lastMove = new Float64Array(cfg.cpus).fill(t0);
     let lastProgress = 0;
     const stutter = makeStutter(v, cfg);
+    guide = cfg.guided ? makeGuide(cfg, sumCounters) : undefined;
     // The rendezvous watchdog: a smp_call_function (same seq, call_lock held) that does not complete.
     let rdvSeq = -1;
     let rdvSince = t0;
@@ -370,6 +375,7 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
         stop('stall');
       }
       stutter?.tick(t - t0);
+      guide?.tick(v, t - t0);
       opts.onTick?.(v, t - t0);
       if (opts.onProgress && t - lastProgress >= (opts.progressIntervalMs ?? 250)) {
         lastProgress = t;
@@ -502,6 +508,7 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
     cpus: Array.from({ length: cfg.cpus }, (_, c) => ({ cpu: c, ...readCounters(v, c) })),
     totals,
     coverage,
+    ...(guide ? { guided: guide.report() } : {}),
     locks: readLocks(
       v,
       summaries.map((s) => s.lockSites),

@@ -68,6 +68,7 @@ export const CTRL = {
   stop_machine: 7, // 1: CPUs park at their next batch boundary (quiescent) until it is 0 again
   nr_parked: 8, // CPUs parked for stop_machine (the main thread waits on it)
   list_bug: 9, // 1 once a list-corruption was reported (later finds are its echoes)
+  guided_arm: 10, // --guided: the workload mix arm the CPUs run (src/check/guided.ts; 0: as configured)
   nr_words: 16,
 } as const;
 

@@ -12,6 +12,8 @@
  * Half the other file choices fall on a small hot set, so that CPUs map the
  * same pages and race on them.
  */
+
+import { guidedMix } from '../check/guided.ts';
 import {
   ANON_VPAGES,
   MAP_SLOTS,
@@ -36,6 +38,7 @@ import { do_sendfile } from '../kernel/net.ts';
 import { put_page } from '../kernel/page_alloc.ts';
 import '../kernel/timer.ts'; // the tick's handlers
 import { page_hva_make_volatile } from '../kernel/page_hva.ts';
+import { CTRL } from '../shm/layout.ts';
 
 const HOT_FILES = 16;
 const LIBC_FILE = 0;
@@ -61,6 +64,7 @@ export function workload_init(seed: number, cpu: number): void {
   rng = (Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(cpu + 1, 0xc2b2ae35)) >>> 0 || 1;
   for (let i = 0; i < 8; i++) rand();
   firstTask = cpu * TASKS_PER_CPU;
+  arm = 0;
   mix_init(K.cfg.mix);
   for (let t = firstTask; t < firstTask + TASKS_PER_CPU; t++) do_mmap(t, LIBC_SLOT, LIBC_FILE);
 }
@@ -104,8 +108,17 @@ function mapped_slot(task: number): number {
   return slot;
 }
 
+/** --guided: the mix arm this CPU's table was built for (src/check/guided.ts). */
+let arm = 0;
+
 /** One operation of a task of this CPU (process context, interrupts enabled). */
 export function workload_op(): void {
+  // A plain load: the main thread's choice is seen here or at a later operation.
+  const chosen = K.i32[K.L.ctrl + CTRL.guided_arm]!;
+  if (chosen !== arm) {
+    arm = chosen;
+    mix_init(guidedMix(K.cfg.mix, arm));
+  }
   const task = firstTask + (rand() % TASKS_PER_CPU);
   switch (pick_op()) {
     case OP.libc:

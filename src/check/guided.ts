@@ -1,0 +1,195 @@
+/**
+ * --guided: feedback-directed widening of the run's thinnest races, the way
+ * a coverage-guided fuzzer steers toward new coverage.
+ *
+ * The main thread plays an epsilon-greedy multi-armed bandit over small
+ * perturbations of the workload mix (--mix): arm 0 is the configured mix,
+ * arm k boosts the k-th operation of MIX_OPS. Every GUIDED_INTERVAL_MS it
+ * reads the interval's near misses (the CPUs' nm* counters, coverage.ts),
+ * credits the arm that ran with them, and picks the next: each arm once
+ * first, then, with probability 1 - EPSILON, the arm with the best score so
+ * far, else a random one. The score is the --target hazard's near-miss rate
+ * while the arm ran, or without --target every hazard's rate weighted by the
+ * inverse of its count in the run so far (the rarest weigh most). The log
+ * names the rarest hazard at each choice (its `target`). The choice goes to
+ * the CPUs in one control word (CTRL.guided_arm); each CPU's workload reads
+ * it before each operation and rebuilds its mix when it changed, so the
+ * perturbation costs the machine nothing but the mix itself.
+ *
+ * The arms are a pure function of the configured mix, known to every thread
+ * (guidedMix); the choice log is in the report (RunReport.guided).
+ */
+import type { Config, MixOp } from '../config.ts';
+import { MIX_OPS } from '../config.ts';
+import { type CounterName, CTRL, type Views } from '../shm/layout.ts';
+import { HAZARDS, type Hazard, protocolHazards } from './coverage.ts';
+
+/** How long each arm runs before it is judged (ms of run time). */
+export const GUIDED_INTERVAL_MS = 250;
+/** Probability of trying a random arm instead of the best one. */
+export const EPSILON = 0.2;
+/** A boosted operation gets this many times its weight, and at least BOOST_SHARE of the total. */
+const BOOST = 8;
+const BOOST_SHARE = 0.25;
+/** Choices kept in the report's log (the first ones; later ones are counted). */
+const MAX_LOG = 2000;
+
+export const NR_ARMS = 1 + MIX_OPS.length;
+
+/** What arm `arm` is, in words. */
+export function armLabel(arm: number): string {
+  return arm === 0 ? 'mix as configured' : `boost ${MIX_OPS[arm - 1]}`;
+}
+
+/** The mix arm `arm` runs (arm 0: `base` itself). */
+export function guidedMix(
+  base: Readonly<Record<MixOp, number>>,
+  arm: number,
+): Record<MixOp, number> {
+  const mix = { ...base };
+  if (arm <= 0 || arm >= NR_ARMS) return mix;
+  const op = MIX_OPS[arm - 1]!;
+  const total = MIX_OPS.reduce((s, o) => s + base[o], 0);
+  mix[op] = Math.max(base[op] * BOOST, Math.ceil(total * BOOST_SHARE), 1);
+  return mix;
+}
+
+export type GuidedChoice = {
+  /** Run time at which the arm started (ms). */
+  atMs: number;
+  arm: number;
+  label: string;
+  /** The hazard it was chosen for. */
+  target: Hazard;
+  /** The target's near misses per second while it ran (null: the run ended first). */
+  rate: number | null;
+};
+
+export type GuidedReport = {
+  intervalMs: number;
+  epsilon: number;
+  /** --target, or null: the rarest hazard of the run so far, every interval. */
+  target: Hazard | null;
+  arms: { arm: number; label: string; intervals: number; ms: number }[];
+  choices: number;
+  log: GuidedChoice[];
+};
+
+type Counts = Record<Hazard, number>;
+
+/** xorshift32, seeded from the run's seed: a guided run chooses the same arms for the same rates. */
+function rng(seed: number): () => number {
+  let s = (seed ^ 0x5bd1e995) >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>> 0) / 2 ** 32;
+  };
+}
+
+/**
+ * The bandit for one run. `tick` is called on the main thread every monitor
+ * tick with the live buffer and the run time; `readTotals` sums the counters.
+ */
+export function makeGuide(
+  cfg: Pick<Config, 'protocol' | 'seed' | 'target'>,
+  readTotals: (v: Views) => Readonly<Record<CounterName, number>>,
+) {
+  const hazards = protocolHazards(cfg);
+  const pinned = (cfg.target ?? null) as Hazard | null;
+  const random = rng(cfg.seed);
+  const zero = () => Object.fromEntries(hazards.map((h) => [h, 0])) as Counts;
+  // Per arm: near misses of each hazard while it ran, and how long it ran.
+  const armHits = Array.from({ length: NR_ARMS }, zero);
+  const armMs = new Float64Array(NR_ARMS);
+  const armIntervals = new Uint32Array(NR_ARMS);
+  const runHits = zero();
+  const log: GuidedChoice[] = [];
+  let choices = 0;
+  let arm = 0;
+  let since = 0;
+  let last: Counts | null = null;
+  let current: GuidedChoice | null = null;
+
+  const read = (v: Views): Counts => {
+    const t = readTotals(v);
+    const c = zero();
+    for (const h of hazards) c[h] = t[HAZARDS[h].counter] ?? 0;
+    return c;
+  };
+  const rarest = (): Hazard =>
+    pinned ?? hazards.reduce((a, b) => (runHits[b] < runHits[a] ? b : a), hazards[0]!);
+  /**
+   * An arm's score: with --target, the target's near misses per ms while it
+   * ran; else every hazard's, each weighted by 1 / (its near misses in the
+   * run so far + 1), so that the rarest count most and the common ones still
+   * give a signal when the rarest had none in any interval.
+   */
+  const score = (a: number): number => {
+    if (armMs[a]! <= 0) return 0;
+    if (pinned) return armHits[a]![pinned] / armMs[a]!;
+    let s = 0;
+    for (const h of hazards) s += armHits[a]![h] / (runHits[h] + 1);
+    return s / armMs[a]!;
+  };
+
+  function choose(): number {
+    const untried = armIntervals.indexOf(0);
+    if (untried >= 0) return untried;
+    if (random() < EPSILON) return Math.floor(random() * NR_ARMS);
+    let best = 0;
+    for (let a = 1; a < NR_ARMS; a++) if (score(a) > score(best)) best = a;
+    return best;
+  }
+
+  return {
+    tick(v: Views, elapsedMs: number): void {
+      if (hazards.length === 0) return;
+      if (last === null) {
+        last = read(v);
+        since = elapsedMs;
+        current = { atMs: elapsedMs, arm, label: armLabel(arm), target: rarest(), rate: null };
+        return;
+      }
+      const ms = elapsedMs - since;
+      if (ms < GUIDED_INTERVAL_MS) return;
+      const now = read(v);
+      for (const h of hazards) {
+        const d = now[h] - last[h];
+        armHits[arm]![h] += d;
+        runHits[h] += d;
+      }
+      armMs[arm]! += ms;
+      armIntervals[arm]!++;
+      if (current) {
+        current.rate = ((now[current.target] - last[current.target]) * 1000) / ms;
+        if (log.length < MAX_LOG) log.push(current);
+      }
+      last = now;
+      since = elapsedMs;
+      const target = rarest();
+      arm = choose();
+      choices++;
+      Atomics.store(v.i32, v.L.ctrl + CTRL.guided_arm, arm);
+      current = { atMs: elapsedMs, arm, label: armLabel(arm), target, rate: null };
+    },
+    report(): GuidedReport {
+      if (current && log.length < MAX_LOG) log.push(current);
+      current = null;
+      return {
+        intervalMs: GUIDED_INTERVAL_MS,
+        epsilon: EPSILON,
+        target: pinned,
+        arms: Array.from({ length: NR_ARMS }, (_, a) => ({
+          arm: a,
+          label: armLabel(a),
+          intervals: armIntervals[a]!,
+          ms: armMs[a]!,
+        })),
+        choices,
+        log,
+      };
+    },
+  };
+}
