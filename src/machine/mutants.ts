@@ -193,6 +193,11 @@ export type HuntOptions = {
   stallTimeoutMs: number;
   /** First seed; attempt k uses seed + k (default: random). */
   seed?: number;
+  /**
+   * --sched random|pct: each attempt is one controlled schedule (of
+   * sched.steps decisions, its own seed), so attempts count schedules.
+   */
+  sched?: Config['sched'];
   signal?: AbortSignal;
   onAttempt?: (a: AttemptReport) => void;
 };
@@ -260,6 +265,7 @@ function baseConfig(opts: HuntOptions, seed: number, durationMs: number): Partia
     stopOnViolation: true,
     stallTimeoutMs: opts.stallTimeoutMs,
     ...(opts.lockdep === false ? { lockdep: false } : {}),
+    ...(opts.sched ? { sched: opts.sched } : {}),
   };
 }
 
