@@ -45,6 +45,41 @@ describe('--min-coverage', () => {
     expect(r.totals.sendfilePages).toBeGreaterThan(0); // sent, but the device never said it was done
   }, 90_000);
 
+  it('--guided: the report logs the arms chosen, and the JSON is valid', async () => {
+    const file = join(dir, 'guided.json');
+    const args = [...RUN, '--guided', '--target', 'double-fault', '--json', file];
+    const { code, out, err } = await runBin(BIN, args);
+    expect(code, `${out}\n${err}`).toBe(0);
+    expect(out).toMatch(/^guided: \d+ choices every 250ms \(epsilon 0\.2\), target double-fault/m);
+    const r = JSON.parse(readFileSync(file, 'utf8'));
+    expect(schemaErrors('run', r)).toBe('');
+    expect(r.config).toMatchObject({ guided: true, target: 'double-fault' });
+    expect(r.guided.choices).toBeGreaterThan(0);
+    expect(r.guided.log[0]).toMatchObject({
+      arm: 0,
+      label: 'mix as configured',
+      target: 'double-fault',
+    });
+  }, 90_000);
+
+  it('--target: a hazard of the protocol, with --guided only (exit 2 before any thread)', async () => {
+    const a = await runBin(BIN, [...RUN, '--guided', '--target', 'nope']);
+    expect(a.code).toBe(2);
+    expect(a.err).toMatch(/--target: 'nope' is not a hazard of protocol patched/);
+    const b = await runBin(BIN, [...RUN, '--target', 'double-fault']);
+    expect(b.code).toBe(2);
+    expect(b.err).toMatch(/--target: only with --guided/);
+    const c = await runBin(BIN, [
+      ...RUN,
+      '--protocol',
+      'unpatched',
+      '--guided',
+      '--target',
+      'splice-in-window',
+    ]);
+    expect(c.code).toBe(2);
+  }, 90_000);
+
   it('the same run without the floor is a SUCCESS', async () => {
     const { code, out, err } = await runBin(BIN, RUN);
     expect(code, `${out}\n${err}`).toBe(0);
