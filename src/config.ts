@@ -162,7 +162,7 @@ export const configSchema = z.object({
    * --target pins the hazard (a name of src/check/coverage.ts's HAZARDS).
    */
   guided: z.boolean().default(false),
-  target: z.string().regex(/^[a-z-]+$/).optional(),
+  target: z.string().regex(/^[a-z-]+$/).nullable().default(null),
   hostDiscardRate: z.number().min(0).max(1e9).default(50_000), // discards per second
   /**
    * Microseconds from the faulting access to the guest's handler: the host
