@@ -39,6 +39,8 @@ import {
   list_first,
   list_last,
 } from './list.ts';
+import { lockdep_percpu, PCPU } from './lockdep.ts';
+import { page_hva_make_volatile } from './page_hva.ts';
 import {
   ClearPageFlag,
   PAGE_FLAGS_CHECK_AT_FREE,
@@ -51,7 +53,6 @@ import {
   set_page_mapping,
   TestClearPageFlag,
 } from './page-flags.ts';
-import { lockdep_percpu, PCPU } from './lockdep.ts';
 import { pagevec_count, pagevec_page } from './pagevec.ts';
 import { local_irq_restore, local_irq_save, point } from './smp.ts';
 import { LOCK, spin_lock, spin_unlock } from './spinlock.ts';
@@ -125,7 +126,14 @@ export function get_page(pfn: number): void {
 export function put_page(pfn: number): void {
   const i32 = K.i32;
   const old = Atomics.sub(i32, K.L.page_count + pfn, 1);
-  if (old > 1) return;
+  if (old > 1) {
+    // 1/6's put_page_testzero: a reference went, the page has users left:
+    // try page_hva_make_volatile(page, 1). This runs in every context a put
+    // runs in, softirq included (net.ts): that is why make_volatile never
+    // waits for PG_state_change but gives up.
+    page_hva_make_volatile(pfn, 1);
+    return;
+  }
   if (old <= 0) {
     Atomics.add(i32, K.L.page_count + pfn, 1);
     oracle_bad_page(pfn, VK['negative-count'], old);

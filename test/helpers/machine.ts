@@ -9,6 +9,7 @@
  * targets nobody plays. Tests that reach direct reclaim with work on the
  * discard list therefore boot with cpus = 1.
  */
+import { page_hva_set_stable } from '../../src/kernel/essa.ts';
 import { decodeViolations, type Violation } from '../../src/check/decode.ts';
 import { type Config, type ConfigInput, makeConfig } from '../../src/config.ts';
 import { kernel_boot } from '../../src/kernel/boot.ts';
@@ -102,7 +103,8 @@ export const violationKinds = (m: Views) => violations(m).map((v) => v.kind);
 export function cachePage(file: number, index: number): number {
   const pfn = read_cache_page(file, index);
   if (pfn < 0) throw new Error(`no page for ${file}:${index}`);
-  put_page(pfn);
+  put_page(pfn); // 1/6's put_page_testzero makes it volatile here (cache only) ...
+  page_hva_set_stable(pfn); // ... and the tests start from a stable page
   return pfn;
 }
 
