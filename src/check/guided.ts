@@ -3,8 +3,9 @@
  * a coverage-guided fuzzer steers toward new coverage.
  *
  * The main thread plays an epsilon-greedy multi-armed bandit over small
- * perturbations of the workload mix (--mix): arm 0 is the configured mix,
- * arm k boosts the k-th operation of MIX_OPS. Every GUIDED_INTERVAL_MS it
+ * perturbations: arm 0 is the run as configured, arm k boosts the k-th
+ * operation of the workload mix (MIX_OPS, --mix), and the last arms stretch
+ * one discard-fault window in a few (STRETCH). Every GUIDED_INTERVAL_MS it
  * reads the interval's near misses (the CPUs' nm* counters, coverage.ts),
  * credits the arm that ran with them, and picks the next: each arm once
  * first, then, with probability 1 - EPSILON, the arm with the best score so
@@ -34,11 +35,32 @@ const BOOST_SHARE = 0.25;
 /** Choices kept in the report's log (the first ones; later ones are counted). */
 const MAX_LOG = 2000;
 
-export const NR_ARMS = 1 + MIX_OPS.length;
+/**
+ * The window-stretch arms, after the mix arms: one discard fault in `every`
+ * spins `us` longer inside its window (fault.ts, set_window_stretch). They
+ * widen the windows the window hazards need, not the whole run.
+ */
+export const STRETCH = [
+  { us: 100, every: 8 },
+  { us: 500, every: 8 },
+  { us: 2000, every: 16 },
+] as const;
+
+export const NR_ARMS = 1 + MIX_OPS.length + STRETCH.length;
+const FIRST_STRETCH = 1 + MIX_OPS.length;
 
 /** What arm `arm` is, in words. */
 export function armLabel(arm: number): string {
-  return arm === 0 ? 'mix as configured' : `boost ${MIX_OPS[arm - 1]}`;
+  if (arm === 0) return 'mix as configured';
+  if (arm < FIRST_STRETCH) return `boost ${MIX_OPS[arm - 1]}`;
+  const s = STRETCH[arm - FIRST_STRETCH]!;
+  return `stretch 1 fault window in ${s.every} by ${s.us}us`;
+}
+
+/** Arm `arm`'s window stretch (ms, one fault in `every`); 0 ms: none. */
+export function guidedStretch(arm: number): { ms: number; every: number } {
+  const s = arm >= FIRST_STRETCH ? STRETCH[arm - FIRST_STRETCH] : undefined;
+  return s ? { ms: s.us / 1000, every: s.every } : { ms: 0, every: 0 };
 }
 
 /** The mix arm `arm` runs (arm 0: `base` itself). */
@@ -47,7 +69,7 @@ export function guidedMix(
   arm: number,
 ): Record<MixOp, number> {
   const mix = { ...base };
-  if (arm <= 0 || arm >= NR_ARMS) return mix;
+  if (arm <= 0 || arm >= FIRST_STRETCH) return mix;
   const op = MIX_OPS[arm - 1]!;
   const total = MIX_OPS.reduce((s, o) => s + base[o], 0);
   mix[op] = Math.max(base[op] * BOOST, Math.ceil(total * BOOST_SHARE), 1);

@@ -97,6 +97,29 @@ function fault_delivery(): void {
 }
 
 /**
+ * --guided's window stretch (src/check/guided.ts): one discard fault in
+ * `every` spins `ms` longer inside its window (interrupts off, between the
+ * faulting access and the reference attempt), as a slow fault delivery
+ * would. Only the windows it picks get longer; the other CPUs run on (a
+ * rendezvous waits for a stretched window, as for any window).
+ */
+let stretchMs = 0;
+let stretchEvery = 0;
+let stretchN = 0;
+export function set_window_stretch(ms: number, every: number): void {
+  stretchMs = ms;
+  stretchEvery = every;
+}
+function window_stretch(): void {
+  if (++stretchN < stretchEvery) return;
+  stretchN = 0;
+  const until = performance.now() + stretchMs;
+  while (performance.now() < until) {
+    // inside the window, interrupts off
+  }
+}
+
+/**
  * get_page_if_present (6/6, arch/s390/mm/fault.c): the patch's
  * atomic_inc_if_not_zero as a compare-and-swap loop. 2.6.15 biased the
  * count (free = -1) and refused at `old < 0`; here the count is unbiased and
@@ -136,6 +159,7 @@ export function do_discard_fault(task: number, vpage: number, pfn: number): void
   // attempt; the IPI that shrink_discards waits for is taken inside W.
   if (K.m_irq_enable_before_ref) local_irq_enable();
   point(P['fault-to-ref']);
+  if (stretchMs > 0) window_stretch();
   let ok: boolean;
   if (K.absolute && K.m_plain_inc) {
     // Mutant plain-inc: look at the count, then increment it (two steps,

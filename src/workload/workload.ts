@@ -13,7 +13,7 @@
  * same pages and race on them.
  */
 
-import { guidedMix } from '../check/guided.ts';
+import { guidedMix, guidedStretch } from '../check/guided.ts';
 import {
   ANON_VPAGES,
   MAP_SLOTS,
@@ -23,7 +23,7 @@ import {
   TASKS_PER_CPU,
 } from '../config.ts';
 import { K } from '../kernel/context.ts';
-import { user_access } from '../kernel/fault.ts';
+import { set_window_stretch, user_access } from '../kernel/fault.ts';
 import { read_cache_page, write_cache_page, writeback_mapping } from '../kernel/filemap.ts';
 import {
   do_mmap,
@@ -66,6 +66,7 @@ export function workload_init(seed: number, cpu: number): void {
   firstTask = cpu * TASKS_PER_CPU;
   arm = 0;
   mix_init(K.cfg.mix);
+  set_window_stretch(0, 0);
   for (let t = firstTask; t < firstTask + TASKS_PER_CPU; t++) do_mmap(t, LIBC_SLOT, LIBC_FILE);
 }
 
@@ -118,6 +119,8 @@ export function workload_op(): void {
   if (chosen !== arm) {
     arm = chosen;
     mix_init(guidedMix(K.cfg.mix, arm));
+    const s = guidedStretch(arm);
+    set_window_stretch(s.ms, s.every);
   }
   const task = firstTask + (rand() % TASKS_PER_CPU);
   switch (pick_op()) {
