@@ -7,12 +7,13 @@
  * test no worker thread is left.
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { runJson } from '../../src/cli/json.ts';
+import { provenance, type RunMeta, runJson } from '../../src/cli/json.ts';
 import { makeConfig } from '../../src/config.ts';
 import { runSchedules } from '../../src/machine/controlled.ts';
 import { type RunReport, runMachine } from '../../src/machine/machine.ts';
 import { configOfReport, replayReport } from '../../src/machine/replay.ts';
 import { shrinkReport } from '../../src/machine/shrink.ts';
+import { schemaErrors } from '../helpers/schema.ts';
 import { threadsBaseline, threadsSettled } from '../helpers/workers.ts';
 
 let threads0 = 0;
@@ -23,16 +24,16 @@ afterEach(async () => {
   expect(await threadsSettled(threads0)).toBeLessThanOrEqual(threads0);
 });
 
-const META = {
-  version: 'test',
-  argv: [],
-  git: null,
-  host: null,
-  startedAt: new Date(0),
-  endedAt: new Date(0),
-  exitCode: 1,
-  signal: null,
-} as unknown as Parameters<typeof runJson>[1];
+let META: RunMeta;
+beforeAll(async () => {
+  META = {
+    ...(await provenance([])),
+    startedAt: new Date(0),
+    endedAt: new Date(0),
+    exitCode: 1,
+    signal: null,
+  };
+});
 
 /**
  * A failing controlled schedule, searched for (not a fixed seed: any change
@@ -83,6 +84,7 @@ describe('--sched pct|random', () => {
     const rec = await failingSchedule();
     expect(rec.violations.length).toBeGreaterThan(0);
     const json = JSON.parse(JSON.stringify(runJson(rec, META)));
+    expect(schemaErrors('run', json)).toBe('');
     expect(configOfReport(json).seed).toBe(rec.config.seed);
     for (let i = 0; i < 5; i++) {
       const r = await replayReport(json);
