@@ -44,6 +44,7 @@ export const STRETCH = [
   { us: 100, every: 8 },
   { us: 500, every: 8 },
   { us: 2000, every: 16 },
+  { us: 2000, every: 4 },
 ] as const;
 
 export const NR_ARMS = 1 + MIX_OPS.length + STRETCH.length;
