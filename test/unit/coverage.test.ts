@@ -87,9 +87,10 @@ describe('near misses, counted where they happen', () => {
     expect(nm(1, 'splice-in-window')).toBe(0);
   });
 
-  it('unpatched: the same last put is counted, and it is followed by the violation', () => {
+  it('unpatched: the same overlap happens, undefused: the violation follows', () => {
     const m = playSection4('unpatched');
-    expect(nm(1, 'last-put-in-window')).toBe(1);
+    expect(nm(1, 'last-put-in-window')).toBe(1); // counted, but unpatched does not declare it
+    expect(protocolHazards({ protocol: 'unpatched' })).not.toContain('last-put-in-window');
     expect(nm(1, 'park-in-window')).toBe(0); // nothing parks without 5/6
     expect(violationKinds(m)).toContain('free-in-window');
   });

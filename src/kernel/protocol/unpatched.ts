@@ -35,10 +35,10 @@ export const ops: DiscardProtocol = {
   // remove_mapping is there too, a second put of a page freed at once.
   remove_mapping_refuses_discarded: false,
   // No discard list: nothing is parked, flushed or spliced, no rendezvous.
-  // A last put in a window is the overlap that becomes free-in-window here.
+  // A last put in a window is not declared: nothing defuses it here, it
+  // becomes free-in-window (a violation, not a near miss).
   hazards: [
     'cache-remove-in-window',
-    'last-put-in-window',
     'double-fault',
     'irq-last-put',
     'irq-discard-to-put',
