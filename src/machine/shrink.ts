@@ -24,13 +24,6 @@ export function sizeOf(r: Pick<RunReport, 'config' | 'sched' | 'totals' | 'viola
   };
 }
 
-const smaller = (a: Size, b: Size) =>
-  a.cpus !== b.cpus
-    ? a.cpus < b.cpus
-    : a.steps !== b.steps
-      ? a.steps < b.steps
-      : a.switches < b.switches;
-
 export type ShrinkResult = {
   kind: string;
   before: Size;
