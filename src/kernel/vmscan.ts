@@ -27,7 +27,13 @@ import { rec } from '../check/recorder.ts';
 import { VK } from '../check/violations.ts';
 import { CNT, HEAD, headNode, PERCPU_HEADS, percpuHeadNode, ZONE } from '../shm/layout.ts';
 import { K, P } from './context.ts';
-import { __remove_from_page_cache, tree_lock, trylock_page, unlock_page } from './filemap.ts';
+import {
+  __remove_from_page_cache,
+  lru_cache_add,
+  tree_lock,
+  trylock_page,
+  unlock_page,
+} from './filemap.ts';
 import { list_add, list_del, list_empty, list_last } from './list.ts';
 import { free_hot_cold_page, put_page } from './page_alloc.ts';
 import {
@@ -153,14 +159,7 @@ export function isolate_lru_pages(nr: number): number {
 
 /** shrink_cache's put-back of a page shrink_list kept: SetPageLRU, onto the LRU, drop our reference. */
 function putback_lru_page(pfn: number): void {
-  const { i32, L } = K;
-  const flags = local_irq_save();
-  spin_lock(L.zone + ZONE.lru_lock, LOCK.lru);
-  SetPageFlag(pfn, PG_lru);
-  list_add(pfn, headNode(L, HEAD.lru));
-  i32[L.zone + ZONE.nr_lru]!++;
-  spin_unlock(L.zone + ZONE.lru_lock, LOCK.lru);
-  local_irq_restore(flags);
+  lru_cache_add(pfn); // SetPageLRU, onto the LRU under lru_lock
   put_page(pfn); // __pagevec_release -> release_pages: takes it off again if it was the last
 }
 
