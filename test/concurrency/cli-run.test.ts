@@ -3,7 +3,6 @@
  * --duration 2s --json FILE` in a child process exits 0 and writes a JSON
  * report whose key names are docs/json.md's contract.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli/main.ts';
 import { configSchema } from '../../src/config.ts';
+import { runBin } from '../helpers/cli.ts';
 import { schemaErrors } from '../helpers/schema.ts';
 import { threadsBaseline, threadsSettled } from '../helpers/workers.ts';
 
@@ -19,27 +19,7 @@ const dir = mkdtempSync(join(tmpdir(), 'hvaemu-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Run the CLI; kill it (and fail) if it outlives `ms`. */
-function hvaemu(
-  args: string[],
-  ms = 60_000,
-): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`hvaemu ${args.join(' ')}: still running after ${ms} ms`));
-    }, ms);
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out, err });
-    });
-  });
-}
+const hvaemu = (args: string[], ms = 60_000) => runBin(BIN, args, ms);
 
 describe('hvaemu run (child process)', () => {
   it('exits 0 and writes the JSON report of docs/json.md', async () => {
