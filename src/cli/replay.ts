@@ -8,10 +8,10 @@ import { exitCode } from '../machine/machine.ts';
 import { replayReport } from '../machine/replay.ts';
 import { provenance, runJson } from './json.ts';
 import { checkWritable, STDOUT, writeReport } from './output.ts';
-import { UsageError } from './parse.ts';
+import { parseInteger, UsageError } from './parse.ts';
 import { renderReport, verdictLine } from './report.ts';
 
-type ReplayFlags = { json?: string; quiet?: boolean };
+type ReplayFlags = { json?: string; quiet?: boolean; untilStep?: string };
 
 export function addReplayCommand(
   program: Command,
@@ -26,6 +26,10 @@ export function addReplayCommand(
     .argument('<report>', 'a run report (JSON) of a controlled schedule')
     .option('--json <file>', "write the replayed run's JSON report there (- for standard output)")
     .option('--quiet', 'print only the verdict line and the comparison', false)
+    .option(
+      '--until-step <n>',
+      'stop the schedule at that decision (the CPUs finish their operation) and report the machine there',
+    )
     .action(async (file: string, flags: ReplayFlags) => {
       let json: unknown;
       try {
@@ -34,10 +38,14 @@ export function addReplayCommand(
         throw new UsageError(`replay: cannot read ${file}: ${e instanceof Error ? e.message : e}`);
       }
       if (flags.json !== undefined) checkWritable(flags.json, '--json');
+      const untilStep =
+        flags.untilStep !== undefined ? parseInteger(flags.untilStep, '--until-step') : undefined;
+      if (untilStep !== undefined && untilStep < 1)
+        throw new UsageError('--until-step: at least 1');
       const startedAt = new Date();
       let res: Awaited<ReturnType<typeof replayReport>>;
       try {
-        res = await replayReport(json);
+        res = await replayReport(json, untilStep !== undefined ? { untilStep } : {});
       } catch (e) {
         if (e instanceof Error && /not a run report|--sched os|config/.test(e.message)) {
           throw new UsageError(`replay: ${oneLineOf(e.message)}`);
@@ -48,9 +56,11 @@ export function addReplayCommand(
       const text = flags.json === STDOUT ? process.stderr : process.stdout;
       text.write(`${flags.quiet ? verdictLine(report) : renderReport(report)}\n`);
       text.write(
-        diff.length === 0
-          ? `replay: the recorded outcome, exactly (${res.replayed.verdict}, ${res.replayed.violations.length} violations, schedule ${res.replayed.hash})\n`
-          : `replay: the outcome DIFFERS from the recording: ${diff.join('; ')}\n`,
+        untilStep !== undefined
+          ? `replay: stopped at step ${untilStep} (--until-step), ${report.sched?.stepsRun ?? 0} decisions with the wind-down; ${diff.length === 0 ? 'the recorded outcome all the same' : `so far: ${diff.join('; ')}`}\n`
+          : diff.length === 0
+            ? `replay: the recorded outcome, exactly (${res.replayed.verdict}, ${res.replayed.violations.length} violations, schedule ${res.replayed.hash})\n`
+            : `replay: the outcome DIFFERS from the recording: ${diff.join('; ')}\n`,
       );
       const code = exitCode(report.verdict);
       if (flags.json !== undefined) {

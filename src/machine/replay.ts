@@ -105,10 +105,19 @@ export function outcomeDiff(a: Outcome, b: Outcome): string[] {
 export type Replay = { report: RunReport; recorded: Outcome; replayed: Outcome; diff: string[] };
 
 /** Run a recorded report's schedule again and compare. */
-export async function replayReport(json: unknown, opts: RunOptions = {}): Promise<Replay> {
-  const cfg = configOfReport(json);
-  const report = await runMachine(cfg, opts);
-  const recorded = outcomeOf(json as Parameters<typeof outcomeOf>[0]);
+export async function replayReport(
+  json: unknown,
+  opts: RunOptions & { untilStep?: number } = {},
+): Promise<Replay> {
+  const recorded = configOfReport(json);
+  // --until-step: the same schedule, stopped at that decision (to look at the machine there)
+  const cfg =
+    opts.untilStep !== undefined
+      ? { ...recorded, sched: { ...recorded.sched, steps: opts.untilStep } }
+      : recorded;
+  const { untilStep: _u, ...machineOpts } = opts;
+  const report = await runMachine(cfg, machineOpts);
+  const was = outcomeOf(json as Parameters<typeof outcomeOf>[0]);
   const replayed = outcomeOf(report);
-  return { report, recorded, replayed, diff: outcomeDiff(recorded, replayed) };
+  return { report, recorded: was, replayed, diff: outcomeDiff(was, replayed) };
 }
