@@ -3,13 +3,13 @@
  * a coverage-guided fuzzer steers toward new coverage.
  *
  * The main thread plays an epsilon-greedy multi-armed bandit over small
- * perturbations: arm 0 is the run as configured, arm k boosts the k-th
- * operation of the workload mix (MIX_OPS, --mix), and the last arms stretch
- * one discard-fault window in a few (STRETCH). Every GUIDED_INTERVAL_MS it
+ * perturbations in two dimensions, each chosen on its own: the workload mix
+ * (as configured, or one operation of MIX_OPS boosted) and a window stretch
+ * (none, or one discard-fault window in a few made longer: STRETCH). Every GUIDED_INTERVAL_MS it
  * reads the interval's near misses (the CPUs' nm* counters, coverage.ts),
- * credits the arm that ran with them, and picks the next: each arm once
- * first, then, with probability 1 - EPSILON, the arm with the best score so
- * far, else a random one. The score is the --target hazard's near-miss rate
+ * credits both options that ran with them, and picks the next of each
+ * dimension: each option once first, then, with probability 1 - EPSILON,
+ * the one with the best score so far, else a random one. The score is the --target hazard's near-miss rate
  * while the arm ran, or without --target every hazard's rate weighted by the
  * inverse of its count in the run so far (the rarest weigh most). The log
  * names the rarest hazard at each choice (its `target`). The choice goes to
@@ -47,31 +47,51 @@ export const STRETCH = [
   { us: 2000, every: 4 },
 ] as const;
 
-export const NR_ARMS = 1 + MIX_OPS.length + STRETCH.length;
-const FIRST_STRETCH = 1 + MIX_OPS.length;
+/**
+ * An arm is a pair (mix option, stretch option), chosen dimension by
+ * dimension: mix option 0 is the mix as configured, option k boosts the k-th
+ * operation of MIX_OPS; stretch option 0 is none, option k is STRETCH[k-1].
+ * The control word holds mix + NR_MIX * stretch.
+ */
+export const NR_MIX = 1 + MIX_OPS.length;
+export const NR_STRETCH = 1 + STRETCH.length;
+export const NR_ARMS = NR_MIX * NR_STRETCH;
+/** The options of both dimensions in one list: the mix ones, then the stretch ones. */
+export const NR_OPTIONS = NR_MIX + NR_STRETCH;
+
+export const armOf = (mix: number, stretch: number) => mix + NR_MIX * stretch;
+
+/** What option `o` (of NR_OPTIONS) is, in words. */
+export function optionLabel(o: number): string {
+  if (o === 0) return 'mix as configured';
+  if (o < NR_MIX) return `boost ${MIX_OPS[o - 1]}`;
+  if (o === NR_MIX) return 'no stretch';
+  const s = STRETCH[o - NR_MIX - 1]!;
+  return `stretch 1 fault window in ${s.every} by ${s.us}us`;
+}
 
 /** What arm `arm` is, in words. */
 export function armLabel(arm: number): string {
-  if (arm === 0) return 'mix as configured';
-  if (arm < FIRST_STRETCH) return `boost ${MIX_OPS[arm - 1]}`;
-  const s = STRETCH[arm - FIRST_STRETCH]!;
-  return `stretch 1 fault window in ${s.every} by ${s.us}us`;
+  const stretch = Math.floor(arm / NR_MIX);
+  const mix = optionLabel(arm % NR_MIX);
+  return stretch === 0 ? mix : `${mix}, ${optionLabel(NR_MIX + stretch)}`;
 }
 
 /** Arm `arm`'s window stretch (ms, one fault in `every`); 0 ms: none. */
 export function guidedStretch(arm: number): { ms: number; every: number } {
-  const s = arm >= FIRST_STRETCH ? STRETCH[arm - FIRST_STRETCH] : undefined;
+  const s = STRETCH[Math.floor(arm / NR_MIX) - 1];
   return s ? { ms: s.us / 1000, every: s.every } : { ms: 0, every: 0 };
 }
 
-/** The mix arm `arm` runs (arm 0: `base` itself). */
+/** The mix arm `arm` runs (mix option 0: `base` itself). */
 export function guidedMix(
   base: Readonly<Record<MixOp, number>>,
   arm: number,
 ): Record<MixOp, number> {
   const mix = { ...base };
-  if (arm <= 0 || arm >= FIRST_STRETCH) return mix;
-  const op = MIX_OPS[arm - 1]!;
+  const k = arm % NR_MIX;
+  if (k <= 0 || arm >= NR_ARMS) return mix;
+  const op = MIX_OPS[k - 1]!;
   const total = MIX_OPS.reduce((s, o) => s + base[o], 0);
   mix[op] = Math.max(base[op] * BOOST, Math.ceil(total * BOOST_SHARE), 1);
   return mix;
@@ -93,6 +113,7 @@ export type GuidedReport = {
   epsilon: number;
   /** --target, or null: the rarest hazard of the run so far, every interval. */
   target: Hazard | null;
+  /** Every option of both dimensions (`arm`: its index, the mix ones first), and how long it ran. */
   arms: { arm: number; label: string; intervals: number; ms: number }[];
   choices: number;
   log: GuidedChoice[];
@@ -123,10 +144,11 @@ export function makeGuide(
   const pinned = (cfg.target ?? null) as Hazard | null;
   const random = rng(cfg.seed);
   const zero = () => Object.fromEntries(hazards.map((h) => [h, 0])) as Counts;
-  // Per arm: near misses of each hazard while it ran, and how long it ran.
-  const armHits = Array.from({ length: NR_ARMS }, zero);
-  const armMs = new Float64Array(NR_ARMS);
-  const armIntervals = new Uint32Array(NR_ARMS);
+  // Per option of either dimension: near misses of each hazard while an arm
+  // with it ran, and how long.
+  const optHits = Array.from({ length: NR_OPTIONS }, zero);
+  const optMs = new Float64Array(NR_OPTIONS);
+  const optIntervals = new Uint32Array(NR_OPTIONS);
   const runHits = zero();
   const log: GuidedChoice[] = [];
   let choices = 0;
@@ -149,22 +171,23 @@ export function makeGuide(
    * run so far + 1), so that the rarest count most and the common ones still
    * give a signal when the rarest had none in any interval.
    */
-  const score = (a: number): number => {
-    if (armMs[a]! <= 0) return 0;
-    if (pinned) return armHits[a]![pinned] / armMs[a]!;
+  const score = (o: number): number => {
+    if (optMs[o]! <= 0) return 0;
+    if (pinned) return optHits[o]![pinned] / optMs[o]!;
     let s = 0;
-    for (const h of hazards) s += armHits[a]![h] / (runHits[h] + 1);
-    return s / armMs[a]!;
+    for (const h of hazards) s += optHits[o]![h] / (runHits[h] + 1);
+    return s / optMs[o]!;
   };
 
-  function choose(): number {
-    const untried = armIntervals.indexOf(0);
-    if (untried >= 0) return untried;
-    if (random() < EPSILON) return Math.floor(random() * NR_ARMS);
-    let best = 0;
-    for (let a = 1; a < NR_ARMS; a++) if (score(a) > score(best)) best = a;
-    return best;
+  /** One dimension's option, in [first, first + n): untried first, else epsilon-greedy. */
+  function chooseIn(first: number, n: number): number {
+    for (let o = first; o < first + n; o++) if (optIntervals[o] === 0) return o - first;
+    if (random() < EPSILON) return Math.floor(random() * n);
+    let best = first;
+    for (let o = first + 1; o < first + n; o++) if (score(o) > score(best)) best = o;
+    return best - first;
   }
+  const choose = (): number => armOf(chooseIn(0, NR_MIX), chooseIn(NR_MIX, NR_STRETCH));
 
   return {
     tick(v: Views, elapsedMs: number): void {
@@ -178,13 +201,16 @@ export function makeGuide(
       const ms = elapsedMs - since;
       if (ms < GUIDED_INTERVAL_MS) return;
       const now = read(v);
+      const opts = [arm % NR_MIX, NR_MIX + Math.floor(arm / NR_MIX)];
       for (const h of hazards) {
         const d = now[h] - last[h];
-        armHits[arm]![h] += d;
+        for (const o of opts) optHits[o]![h] += d;
         runHits[h] += d;
       }
-      armMs[arm]! += ms;
-      armIntervals[arm]!++;
+      for (const o of opts) {
+        optMs[o]! += ms;
+        optIntervals[o]!++;
+      }
       if (current) {
         current.rate = ((now[current.target] - last[current.target]) * 1000) / ms;
         if (log.length < MAX_LOG) log.push(current);
@@ -204,11 +230,11 @@ export function makeGuide(
         intervalMs: GUIDED_INTERVAL_MS,
         epsilon: EPSILON,
         target: pinned,
-        arms: Array.from({ length: NR_ARMS }, (_, a) => ({
-          arm: a,
-          label: armLabel(a),
-          intervals: armIntervals[a]!,
-          ms: armMs[a]!,
+        arms: Array.from({ length: NR_OPTIONS }, (_, o) => ({
+          arm: o,
+          label: optionLabel(o),
+          intervals: optIntervals[o]!,
+          ms: optMs[o]!,
         })),
         choices,
         log,
