@@ -9,12 +9,12 @@
  * targets nobody plays. Tests that reach direct reclaim with work on the
  * discard list therefore boot with cpus = 1.
  */
-import { page_hva_set_stable } from '../../src/kernel/essa.ts';
+
 import { decodeViolations, type Violation } from '../../src/check/decode.ts';
 import { type Config, type ConfigInput, makeConfig } from '../../src/config.ts';
 import { kernel_boot } from '../../src/kernel/boot.ts';
 import { K, set_this_cpu } from '../../src/kernel/context.ts';
-import { HS, hw_host_state } from '../../src/kernel/essa.ts';
+import { HS, hw_host_state, page_hva_set_stable } from '../../src/kernel/essa.ts';
 import { read_cache_page } from '../../src/kernel/filemap.ts';
 import { put_page } from '../../src/kernel/page_alloc.ts';
 import { page_hva_make_volatile } from '../../src/kernel/page_hva.ts';

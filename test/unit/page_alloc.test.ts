@@ -176,7 +176,7 @@ describe('alloc_page / free_hot_cold_page normal path', () => {
 });
 
 describe('--protocol selects the module whose branch free_hot_cold_page runs', () => {
-  it('patched is an alias of dec-2005-fixed; both run dec-2005\'s pagevec branch', () => {
+  it("patched is an alias of dec-2005-fixed; both run dec-2005's pagevec branch", () => {
     for (const protocol of ['patched', 'dec-2005', 'dec-2005-fixed'] as const) {
       m = boot({ cpus: 2, pages: 256, protocol });
       expect(K.protocol).toBe(protocol === 'patched' ? 'dec-2005-fixed' : protocol);
