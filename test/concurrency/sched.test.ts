@@ -8,6 +8,8 @@
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { provenance, type RunMeta, runJson } from '../../src/cli/json.ts';
+import { parseSched } from '../../src/cli/options.ts';
+import { UsageError } from '../../src/cli/parse.ts';
 import { makeConfig } from '../../src/config.ts';
 import { runSchedules } from '../../src/machine/controlled.ts';
 import { type RunReport, runMachine } from '../../src/machine/machine.ts';
@@ -113,6 +115,15 @@ describe('--sched pct|random', () => {
     const again = await replayReport(shrunk);
     expect(again.diff).toEqual([]);
   }, 120_000);
+
+  it('--sched and --steps: os|random|pct[:DEPTH], bad input a usage error naming the flag', () => {
+    expect(parseSched('pct:4', '500')).toEqual({ kind: 'pct', depth: 4, steps: 500 });
+    expect(parseSched('random', undefined)).toEqual({ kind: 'random', depth: 3, steps: 2000 });
+    expect(() => parseSched('random:2', undefined)).toThrow(UsageError);
+    expect(() => parseSched('pct:0', undefined)).toThrow(/--sched pct:DEPTH/);
+    expect(() => parseSched('fifo', undefined)).toThrow(/--sched/);
+    expect(() => parseSched('pct', '5')).toThrow(/--steps/);
+  });
 
   it('replay refuses a --sched os report (its interleaving was not recorded)', () => {
     const json = { config: { ...makeConfig({ seed: 1 }) } };
