@@ -261,7 +261,7 @@ const earliest = (xs: string[]) => [...xs].sort()[0]!;
 const latest = (xs: string[]) => [...xs].sort().at(-1)!;
 
 /** Worst first. */
-const SEVERITY: Verdict[] = ['ERROR', 'STALL', 'FAILURE', 'INTERRUPTED', 'SUCCESS'];
+const SEVERITY: Verdict[] = ['ERROR', 'STALL', 'FAILURE', 'INTERRUPTED', 'UNDERCOVERED', 'SUCCESS'];
 const worst = (vs: Verdict[]): Verdict => SEVERITY.find((v) => vs.includes(v)) ?? 'SUCCESS';
 
 /** The kill matrices of a sharded campaign as one (exported for the tests). */

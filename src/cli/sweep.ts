@@ -393,7 +393,7 @@ export async function sweepCharts(
 }
 
 /** Worst first: the verdict of a sweep is its worst point's. */
-const SEVERITY: Verdict[] = ['ERROR', 'STALL', 'FAILURE', 'SUCCESS'];
+const SEVERITY: Verdict[] = ['ERROR', 'STALL', 'FAILURE', 'UNDERCOVERED', 'SUCCESS'];
 
 /** The sweep's verdict: its worst point's, or INTERRUPTED if a signal stopped it (unless an ERROR). */
 export function sweepVerdict(points: SweepPoint[], signal: string | null): Verdict {
@@ -405,7 +405,7 @@ export function sweepVerdict(points: SweepPoint[], signal: string | null): Verdi
 export function sweepVerdictLine(
   r: Pick<SweepReport, 'verdict' | 'runs' | 'gridSize' | 'points' | 'host'>,
 ): string {
-  const counts = ['SUCCESS', 'FAILURE', 'STALL', 'ERROR', 'INTERRUPTED']
+  const counts = ['SUCCESS', 'UNDERCOVERED', 'FAILURE', 'STALL', 'ERROR', 'INTERRUPTED']
     .map((v) => [v, r.points.filter((p) => p.verdict === v).length] as const)
     .filter(([, n]) => n > 0)
     .map(([v, n]) => `${n} ${v}`);
