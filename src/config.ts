@@ -179,6 +179,15 @@ export const configSchema = z.object({
     .length(NR_POINTS)
     .default(() => new Array<number>(NR_POINTS).fill(0)),
   /**
+   * `--delay POINT=D@N`: per point, the delay is slept on one pass in N
+   * (drawn at random), so that a window is stretched now and then while the
+   * other passes, and the other CPUs, run at full speed (1: every pass).
+   */
+  delayEvery: z
+    .array(int(1, 1e6))
+    .length(NR_POINTS)
+    .default(() => new Array<number>(NR_POINTS).fill(1)),
+  /**
    * pv by default: on this project's machines virtual CPUs outnumber cores,
    * and a test-and-set waiter then burns its time slice while the holder is
    * descheduled (paravirtualised spinlocks exist for exactly that guest).
@@ -214,6 +223,23 @@ export const configSchema = z.object({
       script: z.array(z.tuple([z.number().int().min(0), z.number().int().min(0)])).max(8192).optional(),
     })
     .default({ kind: 'os', depth: 3, steps: 2000 }),
+  /**
+   * A task whose one access faults (discard or page fault) this many times
+   * in a row, with no other operation between, is livelocked: a stall of
+   * kind `livelock` (the hardware re-executes a faulting instruction).
+   */
+  livelockFaults: z.number().int().min(2).max(1e9).default(1000),
+  /**
+   * --irq-rate: external interrupts per second of wall time. `timer` on
+   * every CPU (the clock comparator: HZ), `net` for the network device, one
+   * CPU after the other; 0 turns a source off.
+   */
+  irqRates: z
+    .object({
+      timer: z.number().min(0).max(1e6).default(IRQ_RATE_DEFAULTS.timer),
+      net: z.number().min(0).max(1e6).default(IRQ_RATE_DEFAULTS.net),
+    })
+    .default(IRQ_RATE_DEFAULTS),
   // ---- race-window widening (all off by default: a normal run pays nothing) ----
   /** --jitter: now and then (1 point in JITTER_EVERY) a random delay up to this many microseconds. */
   jitterUs: z.number().min(0).max(1e6).default(0),

@@ -30,9 +30,9 @@ export async function host_loop(): Promise<number> {
   let last = clock();
   let discards = 0;
   let ticks = 0;
+  const irqs = raise_interrupts(clock);
   // The host thread's heap for the soak's leak check (memstat.ts), written at its tick boundaries.
   const memstat = memstat_every(K.f64, L, L.nr_cpus);
-  const irqs = raise_interrupts(clock);
   while (Atomics.load(i32, stop) === 0) {
     const t = clock();
     irqs(t);

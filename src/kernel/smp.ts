@@ -125,8 +125,6 @@ export function point(p: number): void {
   }
 }
 
-/** cpu_relax's thresholds (named so that the native benchmark reads the same ones). */
-export const RELAX = { spins: 128, shortSpins: 1024, shortMs: 0.01, longMs: 0.1 } as const;
 /**
  * A point at which only IPIs are taken: a CPU parked for stop_machine or
  * quiescing at the end keeps answering smp_call_function (a CPU still in
@@ -144,6 +142,8 @@ export function pending_nap(ms: number): void {
   Atomics.wait(K.i32, K.pending, K.i32[K.pending]!, ms);
 }
 
+/** cpu_relax's thresholds (named so that the native benchmark reads the same ones). */
+export const RELAX = { spins: 128, shortSpins: 1024, shortMs: 0.01, longMs: 0.1 } as const;
 
 /**
  * cpu_relax() in a wait loop: spin first; past `spins` iterations sleep

@@ -71,16 +71,16 @@ export type Totals = Record<CounterName, number>;
 export type { LockReport } from '../stats/lockstat.ts';
 
 export type StallReport = {
-  reason: string;
-  /** When the watchdog fired, and since when the thing it saw had not moved (ms into the run). */
   /**
    * no-progress: a CPU finished no operation for --stall-timeout;
    * rendezvous: a smp_call_function did not complete; livelock: one access
    * faulted --livelock-faults times in a row (see `livelock`).
    */
   kind: 'no-progress' | 'rendezvous' | 'livelock' | 'deadlock';
-  atMs?: number;
+  reason: string;
   livelock?: { cpu: number; task: number; vpage: number; faults: number };
+  /** When the watchdog fired, and since when the thing it saw had not moved (ms into the run). */
+  atMs?: number;
   stuckSinceMs?: number;
   cpus: CpuState[];
   call: ReturnType<typeof callData>;
@@ -345,6 +345,22 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
       const nv = Atomics.load(i32, ctrl + CTRL.nr_violations);
       if (nv > 0 && firstViolationMs === null) firstViolationMs = t - t0;
       if (nv > 0 && cfg.stopOnViolation) stop('violation found');
+      for (let c = 0; c < cfg.cpus && !stall; c++) {
+        // A livelock is a stall at once: the CPU's access keeps faulting.
+        const faults = Atomics.load(i32, percpuBase(L, c) + PERCPU.livelock);
+        if (faults === 0) continue;
+        const tv = Atomics.load(i32, percpuBase(L, c) + PERCPU.livelock_vpage);
+        const ll = { cpu: c, task: tv >>> 16, vpage: tv & 0xffff, faults };
+        stall = stallReport(
+          v,
+          `livelock: cpu ${c}: task ${ll.task}'s access to vpage ${ll.vpage} faulted ${faults} times in a row with no other operation (the instruction is re-executed and faults again)`,
+          c,
+        );
+        stall.kind = 'livelock';
+        stall.livelock = ll;
+        stall.atMs = t - t0;
+        stop('stall');
+      }
       for (let c = 0; c < cfg.cpus; c++) {
         const ops = v.f64[statsBase(L, c) + CNT.ops]!;
         if (ops !== lastOps[c] || stutter?.held(c)) {
@@ -370,6 +386,7 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
           v,
           `smp_call_function seq ${cd.seq} from cpu ${cd.caller} did not complete within ${Math.round(t - rdvSince)} ms (started ${cd.started}/${cd.targets}, finished ${cd.finished}/${cd.targets})`,
         );
+        stall.kind = 'rendezvous';
         stall.atMs = t - t0;
         stall.stuckSinceMs = rdvSince - t0;
         stop('stall');
@@ -381,22 +398,6 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
         lastProgress = t;
         opts.onProgress({
           elapsedMs: t - t0,
-      for (let c = 0; c < cfg.cpus && !stall; c++) {
-        // A livelock is a stall at once: the CPU's access keeps faulting.
-        const faults = Atomics.load(i32, percpuBase(L, c) + PERCPU.livelock);
-        if (faults === 0) continue;
-        const tv = Atomics.load(i32, percpuBase(L, c) + PERCPU.livelock_vpage);
-        const ll = { cpu: c, task: tv >>> 16, vpage: tv & 0xffff, faults };
-        stall = stallReport(
-          v,
-          `livelock: cpu ${c}: task ${ll.task}'s access to vpage ${ll.vpage} faulted ${faults} times in a row with no other operation (the instruction is re-executed and faults again)`,
-          c,
-        );
-        stall.kind = 'livelock';
-        stall.livelock = ll;
-        stall.atMs = t - t0;
-        stop('stall');
-      }
           durationMs: cfg.durationMs,
           totals: sumCounters(v),
           violations: nv,
@@ -438,7 +439,6 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
       await sleep(2);
     }
     while (!allDone() && performance.now() < by) await sleep(5);
-        stall.kind = 'rendezvous';
     t1 = performance.now();
     if (!allDone() && !stall && !crashed()) {
       stall = stallReport(
@@ -539,10 +539,10 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
 /** The stall report; `stuckCpu`: the CPU the watchdog saw stuck (-1: a rendezvous, or all). */
 export function stallReport(v: Views, reason: string, stuckCpu = -1): StallReport {
   return {
+    kind: 'no-progress',
     reason,
     cpus: Array.from({ length: v.L.nr_cpus }, (_, c) => cpuState(v, c)),
     call: callData(v),
     owed: owedResponses(v, stuckCpu),
   };
 }
-    kind: 'no-progress',

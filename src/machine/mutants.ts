@@ -289,7 +289,10 @@ export function detection(r: RunReport): { by: string; atMs: number } | null {
 function evidenceOf(r: RunReport): string[] | undefined {
   if (r.verdict === 'STALL' && r.stall) return [r.stall.reason];
   const v = r.violations[0];
-  if (v) return [`${v.kind} on pfn ${v.pfn}, found by cpu${v.cpu}`, ...v.story];
+  if (v) {
+    const on = v.list ? `on ${v.list.name}` : v.pfn >= 0 ? `on pfn ${v.pfn}` : '';
+    return [`${v.kind} ${on}, found by cpu${v.cpu}`, ...v.story];
+  }
   if ('errors' in r.audit) return r.audit.errors;
   return undefined;
 }

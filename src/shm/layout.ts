@@ -129,6 +129,15 @@ export const PERCPU = {
  * it takes the interrupt.
  */
 export const PERCPU_PENDING = I32_PER_LINE;
+export const PENDING = { ipi: 1, timer: 2, net: 4 } as const;
+/** Interrupt sources as --irq-rate names them (IPIs are not rated: CPUs send them). */
+export const IRQ_SOURCE = { timer: 0, net: 1 } as const;
+export const IRQ_SOURCES = ['timer', 'net'] as const;
+/** Per-CPU line 2: interrupt state only this CPU writes (softirq.c's per-CPU words). */
+export const PERCPU_IRQ = {
+  softirq_pending: 2 * I32_PER_LINE, // local_softirq_pending(): a bit per SOFTIRQ
+  rx_page: 2 * I32_PER_LINE + 1, // pfn + 1 of the buffer the network receive path holds (0: none)
+} as const;
 /** Per-CPU line 1, after the IPI pending word: stutter hold (main thread), migration request (other CPUs). */
 export const PERCPU_HOLD = PERCPU_PENDING + 1;
 export const PERCPU_MIGRATE = PERCPU_PENDING + 2;
@@ -144,6 +153,20 @@ export const CPU_STATE = { starting: 0, running: 1, quiescing: 2, done: 3, parke
 export const LOCK_SLOT = { val: 0, owner: 1, cpu: 2, words: 3 } as const;
 
 /**
+ * The network device (net.ts): dev->queue_lock, the transmit ring's
+ * producer and consumer counts, the count the device has completed up to
+ * (its interrupt moves it), and NET_RING slots of pfns handed to it.
+ */
+export const NET = {
+  queue_lock: 0,
+  tail: LOCK_SLOT.words,
+  head: LOCK_SLOT.words + 1,
+  done: LOCK_SLOT.words + 2,
+  ring: I32_PER_LINE,
+} as const;
+/** Transmit ring slots (a power of two: counts wrap through it). */
+export const NET_RING = 256;
+/**
  * Lock classes, as the kernel names the locks (lock_stat's class names). Every
  * tree_lock is one class, every pte lock one class, every page's PG_locked
  * one class. Index = bit in PERCPU.locks_held (spinlocks only).
@@ -156,18 +179,10 @@ export const LOCK_CLASSES = [
   'mm->page_table_lock',
   'call_lock',
   'PG_locked',
+  'dev->queue_lock',
 ] as const;
 export type LockClassName = (typeof LOCK_CLASSES)[number];
 
-export const PENDING = { ipi: 1, timer: 2, net: 4 } as const;
-/** Interrupt sources as --irq-rate names them (IPIs are not rated: CPUs send them). */
-export const IRQ_SOURCE = { timer: 0, net: 1 } as const;
-export const IRQ_SOURCES = ['timer', 'net'] as const;
-/** Per-CPU line 2: interrupt state only this CPU writes (softirq.c's per-CPU words). */
-export const PERCPU_IRQ = {
-  softirq_pending: 2 * I32_PER_LINE, // local_softirq_pending(): a bit per SOFTIRQ
-  rx_page: 2 * I32_PER_LINE + 1, // pfn + 1 of the buffer the network receive path holds (0: none)
-} as const;
 /**
  * The lock validator (src/kernel/lockdep.ts). Its targets are the lock
  * classes, then the per-CPU data it watches (lockdep_percpu annotations);
@@ -182,20 +197,6 @@ export const LOCKDEP_PERCPU = [
   'per_cpu_pageset',
   'page_discard_list',
 ] as const;
-/**
- * The network device (net.ts): dev->queue_lock, the transmit ring's
- * producer and consumer counts, the count the device has completed up to
- * (its interrupt moves it), and NET_RING slots of pfns handed to it.
- */
-export const NET = {
-  queue_lock: 0,
-  tail: LOCK_SLOT.words,
-  head: LOCK_SLOT.words + 1,
-  done: LOCK_SLOT.words + 2,
-  ring: I32_PER_LINE,
-} as const;
-/** Transmit ring slots (a power of two: counts wrap through it). */
-export const NET_RING = 256;
 export const LD_CLASSES = LOCK_CLASSES.length;
 export const LD_TARGETS = LOCK_CLASSES.length + LOCKDEP_PERCPU.length;
 /** Usage bits, in lockdep's order: used in hardirq/softirq, taken with hardirqs/softirqs enabled. */
@@ -209,7 +210,6 @@ export const LD_REC = {
   text: 4,
   text_bytes: 384,
   words: 100,
-  'dev->queue_lock',
 } as const;
 /** Reports kept (later ones are counted); classes on a reported dependency path. */
 export const LD_MAX_REPORTS = 16;
@@ -361,6 +361,12 @@ export const COUNTERS = [
   'listFlushes',
   'splices',
   'rendezvousWaitUs',
+  'hardirqs',
+  'softirqs',
+  /** pages whose last put_page ran in interrupt context */
+  'irqFrees',
+  /** page references handed to the network device by sendfile */
+  'sendfilePages',
   // Near misses (src/check/coverage.ts, HAZARDS): a dangerous overlap that
   // happened and that the protocol defused, one counter per hazard.
   'nmCacheRemoveInWindow',
@@ -404,12 +410,6 @@ export const MEMSTAT = {
  * then one line of per-CPU heads per CPU, so that a CPU's own list ops (every
  * alloc and free goes through its hot or cold list head) never write a line
  * another CPU writes (the zone, LRU and discard heads, the other CPUs' heads).
-  'hardirqs',
-  'softirqs',
-  /** pages whose last put_page ran in interrupt context */
-  'irqFrees',
-  /** page references handed to the network device by sendfile */
-  'sendfilePages',
  */
 export const HEAD = { free: 0, lru: 1, discard: 2, percpu: I32_PER_LINE } as const;
 /** Per-CPU list heads; `discard` is percpu-2006's per-CPU discard list. */
@@ -481,6 +481,7 @@ export function computeLayout(cfg: Pick<Config, 'cpus' | 'pages' | 'files' | 'pa
     discard: region(I32_PER_LINE, 4),
     call_lock: region(I32_PER_LINE, 4),
     call: region(I32_PER_LINE, 4),
+    net: region(NET.ring + NET_RING, 4),
     /** f64 index: when the current smp_call_function raised its IPIs (wall ms, recorder's now()). */
     call_time: region(LINE / 8, 8),
     page_lock_cpu: region(nr_pages, 4),
@@ -511,7 +512,6 @@ export function computeLayout(cfg: Pick<Config, 'cpus' | 'pages' | 'files' | 'pa
     /** the CPU whose discard fault last opened a window on the frame (reports) */
     ghost_last_fault: region(nr_pages, 4),
     /** f64 index: per pfn, HIST.nr times (wall ms) of its last alloc, free, park. */
-    net: region(NET.ring + NET_RING, 4),
     ghost_hist_t: region(nr_pages * HIST.nr, 8),
     faultrec: region(I32_PER_LINE * nr_cpus, 4),
     faultrec_stride: I32_PER_LINE,
