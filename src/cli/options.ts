@@ -45,13 +45,13 @@ export type MachineFlags = {
   /** commander's --no-lockdep: false when given */
   lockdep?: boolean;
   stallTimeout?: string;
-  jitter?: string | boolean;
   livelockFaults?: string;
   irqRate?: string;
   mix?: string;
   minCoverage?: string;
   guided?: boolean;
   target?: string;
+  jitter?: string | boolean;
   stutter?: string | boolean;
   longHold?: string | boolean;
   migrate?: boolean;
@@ -124,9 +124,6 @@ export function addMachineOptions(cmd: Command, defaultDuration = '10s'): Comman
       '10s',
     )
     .option(
-      '--jitter [max]',
-      `widen race windows: a random delay up to max at one preemption point in 32 (default max ${WIDEN_DEFAULTS.jitter}; off if not given)`,
-    .option(
       '--irq-rate <rates>',
       'external interrupts per second: SOURCE=RATE[,...] with SOURCE timer (per CPU) or net (the network device); 0 turns one off',
       'timer=250,net=5000',
@@ -151,6 +148,9 @@ export function addMachineOptions(cmd: Command, defaultDuration = '10s'): Comman
       'one access that faults this many times in a row (the instruction re-executed each time) is a livelock stall',
       '1000',
     )
+    .option(
+      '--jitter [max]',
+      `widen race windows: a random delay up to max at one preemption point in 32 (default max ${WIDEN_DEFAULTS.jitter}; off if not given)`,
     )
     .option(
       '--stutter [period]',
@@ -224,6 +224,16 @@ export function configFromFlags(f: MachineFlags): Config {
     lockdep: f.lockdep,
     stallTimeoutMs:
       f.stallTimeout !== undefined ? parseDuration(f.stallTimeout, '--stall-timeout') : undefined,
+    irqRates: f.irqRate !== undefined ? parseIrqRates(f.irqRate, IRQ_RATE_DEFAULTS) : undefined,
+    mix: f.mix !== undefined ? parseMix(f.mix) : undefined,
+    minCoverage:
+      f.minCoverage !== undefined ? parseInteger(f.minCoverage, '--min-coverage') : undefined,
+    guided: f.guided,
+    target: f.target !== undefined ? parseTarget(f.target, f.protocol, f.guided) : undefined,
+    livelockFaults:
+      f.livelockFaults !== undefined
+        ? parseInteger(f.livelockFaults, '--livelock-faults')
+        : undefined,
     jitterUs: widenUs(f.jitter, WIDEN_DEFAULTS.jitter, '--jitter'),
     stutterMs: ((us) => (us === undefined ? undefined : us / 1000))(
       widenUs(f.stutter, WIDEN_DEFAULTS.stutter, '--stutter'),
@@ -245,13 +255,3 @@ export function configFromFlags(f: MachineFlags): Config {
   }
   return validateConfig(input);
 }
-    irqRates: f.irqRate !== undefined ? parseIrqRates(f.irqRate, IRQ_RATE_DEFAULTS) : undefined,
-    mix: f.mix !== undefined ? parseMix(f.mix) : undefined,
-    minCoverage:
-      f.minCoverage !== undefined ? parseInteger(f.minCoverage, '--min-coverage') : undefined,
-    guided: f.guided,
-    target: f.target !== undefined ? parseTarget(f.target, f.protocol, f.guided) : undefined,
-    livelockFaults:
-      f.livelockFaults !== undefined
-        ? parseInteger(f.livelockFaults, '--livelock-faults')
-        : undefined,
