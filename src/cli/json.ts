@@ -71,8 +71,22 @@ export async function provenance(argv: string[]): Promise<Provenance> {
 
 /** The configuration as a script reads it: the per-point delays keyed by point name. */
 export function configJson(c: Config | (Config & { version: string })) {
-  const { version: _v, delaysUs, delaySpansUs, ...rest } = c as Config & { version?: string };
-  return { ...rest, delaysUs: byPoint(delaysUs), delaySpansUs: byPoint(delaySpansUs) };
+  const {
+    version: _v,
+    delaysUs,
+    delaySpansUs,
+    delayEvery,
+    ...rest
+  } = c as Config & {
+    version?: string;
+  };
+  return {
+    ...rest,
+    delaysUs: byPoint(delaysUs),
+    delaySpansUs: byPoint(delaySpansUs),
+    // only the points delayed on one pass in N > 1
+    delayEvery: byPoint((delayEvery ?? []).map((n) => (n > 1 ? n : 0))),
+  };
 }
 
 /** The locks (null for what --lockstat did not measure) and perf lock contention's view: stats/lockstat.ts. */

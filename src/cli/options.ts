@@ -96,7 +96,7 @@ export function addMachineOptions(cmd: Command, defaultDuration = '10s'): Comman
     )
     .option(
       '--delay <point=duration>',
-      'widen a race window: sleep at a preemption point, POINT=D or POINT=LO..HI (random; repeatable)',
+      'widen a race window: sleep at a preemption point, POINT=D or POINT=LO..HI (random), @N after either: on one pass in N only (repeatable)',
       collect,
       [],
     )

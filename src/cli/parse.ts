@@ -170,11 +170,24 @@ export function parseDelays(pairs: string[]): number[] {
  * `POINT=DURATION`, or `POINT=LO..HI` (a random delay in that range at each
  * passage), into the per-point tables (microseconds): fixed part, random span.
  */
-export function parseDelaySpans(pairs: string[]): { delaysUs: number[]; delaySpansUs: number[] } {
+export function parseDelaySpans(pairs: string[]): {
+  delaysUs: number[];
+  delaySpansUs: number[];
+  delayEvery: number[];
+} {
   const delaysUs = new Array<number>(NR_POINTS).fill(0);
   const delaySpansUs = new Array<number>(NR_POINTS).fill(0);
+  const delayEvery = new Array<number>(NR_POINTS).fill(1);
   for (const pair of pairs) {
-    const { id, value } = pointOf(pair);
+    const { id, value: v } = pointOf(pair);
+    // `@N`: one pass in N
+    const at = v.indexOf('@');
+    const value = at < 0 ? v : v.slice(0, at);
+    if (at >= 0) {
+      const n = parseInteger(v.slice(at + 1), '--delay POINT=D@N');
+      if (n < 1 || n > 1e6) throw new UsageError(`--delay: '${pair}': N in @N is 1 to 1000000`);
+      delayEvery[id] = n;
+    }
     const dots = value.indexOf('..');
     const lo = parseDuration(dots < 0 ? value : value.slice(0, dots), '--delay') * 1000;
     const hi = dots < 0 ? lo : parseDuration(value.slice(dots + 2), '--delay') * 1000;
@@ -182,7 +195,7 @@ export function parseDelaySpans(pairs: string[]): { delaysUs: number[]; delaySpa
     delaysUs[id] = lo;
     delaySpansUs[id] = hi - lo;
   }
-  return { delaysUs, delaySpansUs };
+  return { delaysUs, delaySpansUs, delayEvery };
 }
 
 /** The flag that sets each configuration key, for error messages. */
@@ -200,6 +213,7 @@ export const FLAG_OF: Partial<Record<keyof Config, string>> = {
   faultDeliveryUs: '--fault-delivery',
   delaysUs: '--delay',
   delaySpansUs: '--delay',
+  delayEvery: '--delay',
   spinlock: '--spinlock',
   lockstat: '--lockstat',
   stopOnViolation: '--stop-on-violation',

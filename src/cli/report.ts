@@ -23,8 +23,9 @@ export function configLine(r: RunReport): string {
   const delays = c.delaysUs
     .map((us, i) => {
       const span = c.delaySpansUs[i] ?? 0;
-      if (span > 0) return `${POINTS[i]![0]}=${us}..${us + span}us`;
-      return us > 0 ? `${POINTS[i]![0]}=${us}us` : '';
+      const every = (c.delayEvery?.[i] ?? 1) > 1 ? `@${c.delayEvery[i]}` : '';
+      if (span > 0) return `${POINTS[i]![0]}=${us}..${us + span}us${every}`;
+      return us > 0 ? `${POINTS[i]![0]}=${us}us${every}` : '';
     })
     .filter(Boolean);
   const widen = [

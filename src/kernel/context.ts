@@ -86,6 +86,8 @@ export const K = {
   delayOn: false,
   delaysMs: new Float64Array(0),
   delaySpansMs: new Float64Array(0),
+  /** --delay POINT=D@N: the delay on one pass in N (1: every pass). */
+  delayEvery: new Uint32Array(0),
   jitterMs: 0,
   longHoldMs: 0,
   migrate: false,
@@ -134,6 +136,7 @@ export function kernel_attach(v: Views, cfg: Config, cpu: number): void {
   lockdep_attach();
   K.delaysMs = Float64Array.from(cfg.delaysUs, (us) => us / 1000);
   K.delaySpansMs = Float64Array.from(cfg.delaySpansUs, (us) => us / 1000);
+  K.delayEvery = Uint32Array.from(cfg.delayEvery);
   K.delayOn = cfg.delaysUs.some((d) => d > 0) || cfg.delaySpansUs.some((d) => d > 0);
   K.jitterMs = cfg.jitterUs / 1000;
   K.longHoldMs = cfg.longHoldUs / 1000;

@@ -5,7 +5,8 @@
  *
  * - `--delay POINT=D`: sleep D at that point, every time (`POINT=LO..HI`: a
  *   random time between LO and HI, so that CPUs passing the same point in
- *   turn do not keep their order).
+ *   turn do not keep their order; `@N` after either: one pass in N only, so
+ *   that the window is stretched now and then and the run keeps its pace).
  * - `--jitter MAX`: at one point in JITTER_EVERY, sleep a random time up to MAX.
  * - `--long-hold D`: one spinlock acquisition in LONG_HOLD_EVERY holds the
  *   lock D longer (the lock-held point, just after spin_lock took it).
@@ -48,8 +49,13 @@ function rand(): number {
 
 export function widen_at(p: number): void {
   if (K.migrate && Atomics.load(K.i32, K.percpu + PERCPU_MIGRATE) > 0) migrate_accept();
-  let ms = K.delaysMs[p]!;
-  if (K.delayOn && K.delaySpansMs[p]! > 0) ms += (rand() / 2 ** 32) * K.delaySpansMs[p]!;
+  let ms = 0;
+  // --delay POINT=D@N: one pass in N (no draw for N = 1, every pass)
+  const every = K.delayEvery[p]!;
+  if (every <= 1 || rand() % every === 0) {
+    ms = K.delaysMs[p]!;
+    if (K.delayOn && K.delaySpansMs[p]! > 0) ms += (rand() / 2 ** 32) * K.delaySpansMs[p]!;
+  }
   if (K.jitterMs > 0 && rand() % JITTER_EVERY === 0) ms += (rand() / 2 ** 32) * K.jitterMs;
   if (p === P['lock-held'] && K.longHoldMs > 0 && rand() % LONG_HOLD_EVERY === 0) {
     ms += K.longHoldMs;

@@ -13,7 +13,7 @@ import {
   undercovered,
 } from '../../src/check/coverage.ts';
 import { oracle_access, oracle_fault_begin } from '../../src/check/oracle.ts';
-import { parseMix, UsageError } from '../../src/cli/parse.ts';
+import { parseDelaySpans, parseMix, UsageError } from '../../src/cli/parse.ts';
 import { renderCoverage, verdictLine } from '../../src/cli/report.ts';
 import {
   MIX_DEFAULT,
@@ -28,6 +28,7 @@ import { do_discard_fault, user_access } from '../../src/kernel/fault.ts';
 import { do_mmap, pte_idx, vmtruncate } from '../../src/kernel/memory.ts';
 import { local_irq_disable, local_irq_enable } from '../../src/kernel/smp.ts';
 import type { RunReport } from '../../src/machine/machine.ts';
+import { POINTS } from '../../src/points.ts';
 import {
   allocate,
   CNT,
@@ -202,5 +203,20 @@ describe('--mix', () => {
     expect(() => parseMix('read=-1')).toThrow(UsageError);
     expect(() => parseMix('read')).toThrow(/OP=WEIGHT/);
     expect(() => parseMix(MIX_OPS.map((o) => `${o}=0`).join(','))).toThrow(/every weight is 0/);
+  });
+});
+
+describe('--delay POINT=D@N', () => {
+  it('parses @N after a delay or a range; N 1 or absent is every pass', () => {
+    const fault = POINTS.findIndex(([n]) => n === 'fault-to-ref');
+    const d = parseDelaySpans(['fault-to-ref=1ms@16']);
+    expect(d.delaysUs[fault]).toBe(1000);
+    expect(d.delayEvery[fault]).toBe(16);
+    expect(d.delayEvery.filter((n) => n !== 1)).toEqual([16]);
+    const r = parseDelaySpans(['fault-to-ref=10us..30us@4']);
+    expect([r.delaysUs[fault], r.delaySpansUs[fault], r.delayEvery[fault]]).toEqual([10, 20, 4]);
+    expect(parseDelaySpans(['fault-to-ref=1ms']).delayEvery[fault]).toBe(1);
+    expect(() => parseDelaySpans(['fault-to-ref=1ms@0'])).toThrow(/@N is 1 to 1000000/);
+    expect(() => parseDelaySpans(['fault-to-ref=1ms@x'])).toThrow(UsageError);
   });
 });
