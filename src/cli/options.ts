@@ -19,9 +19,9 @@ import {
   parseInteger,
   parseIrqRates,
   parseMix,
-  parseTarget,
   parseNumber,
   parseRunDuration,
+  parseTarget,
   UsageError,
   validateConfig,
 } from './parse.ts';
@@ -137,7 +137,10 @@ export function addMachineOptions(cmd: Command, defaultDuration = '10s'): Comman
       'steer the workload mix online toward the hazard with the fewest near misses (a bandit over mix perturbations; the report logs its choices)',
       false,
     )
-    .option('--target <hazard>', 'with --guided: the hazard to steer toward (default: the rarest, re-chosen as the run goes)')
+    .option(
+      '--target <hazard>',
+      'with --guided: the hazard to steer toward (default: the rarest, re-chosen as the run goes)',
+    )
     .option(
       '--min-coverage <n>',
       'verdict UNDERCOVERED (exit 5) if no violation and some hazard had fewer than n near misses (0: off)',
