@@ -6,7 +6,7 @@
  */
 import { hostname, cpus as osCpus } from 'node:os';
 import { type Config, VERSION } from '../config.ts';
-import type { LockReport, RunReport } from '../machine/machine.ts';
+import type { RunReport } from '../machine/machine.ts';
 import { POINTS } from '../points.ts';
 import { lockContentionJson, locksJson } from '../stats/lockstat.ts';
 
