@@ -108,7 +108,7 @@ function hotloop(iters: number, runs: number, warmup: number) {
 
 // ---- spinlocks and raw primitives ---------------------------------------------------
 
-function timedKernelLock(ms: number): [number, number] {
+function timedKernelLock(ms: number, maxOps = Number.POSITIVE_INFINITY): [number, number] {
   const lock = K.L.zone + ZONE.lock;
   const n = BENCH.checkEvery;
   let ops = 0;
@@ -122,12 +122,17 @@ function timedKernelLock(ms: number): [number, number] {
       spin_unlock(lock, LOCK.zone);
     }
     ops += n;
-    if ((t = performance.now()) >= end) break;
+    if ((t = performance.now()) >= end || ops >= maxOps) break;
   }
   return [(ops / (t - t0)) * 1e3, (ops / (threadCpuNs() - c0)) * 1e9];
 }
 
-function timedRawLock(i32: Int32Array, w: number, ms: number): [number, number] {
+function timedRawLock(
+  i32: Int32Array,
+  w: number,
+  ms: number,
+  maxOps = Number.POSITIVE_INFINITY,
+): [number, number] {
   const n = BENCH.checkEvery;
   let ops = 0;
   const c0 = threadCpuNs();
@@ -142,12 +147,17 @@ function timedRawLock(i32: Int32Array, w: number, ms: number): [number, number] 
       Atomics.store(i32, w, 0);
     }
     ops += n;
-    if ((t = performance.now()) >= end) break;
+    if ((t = performance.now()) >= end || ops >= maxOps) break;
   }
   return [(ops / (t - t0)) * 1e3, (ops / (threadCpuNs() - c0)) * 1e9];
 }
 
-function timedAdd(i32: Int32Array, w: number, ms: number): [number, number] {
+function timedAdd(
+  i32: Int32Array,
+  w: number,
+  ms: number,
+  maxOps = Number.POSITIVE_INFINITY,
+): [number, number] {
   const n = BENCH.checkEvery;
   let ops = 0;
   const c0 = threadCpuNs();
@@ -157,9 +167,27 @@ function timedAdd(i32: Int32Array, w: number, ms: number): [number, number] {
   for (;;) {
     for (let i = 0; i < n; i++) Atomics.add(i32, w, 1);
     ops += n;
-    if ((t = performance.now()) >= end) break;
+    if ((t = performance.now()) >= end || ops >= maxOps) break;
   }
   return [(ops / (t - t0)) * 1e3, (ops / (threadCpuNs() - c0)) * 1e9];
+}
+
+/**
+ * Warm-ups of the loops above: the timed functions themselves (so that the
+ * JIT optimizes the code that is then timed), bounded by a number of
+ * operations, not a time, which would give C more operations than JS and a
+ * full run more than a quick one.
+ */
+function warmKernelLock(n: number): void {
+  timedKernelLock(Number.POSITIVE_INFINITY, n);
+}
+
+function warmRawLock(i32: Int32Array, w: number, n: number): void {
+  timedRawLock(i32, w, Number.POSITIVE_INFINITY, n);
+}
+
+function warmAdd(i32: Int32Array, w: number, n: number): void {
+  timedAdd(i32, w, Number.POSITIVE_INFINITY, n);
 }
 
 // ---- smp_call_function round trips --------------------------------------------------
@@ -303,10 +331,10 @@ export function runJob(job: Job, ctl: Int32Array): JobResult {
     case 'spin1': {
       // Two lines: a lock word at 0, a counter at 16.
       const scratch = new Int32Array(new SharedArrayBuffer(128));
-      // Warm-up runs, not counted (the JIT first).
-      timedKernelLock(job.ms / 4);
-      timedRawLock(scratch, 0, job.ms / 4);
-      timedAdd(scratch, 16, job.ms / 4);
+      // Warm-up, not counted (the JIT first): BENCH.spinWarmup operations of each loop, as in C.
+      warmKernelLock(BENCH.spinWarmup);
+      warmRawLock(scratch, 0, BENCH.spinWarmup);
+      warmAdd(scratch, 16, BENCH.spinWarmup);
       const [spinLockPerSec, spinLockPerCpuSec] = timedKernelLock(job.ms);
       const [rawCasLockPerSec, rawCasLockPerCpuSec] = timedRawLock(scratch, 0, job.ms);
       const [atomicAddPerSec, atomicAddPerCpuSec] = timedAdd(scratch, 16, job.ms);
@@ -321,8 +349,9 @@ export function runJob(job: Job, ctl: Int32Array): JobResult {
       };
     }
     case 'spin2':
-      if (job.raw) timedRawLock(new Int32Array(new SharedArrayBuffer(64)), 0, job.ms / 4);
-      else timedKernelLock(job.ms / 4); // warm-up on the lock, before the other CPU starts
+      // warm-up on the lock, before the other CPU starts
+      if (job.raw) warmRawLock(new Int32Array(new SharedArrayBuffer(64)), 0, BENCH.spinWarmup);
+      else warmKernelLock(BENCH.spinWarmup);
       barrier();
       return {
         kind: 'spin2',
@@ -344,7 +373,7 @@ export function runJob(job: Job, ctl: Int32Array): JobResult {
     case 'clocks':
       return { kind: 'clocks', nsPerRead: clocks(job.reads) };
     case 'counter2':
-      timedAdd(new Int32Array(new SharedArrayBuffer(64)), 0, job.ms / 4); // warm-up
+      warmAdd(new Int32Array(new SharedArrayBuffer(64)), 0, BENCH.spinWarmup);
       barrier();
       return { kind: 'counter2', perSec: counter2(job.ms) };
   }

@@ -23,7 +23,12 @@ export const BENCH = {
    * Operations each CPU runs before the start barrier, not counted: the JIT
    * reaches optimized code before the clock starts even on a busy machine.
    */
-  percpuWarmup: 50_000,
+  percpuWarmup: 200_000,
+  /**
+   * spin_lock/unlock, raw CAS lock/unlock and Atomics.add: operations of each
+   * loop run before its timed run (spin1, spin2, counter2), not counted.
+   */
+  spinWarmup: 2_000_000,
   /**
    * Per-CPU workload, "spread": each CPU but the first first takes this many
    * pages and keeps them, so that its working pages lie in other 64-byte
@@ -37,6 +42,69 @@ export const BENCH = {
  * (16384 pages, pagevec 14, pv spinlocks, patched) with a fixed seed and no
  * host thread (micro-benchmarks start their own threads).
  */
+/**
+ * Warm-up before every timed path, the same in --quick and full runs, and the
+ * same number of operations on the JavaScript and the C side (the counts are
+ * passed to the native binary, or reach it through BENCH_*). A plan changes
+ * how long and how often a path is timed, never how it is warmed: so that a
+ * quick run's ratios are the full run's within noise (README, "Quick and full").
+ */
+export const WARMUP = {
+  /** discard cycles before the hot loop's timed runs */
+  hotloop: 300_000,
+  /** smp_call_function calls before the timed ones */
+  rendezvous: 200,
+  /** per-CPU workload operations per CPU (BENCH.percpuWarmup, in the C header) */
+  percpu: BENCH.percpuWarmup,
+  /** operations of each lock/atomic loop (BENCH.spinWarmup, in the C header) */
+  spin: BENCH.spinWarmup,
+  /**
+   * The standard workload (runMachine, no C side): operations in the first
+   * this many ms of a run are not counted; ops/s is taken from the progress
+   * samples after it to the end.
+   */
+  workloadMs: 600,
+} as const;
+
+/** How much of everything: --quick is for CI and a first look, the default for figures. */
+export const PLANS = {
+  quick: {
+    rounds: 2,
+    hotIters: 100_000,
+    hotRuns: 3,
+    verifyIters: 5_000,
+    clockReads: 200_000,
+    spinMs: 200,
+    rvCalls: 400,
+    rvRounds: 3,
+    percpuMs: 400,
+    wlMs: 1500,
+    wlRuns: 1,
+    lsMs: 1500,
+    lsPairs: 2,
+    startRuns: 3,
+    warmup: WARMUP,
+  },
+  full: {
+    rounds: 3,
+    hotIters: 300_000,
+    hotRuns: 3,
+    verifyIters: 20_000,
+    clockReads: 1_000_000,
+    spinMs: 500,
+    rvCalls: 3000,
+    rvRounds: 5,
+    percpuMs: 1000,
+    wlMs: 4000,
+    wlRuns: 3,
+    lsMs: 3000,
+    lsPairs: 4,
+    startRuns: 5,
+    warmup: WARMUP,
+  },
+};
+export type Plan = (typeof PLANS)['full'];
+
 export function benchConfig(cpus: number, over: Partial<Config> = {}): Config {
   // lockdep off: the C side of every micro-benchmark has no validator (like with like)
   return makeConfig({ cpus, seed: 1, hostDiscardRate: 0, lockdep: false, ...over });

@@ -14,18 +14,19 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { watchLauncher } from '../src/build/launcher.mjs';
 import { type Config, type LockstatMode, makeConfig } from '../src/config.ts';
 import { runMachine } from '../src/machine/machine.ts';
 import type { JobResult, Spin1 } from './jobs.ts';
 import { compareBuffers } from './lib/compare.ts';
 import { countHotLoopCalls } from './lib/count.ts';
 import { BUILD_DIR, buildNative, type Native, runNative, writeImage } from './lib/native.ts';
-import { fmt, GOALS, markdown, type RatioName, type Report, type Row } from './lib/report.ts';
+import { buildReport, fmt, markdown, type Report, type Row } from './lib/report.ts';
 import { benchStartupRuns } from './lib/startup.ts';
 import { loadMeter, machineInfo, median, percentile } from './lib/stats.ts';
 import { runWorkers } from './lib/threads.ts';
-import { watchLauncher } from '../src/build/launcher.mjs';
-import { BENCH, benchConfig } from './params.ts';
+import { measureWorkload, PROTOCOL_EVENTS, type WorkloadSample } from './lib/workload.ts';
+import { BENCH, benchConfig, PLANS, type Plan, WARMUP } from './params.ts';
 
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
 
@@ -42,46 +43,7 @@ const SECTIONS = [
 ] as const;
 type Section = (typeof SECTIONS)[number];
 
-/** How much of everything: --quick is for CI and a first look, the default for figures. */
-const PLANS = {
-  quick: {
-    rounds: 2,
-    hotIters: 100_000,
-    hotRuns: 3,
-    hotWarmup: 100_000,
-    verifyIters: 5_000,
-    clockReads: 200_000,
-    spinMs: 200,
-    rvCalls: 400,
-    rvWarmup: 50,
-    rvRounds: 3,
-    percpuMs: 400,
-    wlMs: 1500,
-    wlRuns: 1,
-    lsMs: 1500,
-    lsPairs: 2,
-    startRuns: 3,
-  },
-  full: {
-    rounds: 3,
-    hotIters: 300_000,
-    hotRuns: 3,
-    hotWarmup: 300_000,
-    verifyIters: 20_000,
-    clockReads: 1_000_000,
-    spinMs: 500,
-    rvCalls: 3000,
-    rvWarmup: 200,
-    rvRounds: 5,
-    percpuMs: 1000,
-    wlMs: 4000,
-    wlRuns: 3,
-    lsMs: 3000,
-    lsPairs: 4,
-    startRuns: 5,
-  },
-};
-type Plan = (typeof PLANS)['full'];
+// PLANS (quick, full) and WARMUP, the same in both: benchmarks/params.ts.
 
 function log(line: string): void {
   process.stderr.write(`${line}\n`);
@@ -148,7 +110,7 @@ async function benchHotLoop(ctx: Ctx) {
         kind: 'hotloop',
         iters: plan.hotIters,
         runs: plan.hotRuns,
-        warmup: plan.hotWarmup,
+        warmup: WARMUP.hotloop,
       }),
     );
     if (bin) {
@@ -156,7 +118,7 @@ async function benchHotLoop(ctx: Ctx) {
         c,
         await runNative<Runs>(
           bin,
-          ['hotloop', image, plan.hotIters, plan.hotRuns, plan.hotWarmup],
+          ['hotloop', image, plan.hotIters, plan.hotRuns, WARMUP.hotloop],
           120_000,
         ),
       );
@@ -178,6 +140,7 @@ async function benchHotLoop(ctx: Ctx) {
     c: cNs !== null ? fmt.ns(cNs) : 'n/a',
     ratio: fmt.ratio(ratio),
     note: verified === null ? 'not verified' : verified ? 'same final state' : 'STATES DIFFER',
+    check: { bound: { kind: 'jsOverC' }, ratio },
   });
   // Per page: clock reads and Atomics calls (deterministic; main thread).
   const calls = countHotLoopCalls(cfg, 20 * BENCH.shrinkAt);
@@ -196,6 +159,10 @@ async function benchHotLoop(ctx: Ctx) {
     js: fmt.ns(median(js.nsPerIter)),
     c: cNs !== null ? fmt.ns(median(c.nsPerIter)) : 'n/a',
     ratio: fmt.ratio(cNs !== null ? median(c.nsPerIter) / median(js.nsPerIter) : null),
+    check: {
+      bound: { kind: 'jsOverC' },
+      ratio: cNs !== null ? median(c.nsPerIter) / median(js.nsPerIter) : null,
+    },
   });
   return {
     js: { ...js, median: jsNs },
@@ -253,6 +220,7 @@ async function benchClocks(ctx: Ctx) {
     js: fmt.ns(now),
     c: cNow !== null ? fmt.ns(cNow) : 'n/a',
     ratio: fmt.ratio(cNow !== null ? cNow / now : null),
+    check: { bound: { kind: 'jsOverC' }, ratio: cNow !== null ? cNow / now : null },
   });
   ctx.rows.push({
     name: 'shared sequence counter, 2 CPUs: ns per Atomics.add',
@@ -322,27 +290,32 @@ async function benchSpin(ctx: Ctx) {
         : null,
     },
   };
-  const row = (name: string, js: number, c: number | null | undefined) =>
+  // single: one thread, so JS cannot be faster than C (the 2-CPU rows contend: no bound)
+  const row = (name: string, js: number, c: number | null | undefined, single = false) =>
     ctx.rows.push({
       name,
       js: fmt.rate(js),
       c: c ? fmt.rate(c) : 'n/a',
       ratio: fmt.ratio(c ? js / c : null),
+      ...(single ? { check: { bound: { kind: 'jsOverC' }, ratio: c ? js / c : null } } : {}),
     });
   row(
     'spin_lock+spin_unlock, 1 CPU',
     out.uncontended.js.spinLockPerSec,
     out.uncontended.c?.spinLockPerSec,
+    true,
   );
   row(
     'raw CAS lock+unlock, 1 thread',
     out.uncontended.js.rawCasLockPerSec,
     out.uncontended.c?.rawCasLockPerSec,
+    true,
   );
   row(
     'Atomics.add, 1 thread',
     out.uncontended.js.atomicAddPerSec,
     out.uncontended.c?.atomicAddPerSec,
+    true,
   );
   row(
     'spin_lock+spin_unlock, 2 CPUs contending (total)',
@@ -388,7 +361,7 @@ async function benchRendezvous(ctx: Ctx) {
       const job = {
         kind: 'rendezvous' as const,
         calls: plan.rvCalls,
-        warmup: plan.rvWarmup,
+        warmup: WARMUP.rendezvous,
         poll,
       };
       const { results } = await runWorkers(
@@ -406,7 +379,7 @@ async function benchRendezvous(ctx: Ctx) {
         cRuns.push(
           await runNative<Lat>(
             bin,
-            ['rendezvous', writeImage(cfg), plan.rvCalls, plan.rvWarmup, poll ? 1 : 0],
+            ['rendezvous', writeImage(cfg), plan.rvCalls, WARMUP.rendezvous, poll ? 1 : 0],
             120_000,
           ),
         );
@@ -511,7 +484,8 @@ async function benchScaling(ctx: Ctx) {
   };
   const jsScaling = scaling(js, 's');
   const cScaling = scaling(c, 's');
-  ctx.ratios.scaling2over1 = jsScaling;
+  ctx.ratios.scaling2over1 = jsScaling; // checked against min(2, cores) by buildReport
+  const twoOverOne = { kind: 'scaling', hi: 2, lo: 1 } as const;
   const rateRow = (name: string, v: Variant) => {
     const j = rate(js[v]);
     const n = rate(c[v]);
@@ -520,6 +494,8 @@ async function benchScaling(ctx: Ctx) {
       js: j ? fmt.rate(j) : 'n/a',
       c: n ? fmt.rate(n) : 'n/a',
       ratio: fmt.ratio(j && n ? j / n : null),
+      // one CPU: a single-thread loop, JS cannot outrun C
+      ...(v === 1 ? { check: { bound: { kind: 'jsOverC' }, ratio: j && n ? j / n : null } } : {}),
     });
   };
   rateRow('per-CPU workload (anon fault + zap), 1 CPU', 1);
@@ -541,6 +517,7 @@ async function benchScaling(ctx: Ctx) {
     js: fmt.ratio(scaling(js, 2)),
     c: fmt.ratio(scaling(c, 2)),
     ratio: '',
+    check: { bound: twoOverOne, js: scaling(js, 2), c: scaling(c, 2) },
     note: 'pfns 0-6 go to CPU 0 and 7-13 to CPU 1: one 64-byte line of every struct page array',
   });
   ctx.rows.push({
@@ -548,32 +525,48 @@ async function benchScaling(ctx: Ctx) {
     js: fmt.ratio(jsScaling),
     c: fmt.ratio(cScaling),
     ratio: '',
+    check: { bound: twoOverOne, js: jsScaling, c: cScaling },
     note: 'the C column: same layout and loop, the limit of this machine',
   });
   return { js, c, jsScaling, cScaling };
 }
 
-/** (a) The standard workload (hvaemu run defaults): ops/s per CPU at 1, 2, 4, 8 CPUs. */
+/**
+ * (a) The standard workload (hvaemu run defaults): ops/s per CPU at 1, 2, 4,
+ * 8 CPUs, and protocol events per second (lib/workload.ts), both counted
+ * after WARMUP.workloadMs. oversubscription8over4: total ops/s at 8 CPUs
+ * over 4, the median of the runs' ratios (run r at 4 and at 8 CPUs: the same seed).
+ */
 async function benchWorkload(ctx: Ctx) {
   const { plan } = ctx;
   const out: {
     cpus: number;
     opsPerSecPerCpu: number;
     opsPerSec: number;
-    runs: number[];
-    verdicts: string[];
+    protocolEventsPerSec: number;
+    eventsPerSec: WorkloadSample['eventsPerSec'];
+    runs: WorkloadSample[];
   }[] = [];
   for (const cpus of [1, 2, 4, 8]) {
-    const runs: number[] = [];
-    const verdicts: string[] = [];
+    const runs: WorkloadSample[] = [];
     for (let r = 0; r < plan.wlRuns; r++) {
       const cfg = makeConfig({ cpus, durationMs: plan.wlMs, seed: 1000 + r });
-      const rep = await runMachine(cfg);
-      verdicts.push(rep.verdict);
-      runs.push(rep.durationMs > 0 ? (rep.totals.ops / rep.durationMs) * 1000 : 0);
+      runs.push(await measureWorkload(cfg, WARMUP.workloadMs));
     }
-    const total = median(runs);
-    out.push({ cpus, opsPerSecPerCpu: total / cpus, opsPerSec: total, runs, verdicts });
+    const total = median(runs.map((x) => x.opsPerSec));
+    const events = median(runs.map((x) => x.protocolEventsPerSec));
+    const eventsPerSec = Object.fromEntries(
+      PROTOCOL_EVENTS.map((k) => [k, median(runs.map((x) => x.eventsPerSec[k]))]),
+    ) as WorkloadSample['eventsPerSec'];
+    out.push({
+      cpus,
+      opsPerSecPerCpu: total / cpus,
+      opsPerSec: total,
+      protocolEventsPerSec: events,
+      eventsPerSec,
+      runs,
+    });
+    const verdicts = runs.map((x) => x.verdict);
     ctx.rows.push({
       name: `standard workload, ${cpus} CPU${cpus > 1 ? 's' : ''}: ops/s per CPU (total)`,
       js: `${fmt.rate(total / cpus)} (${fmt.rate(total)})`,
@@ -581,17 +574,44 @@ async function benchWorkload(ctx: Ctx) {
       ratio: '',
       note: verdicts.every((v) => v === 'SUCCESS') ? '' : `verdicts ${verdicts.join(',')}`,
     });
+    if (cpus >= 4) {
+      ctx.rows.push({
+        name: `standard workload, ${cpus} CPUs: protocol events/s (faults / refusals / parked-and-freed / rendezvous)`,
+        js: `${fmt.rate(events)} (${PROTOCOL_EVENTS.map((k) => fmt.rate(eventsPerSec[k])).join(' / ')})`,
+        c: '',
+        ratio: '',
+      });
+    }
   }
-  const one = out.find((o) => o.cpus === 1)!.opsPerSec;
-  const two = out.find((o) => o.cpus === 2)!.opsPerSec;
+  const at = (n: number) => out.find((o) => o.cpus === n)!;
+  const two = at(2).opsPerSec;
+  const one = at(1).opsPerSec;
+  // run r at 8 CPUs over run r at 4 (same seed)
+  const over = median(at(8).runs.map((x, i) => x.opsPerSec / at(4).runs[i]!.opsPerSec));
+  ctx.ratios.oversubscription8over4 = over; // checked against min(8/4, cores) by buildReport
   ctx.rows.push({
     name: 'standard workload: 2 CPUs over 1 (total ops/s)',
     js: fmt.ratio(two / one),
     c: '',
     ratio: '',
     note: 'shared state (libc page, LRU, discard list) and the host thread: not the per-CPU case',
+    check: { bound: { kind: 'scaling', hi: 2, lo: 1 }, js: two / one },
   });
-  return { perCpus: out, scaling2over1: two / one, durationMs: plan.wlMs };
+  ctx.rows.push({
+    name: 'standard workload: 8 CPUs over 4 (total ops/s; oversubscription8over4)',
+    js: fmt.ratio(over),
+    c: '',
+    ratio: '',
+    note: `protocol events/s 8 over 4: ${fmt.ratio(at(8).protocolEventsPerSec / at(4).protocolEventsPerSec)}`,
+    check: { bound: { kind: 'scaling', hi: 8, lo: 4 }, js: over },
+  });
+  return {
+    perCpus: out,
+    scaling2over1: two / one,
+    oversubscription8over4: over,
+    durationMs: plan.wlMs,
+    warmupMs: WARMUP.workloadMs,
+  };
 }
 
 /** (e) The cost of --lockstat: ops/s with and without, runs alternating, same seeds. */
@@ -679,7 +699,7 @@ async function benchLockstat(ctx: Ctx) {
       (
         await jsJob<{ kind: 'hotloop'; cpuNsPerIter: number[]; nsPerIter: number[] }>(
           1,
-          { kind: 'hotloop', iters: plan.hotIters, runs: plan.hotRuns, warmup: plan.hotWarmup },
+          { kind: 'hotloop', iters: plan.hotIters, runs: plan.hotRuns, warmup: WARMUP.hotloop },
           120_000,
           { lockstat },
         )
@@ -815,6 +835,7 @@ async function main(argv: string[]): Promise<number> {
     lockstatContentionOverhead: null,
     lockdepOverhead: null,
     scaling2over1: null,
+    oversubscription8over4: null,
   };
   const ctx: Ctx = { plan, native, rows: [], ratios };
   const results: Record<string, unknown> = {};
@@ -843,21 +864,8 @@ async function main(argv: string[]): Promise<number> {
     log(`  ${s}: ${((performance.now() - ts) / 1000).toFixed(1)} s`);
   }
 
-  const goals = Object.fromEntries(
-    (Object.keys(GOALS) as RatioName[]).map((k) => {
-      const g = GOALS[k];
-      const v = ratios[k];
-      return [
-        k,
-        {
-          goal: `${g.op} ${g.value}`,
-          met: v === null ? null : g.op === '>=' ? v >= g.value : v <= g.value,
-        },
-      ];
-    }),
-  ) as Report['goals'];
-  const report: Report = {
-    schema: 1,
+  // Ratios and checked rows against their physical bounds (lib/report.ts).
+  const report: Report = buildReport({
     quick,
     startedAt: new Date(Date.now() - (performance.now() - t0)).toISOString(),
     durationS: (performance.now() - t0) / 1000,
@@ -867,11 +875,10 @@ async function main(argv: string[]): Promise<number> {
       ? { ok: true, cc: native.ccVersion, flags: native.flags }
       : { ok: false, reason: native.reason },
     ratios,
-    goals,
     results,
     errors,
     rows: ctx.rows,
-  };
+  });
   const md = markdown(report);
   mkdirSync(RESULTS_DIR, { recursive: true });
   // A partial run (--only) never replaces the full table.

@@ -10,10 +10,91 @@ export const GOALS = {
   /** the lock validator (issue 10): ops/s with it (the default) against --no-lockdep */
   lockdepOverhead: { op: '<=', value: 0.15 },
   scaling2over1: { op: '>=', value: 1.7 },
+  /** the standard workload's total ops/s at 8 CPUs over 4 (issue 14: vCPUs outnumbering cores) */
+  oversubscription8over4: { op: '>=', value: 0.5 },
 } as const;
 export type RatioName = keyof typeof GOALS;
 
-export type Row = { name: string; js: string; c: string; ratio: string; note?: string };
+/**
+ * What bounds a figure physically. `jsOverC`: the speed of JavaScript over C
+ * on a single-thread loop (same layout, same loop): above 1 + NOISE.jsOverC
+ * the C side was not warm or not the same work. `scaling`: total throughput
+ * of `hi` CPUs over `lo` CPUs: above min(hi / lo, cores) (+ NOISE.scaling) one
+ * of the runs was not measured like the other. `none`: no physical bound
+ * (overheads, latency ratios across threads).
+ */
+export type Bound =
+  | { kind: 'jsOverC' }
+  | { kind: 'scaling'; hi: number; lo: number }
+  | { kind: 'none' };
+
+/** How far past its bound a figure may lie before it is impossible rather than noise. */
+export const NOISE = { jsOverC: 0.1, scaling: 0.05 } as const;
+
+export const BOUNDS: Record<RatioName, Bound> = {
+  hotPathJsOverNative: { kind: 'jsOverC' },
+  rendezvousJsOverNative: { kind: 'none' },
+  lockstatOverhead: { kind: 'none' },
+  lockstatContentionOverhead: { kind: 'none' },
+  lockdepOverhead: { kind: 'none' },
+  scaling2over1: { kind: 'scaling', hi: 2, lo: 1 },
+  oversubscription8over4: { kind: 'scaling', hi: 8, lo: 4 },
+};
+
+/**
+ * The spread expected between a --quick and a full run of each ratio, as a
+ * fraction of the full run's value (or, for overheads, in absolute points):
+ * the same warm-up (benchmarks/params.ts WARMUP) and the same formulas, only
+ * fewer and shorter timed runs. Stated in benchmarks/README.md.
+ */
+export const SPREAD: Record<RatioName, { relative: number } | { absolute: number }> = {
+  hotPathJsOverNative: { relative: 0.1 },
+  rendezvousJsOverNative: { relative: 0.3 },
+  lockstatOverhead: { absolute: 0.05 },
+  lockstatContentionOverhead: { absolute: 0.05 },
+  lockdepOverhead: { absolute: 0.05 },
+  scaling2over1: { relative: 0.1 },
+  oversubscription8over4: { relative: 0.2 },
+};
+
+/** Whether a quick run's ratio agrees with a full run's within SPREAD. */
+export function withinSpread(name: RatioName, quick: number, full: number): boolean {
+  const s = SPREAD[name];
+  return 'relative' in s
+    ? Math.abs(quick - full) <= s.relative * Math.abs(full)
+    : Math.abs(quick - full) <= s.absolute;
+}
+
+/** null when `value` is possible under `bound` on a machine of `cores` cores, else why not. */
+export function impossible(value: number | null, bound: Bound, cores: number): string | null {
+  if (value === null) return null;
+  if (!Number.isFinite(value) || value < 0) return `not a ratio (${value})`;
+  if (bound.kind === 'jsOverC' && value > 1 + NOISE.jsOverC) {
+    return `JS ${value.toFixed(2)}x as fast as C on a single-thread loop (more than ${NOISE.jsOverC * 100}% noise): C or JS not warmed, or not the same work`;
+  }
+  if (bound.kind === 'scaling') {
+    const max = Math.min(bound.hi / bound.lo, Math.max(1, cores));
+    if (value > max * (1 + NOISE.scaling)) {
+      return `${bound.hi} CPUs over ${bound.lo} at ${value.toFixed(2)}, above the physical bound ${max.toFixed(2)} (min(${bound.hi}/${bound.lo}, ${cores} cores)): the runs were not measured alike`;
+    }
+  }
+  return null;
+}
+
+/**
+ * A table row. `check`: the figures of the row that have a physical bound
+ * (in the unit of `bound`); the report builder marks the row invalid (and
+ * shows 'invalid' in the checked columns) when one of them is impossible.
+ */
+export type Row = {
+  name: string;
+  js: string;
+  c: string;
+  ratio: string;
+  note?: string;
+  check?: { bound: Bound; js?: number | null; c?: number | null; ratio?: number | null };
+  invalid?: string;
+};
 
 export type Report = {
   schema: 1;
@@ -23,8 +104,11 @@ export type Report = {
   machine: MachineInfo;
   load: LoadReport | null;
   native: { ok: true; cc: string; flags: string[] } | { ok: false; reason: string };
+  /** null when not measured or when invalid (see `invalid`) */
   ratios: Record<RatioName, number | null>;
-  goals: Record<RatioName, { goal: string; met: boolean | null }>;
+  goals: Record<RatioName, { goal: string; met: boolean | null; invalid?: string }>;
+  /** ratios whose measured value was impossible: the value, and why (their `ratios` entry is null) */
+  invalid: Partial<Record<RatioName, { measured: number; reason: string }>>;
   results: Record<string, unknown>;
   errors: Record<string, string>;
   rows: Row[];
@@ -41,6 +125,51 @@ export const fmt = {
         : `${x.toFixed(0)}/s`,
   ratio: (x: number | null) => (x === null || !Number.isFinite(x) ? 'n/a' : x.toFixed(2)),
 };
+
+/** What the bench measured, before the report builder checks it. */
+export type Measured = Omit<Report, 'schema' | 'ratios' | 'goals' | 'invalid'> & {
+  ratios: Record<RatioName, number | null>;
+};
+
+/**
+ * The report from the measured figures: every ratio and every checked row
+ * against its physical bound (BOUNDS, impossible()); an impossible ratio
+ * becomes null, its goal unmet-unknown (null) and marked invalid, and the
+ * rows it came from say 'invalid'. Nothing here depends on `quick`: a quick
+ * and a full run go through the same formulas.
+ */
+export function buildReport(m: Measured): Report {
+  const cores = m.machine.cores;
+  const ratios = {} as Report['ratios'];
+  const goals = {} as Report['goals'];
+  const invalid: Report['invalid'] = {};
+  for (const k of Object.keys(GOALS) as RatioName[]) {
+    const g = GOALS[k];
+    const measured = m.ratios[k] ?? null;
+    const why = impossible(measured, BOUNDS[k], cores);
+    const v = why === null ? measured : null;
+    ratios[k] = v;
+    goals[k] = {
+      goal: `${g.op} ${g.value}`,
+      met: v === null ? null : g.op === '>=' ? v >= g.value : v <= g.value,
+      ...(why !== null ? { invalid: why } : {}),
+    };
+    if (why !== null && measured !== null) invalid[k] = { measured, reason: why };
+  }
+  const rows = m.rows.map((row): Row => {
+    if (!row.check) return row;
+    const { bound, ...cols } = row.check;
+    const out: Row = { ...row };
+    for (const col of ['js', 'c', 'ratio'] as const) {
+      const why = impossible(cols[col] ?? null, bound, cores);
+      if (why === null) continue;
+      out[col] = 'invalid';
+      out.invalid = out.invalid ? `${out.invalid}; ${col}: ${why}` : `${col}: ${why}`;
+    }
+    return out;
+  });
+  return { schema: 1, ...m, ratios, goals, invalid, rows };
+}
 
 export function markdown(r: Report): string {
   const m = r.machine;
@@ -61,7 +190,7 @@ export function markdown(r: Report): string {
     '|---|---|---|---|',
     ...(Object.keys(GOALS) as RatioName[]).map(
       (k) =>
-        `| ${k} | ${fmt.ratio(r.ratios[k])} | ${r.goals[k].goal} | ${r.goals[k].met === null ? 'n/a' : r.goals[k].met ? 'yes' : 'no'} |`,
+        `| ${k} | ${r.invalid[k] ? `invalid (measured ${r.invalid[k].measured.toFixed(2)}: ${r.invalid[k].reason})` : fmt.ratio(r.ratios[k])} | ${r.goals[k].goal} | ${r.invalid[k] ? 'invalid' : r.goals[k].met === null ? 'n/a' : r.goals[k].met ? 'yes' : 'no'} |`,
     ),
     '',
     '## Figures (medians)',
@@ -70,7 +199,10 @@ export function markdown(r: Report): string {
     '',
     '| benchmark | JS | native C | JS/C | note |',
     '|---|---|---|---|---|',
-    ...r.rows.map((x) => `| ${x.name} | ${x.js} | ${x.c} | ${x.ratio} | ${x.note ?? ''} |`),
+    ...r.rows.map(
+      (x) =>
+        `| ${x.name} | ${x.js} | ${x.c} | ${x.ratio} | ${[x.invalid ? `INVALID: ${x.invalid}` : '', x.note ?? ''].filter(Boolean).join('; ')} |`,
+    ),
     '',
   ];
   const errs = Object.entries(r.errors);

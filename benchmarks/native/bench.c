@@ -17,6 +17,7 @@
  *   clocks IMAGE READS                   ns per clock read (clock_gettime, coarse, rdtsc, atomic add)
  *   counter2 IMAGE MS                    2 CPUs bumping one shared word
  */
+#include <limits.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -106,7 +107,7 @@ static __thread double PER_CPU_SEC; /* the last timed loop's rate per second on 
 /* A scratch line per thread for the raw primitives (not guest memory). */
 static _Alignas(64) _Atomic int32_t scratch[2][16];
 
-static double timed_kernel_lock(double ms) {
+static double timed_kernel_lock(double ms, long max_ops) {
   int lock = L_zone + ZONE_lock;
   long ops = 0;
   double c0 = thread_cpu_ns();
@@ -117,13 +118,13 @@ static double timed_kernel_lock(double ms) {
       spin_unlock(lock, LOCK_zone);
     }
     ops += BENCH_checkEvery;
-    if ((t = perf_now()) >= end) break;
+    if ((t = perf_now()) >= end || ops >= max_ops) break;
   }
   PER_CPU_SEC = ops / (thread_cpu_ns() - c0) * 1e9;
   return ops / (t - t0) * 1e3;
 }
 
-static double timed_raw_lock(_Atomic int32_t *w, double ms) {
+static double timed_raw_lock(_Atomic int32_t *w, double ms, long max_ops) {
   long ops = 0;
   double c0 = thread_cpu_ns();
   double t0 = perf_now(), end = t0 + ms, t;
@@ -135,34 +136,39 @@ static double timed_raw_lock(_Atomic int32_t *w, double ms) {
       atomic_store(w, 0);
     }
     ops += BENCH_checkEvery;
-    if ((t = perf_now()) >= end) break;
+    if ((t = perf_now()) >= end || ops >= max_ops) break;
   }
   PER_CPU_SEC = ops / (thread_cpu_ns() - c0) * 1e9;
   return ops / (t - t0) * 1e3;
 }
 
-static double timed_add(_Atomic int32_t *w, double ms) {
+static double timed_add(_Atomic int32_t *w, double ms, long max_ops) {
   long ops = 0;
   double c0 = thread_cpu_ns();
   double t0 = perf_now(), end = t0 + ms, t;
   for (;;) {
     for (int i = 0; i < BENCH_checkEvery; i++) atomic_fetch_add(w, 1);
     ops += BENCH_checkEvery;
-    if ((t = perf_now()) >= end) break;
+    if ((t = perf_now()) >= end || ops >= max_ops) break;
   }
   PER_CPU_SEC = ops / (thread_cpu_ns() - c0) * 1e9;
   return ops / (t - t0) * 1e3;
 }
 
+/* Warm-ups: the timed loops themselves, BENCH_spinWarmup operations, as in jobs.ts. */
+#define warm_kernel_lock(n) timed_kernel_lock(1e300, (n))
+#define warm_raw_lock(w, n) timed_raw_lock((w), 1e300, (n))
+#define warm_add(w, n) timed_add((w), 1e300, (n))
+
 static void job_spin1(void) {
   set_this_cpu(0);
-  /* warm-up runs, not counted, as on the JavaScript side */
-  timed_kernel_lock(MS / 4);
-  timed_raw_lock(&scratch[0][0], MS / 4);
-  timed_add(&scratch[1][0], MS / 4);
-  double lock = timed_kernel_lock(MS), lockCpu = PER_CPU_SEC;
-  double raw = timed_raw_lock(&scratch[0][0], MS), rawCpu = PER_CPU_SEC;
-  double add = timed_add(&scratch[1][0], MS), addCpu = PER_CPU_SEC;
+  /* warm-up, not counted, as on the JavaScript side */
+  warm_kernel_lock(BENCH_spinWarmup);
+  warm_raw_lock(&scratch[0][0], BENCH_spinWarmup);
+  warm_add(&scratch[1][0], BENCH_spinWarmup);
+  double lock = timed_kernel_lock(MS, LONG_MAX), lockCpu = PER_CPU_SEC;
+  double raw = timed_raw_lock(&scratch[0][0], MS, LONG_MAX), rawCpu = PER_CPU_SEC;
+  double add = timed_add(&scratch[1][0], MS, LONG_MAX), addCpu = PER_CPU_SEC;
   printf("{\"spinLockPerSec\":%.0f,\"rawCasLockPerSec\":%.0f,\"atomicAddPerSec\":%.0f,", lock, raw,
          add);
   printf("\"spinLockPerCpuSec\":%.0f,\"rawCasLockPerCpuSec\":%.0f,\"atomicAddPerCpuSec\":%.0f}\n",
@@ -177,10 +183,10 @@ struct spin2_arg {
 static void *spin2_thread(void *p) {
   struct spin2_arg *a = p;
   set_this_cpu(a->cpu);
-  if (a->raw) timed_raw_lock(&scratch[a->cpu][0], MS / 4);
-  else timed_kernel_lock(MS / 4);
+  if (a->raw) warm_raw_lock(&scratch[a->cpu][0], BENCH_spinWarmup);
+  else warm_kernel_lock(BENCH_spinWarmup);
   barrier();
-  a->perSec = a->raw ? timed_raw_lock(AT(L_zone + ZONE_lock), MS) : timed_kernel_lock(MS);
+  a->perSec = a->raw ? timed_raw_lock(AT(L_zone + ZONE_lock), MS, LONG_MAX) : timed_kernel_lock(MS, LONG_MAX);
   return NULL;
 }
 static void job_spin2(int raw) {
@@ -333,9 +339,9 @@ static void job_clocks(long reads) {
 static void *counter2_thread(void *p) {
   struct spin2_arg *a = p;
   set_this_cpu(a->cpu);
-  timed_add(&scratch[a->cpu][0], MS / 4); /* warm-up */
+  warm_add(&scratch[a->cpu][0], BENCH_spinWarmup); /* warm-up */
   barrier();
-  a->perSec = timed_add(AT(L_zone + ZONE_lock), MS);
+  a->perSec = timed_add(AT(L_zone + ZONE_lock), MS, LONG_MAX);
   return NULL;
 }
 static void job_counter2(void) {

@@ -1,0 +1,204 @@
+/**
+ * The bench cannot report the impossible (issue 14): the report builder marks
+ * a ratio or a row beyond its physical bound invalid, with a null ratio; and
+ * a --quick run is timed by the same rules as a full one.
+ */
+import { describe, expect, it } from 'vitest';
+import { PLANS, WARMUP } from '../../benchmarks/params.ts';
+import {
+  BOUNDS,
+  buildReport,
+  GOALS,
+  impossible,
+  type Measured,
+  markdown,
+  type RatioName,
+  SPREAD,
+  withinSpread,
+} from '../../benchmarks/lib/report.ts';
+import { ratesAfterWarmup } from '../../benchmarks/lib/workload.ts';
+import { schemaErrors } from '../helpers/schema.ts';
+
+const NAMES = Object.keys(GOALS) as RatioName[];
+
+function measured(over: Partial<Measured['ratios']>, cores = 2, quick = false): Measured {
+  return {
+    quick,
+    startedAt: '2026-11-26T11:00:00.000Z',
+    durationS: 1,
+    machine: {
+      cores,
+      cpuModel: 'test',
+      node: 'v20',
+      v8: '11',
+      platform: 'linux x64',
+      kernel: '6',
+      totalMemGiB: 4,
+      git: 'abc',
+    },
+    load: null,
+    native: { ok: false, reason: 'test' },
+    ratios: {
+      hotPathJsOverNative: 0.45,
+      rendezvousJsOverNative: 1.1,
+      lockstatOverhead: 0.3,
+      lockstatContentionOverhead: 0.04,
+      lockdepOverhead: 0.1,
+      scaling2over1: 1.8,
+      oversubscription8over4: 0.4,
+      ...over,
+    },
+    results: {},
+    errors: {},
+    rows: [],
+  };
+}
+
+describe('bench report builder: physical bounds', () => {
+  it('marks a 2-over-1 scaling of 2.61 on 2 cores invalid, with a null ratio and no verdict', () => {
+    const r = buildReport(measured({ scaling2over1: 2.61 }));
+    expect(r.ratios.scaling2over1).toBeNull();
+    expect(r.goals.scaling2over1.met).toBeNull();
+    expect(r.goals.scaling2over1.invalid).toMatch(/physical bound 2\.00/);
+    expect(r.invalid.scaling2over1?.measured).toBe(2.61);
+    // the others are untouched
+    expect(r.ratios.hotPathJsOverNative).toBe(0.45);
+    expect(r.goals.hotPathJsOverNative.met).toBe(false);
+    expect(r.invalid.hotPathJsOverNative).toBeUndefined();
+    const md = markdown(r);
+    expect(md).toMatch(
+      /\| scaling2over1 \| invalid \(measured 2\.61: [^|]*\| >= 1\.7 \| invalid \|/,
+    );
+    expect(schemaErrors('bench', JSON.parse(JSON.stringify(r)))).toBe('');
+  });
+
+  it('bounds scaling by the cores: 1.5 over 1 on one core is impossible, on two it is not', () => {
+    expect(buildReport(measured({ scaling2over1: 1.5 }, 1)).ratios.scaling2over1).toBeNull();
+    expect(buildReport(measured({ scaling2over1: 1.5 }, 2)).ratios.scaling2over1).toBe(1.5);
+    // within the noise allowance of the bound: kept
+    expect(buildReport(measured({ scaling2over1: 2.04 }, 2)).ratios.scaling2over1).toBe(2.04);
+  });
+
+  it('marks 8 CPUs over 4 above min(8/4, cores) invalid', () => {
+    const r = buildReport(measured({ oversubscription8over4: 2.5 }, 2));
+    expect(r.ratios.oversubscription8over4).toBeNull();
+    expect(r.invalid.oversubscription8over4?.reason).toMatch(/8 CPUs over 4/);
+    expect(
+      buildReport(measured({ oversubscription8over4: 0.6 })).goals.oversubscription8over4,
+    ).toEqual({
+      goal: '>= 0.5',
+      met: true,
+    });
+  });
+
+  it('marks JS faster than C on a single-thread loop invalid, beyond noise only', () => {
+    const r = buildReport(measured({ hotPathJsOverNative: 1.4 }));
+    expect(r.ratios.hotPathJsOverNative).toBeNull();
+    expect(r.goals.hotPathJsOverNative.met).toBeNull();
+    expect(r.invalid.hotPathJsOverNative?.reason).toMatch(/single-thread/);
+    expect(buildReport(measured({ hotPathJsOverNative: 1.05 })).ratios.hotPathJsOverNative).toBe(
+      1.05,
+    );
+  });
+
+  it('marks an impossible row invalid in the table, column by column', () => {
+    const m = measured({});
+    m.rows = [
+      {
+        name: 'per-CPU workload: 2 CPUs over 1',
+        js: '2.61',
+        c: '1.98',
+        ratio: '',
+        check: { bound: { kind: 'scaling', hi: 2, lo: 1 }, js: 2.61, c: 1.98 },
+      },
+      {
+        name: 'Atomics.add, 1 thread',
+        js: '90 M/s',
+        c: '60 M/s',
+        ratio: '1.50',
+        check: { bound: { kind: 'jsOverC' }, ratio: 1.5 },
+      },
+      { name: 'unchecked', js: '1', c: '2', ratio: '0.50' },
+    ];
+    const r = buildReport(m);
+    expect(r.rows[0]).toMatchObject({ js: 'invalid', c: '1.98' });
+    expect(r.rows[0]!.invalid).toMatch(/^js: /);
+    expect(r.rows[1]).toMatchObject({ ratio: 'invalid' });
+    expect(r.rows[2]!.invalid).toBeUndefined();
+    expect(markdown(r)).toMatch(
+      /\| Atomics\.add, 1 thread \| 90 M\/s \| 60 M\/s \| invalid \| INVALID: ratio: JS 1\.50x/,
+    );
+    expect(schemaErrors('bench', JSON.parse(JSON.stringify(r)))).toBe('');
+  });
+
+  it('rejects non-finite and negative figures', () => {
+    expect(impossible(Number.NaN, { kind: 'none' }, 2)).toMatch(/not a ratio/);
+    expect(impossible(-1, { kind: 'none' }, 2)).toMatch(/not a ratio/);
+    expect(impossible(null, { kind: 'jsOverC' }, 2)).toBeNull();
+  });
+});
+
+describe('bench: --quick is timed like the full run', () => {
+  it('plans differ only in how long and how often, never in warm-up', () => {
+    expect(Object.keys(PLANS.quick).sort()).toEqual(Object.keys(PLANS.full).sort());
+    expect(PLANS.quick.warmup).toBe(WARMUP);
+    expect(PLANS.full.warmup).toBe(WARMUP);
+    // no warm-up figure hides among the plan's own keys
+    for (const k of Object.keys(PLANS.full)) if (k !== 'warmup') expect(k).not.toMatch(/warm/i);
+    // the workload's warm-up leaves a window to count in both modes
+    expect(PLANS.quick.wlMs).toBeGreaterThan(WARMUP.workloadMs * 2);
+    expect(PLANS.quick.lsMs).toBeGreaterThan(0);
+  });
+
+  it('the report builder gives the same ratios, goals and verdicts for quick and full', () => {
+    for (const over of [{}, { scaling2over1: 2.61 }, { hotPathJsOverNative: 1.4 }]) {
+      const q = buildReport(measured(over, 2, true));
+      const f = buildReport(measured(over, 2, false));
+      expect(q.ratios).toEqual(f.ratios);
+      expect(q.goals).toEqual(f.goals);
+      expect(q.invalid).toEqual(f.invalid);
+    }
+  });
+
+  it('every ratio has a bound, a goal and a stated spread', () => {
+    for (const k of NAMES) {
+      expect(BOUNDS[k]).toBeDefined();
+      expect(SPREAD[k]).toBeDefined();
+    }
+    expect(withinSpread('scaling2over1', 1.85, 1.95)).toBe(true);
+    expect(withinSpread('scaling2over1', 2.61, 1.95)).toBe(false);
+    expect(withinSpread('lockstatOverhead', 0.12, 0.09)).toBe(true);
+    expect(withinSpread('lockstatOverhead', 0.45, 0.09)).toBe(false);
+  });
+});
+
+describe('bench workload: rates after the warm-up window', () => {
+  const totals = (ops: number, faults: number) =>
+    ({
+      ops,
+      discardFaults: faults,
+      refsRefused: 1,
+      pagesFreedFromList: 2,
+      rendezvous: 3,
+    }) as unknown as Parameters<typeof ratesAfterWarmup>[0][number]['totals'];
+
+  it('counts from the first sample at or after the warm-up to the last', () => {
+    const r = ratesAfterWarmup(
+      [
+        { ms: 50, totals: totals(10, 0) },
+        { ms: 600, totals: totals(1000, 100) },
+        { ms: 1100, totals: totals(3000, 600) },
+      ],
+      500,
+    );
+    expect(r.opsPerSec).toBeCloseTo(4000);
+    expect(r.eventsPerSec.discardFaults).toBeCloseTo(1000);
+    expect(r.eventsPerSec.rendezvous).toBe(0);
+    expect(r.protocolEventsPerSec).toBeCloseTo(1000);
+    expect([r.fromMs, r.toMs]).toEqual([600, 1100]);
+  });
+
+  it('refuses a run with no window after the warm-up', () => {
+    expect(() => ratesAfterWarmup([{ ms: 100, totals: totals(1, 0) }], 500)).toThrow(/warm-up/);
+  });
+});
