@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import { ZodError } from 'zod';
-import { protocolHazards } from '../check/coverage.ts';
+import { HAZARD_NAMES, HAZARDS, protocolHazards } from '../check/coverage.ts';
 import {
   type Config,
   type ConfigInput,
@@ -288,5 +288,8 @@ export function listPoints(): string {
     '',
     `workload operations (--mix OP=WEIGHT,...; default ${MIX_OPS.map((o) => `${o}=${MIX_DEFAULT[o]}`).join(',')}):`,
     ...MIX_OPS.map((o) => `  ${o.padEnd(10)} ${MIX_WHAT[o]}`),
+    '',
+    'hazards (the coverage table counts their near misses; --guided --target HAZARD):',
+    ...HAZARD_NAMES.map((h) => `  ${h.padEnd(23)} ${HAZARDS[h].what}`),
   ].join('\n');
 }
