@@ -162,7 +162,11 @@ export const configSchema = z.object({
    * --target pins the hazard (a name of src/check/coverage.ts's HAZARDS).
    */
   guided: z.boolean().default(false),
-  target: z.string().regex(/^[a-z-]+$/).nullable().default(null),
+  target: z
+    .string()
+    .regex(/^[a-z-]+$/)
+    .nullable()
+    .default(null),
   hostDiscardRate: z.number().min(0).max(1e9).default(50_000), // discards per second
   /**
    * Microseconds from the faulting access to the guest's handler: the host
@@ -220,7 +224,10 @@ export const configSchema = z.object({
        * [step, actor] in step order; between them the running CPU runs on
        * (a spinning waiter hands over to the next CPU in turn).
        */
-      script: z.array(z.tuple([z.number().int().min(0), z.number().int().min(0)])).max(8192).optional(),
+      script: z
+        .array(z.tuple([z.number().int().min(0), z.number().int().min(0)]))
+        .max(8192)
+        .optional(),
     })
     .default({ kind: 'os', depth: 3, steps: 2000 }),
   /**

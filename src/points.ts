@@ -28,7 +28,10 @@ export const POINTS = [
   ['alloc', 'buffered_rmqueue: page taken .. prep_new_page'],
   ['free-pcp', 'free_hot_cold_page: normal path, before the per-CPU list'],
   ['find-get', 'find_get_page: reference taken .. page_hva_make_stable'],
-  ['find-get-pages', 'find_get_pages[_tag]: a page of the gang lookup referenced .. page_hva_make_stable'],
+  [
+    'find-get-pages',
+    'find_get_pages[_tag]: a page of the gang lookup referenced .. page_hva_make_stable',
+  ],
   ['gup-stable', 'get_user_pages: page pinned (FOLL_GET) .. page_hva_make_stable'],
   ['make-volatile', 'page_hva_make_volatile: checks done .. host state set'],
   ['spin', 'spinning on a held lock'],
