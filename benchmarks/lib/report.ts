@@ -20,23 +20,26 @@ export type RatioName = keyof typeof GOALS;
  * on a single-thread loop (same layout, same loop): above 1 + NOISE.jsOverC
  * the C side was not warm or not the same work. `scaling`: total throughput
  * of `hi` CPUs over `lo` CPUs: above min(hi / lo, cores) (+ NOISE.scaling) one
- * of the runs was not measured like the other. `none`: no physical bound
- * (overheads, latency ratios across threads).
+ * of the runs was not measured like the other. `overhead`: 1 - (rate with
+ * some instrumentation) / (rate without): instrumentation adds work, so below
+ * -NOISE.overhead the runs were not alike (on a loaded machine, one run got
+ * more of the cores). `none`: no physical bound (latency ratios across threads).
  */
 export type Bound =
   | { kind: 'jsOverC' }
   | { kind: 'scaling'; hi: number; lo: number }
+  | { kind: 'overhead' }
   | { kind: 'none' };
 
 /** How far past its bound a figure may lie before it is impossible rather than noise. */
-export const NOISE = { jsOverC: 0.1, scaling: 0.05 } as const;
+export const NOISE = { jsOverC: 0.1, scaling: 0.05, overhead: 0.1 } as const;
 
 export const BOUNDS: Record<RatioName, Bound> = {
   hotPathJsOverNative: { kind: 'jsOverC' },
   rendezvousJsOverNative: { kind: 'none' },
-  lockstatOverhead: { kind: 'none' },
-  lockstatContentionOverhead: { kind: 'none' },
-  lockdepOverhead: { kind: 'none' },
+  lockstatOverhead: { kind: 'overhead' },
+  lockstatContentionOverhead: { kind: 'overhead' },
+  lockdepOverhead: { kind: 'overhead' },
   scaling2over1: { kind: 'scaling', hi: 2, lo: 1 },
   oversubscription8over4: { kind: 'scaling', hi: 8, lo: 4 },
 };
@@ -68,7 +71,13 @@ export function withinSpread(name: RatioName, quick: number, full: number): bool
 /** null when `value` is possible under `bound` on a machine of `cores` cores, else why not. */
 export function impossible(value: number | null, bound: Bound, cores: number): string | null {
   if (value === null) return null;
-  if (!Number.isFinite(value) || value < 0) return `not a ratio (${value})`;
+  if (!Number.isFinite(value)) return `not a number (${value})`;
+  if (bound.kind === 'overhead') {
+    return value < -NOISE.overhead
+      ? `an overhead of ${(value * 100).toFixed(1)}%: the instrumented runs were faster by more than ${NOISE.overhead * 100}%, so the runs were not alike (load)`
+      : null;
+  }
+  if (value < 0) return `a negative speed ratio (${value})`;
   if (bound.kind === 'jsOverC' && value > 1 + NOISE.jsOverC) {
     return `JS ${value.toFixed(2)}x as fast as C on a single-thread loop (more than ${NOISE.jsOverC * 100}% noise): C or JS not warmed, or not the same work`;
   }

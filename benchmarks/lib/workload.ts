@@ -29,6 +29,13 @@ export type WorkloadSample = {
   fromMs: number;
   toMs: number;
   verdict: string;
+  /**
+   * ops per second of CPU used by the whole process (whole run, warm-up
+   * included): what the code does with the cores it got. On a loaded machine
+   * 8 threads get a larger share of the cores than 4 (the OS shares per
+   * thread), which inflates the wall-clock 8-over-4 ratio; this one is not.
+   */
+  opsPerCpuSec: number;
 };
 
 type Point = { ms: number; totals: Progress['totals'] };
@@ -40,7 +47,7 @@ type Point = { ms: number; totals: Progress['totals'] };
 export function ratesAfterWarmup(
   points: readonly Point[],
   warmupMs: number,
-): Omit<WorkloadSample, 'verdict'> {
+): Omit<WorkloadSample, 'verdict' | 'opsPerCpuSec'> {
   const a = points.find((p) => p.ms >= warmupMs);
   const b = points[points.length - 1];
   if (!a || !b || b.ms - a.ms <= 0) {
@@ -70,5 +77,10 @@ export async function measureWorkload(cfg: Config, warmupMs: number): Promise<Wo
     progressIntervalMs: 0, // every monitor tick (about 50 ms)
     onProgress: (p) => points.push({ ms: p.elapsedMs, totals: p.totals }),
   });
-  return { ...ratesAfterWarmup(points, warmupMs), verdict: rep.verdict };
+  const cpuS = rep.process.cpuSeconds;
+  return {
+    ...ratesAfterWarmup(points, warmupMs),
+    verdict: rep.verdict,
+    opsPerCpuSec: cpuS > 0 ? rep.totals.ops / cpuS : 0,
+  };
 }

@@ -131,10 +131,16 @@ describe('bench report builder: physical bounds', () => {
     expect(schemaErrors('bench', JSON.parse(JSON.stringify(r)))).toBe('');
   });
 
-  it('rejects non-finite and negative figures', () => {
-    expect(impossible(Number.NaN, { kind: 'none' }, 2)).toMatch(/not a ratio/);
-    expect(impossible(-1, { kind: 'none' }, 2)).toMatch(/not a ratio/);
+  it('rejects non-finite figures, negative speeds, and overheads below -noise', () => {
+    expect(impossible(Number.NaN, { kind: 'none' }, 2)).toMatch(/not a number/);
+    expect(impossible(-1, { kind: 'jsOverC' }, 2)).toMatch(/negative/);
     expect(impossible(null, { kind: 'jsOverC' }, 2)).toBeNull();
+    // instrumentation cannot speed a run up: -53% means the runs were not alike
+    const r = buildReport(measured({ lockstatContentionOverhead: -0.53, lockdepOverhead: -0.05 }));
+    expect(r.ratios.lockstatContentionOverhead).toBeNull();
+    expect(r.invalid.lockstatContentionOverhead?.reason).toMatch(/faster/);
+    expect(r.ratios.lockdepOverhead).toBe(-0.05); // within noise
+    expect(r.goals.lockdepOverhead.met).toBe(true);
   });
 });
 
