@@ -4,7 +4,6 @@
  * a --quick run is timed by the same rules as a full one.
  */
 import { describe, expect, it } from 'vitest';
-import { PLANS, WARMUP } from '../../benchmarks/params.ts';
 import {
   BOUNDS,
   buildReport,
@@ -17,6 +16,7 @@ import {
   withinSpread,
 } from '../../benchmarks/lib/report.ts';
 import { ratesAfterWarmup } from '../../benchmarks/lib/workload.ts';
+import { PLANS, WARMUP } from '../../benchmarks/params.ts';
 import { schemaErrors } from '../helpers/schema.ts';
 
 const NAMES = Object.keys(GOALS) as RatioName[];
