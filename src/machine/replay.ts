@@ -17,11 +17,17 @@ export function configOfReport(json: unknown): Config {
     throw new Error('not a run report (no config)');
   }
   const c = { ...r.config };
-  for (const k of ['delaysUs', 'delaySpansUs'] as const) {
+  // json.ts writes the per-point arrays keyed by point name, leaving out the
+  // points without a value; `delayEvery`'s absent value is 1 (every pass).
+  for (const [k, absent] of [
+    ['delaysUs', 0],
+    ['delaySpansUs', 0],
+    ['delayEvery', 1],
+  ] as const) {
     const v = c[k];
     if (v && !Array.isArray(v) && typeof v === 'object') {
       const o = v as Record<string, number>;
-      c[k] = POINTS.map(([name]) => o[name] ?? 0);
+      c[k] = POINTS.map(([name]) => o[name] || absent);
     }
   }
   const cfg = configSchema.parse(c);
