@@ -11,6 +11,7 @@
  * src/campaign/shard.ts): shard I runs the control and its share of the
  * cells; `hvaemu merge` puts the shards' reports back together.
  */
+
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import {
@@ -39,6 +40,7 @@ import {
 } from '../machine/mutants.ts';
 import { secs, secsShort, table } from './format.ts';
 import { type Provenance, provenance, roundDeep } from './json.ts';
+import { parseSched } from './options.ts';
 import {
   checkWritable,
   fsReason,
@@ -62,6 +64,10 @@ type MutantsFlags = {
   shard?: string;
   shardCount?: string;
   quiet?: boolean;
+  lockdep: boolean;
+  guided?: boolean;
+  sched?: string;
+  steps?: string;
 };
 
 export const MUTANTS_SCHEMA = 3;
@@ -378,6 +384,11 @@ async function mutantsCommand(
     stallTimeoutMs,
     signal: signals.signal,
     onAttempt: (a) => say(attemptLine(a)),
+    ...(f.lockdep === false ? { lockdep: false } : {}),
+    ...(f.guided ? { guided: true } : {}),
+    ...(f.sched !== undefined || f.steps !== undefined
+      ? { sched: parseSched(f.sched ?? 'os', f.steps) }
+      : {}),
   };
   const t0 = performance.now();
   let control: ControlResult;
@@ -479,6 +490,17 @@ export function addMutantsCommand(
     .option('--seeds <k>', 'cells per mutant: each hunted from k cell seeds', '1')
     .option('--shard <I/N>', SHARD_HELP)
     .option('--shard-count <n>', SHARD_COUNT_HELP)
+    .option('--no-lockdep', 'hunt without the lock validator (the oracle and the watchdog alone)')
+    .option(
+      '--guided',
+      'feedback-directed widening in every run (the bandit of run --guided) on top of each profile',
+      false,
+    )
+    .option(
+      '--sched <kind>',
+      'os (default), random or pct[:DEPTH]: each attempt is one controlled schedule (attempts count schedules)',
+    )
+    .option('--steps <n>', 'decisions per controlled schedule (with --sched random|pct)')
     .option('--quiet', 'no progress lines on stderr', false)
     .action(async (flags: MutantsFlags) => exit(await mutantsCommand(flags, stopOnSignals, argv)));
   cmd.exitOverride();

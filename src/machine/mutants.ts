@@ -198,6 +198,8 @@ export type HuntOptions = {
    * sched.steps decisions, its own seed), so attempts count schedules.
    */
   sched?: Config['sched'];
+  /** run --guided in every hunt and control run (src/check/guided.ts) */
+  guided?: boolean;
   signal?: AbortSignal;
   onAttempt?: (a: AttemptReport) => void;
 };
@@ -266,6 +268,7 @@ function baseConfig(opts: HuntOptions, seed: number, durationMs: number): Partia
     stallTimeoutMs: opts.stallTimeoutMs,
     ...(opts.lockdep === false ? { lockdep: false } : {}),
     ...(opts.sched ? { sched: opts.sched } : {}),
+    ...(opts.guided ? { guided: true } : {}),
   };
 }
 
