@@ -259,6 +259,16 @@ const MAX_ERRORS = 3;
 
 const randomSeed = () => (Math.random() * 0x100000000) >>> 0;
 
+/**
+ * Under a controlled scheduler a schedule is a few thousand decisions, a few
+ * hundred operations: only a tiny guest fills its memory in that time, so
+ * that reclaim (and with it shrink_discards) runs at all. It replaces the
+ * profile's guest size; the profile's delays are off there anyway.
+ */
+function schedGuest(opts: HuntOptions): Partial<ConfigInput> {
+  return opts.sched && opts.sched.kind !== 'os' ? { pages: 256, files: 16 } : {};
+}
+
 function baseConfig(opts: HuntOptions, seed: number, durationMs: number): Partial<ConfigInput> {
   return {
     cpus: opts.cpus,
@@ -322,6 +332,7 @@ export async function runControl(
       stopOnViolation: false,
       protocol,
       ...widenConfig(w),
+      ...schedGuest(opts),
     });
     const r = await runMachine(cfg, opts.signal ? { signal: opts.signal } : {});
     opts.onAttempt?.({
@@ -377,6 +388,7 @@ export async function huntMutant(name: MutantName, opts: HuntOptions): Promise<H
       ...baseConfig(opts, seed, Math.min(attemptMs(opts.budgetMs), opts.budgetMs - res.machineMs)),
       mutant: name,
       ...widenConfig(w),
+      ...schedGuest(opts),
     });
     const r = await runMachine(cfg, opts.signal ? { signal: opts.signal } : {});
     res.attempts++;
