@@ -17,7 +17,6 @@
  * SHOW_STORY=1 prints dec-2005's violation story (README, Verdicts).
  */
 import { fileURLToPath } from 'node:url';
-import { Piscina } from 'piscina';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { audit } from '../../src/check/audit.ts';
 import { PAGES_PER_FILE, type Protocol, TASKS_PER_CPU } from '../../src/config.ts';
@@ -36,7 +35,7 @@ import {
   violations,
 } from '../helpers/machine.ts';
 import { S, scratch } from '../helpers/scratch.ts';
-import { threadsBaseline, threadsSettled, withTimeout } from '../helpers/workers.ts';
+import { runScriptedCpus, threadsBaseline, threadsSettled } from '../helpers/workers.ts';
 import type { DiscardToPutResult, DiscardToPutTask } from '../workers/discard-to-put.ts';
 
 const WORKER = fileURLToPath(new URL('../workers/discard-to-put.mjs', import.meta.url));
@@ -81,37 +80,23 @@ async function schedule(protocol: Protocol, path: 'fault' | 'find'): Promise<Out
   expect(lruList()).toEqual([pfn]);
 
   const t = scratch();
-  const pool = new Piscina({
-    filename: WORKER,
-    minThreads: 2,
-    maxThreads: 2,
-    idleTimeout: Number.POSITIVE_INFINITY,
-    atomics: 'disabled',
-  });
-  let results: DiscardToPutResult[];
-  try {
-    const base = {
-      sab: m.sab,
-      cfg: m.cfg,
-      scratch: t.buffer,
-      path,
-      task,
-      vpage,
-      file: FILE,
-      index: INDEX,
-    };
-    const runs = [0, 1].map(
-      (cpu) => pool.run({ ...base, cpu } satisfies DiscardToPutTask) as Promise<DiscardToPutResult>,
-    );
-    const by = performance.now() + 30_000;
-    while (Atomics.load(t, S.ready) < 2 && performance.now() < by)
-      await new Promise((r) => setTimeout(r, 5));
-    Atomics.store(t, S.go, 1);
-    Atomics.notify(t, S.go);
-    results = await withTimeout(Promise.all(runs), 60_000, 'schedule');
-  } finally {
-    await withTimeout(pool.destroy(), 10_000, 'pool destroy');
-  }
+  const base = {
+    sab: m.sab,
+    cfg: m.cfg,
+    scratch: t.buffer,
+    path,
+    task,
+    vpage,
+    file: FILE,
+    index: INDEX,
+  };
+  const results = await runScriptedCpus<DiscardToPutTask, DiscardToPutResult>(
+    WORKER,
+    [0, 1].map((cpu) => ({ ...base, cpu })),
+    t,
+    S.ready,
+    S.go,
+  );
   set_this_cpu(0);
   const vs = violations(m);
   return {

@@ -23,7 +23,6 @@
  * show the hazard's order are retried (a bounded number of times).
  */
 import { fileURLToPath } from 'node:url';
-import { Piscina } from 'piscina';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PAGES_PER_FILE, type Protocol, TASKS_PER_CPU } from '../../src/config.ts';
 import { K, set_this_cpu } from '../../src/kernel/context.ts';
@@ -34,7 +33,7 @@ import { page_count } from '../../src/kernel/page-flags.ts';
 import { NR_POINTS, P } from '../../src/points.ts';
 import { boot, cachePage, hostDiscard, makeDiscarded, violations } from '../helpers/machine.ts';
 import { S, scratch } from '../helpers/scratch.ts';
-import { threadsBaseline, threadsSettled, withTimeout } from '../helpers/workers.ts';
+import { runScriptedCpus, threadsBaseline, threadsSettled } from '../helpers/workers.ts';
 import type { ScheduleResult, ScheduleTask } from '../workers/percpu2006.ts';
 
 const WORKER = fileURLToPath(new URL('../workers/percpu2006.mjs', import.meta.url));
@@ -87,36 +86,23 @@ async function schedule(protocol: Protocol, ipiDeliveryUs: number): Promise<Outc
   expect(find_get_page(3, 0)).toBe(-1);
 
   const t = scratch();
-  const pool = new Piscina({
-    filename: WORKER,
-    minThreads: 3,
-    maxThreads: 3,
-    idleTimeout: Number.POSITIVE_INFINITY,
-    atomics: 'disabled',
-  });
-  let results: ScheduleResult[];
-  try {
-    const base = {
-      sab: m.sab,
-      cfg: m.cfg,
-      scratch: t.buffer,
-      task,
-      vpage,
-      file: 2,
-      index: 4,
-      marginMs: MARGIN_MS,
-    };
-    const runs = [0, 1, 2].map(
-      (cpu) => pool.run({ ...base, cpu } satisfies ScheduleTask) as Promise<ScheduleResult>,
-    );
-    const by = performance.now() + 30_000;
-    while (Atomics.load(t, S.ready) < 3 && performance.now() < by)
-      await new Promise((r) => setTimeout(r, 5));
-    Atomics.store(t, S.go, 1);
-    results = await withTimeout(Promise.all(runs), 60_000, 'schedule');
-  } finally {
-    await withTimeout(pool.destroy(), 10_000, 'pool destroy');
-  }
+  const base = {
+    sab: m.sab,
+    cfg: m.cfg,
+    scratch: t.buffer,
+    task,
+    vpage,
+    file: 2,
+    index: 4,
+    marginMs: MARGIN_MS,
+  };
+  const results = await runScriptedCpus<ScheduleTask, ScheduleResult>(
+    WORKER,
+    [0, 1, 2].map((cpu) => ({ ...base, cpu })),
+    t,
+    S.ready,
+    S.go,
+  );
   set_this_cpu(0);
   const vs = violations(m);
   return {
@@ -151,7 +137,7 @@ describe('percpu-2006', () => {
     expect(o.countAfter).toBe(0); // parked for the next round
   }, 120_000);
 
-  it('patched (dec-2005), same schedule with IPI delivery latency: clean', async () => {
+  it('patched (dec-2005-fixed), same schedule with IPI delivery latency: clean', async () => {
     const o = await lateX('patched');
     expect(o.kinds).toEqual([]);
     expect(o.countAfter).toBe(0);

@@ -91,3 +91,35 @@ export async function runKernelCpus(
     await withTimeout(pool.destroy(), 10_000, 'pool destroy');
   }
 }
+
+/**
+ * A scripted schedule on real workers: one task per CPU on a pool of
+ * exactly that many threads (`filename`, a test worker), a start barrier in
+ * the test's scratch words (each worker adds 1 at `readyIdx` when ready; all
+ * are released together through `goIdx`), then their results. Every wait is
+ * bounded; the pool is destroyed whatever happens.
+ */
+export async function runScriptedCpus<T, R>(
+  filename: string,
+  tasks: T[],
+  scratch: Int32Array,
+  readyIdx: number,
+  goIdx: number,
+): Promise<R[]> {
+  const pool = new Piscina({
+    filename,
+    minThreads: tasks.length,
+    maxThreads: tasks.length,
+    idleTimeout: Number.POSITIVE_INFINITY,
+    atomics: 'disabled',
+  });
+  try {
+    const runs = tasks.map((t) => pool.run(t) as Promise<R>);
+    await waitUntil(() => Atomics.load(scratch, readyIdx) >= tasks.length, 'workers ready');
+    Atomics.store(scratch, goIdx, 1);
+    Atomics.notify(scratch, goIdx);
+    return await withTimeout(Promise.all(runs), 60_000, 'schedule');
+  } finally {
+    await withTimeout(pool.destroy(), 10_000, 'pool destroy');
+  }
+}
