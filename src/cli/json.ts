@@ -9,6 +9,7 @@ import { type Config, VERSION } from '../config.ts';
 import type { RunReport } from '../machine/machine.ts';
 import { POINTS } from '../points.ts';
 import { lockContentionJson, locksJson } from '../stats/lockstat.ts';
+import { writeReport } from './output.ts';
 
 /** Schema numbers of the reports this module shapes (bumped when a shape changes). */
 export const RUN_SCHEMA = 2;
@@ -123,4 +124,26 @@ export function runJson(r: RunReport, meta: RunMeta) {
     stall: stall ?? null,
     error: error ?? null,
   });
+}
+
+/**
+ * The end of a command that replays or shrinks a run: its schema-2 JSON to
+ * `file` (or wherever writeReport falls back to, said on stderr).
+ */
+export async function writeRunJsonAtEnd(
+  file: string,
+  r: RunReport,
+  argv: string[],
+  startedAt: Date,
+  exitCode: number,
+): Promise<void> {
+  const meta = {
+    ...(await provenance(argv)),
+    startedAt,
+    endedAt: new Date(),
+    exitCode,
+    signal: null,
+  };
+  const w = writeReport(file, runJson(r, meta), '--json');
+  if (w.notice) process.stderr.write(`hvaemu: ${w.notice}\n`);
 }

@@ -6,8 +6,8 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { exitCode } from '../machine/machine.ts';
 import { replayReport } from '../machine/replay.ts';
-import { provenance, runJson } from './json.ts';
-import { checkWritable, STDOUT, writeReport } from './output.ts';
+import { writeRunJsonAtEnd } from './json.ts';
+import { checkWritable, STDOUT } from './output.ts';
 import { parseInteger, UsageError } from './parse.ts';
 import { renderReport, verdictLine } from './report.ts';
 
@@ -64,18 +64,7 @@ export function addReplayCommand(
       );
       const code = exitCode(report.verdict);
       if (flags.json !== undefined) {
-        const w = writeReport(
-          flags.json,
-          runJson(report, {
-            ...(await provenance(argv)),
-            startedAt,
-            endedAt: new Date(),
-            exitCode: code,
-            signal: null,
-          }),
-          '--json',
-        );
-        if (w.notice) process.stderr.write(`hvaemu: ${w.notice}\n`);
+        await writeRunJsonAtEnd(flags.json, report, argv, startedAt, code);
       }
       exit(code);
     });

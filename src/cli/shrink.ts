@@ -6,8 +6,8 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { exitCode } from '../machine/machine.ts';
 import { type Size, shrinkReport } from '../machine/shrink.ts';
-import { provenance, runJson } from './json.ts';
-import { checkWritable, writeReport } from './output.ts';
+import { writeRunJsonAtEnd } from './json.ts';
+import { checkWritable } from './output.ts';
 import { parseDuration, UsageError } from './parse.ts';
 import { renderReport } from './report.ts';
 
@@ -55,18 +55,7 @@ export function addShrinkCommand(program: Command, exit: (code: number) => void,
       process.stdout.write(`${renderReport(res.report)}\n`);
       const code = exitCode(res.report.verdict);
       if (flags.json !== undefined) {
-        const w = writeReport(
-          flags.json,
-          runJson(res.report, {
-            ...(await provenance(argv)),
-            startedAt,
-            endedAt: new Date(),
-            exitCode: code,
-            signal: null,
-          }),
-          '--json',
-        );
-        if (w.notice) process.stderr.write(`hvaemu: ${w.notice}\n`);
+        await writeRunJsonAtEnd(flags.json, res.report, argv, startedAt, code);
       }
       exit(code);
     });
