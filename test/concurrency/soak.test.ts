@@ -254,6 +254,13 @@ describe('hvaemu soak', () => {
     expect(check.code).toBe(0);
   });
 
+  /** A 10-minute soak into `out`, once it has written two stats lines (to be signalled). */
+  async function longSoak(out: string) {
+    const s = soak(['--cpus', '2', '--duration', '10m', '--stat-interval', '300ms', '--out', out]);
+    await until(() => lines(join(out, 'stats.jsonl')).length >= 2, 60_000, 'two stats lines');
+    return s;
+  }
+
   it.each([
     ['SIGINT', 130],
     ['SIGTERM', 143],
@@ -261,17 +268,7 @@ describe('hvaemu soak', () => {
     'a %s ends it within 6 s as INTERRUPTED (exit %i), with the final audit, summary and report written',
     async (sig, code) => {
       const out = join(base, `interrupted-${sig}`);
-      const { child, exited } = soak([
-        '--cpus',
-        '2',
-        '--duration',
-        '10m',
-        '--stat-interval',
-        '300ms',
-        '--out',
-        out,
-      ]);
-      await until(() => lines(join(out, 'stats.jsonl')).length >= 2, 60_000, 'two stats lines');
+      const { child, exited } = await longSoak(out);
       child.kill(sig);
       const r = await within(exited, 6_000, `exit after ${sig}`);
       expect(r.code).toBe(code);
@@ -293,17 +290,7 @@ describe('hvaemu soak', () => {
 
   it('a second SIGINT exits at once (130), the files still readable', async () => {
     const out = join(base, 'twice');
-    const { child, exited } = soak([
-      '--cpus',
-      '2',
-      '--duration',
-      '10m',
-      '--stat-interval',
-      '300ms',
-      '--out',
-      out,
-    ]);
-    await until(() => lines(join(out, 'stats.jsonl')).length >= 2, 60_000, 'two stats lines');
+    const { child, exited } = await longSoak(out);
     child.kill('SIGINT');
     child.kill('SIGINT');
     const r = await within(exited, 6_000, 'exit after two SIGINTs');
