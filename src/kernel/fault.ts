@@ -110,6 +110,11 @@ export function set_window_stretch(ms: number, every: number): void {
   stretchMs = ms;
   stretchEvery = every;
 }
+/** A reused worker's next machine (src/machine/thread.ts): no stretch, the count from 0. */
+export function fault_reset(): void {
+  set_window_stretch(0, 0);
+  stretchN = 0;
+}
 function window_stretch(): void {
   if (++stretchN < stretchEvery) return;
   stretchN = 0;

@@ -47,6 +47,10 @@ const HANDED = -2;
 const HANDSHAKE_TIMEOUT_MS = 30_000;
 
 let rng = 0;
+/** A reused worker's next machine (src/machine/thread.ts): reseeded from its seed at the first draw. */
+export function migrate_reset(): void {
+  rng = 0;
+}
 function rand(): number {
   if (rng === 0) rng = (Math.imul(K.cfg.seed ^ 0x5bd1e995, K.home + 7) >>> 0) | 1;
   rng ^= rng << 13;

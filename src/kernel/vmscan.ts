@@ -55,6 +55,10 @@ export const DEF_PRIORITY = 12;
 export const SWAP_CLUSTER_MAX = 32;
 
 let in_reclaim = false; // PF_MEMALLOC: reclaim does not recurse into reclaim
+/** A reused worker's next machine (src/machine/thread.ts): as a fresh thread starts. */
+export function vmscan_reset(): void {
+  in_reclaim = false;
+}
 
 /**
  * The protocol version's discard-list shrink, bound at kernel_attach

@@ -38,6 +38,10 @@ const MIGRATE_PREEMPT_MS = 0.05;
 const UNDELIVERED_NAP_MS = 0.02;
 
 let rng = 0;
+/** A reused worker's next machine (src/machine/thread.ts): reseeded from its seed at the first draw. */
+export function widen_reset(): void {
+  rng = 0;
+}
 /** xorshift32, seeded per thread from the run's seed. */
 function rand(): number {
   if (rng === 0) rng = (Math.imul(K.cfg.seed ^ 0x27d4eb2f, K.home + 1) >>> 0) | 1;
