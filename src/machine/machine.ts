@@ -193,18 +193,42 @@ function osThreads(): number {
 }
 
 export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<RunReport> {
+  const crew = await openCrew(cfg, opts, false);
+  return runOnCrew(crew, cfg, opts);
+}
+
+/**
+ * The machine's threads (a piscina pool of a CPU thread per CPU and the
+ * host) on one buffer. runMachine uses a crew for one machine; a controlled
+ * run (controlled.ts) keeps it for machine after machine: the buffer booted
+ * once, a copy of it (`pristine`) put back before each, each thread set up
+ * again (thread.ts), so a schedule costs no boot and no thread start.
+ */
+export type Crew = {
+  cfg: Config;
+  v: Views;
+  /** the booted buffer, before any thread attached (reused crews only) */
+  pristine: Uint8Array | null;
+  pool: Piscina;
+  threads: Thread[];
+  poolError: Error | undefined;
+  destroying: boolean;
+  /** machines run on it so far */
+  runs: number;
+  /** gone: its pool destroyed (after a stall, a crash, or the end) */
+  closed: boolean;
+  /** the current machine's stop (a thread that crashes stops it) */
+  stop: (why: string) => void;
+};
+
+/** The configuration fields that a reused crew's machines may differ in. */
+const PER_MACHINE = ['seed', 'durationMs', 'sched'] as const;
+
+/** A crew booted and its threads started (not yet set up); `reuse`: keep the pristine buffer. */
+export async function openCrew(cfg: Config, opts: RunOptions, reuse: boolean): Promise<Crew> {
   const L = computeLayout(cfg);
   const v = allocate(L);
   kernel_boot(v, cfg);
-  sched_init(v, cfg);
-  const controlled = cfg.sched.kind !== 'os';
-  const { i32 } = v;
-  const ctrl = L.ctrl;
-  const stop = (why: string) => {
-    if (Atomics.exchange(i32, ctrl + CTRL.stop, 1) === 0 || endReason === '') endReason ||= why;
-  };
-  let endReason = '';
-
   const nThreads = cfg.cpus + 1;
   const workers = await machineWorkers();
   const cpuWorker = opts.cpuWorker ?? workers.cpu;
@@ -217,14 +241,125 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
     // HVAEMU_WORKER_FLAGS: extra node flags for the machine threads (e.g. --cpu-prof)
     execArgv: [...(process.env.HVAEMU_WORKER_FLAGS?.split(' ').filter(Boolean) ?? [])],
   });
-  let poolError: Error | undefined;
+  const crew: Crew = {
+    cfg,
+    v,
+    pristine: reuse ? new Uint8Array(v.sab).slice() : null,
+    pool,
+    threads: [],
+    poolError: undefined,
+    destroying: false,
+    runs: 0,
+    closed: false,
+    stop: () => Atomics.store(v.i32, L.ctrl + CTRL.stop, 1),
+  };
   pool.on('error', (e: Error) => {
-    poolError ??= e;
-    stop('pool error');
+    crew.poolError ??= e;
+    crew.stop('pool error');
   });
+  for (let i = 0; i < nThreads; i++) {
+    const role = i < cfg.cpus ? 'cpu' : 'host';
+    const ch = new MessageChannel();
+    const api = Comlink.wrap<ThreadApi>(ch.port1 as unknown as Comlink.Endpoint);
+    const th: Thread = {
+      role,
+      cpu: i,
+      api,
+      port: ch.port1,
+      task: Promise.resolve(),
+      done: false,
+    };
+    th.task = pool
+      .run(
+        { port: ch.port2 },
+        { transferList: [ch.port2], filename: role === 'cpu' ? cpuWorker : workers.host },
+      )
+      .then(
+        () => (th.done = true),
+        (e: Error) => {
+          th.done = true;
+          // A thread that pool.destroy() terminates (after a crash or a
+          // stall) rejects with "Terminating worker thread": that is our
+          // doing, not its failure. Recorded, it would name the wrong CPU
+          // (the first in the array, not the one that threw) and turn a
+          // STALL into an ERROR.
+          if (crew.destroying) return;
+          th.error = e;
+          crew.stop(`${role === 'cpu' ? `cpu ${i}` : 'host'} crashed`);
+        },
+      );
+    crew.threads.push(th);
+  }
+  return crew;
+}
 
-  const threads: Thread[] = [];
-  let destroying = false;
+/** End a crew: its threads released (if they can answer) and the pool destroyed; no thread left. */
+export async function closeCrew(crew: Crew, release = true): Promise<void> {
+  if (crew.closed) return;
+  crew.closed = true;
+  const { threads } = crew;
+  const healthy = release && !threads.some((t) => t.error || t.done) && !crew.poolError;
+  try {
+    if (healthy) {
+      await withTimeout(
+        Promise.all(threads.map((t) => t.api.release())),
+        CALL_TIMEOUT_MS,
+        'thread release',
+      );
+      await withTimeout(Promise.all(threads.map((t) => t.task)), CALL_TIMEOUT_MS, 'thread exit');
+    }
+  } catch (e) {
+    // a thread that does not answer is terminated below; the machine it ran reports the error
+    crew.poolError ??= e instanceof Error ? e : new Error(String(e));
+  } finally {
+    Atomics.store(crew.v.i32, crew.v.L.ctrl + CTRL.stop, 1);
+    for (const t of threads) {
+      t.api[Comlink.releaseProxy]();
+      t.port.close();
+    }
+    // Terminates any thread still spinning (a stall, a crash).
+    crew.destroying = true;
+    await withTimeout(crew.pool.destroy(), CALL_TIMEOUT_MS, 'pool destroy').catch(() => undefined);
+  }
+}
+
+/**
+ * One machine on a crew: `cfg` the crew's but for PER_MACHINE fields. With
+ * `keep`, a machine that ends cleanly (no stall, no crash) leaves the crew
+ * ready for the next; otherwise the crew is closed before the report is made.
+ */
+export async function runOnCrew(
+  crew: Crew,
+  cfg: Config,
+  opts: RunOptions = {},
+  keep = false,
+): Promise<RunReport> {
+  if (crew.closed) throw new Error('runOnCrew: the crew is closed');
+  for (const k of Object.keys(cfg) as (keyof Config)[]) {
+    if ((PER_MACHINE as readonly string[]).includes(k)) continue;
+    if (JSON.stringify(cfg[k]) !== JSON.stringify(crew.cfg[k])) {
+      throw new Error(`runOnCrew: ${k} differs from the crew's configuration`);
+    }
+  }
+  const { v } = crew;
+  const L = v.L;
+  if (crew.runs > 0) {
+    if (!crew.pristine) throw new Error('runOnCrew: this crew runs one machine only');
+    new Uint8Array(v.sab).set(crew.pristine);
+  }
+  crew.runs++;
+  sched_init(v, cfg);
+  const controlled = cfg.sched.kind !== 'os';
+  const { i32 } = v;
+  const ctrl = L.ctrl;
+  const stop = (why: string) => {
+    if (Atomics.exchange(i32, ctrl + CTRL.stop, 1) === 0 || endReason === '') endReason ||= why;
+  };
+  let endReason = '';
+  crew.stop = stop;
+  // a thread that crashed between two machines: this one is over before it starts
+  if (crew.poolError || crew.threads.some((t) => t.error)) stop('internal error');
+  const { threads } = crew;
   let stall: StallReport | undefined;
   let summaries: ThreadSummary[] = [];
   let guide: ReturnType<typeof makeGuide> | undefined;
@@ -232,46 +367,20 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
   let t1 = 0;
   let threadCount = 0;
   let firstViolationMs: number | null = null;
+  let collected = false;
   const cpu0 = process.cpuUsage();
   const wall0 = performance.now();
   try {
-    for (let i = 0; i < nThreads; i++) {
-      const role = i < cfg.cpus ? 'cpu' : 'host';
-      const ch = new MessageChannel();
-      const api = Comlink.wrap<ThreadApi>(ch.port1 as unknown as Comlink.Endpoint);
-      const th: Thread = {
-        role,
-        cpu: i,
-        api,
-        port: ch.port1,
-        task: Promise.resolve(),
-        done: false,
-      };
-      th.task = pool
-        .run(
-          { port: ch.port2 },
-          { transferList: [ch.port2], filename: role === 'cpu' ? cpuWorker : workers.host },
-        )
-        .then(
-          () => (th.done = true),
-          (e: Error) => {
-            th.done = true;
-            // A thread that pool.destroy() terminates (after a crash or a
-            // stall) rejects with "Terminating worker thread": that is our
-            // doing, not its failure. Recorded, it would name the wrong CPU
-            // (the first in the array, not the one that threw) and turn a
-            // STALL into an ERROR.
-            if (destroying) return;
-            th.error = e;
-            stop(`${role === 'cpu' ? `cpu ${i}` : 'host'} crashed`);
-          },
-        );
-      threads.push(th);
-    }
-    const failed = () => poolError ?? threads.find((t) => t.error)?.error;
-    const setupAll = Promise.all(
-      threads.map((t) => t.api.setup(v.sab, cfg, t.cpu).then(() => t.api.start())),
-    );
+    const failed = () => crew.poolError ?? threads.find((t) => t.error)?.error;
+    // A thread's setup writes the buffer (workload_init maps its tasks' libc: do_mmap takes
+    // locks, and lockdep and lock_stat note who came first): under a controlled scheduler the
+    // setups run one after the other in CPU order, so that even that is a function of the config.
+    const setupAll = controlled
+      ? (async () => {
+          for (const t of threads) await t.api.setup(v.sab, cfg, t.cpu);
+          await Promise.all(threads.map((t) => t.api.start()));
+        })()
+      : Promise.all(threads.map((t) => t.api.setup(v.sab, cfg, t.cpu).then(() => t.api.start())));
     let setupDone = false;
     await withTimeout(
       Promise.race([
@@ -332,11 +441,13 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
     }
     if (controlled && endReason === '') {
       endReason =
-        Atomics.load(i32, ctrl + CTRL.nr_violations) > 0
-          ? 'violation found'
-          : Atomics.load(i32, L.sched + SCHED.deadlock) !== 0
-            ? 'stall'
-            : `schedule of ${cfg.sched.steps} steps done`;
+        Atomics.load(i32, ctrl + CTRL.crashed_cpu) !== 0
+          ? `cpu ${Atomics.load(i32, ctrl + CTRL.crashed_cpu) - 1} crashed`
+          : Atomics.load(i32, ctrl + CTRL.nr_violations) > 0
+            ? 'violation found'
+            : Atomics.load(i32, L.sched + SCHED.deadlock) !== 0
+              ? 'stall'
+              : `schedule of ${cfg.sched.steps} steps done`;
     }
     while (Atomics.load(i32, ctrl + CTRL.stop) === 0) {
       await sleep(MONITOR_MS);
@@ -412,7 +523,12 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
     if (nv > 0 && firstViolationMs === null) firstViolationMs = performance.now() - t0;
 
     // ---- stop: every CPU finishes its operation and quiesces ----
-    const crashed = () => threads.some((t) => t.error) || poolError !== undefined;
+    // A CPU that threw marks crashed_cpu before its thread's task rejects (the rejection comes
+    // later, through piscina): a crash from the mark on, so that no collect waits on its port.
+    const crashed = () =>
+      threads.some((t) => t.error) ||
+      crew.poolError !== undefined ||
+      Atomics.load(i32, ctrl + CTRL.crashed_cpu) !== 0;
     let grace = stall ? 0 : crashed() ? 5_000 : cfg.stallTimeoutMs;
     let by = performance.now() + grace;
     const allDone = () => {
@@ -440,6 +556,9 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
     }
     while (!allDone() && performance.now() < by) await sleep(5);
     t1 = performance.now();
+    // the crashed thread's error, for the report (bounded: its task rejects once its loop has returned)
+    const errBy = performance.now() + CALL_TIMEOUT_MS;
+    while (crashed() && !failed() && performance.now() < errBy) await sleep(2);
     if (!allDone() && !stall && !crashed()) {
       stall = stallReport(
         v,
@@ -453,30 +572,20 @@ export async function runMachine(cfg: Config, opts: RunOptions = {}): Promise<Ru
         CALL_TIMEOUT_MS,
         'final collection',
       );
-      await withTimeout(
-        Promise.all(threads.map((t) => t.api.release())),
-        CALL_TIMEOUT_MS,
-        'thread release',
-      );
-      await withTimeout(Promise.all(threads.map((t) => t.task)), CALL_TIMEOUT_MS, 'thread exit');
+      collected = !crashed();
     }
   } catch (e) {
-    poolError ??= e instanceof Error ? e : new Error(String(e));
+    crew.poolError ??= e instanceof Error ? e : new Error(String(e));
     stop('internal error');
   } finally {
     Atomics.store(i32, ctrl + CTRL.stop, 1);
-    for (const t of threads) {
-      t.api[Comlink.releaseProxy]();
-      t.port.close();
-    }
-    // Terminates any thread still spinning (a stall, a crash).
-    destroying = true;
-    await withTimeout(pool.destroy(), CALL_TIMEOUT_MS, 'pool destroy').catch(() => undefined);
+    // the next machine gets this crew only if this one ended with every thread back and idle
+    if (!keep || !collected) await closeCrew(crew, collected);
   }
   if (t1 === 0) t1 = performance.now();
 
   const failure = threads.find((t) => t.error);
-  const err = failure?.error ?? poolError;
+  const err = failure?.error ?? crew.poolError;
   const { total, violations } = decodeViolations(v);
   const quiescent = !stall && !err;
   // --sched random|pct: parked pages age on the logical clock (the recorder's now()).

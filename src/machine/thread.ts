@@ -1,19 +1,26 @@
 /**
  * Worker side of a machine thread (a CPU or the host). The piscina task runs
- * for the whole machine; comlink on its MessagePort is the control plane:
- * setup (attach to the buffer), start, final collection, release.
+ * for the thread's whole life: one machine, or (a controlled run's
+ * schedules, controlled.ts) one machine after the other on the same buffer;
+ * comlink on its MessagePort is the control plane: setup (attach to the
+ * buffer), start, final collection, again from setup or release.
  */
 import { fileURLToPath } from 'node:url';
 import type { MessagePort } from 'node:worker_threads';
 import { threadId } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import { ensureBuild, isUnwritable } from '../build/bundle.mjs';
+import { discard_to_put_end } from '../check/coverage.ts';
 import type { Config } from '../config.ts';
 import { host_loop } from '../host/hypervisor.ts';
-import { kernel_attach } from '../kernel/context.ts';
+import { K, kernel_attach } from '../kernel/context.ts';
+import { fault_reset } from '../kernel/fault.ts';
+import { migrate_reset } from '../kernel/migrate.ts';
 import { sched_attach } from '../kernel/sched.ts';
+import { vmscan_reset } from '../kernel/vmscan.ts';
+import { widen_reset } from '../kernel/widen.ts';
 import { attach, computeLayout } from '../shm/layout.ts';
-import { lockstat_sites, type ThreadLockSites } from '../stats/lockstat.ts';
+import { lockstat_reset_sites, lockstat_sites, type ThreadLockSites } from '../stats/lockstat.ts';
 import { workload_init } from '../workload/workload.ts';
 import { cpu_loop } from './cpu.ts';
 
@@ -67,43 +74,78 @@ export type ThreadSummary = ThreadInfo & {
 };
 
 export type ThreadApi = {
+  /**
+   * Attach to the buffer as `cpu` (the host: nr_cpus) for one machine. A
+   * reused thread (the schedules of a controlled run, controlled.ts) is set
+   * up again for each: every piece of this thread's JS state starts as in a
+   * fresh thread (reset_thread_state).
+   */
   setup(sab: SharedArrayBuffer, cfg: Config, cpu: number): ThreadInfo;
   start(): boolean;
-  collect(): ThreadSummary;
+  /** After the machine stopped: waits for this thread's loop to return, then sums it up. */
+  collect(): Promise<ThreadSummary>;
+  /** The piscina task ends (no more machines on this thread). */
   release(): boolean;
 };
+
+/**
+ * Everything a thread keeps outside the buffer, back to a fresh thread's
+ * values: the kernel's per-thread caches and scratch state (lockdep's are
+ * reset by kernel_attach), lock_stat's call sites and held locks, the
+ * widening and migration PRNGs (seeded again from the next seed at their
+ * first draw), the guided window stretch, reclaim's PF_MEMALLOC, the
+ * coverage's discard-to-put mark. The workload's PRNG and tables are set by
+ * workload_init. A machine on a reused thread must run exactly as on a new
+ * one (test/concurrency/sched-reuse.test.ts compares them).
+ */
+function reset_thread_state(): void {
+  lockstat_reset_sites();
+  widen_reset();
+  migrate_reset();
+  fault_reset();
+  vmscan_reset();
+  discard_to_put_end();
+  K.histT = 0;
+  K.irqsOffAt = 0;
+}
 
 export default async function machineThread(task: ThreadTask): Promise<ThreadInfo> {
   let info: ThreadInfo | undefined;
   let loop: Promise<unknown> | undefined;
   let startedAt = 0;
   let wallMs = 0;
-  let onStart!: () => void;
-  let onRelease!: () => void;
-  const started = new Promise<void>((r) => (onStart = r));
-  const released = new Promise<void>((r) => (onRelease = r));
+  let released = false;
+  // Woken by start() and release(): the task waits for the next machine's loop or its end.
+  let wake!: () => void;
+  let woken = new Promise<void>((r) => (wake = r));
   const api: ThreadApi = {
     setup(sab, cfg, cpu) {
+      if (loop) throw new Error('setup while a machine runs on this thread');
+      reset_thread_state();
       const v = attach(sab, computeLayout(cfg));
       kernel_attach(v, cfg, cpu);
       sched_attach(v, cfg, cpu); // after kernel_attach: it turns the machine's wall-clock delays off
       if (task.role === 'cpu') workload_init(cfg.seed, cpu);
       info = { threadId, role: task.role, cpu };
+      wallMs = 0;
       return info;
     },
     start() {
       if (!info) throw new Error('start before setup');
+      if (loop) throw new Error('start while a machine runs on this thread');
       startedAt = performance.now();
       loop = task.role === 'cpu' ? cpu_loop() : host_loop();
       loop.then(
         () => (wallMs = performance.now() - startedAt),
         () => undefined,
       );
-      onStart();
+      wake();
       return true;
     },
-    collect() {
+    async collect() {
       if (!info) throw new Error('collect before setup');
+      // the loop's last lines (sched_exit) may still run when the CPU state says done
+      await loop?.catch(() => undefined);
       return {
         ...info,
         cpuUserMs: process.cpuUsage().user / 1000,
@@ -112,19 +154,26 @@ export default async function machineThread(task: ThreadTask): Promise<ThreadInf
       };
     },
     release() {
-      onRelease();
+      released = true;
+      wake();
       return true;
     },
   };
   Comlink.expose(api, task.port as unknown as Comlink.Endpoint);
-  await started;
-  try {
-    await loop;
-  } catch (e) {
-    task.port.close();
-    throw tagError(e, info?.cpu ?? -1, task.role);
+  for (;;) {
+    await woken;
+    woken = new Promise<void>((r) => (wake = r));
+    if (loop) {
+      try {
+        await loop;
+      } catch (e) {
+        task.port.close();
+        throw tagError(e, info?.cpu ?? -1, task.role);
+      }
+      loop = undefined;
+    }
+    if (released) break;
   }
-  await released;
   // Let comlink post its answer to release() before the port closes.
   await new Promise((r) => setImmediate(r));
   task.port.close();

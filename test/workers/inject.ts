@@ -15,21 +15,31 @@ import { local_irq_disable } from '../../src/kernel/smp.ts';
 import { CNT } from '../../src/shm/layout.ts';
 import { CRASH_AFTER_OPS, CRASH_CPU, CRASH_MESSAGE } from '../helpers/crash.ts';
 
-export function inject(mode: 'throw' | 'hang'): void {
-  at_ops(CRASH_CPU, CRASH_AFTER_OPS, () => {
-    if (mode === 'throw') throw new Error(CRASH_MESSAGE);
-    local_irq_disable();
-    for (;;) {
-      // stuck; only Worker.terminate() ends this
-    }
-  });
+export function inject(mode: 'throw' | 'hang', afterOps = CRASH_AFTER_OPS, onMachine = 0): void {
+  at_ops(
+    CRASH_CPU,
+    afterOps,
+    () => {
+      if (mode === 'throw') throw new Error(CRASH_MESSAGE);
+      local_irq_disable();
+      for (;;) {
+        // stuck; only Worker.terminate() ends this
+      }
+    },
+    onMachine,
+  );
 }
 
 /**
  * Run `fault` on `cpu` at the operation boundary where its ops counter
  * reaches `afterOps` (and at every later one: `fault` keeps its own state).
  */
-export function at_ops(cpu: number, afterOps: number, fault: () => void): void {
+/**
+ * `onMachine` > 0: only in the onMachine-th machine this thread is set up
+ * for (a reused thread, controlled.ts, attaches once per schedule).
+ */
+export function at_ops(cpu: number, afterOps: number, fault: () => void, onMachine = 0): void {
+  let machines = 0;
   const handler: ProxyHandler<Float64Array> = {
     get(target, prop) {
       const x = Reflect.get(target, prop, target);
@@ -37,7 +47,9 @@ export function at_ops(cpu: number, afterOps: number, fault: () => void): void {
     },
     set(target, prop, value) {
       Reflect.set(target, prop, value, target);
-      if (prop === String(K.stats + CNT.ops) && value >= afterOps) fault();
+      if (prop === String(K.stats + CNT.ops) && value >= afterOps) {
+        if (onMachine === 0 || machines === onMachine) fault();
+      }
       return true;
     },
   };
@@ -49,6 +61,7 @@ export function at_ops(cpu: number, afterOps: number, fault: () => void): void {
     enumerable: true,
     get: () => (K.cpu === cpu ? proxy : real),
     set(v: Float64Array<SharedArrayBuffer>) {
+      machines++; // kernel_attach: a new machine on this thread
       real = v;
       proxy = new Proxy(v, handler);
     },
