@@ -3,9 +3,10 @@
  * the host thread run as before, on the one buffer, but one at a time. The
  * actor that runs holds the token; at every preemption point (point(), the
  * lock and IPI spin loops, cpu_relax) it takes the next decision and hands
- * the token to the actor picked, through its turn word (Atomics.store +
- * notify); every other actor waits on its own turn word (spin first, then
- * Atomics.wait). The decision state (the PRNG, PCT's priorities and change
+ * the token to the actor picked, through its turn word; every other actor
+ * waits on its own turn word: a short spin if a core is left for it, then
+ * Atomics.wait, having said so in the word, so that a hand-over notifies
+ * (a futex wake) only a sleeper. The decision state (the PRNG, PCT's priorities and change
  * points, the step count) lives in the SCHED region of the buffer, and only
  * the token's holder touches it, so a schedule is a pure function of its
  * seed, kind and the configuration, whichever thread happens to take a
@@ -20,7 +21,10 @@
  *   yield.
  * - The host (discards, timer and device interrupts) is the environment: at
  *   a decision, with probability 1/HOST_EVERY, it gets one turn (its tick on
- *   the logical clock), then the decision is taken again.
+ *   the logical clock), then the decision is taken again, as the host's. The
+ *   host's state is in the buffer, so the thread that holds the token runs
+ *   the host's turn itself (host_turn): a host turn is a decision like any
+ *   other (logged, hashed, scripted), and costs no thread switch.
  *
  * Logical time: the recorder's now() under a controlled scheduler is the
  * event count (a microsecond an event); the host's clock is the step count
@@ -31,9 +35,11 @@
  * progress: SCHED.deadlock, the stop word, and every actor parks until the
  * main thread ends the machine (a STALL of kind deadlock).
  */
+import { availableParallelism } from 'node:os';
 import type { Config } from '../config.ts';
+import { host_tick } from '../host/hypervisor.ts';
 import { CTRL, SCHED, SCHED_KIND, type Views } from '../shm/layout.ts';
-import { K, P } from './context.ts';
+import { K, P, switch_cpu } from './context.ts';
 
 export type SchedKind = keyof typeof SCHED_KIND;
 export const SCHED_KINDS = ['os', 'random', 'pct'] as const satisfies readonly SchedKind[];
@@ -44,16 +50,25 @@ export const HOST_EVERY = 8;
 export const STEP_US = 5;
 /** Spinning-waiter decisions in a row (per CPU) after which no CPU can progress. */
 export const DEADLOCK_SPINS = 400;
-/** Spins on a turn word before sleeping on it. */
-const TURN_SPINS = 2000;
+/**
+ * Spins on a turn word before sleeping on it, for at most the cores but one
+ * waiters at a time (the token's holder needs a core): a hand-over to a
+ * spinning waiter costs no wake-up, but on an oversubscribed machine a
+ * spinner takes the holder's core. Measured (2 cores, load ~10, random, 2
+ * and 4 CPUs): 2000 spins ran 40-60% of the steps per second of sleeping at
+ * once, 50-200 spins about as many; so a short spin, then sleep.
+ */
+const TURN_SPINS = 100;
+/** Waiters that may spin at once: the cores but one (set at attach). */
+let maxSpinners = 1;
 /** Sleep on a turn word at most this long before looking at the abort state again. */
 const TURN_WAIT_MS = 50;
 
 /** This thread's view: `on` is the one test point() pays under --sched os. */
 export const S = { on: false, me: -1, host: -1, base: 0, turn: 0 };
 
-/** Turn word values. */
-const TURN = { wait: 0, go: 1, abort: 2 } as const;
+/** Turn word values. `sleep`: its actor sleeps on it (the hand-over must notify). */
+const TURN = { wait: 0, go: 1, abort: 2, sleep: 3 } as const;
 
 /** The points at which a CPU waits for another (a spinning waiter). */
 let spinPoint = new Uint8Array(0);
@@ -65,6 +80,7 @@ export function sched_attach(v: Views, cfg: Config, actor: number): void {
   S.host = v.L.nr_cpus;
   S.base = v.L.sched;
   S.turn = v.L.sched_turn + actor * 16;
+  maxSpinners = Math.max(0, availableParallelism() - 1);
   spinPoint = new Uint8Array(64);
   spinPoint[P.spin] = 1;
   spinPoint[P['ipi-wait']] = 1;
@@ -167,23 +183,39 @@ export function sched_host_ms(): number {
 export function sched_wait_turn(): boolean {
   const i32 = K.i32;
   const w = S.turn;
-  for (let spins = 0; ; spins++) {
+  const spinners = S.base + SCHED.spinners;
+  // spin only while a core is left for the token's holder; else sleep at once
+  let spinning = Atomics.add(i32, spinners, 1) < maxSpinners;
+  if (!spinning) Atomics.sub(i32, spinners, 1);
+  let spins = spinning ? TURN_SPINS : 0;
+  for (;;) {
     const t = Atomics.load(i32, w);
-    if (t === TURN.go) {
+    if (t === TURN.go || t === TURN.abort) {
+      if (spinning) Atomics.sub(i32, spinners, 1);
+      if (t === TURN.abort) return false;
       Atomics.store(i32, w, TURN.wait);
       return true;
     }
-    if (t === TURN.abort) return false;
-    if (spins >= TURN_SPINS) Atomics.wait(i32, w, TURN.wait, TURN_WAIT_MS);
+    if (spins > 0) {
+      spins--;
+      continue;
+    }
+    if (spinning) {
+      Atomics.sub(i32, spinners, 1);
+      spinning = false;
+    }
+    // Sleep, saying so first: the hand-over notifies only a sleeper.
+    const cur = Atomics.compareExchange(i32, w, TURN.wait, TURN.sleep);
+    if (cur === TURN.wait || cur === TURN.sleep) Atomics.wait(i32, w, TURN.sleep, TURN_WAIT_MS);
   }
 }
 
 function hand_to(next: number): void {
   const i32 = K.i32;
   i32[S.base + SCHED.token] = next;
+  i32[S.base + SCHED.handoffs]!++;
   const w = K.L.sched_turn + next * 16;
-  Atomics.store(i32, w, TURN.go);
-  Atomics.notify(i32, w);
+  if (Atomics.exchange(i32, w, TURN.go) === TURN.sleep) Atomics.notify(i32, w);
 }
 
 /** Abort the schedule: every actor's turn word says so; nobody runs again. */
@@ -216,10 +248,53 @@ export function sched_point(p: number): void {
 
 /** `spinning`: this CPU waits for another (it cannot progress by running on). */
 export function sched_yield(spinning: boolean): void {
-  const next = sched_decide(spinning);
+  let next = sched_decide(spinning);
+  while (next === S.host) next = host_turn();
   if (next === S.me) return;
   hand_to(next);
   if (!sched_wait_turn()) park_forever();
+}
+
+/**
+ * The host's turn, run here by the token's holder as the host actor: its
+ * tick on the logical clock and its decision; at the stop word, instead,
+ * it leaves the schedule and hands over as sched_exit does. The actor to
+ * run next (never the host).
+ */
+function host_turn(): number {
+  const me = S.me;
+  const cpu = K.cpu;
+  S.me = S.host;
+  switch_cpu(S.host); // the host's flight recorder and counters
+  let next: number;
+  if (Atomics.load(K.i32, K.L.ctrl + CTRL.stop) !== 0) {
+    K.i32[K.L.sched_exited + S.host] = 1;
+    next = next_live(S.host);
+  } else {
+    host_tick(sched_host_ms());
+    next = sched_decide(false);
+  }
+  switch_cpu(cpu);
+  S.me = me;
+  return next;
+}
+
+/**
+ * The next actor after `a`, in turn, that has not left the schedule (the
+ * host, met on the way, leaves: its turn would find the stop word); -1 none.
+ */
+function next_live(a: number): number {
+  const L = K.L;
+  for (let k = 1; k <= L.nr_cpus + 1; k++) {
+    const b = (a + k) % (L.nr_cpus + 1);
+    if (exited(b)) continue;
+    if (b === S.host) {
+      K.i32[L.sched_exited + b] = 1;
+      continue;
+    }
+    return b;
+  }
+  return -1;
 }
 
 function exited(a: number): boolean {
@@ -241,6 +316,7 @@ function sched_decide(spinning: boolean): number {
     (step >= i32[b + SCHED.steps]! || i32[ctrl + CTRL.nr_violations]! > 0)
   ) {
     Atomics.store(i32, ctrl + CTRL.stop, 1);
+    Atomics.notify(i32, ctrl + CTRL.stop); // the main thread waits on it
   }
   if (me === S.host) {
     // the environment's tick says nothing about the CPUs' progress
@@ -349,22 +425,20 @@ function log_decision(step: number, next: number): number {
 }
 
 /**
- * This actor leaves the schedule for good (a CPU done quiescing, the host
- * at the stop word): hand the token to another actor still in it, or to
- * nobody when it was the last.
+ * This CPU leaves the schedule for good (done quiescing): hand the token to
+ * another actor still in it, or to nobody when it was the last.
  */
 export function sched_exit(): void {
   const i32 = K.i32;
-  const L = K.L;
-  i32[L.sched_exited + S.me] = 1;
-  for (let k = 1; k <= L.nr_cpus + 1; k++) {
-    const a = (S.me + k) % (L.nr_cpus + 1);
-    if (!exited(a)) {
-      hand_to(a);
-      return;
-    }
+  i32[K.L.sched_exited + S.me] = 1;
+  const next = next_live(S.me);
+  if (next >= 0) {
+    hand_to(next);
+    return;
   }
   i32[S.base + SCHED.token] = -1;
+  Atomics.store(i32, S.base + SCHED.done, 1);
+  Atomics.notify(i32, S.base + SCHED.done);
 }
 
 /** What a controlled schedule did, for the report (main thread). */
@@ -375,6 +449,8 @@ export type ScheduleReport = {
   /** decisions taken (the schedule's steps plus the wind-down to quiescence) */
   stepsRun: number;
   switches: number;
+  /** switches that handed the token to another thread (a host turn runs on the holder's) */
+  handoffs: number;
   /** FNV-1a of every decision: equal hashes, equal schedules */
   hash: string;
   deadlock: boolean;
@@ -398,6 +474,7 @@ export function readSchedule(
     steps: cfg.sched.steps,
     stepsRun: i32[b + SCHED.step]!,
     switches: i32[b + SCHED.switches]!,
+    handoffs: i32[b + SCHED.handoffs]!,
     hash: (i32[b + SCHED.hash]! >>> 0).toString(16).padStart(8, '0'),
     deadlock: i32[b + SCHED.deadlock] !== 0,
     log: Array.from({ length: n }, (_, i) => [

@@ -12,6 +12,7 @@ import { ipi_point, pending_nap, point } from '../kernel/smp.ts';
 import { CNT, CPU_STATE, CTRL, PERCPU, PERCPU_HOLD } from '../shm/layout.ts';
 import { memstat_every } from '../soak/memstat.ts';
 import { workload_op } from '../workload/workload.ts';
+import { waitWord } from './wait.ts';
 
 /** Operations between two looks at the stop word. */
 const BATCH = 64;
@@ -19,7 +20,6 @@ const BATCH = 64;
 const YIELD_MS = 20;
 
 const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export async function cpu_loop(): Promise<void> {
   const { i32, f64, L } = K;
@@ -27,8 +27,10 @@ export async function cpu_loop(): Promise<void> {
   const state = K.percpu + PERCPU.state;
   i32[state] = CPU_STATE.starting;
   Atomics.add(i32, ctrl + CTRL.nr_ready, 1);
+  Atomics.notify(i32, ctrl + CTRL.nr_ready);
+  // the main thread notifies go (a stop before it is seen within a millisecond)
   while (Atomics.load(i32, ctrl + CTRL.go) === 0 && Atomics.load(i32, ctrl + CTRL.stop) === 0) {
-    await sleep(1);
+    await waitWord(i32, ctrl + CTRL.go, 0, 1);
   }
   i32[state] = CPU_STATE.running;
   // --sched random|pct: run only with the token (false: the schedule was aborted before we ran).

@@ -37,6 +37,7 @@ import { type LockReport, readLocks } from '../stats/lockstat.ts';
 import { type CpuState, callData, cpuState, type Owed, owedResponses } from './inspect.ts';
 import { makeStutter } from './stutter.ts';
 import { machineWorkers, type ThreadApi, type ThreadSummary } from './thread.ts';
+import { waitWord } from './wait.ts';
 
 /** How long threads get to load and attach (tsx compiles on first load). */
 const SETUP_TIMEOUT_MS = 60_000;
@@ -372,15 +373,7 @@ export async function runOnCrew(
   const wall0 = performance.now();
   try {
     const failed = () => crew.poolError ?? threads.find((t) => t.error)?.error;
-    // A thread's setup writes the buffer (workload_init maps its tasks' libc: do_mmap takes
-    // locks, and lockdep and lock_stat note who came first): under a controlled scheduler the
-    // setups run one after the other in CPU order, so that even that is a function of the config.
-    const setupAll = controlled
-      ? (async () => {
-          for (const t of threads) await t.api.setup(v.sab, cfg, t.cpu);
-          await Promise.all(threads.map((t) => t.api.start()));
-        })()
-      : Promise.all(threads.map((t) => t.api.setup(v.sab, cfg, t.cpu).then(() => t.api.start())));
+    const setupAll = Promise.all(threads.map((t) => t.api.setup(v.sab, cfg, t.cpu, true)));
     let setupDone = false;
     await withTimeout(
       Promise.race([
@@ -398,12 +391,13 @@ export async function runOnCrew(
     await setupAll;
     // Start barrier: every CPU and the host attached.
     const readyBy = performance.now() + SETUP_TIMEOUT_MS;
-    while (Atomics.load(i32, ctrl + CTRL.nr_ready) < cfg.cpus && !failed()) {
+    for (let n: number; (n = Atomics.load(i32, ctrl + CTRL.nr_ready)) < cfg.cpus && !failed(); ) {
       if (performance.now() > readyBy) throw new Error('CPUs did not reach the start barrier');
-      await sleep(2);
+      await waitWord(i32, ctrl + CTRL.nr_ready, n, 2);
     }
     t0 = performance.now();
     Atomics.store(i32, ctrl + CTRL.go, 1);
+    Atomics.notify(i32, ctrl + CTRL.go);
 
     // ---- watch ----
     const lastOps = new Float64Array(cfg.cpus);
@@ -423,7 +417,7 @@ export async function runOnCrew(
     let schedStep = -1;
     let schedSince = t0;
     while (controlled && Atomics.load(i32, ctrl + CTRL.stop) === 0 && !stall) {
-      await sleep(5);
+      await waitWord(i32, ctrl + CTRL.stop, 0, 5); // the holder that sets it notifies
       const t = performance.now();
       const step = Atomics.load(i32, L.sched + SCHED.step);
       if (step !== schedStep) {
@@ -552,7 +546,7 @@ export async function runOnCrew(
         by = 0;
         break;
       }
-      await sleep(2);
+      await waitWord(i32, L.sched + SCHED.done, 0, 2); // the last actor to leave notifies
     }
     while (!allDone() && performance.now() < by) await sleep(5);
     t1 = performance.now();

@@ -19,7 +19,7 @@ import { migrate_reset } from '../kernel/migrate.ts';
 import { sched_attach } from '../kernel/sched.ts';
 import { vmscan_reset } from '../kernel/vmscan.ts';
 import { widen_reset } from '../kernel/widen.ts';
-import { attach, computeLayout } from '../shm/layout.ts';
+import { attach, CTRL, computeLayout, type Views } from '../shm/layout.ts';
 import { lockstat_reset_sites, lockstat_sites, type ThreadLockSites } from '../stats/lockstat.ts';
 import { workload_init } from '../workload/workload.ts';
 import { cpu_loop } from './cpu.ts';
@@ -78,9 +78,9 @@ export type ThreadApi = {
    * Attach to the buffer as `cpu` (the host: nr_cpus) for one machine. A
    * reused thread (the schedules of a controlled run, controlled.ts) is set
    * up again for each: every piece of this thread's JS state starts as in a
-   * fresh thread (reset_thread_state).
+   * fresh thread (reset_thread_state). `start`: and start (one message, not two).
    */
-  setup(sab: SharedArrayBuffer, cfg: Config, cpu: number): ThreadInfo;
+  setup(sab: SharedArrayBuffer, cfg: Config, cpu: number, start?: boolean): ThreadInfo;
   start(): boolean;
   /** After the machine stopped: waits for this thread's loop to return, then sums it up. */
   collect(): Promise<ThreadSummary>;
@@ -109,6 +109,27 @@ function reset_thread_state(): void {
   K.irqsOffAt = 0;
 }
 
+/**
+ * A CPU's setup writes the buffer (workload_init maps its tasks' libc:
+ * do_mmap takes locks, and lockdep and lock_stat note which CPU came
+ * first): the CPUs' setups take turns in CPU order (CTRL.setup_turn), so
+ * that even that is a function of the config, and a schedule starts from
+ * the same buffer every time.
+ */
+function setup_in_turn(v: Views, cpu: number, fn: () => void): void {
+  const turn = v.L.ctrl + CTRL.setup_turn;
+  const by = performance.now() + SETUP_TURN_TIMEOUT_MS;
+  for (let t: number; (t = Atomics.load(v.i32, turn)) !== cpu; ) {
+    if (performance.now() > by) throw new Error(`setup: cpu ${t} did not finish its setup`);
+    Atomics.wait(v.i32, turn, t, 100);
+  }
+  fn();
+  Atomics.store(v.i32, turn, cpu + 1);
+  Atomics.notify(v.i32, turn);
+}
+/** As the main thread's setup timeout (machine.ts). */
+const SETUP_TURN_TIMEOUT_MS = 60_000;
+
 export default async function machineThread(task: ThreadTask): Promise<ThreadInfo> {
   let info: ThreadInfo | undefined;
   let loop: Promise<unknown> | undefined;
@@ -119,15 +140,16 @@ export default async function machineThread(task: ThreadTask): Promise<ThreadInf
   let wake!: () => void;
   let woken = new Promise<void>((r) => (wake = r));
   const api: ThreadApi = {
-    setup(sab, cfg, cpu) {
+    setup(sab, cfg, cpu, start = false) {
       if (loop) throw new Error('setup while a machine runs on this thread');
       reset_thread_state();
       const v = attach(sab, computeLayout(cfg));
       kernel_attach(v, cfg, cpu);
       sched_attach(v, cfg, cpu); // after kernel_attach: it turns the machine's wall-clock delays off
-      if (task.role === 'cpu') workload_init(cfg.seed, cpu);
+      if (task.role === 'cpu') setup_in_turn(v, cpu, () => workload_init(cfg.seed, cpu));
       info = { threadId, role: task.role, cpu };
       wallMs = 0;
+      if (start) api.start();
       return info;
     },
     start() {

@@ -37,6 +37,7 @@
  * | latency (f64)   | per CPU: LATENCY histograms | 64-byte multiples  | (irqsoff, IPI latency histograms)    |
  * | lockdep         | LOCKDEP: usage, graph, records, reports | ~60 KiB  | (lockdep's lock_class usage, chains) |
  * | sched           | SCHED header, a turn line per actor, log | ~70 KiB   | (the controlled scheduler: --sched)  |
+ * | host (f64)      | HOST: the host's state between ticks | one line        | (the hypervisor's clock hand, quotas) |
  *
  * Every spinlock is a LOCK_SLOT of consecutive Int32 words (tas/pv state or
  * ticket next, ticket owner, last CPU): a lock in a line shared with other
@@ -69,6 +70,7 @@ export const CTRL = {
   nr_parked: 8, // CPUs parked for stop_machine (the main thread waits on it)
   list_bug: 9, // 1 once a list-corruption was reported (later finds are its echoes)
   guided_arm: 10, // --guided: the workload mix arm the CPUs run (src/check/guided.ts; 0: as configured)
+  setup_turn: 11, // the CPU whose thread may write its setup into the buffer now (thread.ts)
   nr_words: 16,
 } as const;
 
@@ -95,13 +97,33 @@ export const SCHED = {
   hash: 13, // FNV-1a of every decision (step, next)
   script_n: 14, // a scripted schedule's switches (shrink): 0 none
   script_at: 15, // the next scripted switch to take
-  nr_words: 16,
+  handoffs: 16, // hand-overs of the token to another thread (a host turn is none: the holder runs it)
+  spinners: 17, // threads spinning on their turn word now (at most the cores but one)
+  done: 18, // 1: every actor has left the schedule (notified: the main thread and the host wait on it)
+  nr_words: 32,
   /** PCT change points kept at most (DEPTH - 1). */
   max_change_points: 32,
   /** Context switches logged at most (pairs of words). */
   max_log: 8192,
 } as const;
 export const SCHED_KIND = { os: 0, random: 1, pct: 2 } as const;
+
+/**
+ * The host's state between its ticks (src/host/hypervisor.ts), Float64: in
+ * the buffer, not in the host thread, because under a controlled scheduler
+ * the tick runs on whichever thread holds the token (sched.ts).
+ */
+export const HOST = {
+  started: 0, // 1 once the first tick set the clocks
+  hand: 1, // the clock hand: the next frame to look at
+  quota: 2, // discards owed (fractional)
+  last: 3, // the host clock at the last tick (ms)
+  timer_quota: 4, // timer interrupts owed
+  net_quota: 5, // device interrupts owed
+  next_cpu: 6, // the CPU the next device interrupt goes to
+  discards: 7, // frames discarded so far
+  nr_words: 8,
+} as const;
 
 /** Per-CPU line 0 (written by its owner). */
 export const PERCPU = {
@@ -545,6 +567,8 @@ export function computeLayout(cfg: Pick<Config, 'cpus' | 'pages' | 'files' | 'pa
     sched_log: region(2 * SCHED.max_log, 4),
     /** a scripted schedule (hvaemu shrink): its switches as (step, actor) pairs */
     sched_script: region(2 * SCHED.max_log, 4),
+    /** f64 index: the host's state between ticks (HOST) */
+    host: region(HOST.nr_words, 8),
     bytes: 0,
   };
   L.bytes = alignUp(bytes, LINE);
