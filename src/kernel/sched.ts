@@ -36,10 +36,22 @@
  * main thread ends the machine (a STALL of kind deadlock).
  */
 import { availableParallelism } from 'node:os';
+import { EV } from '../check/events.ts';
+import { rec } from '../check/recorder.ts';
 import type { Config } from '../config.ts';
 import { host_tick } from '../host/hypervisor.ts';
-import { CTRL, SCHED, SCHED_KIND, type Views } from '../shm/layout.ts';
+import {
+  CTRL,
+  PERCPU,
+  PERCPU_PENDING,
+  percpuBase,
+  SCHED,
+  SCHED_KIND,
+  type Views,
+} from '../shm/layout.ts';
 import { K, P, switch_cpu } from './context.ts';
+import { migrate_eligible } from './migrate.ts';
+import { do_IRQ } from './smp.ts';
 
 export type SchedKind = keyof typeof SCHED_KIND;
 export const SCHED_KINDS = ['os', 'random', 'pct'] as const satisfies readonly SchedKind[];
@@ -48,6 +60,19 @@ export const SCHED_KINDS = ['os', 'random', 'pct'] as const satisfies readonly S
 export const HOST_EVERY = 8;
 /** Logical microseconds a step: the host's discard and interrupt rates run on this clock. */
 export const STEP_US = 5;
+/**
+ * --delay under a controlled scheduler: microseconds of delay a step is worth
+ * (a delay of D us keeps its CPU out of D / DELAY_STEP_US decisions). A CPU
+ * under --sched os runs a preemption point every 0.2-1 us; with 5 us (the
+ * host's STEP_US) a 1 ms fault window lasted 200 decisions, too few for
+ * another CPU to discard, park, splice and free the page (no
+ * irq-enable-before-ref in 1437 schedules), with 1 us it is found.
+ */
+export const DELAY_STEP_US = 1;
+/** --migrate: one movable decision in this many moves the task (sched_migrate). */
+export const MIGRATE_EVERY = 32;
+/** Spinning-waiter decisions in a row (per CPU) after which a CPU in a delay is woken. */
+const SKIP_SPINS = 16;
 /** Spinning-waiter decisions in a row (per CPU) after which no CPU can progress. */
 export const DEADLOCK_SPINS = 400;
 /**
@@ -72,6 +97,11 @@ const TURN = { wait: 0, go: 1, abort: 2, sleep: 3 } as const;
 
 /** The points at which a CPU waits for another (a spinning waiter). */
 let spinPoint = new Uint8Array(0);
+/** --delay under a controlled scheduler: the points with a delay, and each point's delay (sched_delay). */
+let delayAt = new Uint8Array(0);
+let delayUs = new Float64Array(0);
+let delaySpanUs = new Float64Array(0);
+let delayEvery = new Uint32Array(0);
 
 export function sched_attach(v: Views, cfg: Config, actor: number): void {
   S.on = cfg.sched.kind !== 'os';
@@ -84,6 +114,12 @@ export function sched_attach(v: Views, cfg: Config, actor: number): void {
   spinPoint = new Uint8Array(64);
   spinPoint[P.spin] = 1;
   spinPoint[P['ipi-wait']] = 1;
+  delayUs = Float64Array.from(cfg.delaysUs);
+  delaySpanUs = Float64Array.from(cfg.delaySpansUs);
+  delayEvery = Uint32Array.from(cfg.delayEvery);
+  delayAt = Uint8Array.from(cfg.delaysUs, (d, p) =>
+    d > 0 || (cfg.delaySpansUs[p] ?? 0) > 0 ? 1 : 0,
+  );
   // The interleaving is the scheduler's: no wall-clock delays inside the machine.
   K.faultDeliveryMs = 0;
   K.ipiDeliveryMs = 0;
@@ -125,6 +161,7 @@ export function sched_init(v: Views, cfg: Config): void {
   }
   for (let c = 0; c < n; c++) i32[L.sched_prio + c] = prio[c]!;
   i32[L.sched_prio + n] = -0x40000000; // the host is not a PCT thread
+  for (let a = 0; a <= n; a++) i32[L.sched_cpu + a] = a; // --migrate: each thread starts as its CPU
   for (let i = 0; i < SCHED.max_change_points; i++) {
     i32[L.sched_cp + i] = i < depth - 1 ? 1 + (next() % cfg.sched.steps) : -1;
   }
@@ -210,7 +247,8 @@ export function sched_wait_turn(): boolean {
   }
 }
 
-function hand_to(next: number): void {
+/** Hand the token to `next` (exported for the bench's hand-off latency: benchmarks/jobs.ts). */
+export function hand_to(next: number): void {
   const i32 = K.i32;
   i32[S.base + SCHED.token] = next;
   i32[S.base + SCHED.handoffs]!++;
@@ -243,16 +281,102 @@ function park_forever(): never {
 export function sched_point(p: number): void {
   // A wait loop's point: its cpu_relax takes the decision, as a spinning waiter.
   if (spinPoint[p] === 1) return;
+  if (delayAt[p] !== 1) {
+    sched_yield(false);
+    return;
+  }
+  sched_delay(p);
   sched_yield(false);
+  // Picked during the delay: an interrupt to take (the delay goes on after it, as a
+  // wall-clock delay takes interrupts and sleeps on), or nobody else could run (it is over).
+  const i32 = K.i32;
+  const wake = K.L.sched_wake + S.me;
+  while (i32[wake]! > i32[S.base + SCHED.step]!) {
+    if (i32[K.percpu + PERCPU.irqs_enabled] === 0 || i32[K.pending] === 0) break;
+    do_IRQ(); // its return is a decision: we are not picked again before the delay ends or another interrupt
+  }
+  i32[wake] = 0;
 }
 
 /** `spinning`: this CPU waits for another (it cannot progress by running on). */
 export function sched_yield(spinning: boolean): void {
-  let next = sched_decide(spinning);
+  const movable = K.migrate && !spinning && S.me !== S.host && migrate_eligible();
+  if (movable) sched_migrate();
+  sched_switch(spinning ? DECIDE.spinning : DECIDE.running, movable);
+}
+
+/**
+ * Return from an interrupt (do_IRQ): the interrupted code's next
+ * instruction and the other CPUs' (the IPI's sender, waiting for our
+ * `finished`) may come in either order, so the schedule decides here too.
+ * It neither counts as nor ends a spinning wait: a waiter that takes
+ * interrupts while it spins is still waiting.
+ */
+export function sched_irq_return(): void {
+  sched_switch(DECIDE.irq, false);
+}
+
+/** How a decision is taken: by a CPU that runs on, by a spinning waiter, at an interrupt's return. */
+const DECIDE = { running: 0, spinning: 1, irq: 2 } as const;
+
+function sched_switch(how: number, movable: boolean): void {
+  let next = sched_decide(how);
   while (next === S.host) next = host_turn();
   if (next === S.me) return;
+  const i32 = K.i32;
+  i32[K.L.sched_movable + S.me] = movable ? 1 : 0;
   hand_to(next);
   if (!sched_wait_turn()) park_forever();
+  i32[K.L.sched_movable + S.me] = 0;
+  // a task that was moved while we waited: we resume as the CPU it left
+  const mv = i32[K.L.sched_move + S.me]!;
+  if (mv !== 0) {
+    i32[K.L.sched_move + S.me] = 0;
+    const from = K.cpu;
+    switch_cpu(mv - 1);
+    rec(EV['migrate-in'], -1, from, K.home);
+  }
+}
+
+/**
+ * --migrate under a controlled scheduler: task migration is a decision of
+ * the schedule, not a wall-clock delay. At a point where this task could be
+ * preempted (migrate_eligible), with probability 1/MIGRATE_EVERY (a draw of
+ * the schedule's PRNG, so replay takes it again) it swaps CPUs with the
+ * task of another thread that waits at such a point too, as migrate.ts's
+ * handshake does between two running threads: this thread goes on as that
+ * CPU, the other resumes as ours. The point words go with the tasks.
+ */
+function sched_migrate(): void {
+  if (rand() % MIGRATE_EVERY !== 0) return;
+  const i32 = K.i32;
+  const L = K.L;
+  let movable = 0;
+  for (let a = 0; a < L.nr_cpus; a++) {
+    if (a !== S.me && !exited(a) && i32[L.sched_movable + a] === 1) movable++;
+  }
+  if (movable === 0) return;
+  let k = rand() % movable;
+  let other = -1;
+  for (let a = 0; a < L.nr_cpus && other < 0; a++) {
+    if (a !== S.me && !exited(a) && i32[L.sched_movable + a] === 1 && k-- === 0) other = a;
+  }
+  const mine = K.cpu;
+  const theirs = i32[L.sched_cpu + other]!;
+  const pMine = i32[percpuBase(L, mine) + PERCPU.point]!;
+  const pTheirs = i32[percpuBase(L, theirs) + PERCPU.point]!;
+  rec(EV['migrate-out'], -1, theirs, K.home);
+  switch_cpu(theirs);
+  i32[percpuBase(L, theirs) + PERCPU.point] = pMine;
+  i32[percpuBase(L, mine) + PERCPU.point] = pTheirs;
+  rec(EV['migrate-in'], -1, mine, K.home);
+  i32[L.sched_cpu + S.me] = theirs;
+  i32[L.sched_cpu + other] = mine;
+  i32[L.sched_move + other] = mine + 1;
+  i32[L.sched_movable + other] = 0;
+  i32[S.base + SCHED.migrations]!++;
+  const b = S.base;
+  i32[b + SCHED.hash] = Math.imul(i32[b + SCHED.hash]! ^ (0x10000 + other), 0x01000193);
 }
 
 /**
@@ -272,7 +396,7 @@ function host_turn(): number {
     next = next_live(S.host);
   } else {
     host_tick(sched_host_ms());
-    next = sched_decide(false);
+    next = sched_decide(DECIDE.running);
   }
   switch_cpu(cpu);
   S.me = me;
@@ -301,7 +425,8 @@ function exited(a: number): boolean {
   return K.i32[K.L.sched_exited + a] !== 0;
 }
 
-function sched_decide(spinning: boolean): number {
+function sched_decide(how: number): number {
+  const spinning = how === DECIDE.spinning;
   const i32 = K.i32;
   const L = K.L;
   const b = S.base;
@@ -318,8 +443,8 @@ function sched_decide(spinning: boolean): number {
     Atomics.store(i32, ctrl + CTRL.stop, 1);
     Atomics.notify(i32, ctrl + CTRL.stop); // the main thread waits on it
   }
-  if (me === S.host) {
-    // the environment's tick says nothing about the CPUs' progress
+  if (me === S.host || how === DECIDE.irq) {
+    // the environment's tick, or an interrupt's return, says nothing about the CPUs' progress
   } else if (spinning) {
     const s = i32[b + SCHED.spins]! + 1;
     i32[b + SCHED.spins] = s;
@@ -333,6 +458,16 @@ function sched_decide(spinning: boolean): number {
     i32[b + SCHED.spins] = 0;
   }
   if (i32[b + SCHED.kind]! < 0) return log_decision(step, scripted(step, spinning));
+  // Only spinning waiters have run for a while (each had its turns), and a CPU is in a
+  // delay: they most likely wait for it; the clock skips to the end of its delay. Without
+  // it they would spin the delay away, and long enough to look like a deadlock.
+  if (spinning && i32[b + SCHED.spins]! >= SKIP_SPINS * n) {
+    const sleeper = earliest_sleeper(true);
+    if (sleeper >= 0) {
+      i32[L.sched_wake + sleeper] = 0;
+      return log_decision(step, sleeper);
+    }
+  }
   // The environment's turn: the host's tick, then decide again.
   if (me !== S.host && !exited(S.host) && rand() % HOST_EVERY === 0) {
     return log_decision(step, S.host);
@@ -351,7 +486,7 @@ function sched_decide(spinning: boolean): number {
     }
     let best = -0x7fffffff;
     for (let c = 0; c < n; c++) {
-      if (exited(c) || (spinning && c === me)) continue;
+      if (exited(c) || (spinning && c === me) || !awake(c, step)) continue;
       const pr = i32[L.sched_prio + c]!;
       if (pr > best) {
         best = pr;
@@ -360,11 +495,13 @@ function sched_decide(spinning: boolean): number {
     }
   } else {
     let live = 0;
-    for (let c = 0; c < n; c++) if (!exited(c) && !(spinning && c === me)) live++;
+    for (let c = 0; c < n; c++) {
+      if (!exited(c) && !(spinning && c === me) && awake(c, step)) live++;
+    }
     if (live > 0) {
       let k = rand() % live;
       for (let c = 0; c < n; c++) {
-        if (exited(c) || (spinning && c === me)) continue;
+        if (exited(c) || (spinning && c === me) || !awake(c, step)) continue;
         if (k-- === 0) {
           next = c;
           break;
@@ -372,8 +509,57 @@ function sched_decide(spinning: boolean): number {
       }
     }
   }
-  if (next < 0) next = me < n && !exited(me) ? me : S.host; // nobody else: run on
+  // Nobody else awake: the earliest to wake from a delay (the clock skips ahead: its delay
+  // is over), else run on.
+  if (next < 0) {
+    next = earliest_sleeper(spinning);
+    if (next >= 0) i32[L.sched_wake + next] = 0;
+  }
+  if (next < 0) next = me < n && !exited(me) ? me : S.host;
   return log_decision(step, next);
+}
+
+/**
+ * Awake: not in a delay (--delay under a controlled scheduler, sched_delay),
+ * or in one with interrupts on and one pending, which ends it (in a delay
+ * under --sched os an interrupt is taken too).
+ */
+function awake(c: number, step: number): boolean {
+  const i32 = K.i32;
+  const L = K.L;
+  const wake = i32[L.sched_wake + c]!;
+  if (wake <= step) return true;
+  const pc = percpuBase(L, i32[L.sched_cpu + c]!);
+  return i32[pc + PERCPU.irqs_enabled] !== 0 && i32[pc + PERCPU_PENDING] !== 0;
+}
+
+function earliest_sleeper(spinning: boolean): number {
+  const i32 = K.i32;
+  const L = K.L;
+  let next = -1;
+  for (let c = 0; c < L.nr_cpus; c++) {
+    if (exited(c) || (spinning && c === S.me) || i32[L.sched_wake + c] === 0) continue;
+    if (next < 0 || i32[L.sched_wake + c]! < i32[L.sched_wake + next]!) next = c;
+  }
+  return next;
+}
+
+/**
+ * --delay POINT=D[..D2][@N] under a controlled scheduler: a delay is not a
+ * wall-clock sleep but logical time, D / DELAY_STEP_US steps of the schedule in
+ * which this CPU is not picked (the others run), drawn with the schedule's
+ * PRNG (the span, one pass in N) so that replay draws the same. An interrupt
+ * with interrupts on ends it early, and so does having nobody else to run.
+ */
+function sched_delay(p: number): void {
+  const i32 = K.i32;
+  if (i32[S.base + SCHED.kind]! < 0) return; // a scripted schedule: its switches say it all
+  const every = delayEvery[p]!;
+  if (every > 1 && rand() % every !== 0) return;
+  let us = delayUs[p]!;
+  if (delaySpanUs[p]! > 0) us += (rand() / 2 ** 32) * delaySpanUs[p]!;
+  const steps = Math.ceil(us / DELAY_STEP_US);
+  if (steps > 0) i32[K.L.sched_wake + S.me] = i32[S.base + SCHED.step]! + steps;
 }
 
 /**
@@ -451,6 +637,8 @@ export type ScheduleReport = {
   switches: number;
   /** switches that handed the token to another thread (a host turn runs on the holder's) */
   handoffs: number;
+  /** --migrate: tasks the schedule moved to another CPU (swaps) */
+  migrations: number;
   /** FNV-1a of every decision: equal hashes, equal schedules */
   hash: string;
   deadlock: boolean;
@@ -475,6 +663,7 @@ export function readSchedule(
     stepsRun: i32[b + SCHED.step]!,
     switches: i32[b + SCHED.switches]!,
     handoffs: i32[b + SCHED.handoffs]!,
+    migrations: i32[b + SCHED.migrations]!,
     hash: (i32[b + SCHED.hash]! >>> 0).toString(16).padStart(8, '0'),
     deadlock: i32[b + SCHED.deadlock] !== 0,
     log: Array.from({ length: n }, (_, i) => [

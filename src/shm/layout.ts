@@ -100,6 +100,7 @@ export const SCHED = {
   handoffs: 16, // hand-overs of the token to another thread (a host turn is none: the holder runs it)
   spinners: 17, // threads spinning on their turn word now (at most the cores but one)
   done: 18, // 1: every actor has left the schedule (notified: the main thread and the host wait on it)
+  migrations: 19, // --migrate: tasks moved by the scheduler (each a swap of two threads' CPUs)
   nr_words: 32,
   /** PCT change points kept at most (DEPTH - 1). */
   max_change_points: 32,
@@ -567,6 +568,12 @@ export function computeLayout(cfg: Pick<Config, 'cpus' | 'pages' | 'files' | 'pa
     sched_log: region(2 * SCHED.max_log, 4),
     /** a scripted schedule (hvaemu shrink): its switches as (step, actor) pairs */
     sched_script: region(2 * SCHED.max_log, 4),
+    /** --migrate under the scheduler, per actor: the CPU it plays, the CPU to become when it next runs (+1, 0 none), and whether its task could be moved where it waits */
+    sched_cpu: region(nr_recorders, 4),
+    sched_move: region(nr_recorders, 4),
+    sched_movable: region(nr_recorders, 4),
+    /** --delay under the scheduler, per actor: the step its delay ends at (0: none) */
+    sched_wake: region(nr_recorders, 4),
     /** f64 index: the host's state between ticks (HOST) */
     host: region(HOST.nr_words, 8),
     bytes: 0,
