@@ -36,7 +36,7 @@ import {
 import { K, P } from './context.ts';
 import { in_interrupt, irq_enter, irq_exit } from './irq.ts';
 import { trace_hardirqs_on } from './lockdep.ts';
-import { S, sched_point, sched_yield } from './sched.ts';
+import { S, sched_irq_return, sched_point, sched_yield } from './sched.ts';
 import { LOCK, spin_lock, spin_unlock } from './spinlock.ts';
 import { widen_at } from './widen.ts';
 
@@ -179,6 +179,8 @@ export function do_IRQ(): void {
   if (bits & PENDING.ipi) smp_call_function_interrupt();
   if (bits & PENDING.timer) hardirq(PENDING.timer, IRQ_SOURCE.timer);
   if (bits & PENDING.net) hardirq(PENDING.net, IRQ_SOURCE.net);
+  // --sched random|pct: the return from the interruption is an instruction boundary too
+  if (S.on) sched_irq_return();
 }
 
 /** Device interrupt handlers, installed by their drivers (net.ts, the timer). */
