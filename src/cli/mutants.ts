@@ -24,6 +24,7 @@ import {
   SHARD_HELP,
   shardCells,
 } from '../campaign/shard.ts';
+import type { Config } from '../config.ts';
 import { exitCode, type Verdict } from '../machine/machine.ts';
 import {
   type AttemptReport,
@@ -114,6 +115,8 @@ export type MutantsReport = Provenance & {
   cpus: number;
   budgetMs: number;
   widen: boolean;
+  /** --sched random|pct: the controlled scheduler of every run (each attempt a schedule). */
+  sched?: Config['sched'];
   /** The mutants asked for (--only, or all). */
   names: MutantName[];
   /** Cells per mutant (--seeds). */
@@ -221,8 +224,17 @@ export function mergeLines(c: CampaignInfo): string[] {
 
 export function renderMatrix(r: MutantsReport): string {
   const many = r.seeds > 1;
+  const sched = r.sched !== undefined;
   const rows: string[][] = [
-    ['mutant', 'killed', 'detected by', 'time', 'cell seed', 'seed', 'tries'],
+    [
+      'mutant',
+      'killed',
+      'detected by',
+      'time',
+      'cell seed',
+      'seed',
+      ...(sched ? ['schedules', 'steps'] : ['tries']),
+    ],
   ];
   for (const m of r.mutants) {
     rows.push([
@@ -236,20 +248,23 @@ export function renderMatrix(r: MutantsReport): string {
           : secs(m.timeToDetectMs),
       String(m.seed),
       String(m.attemptSeed),
-      String(m.attempts),
+      ...(sched
+        ? [String(m.schedules ?? m.attempts), String(m.steps ?? '-')]
+        : [String(m.attempts)]),
     ]);
   }
   const campaign = campaignLine(r.campaign, r.mutants.length);
   const out = [
-    `hvaemu mutants: ${r.cpus} CPUs, budget ${secs(r.budgetMs)} of machine time each${r.widen ? '' : ', no widening'}${many ? `, ${r.seeds} cells per mutant` : ''}`,
+    `hvaemu mutants: ${r.cpus} CPUs, budget ${secs(r.budgetMs)} ${sched ? 'of schedules' : 'of machine time'} each${r.widen ? '' : ', no widening'}${many ? `, ${r.seeds} cells per mutant` : ''}${r.sched ? `, --sched ${schedName(r.sched)}: schedules of ${r.sched.steps} steps` : ''}`,
     ...(campaign !== null ? [campaign] : []),
     '',
     `control: the patched protocol under each mutant's widening: ${r.control.verdict} after ${secs(r.control.durationMs)}`,
   ];
   const shards = new Set(r.control.runs.map((c) => c.shard)).size > 1;
   for (const c of r.control.runs) {
+    const ran = c.schedules !== undefined ? `  ${c.schedules} schedules, ${c.steps} steps` : '';
     out.push(
-      `  ${c.verdict.padEnd(7)} ${secs(c.durationMs).padStart(6)}  seed ${String(c.seed).padEnd(10)}  ${shards ? `shard ${c.shard}  ` : ''}${c.widening || '(no widening)'}`,
+      `  ${c.verdict.padEnd(7)} ${secs(c.durationMs).padStart(6)}  seed ${String(c.seed).padEnd(10)}  ${shards ? `shard ${c.shard}  ` : ''}${c.widening || '(no widening)'}${ran}`,
     );
     for (const l of c.evidence ?? []) out.push(`      ${l}`);
   }
@@ -277,6 +292,8 @@ export function renderMatrix(r: MutantsReport): string {
   );
   return out.join('\n');
 }
+
+const schedName = (s: Config['sched']) => (s.kind === 'pct' ? `pct:${s.depth}` : s.kind);
 
 function attemptLine(a: AttemptReport): string {
   return `  ${a.name} attempt ${a.attempt} (seed ${a.seed}): ${a.verdict} after ${secs(a.durationMs)}${a.detectedBy ? ` by ${a.detectedBy}` : ''}`;
@@ -371,6 +388,11 @@ async function mutantsCommand(
     shard,
     merged: null,
   };
+  const parsedSched =
+    f.sched !== undefined || f.steps !== undefined
+      ? parseSched(f.sched ?? 'os', f.steps)
+      : undefined;
+  const sched = parsedSched?.kind === 'os' ? undefined : parsedSched;
   const signals = stopOnSignals();
   const say = (s: string) => {
     if (!f.quiet) process.stderr.write(`${s}\n`);
@@ -383,12 +405,13 @@ async function mutantsCommand(
     widen: f.widen,
     stallTimeoutMs,
     signal: signals.signal,
-    onAttempt: (a) => say(attemptLine(a)),
+    // under a controlled scheduler an attempt is one schedule of hundreds: only those that end otherwise
+    onAttempt: (a) => {
+      if (sched === undefined || a.verdict !== 'SUCCESS') say(attemptLine(a));
+    },
     ...(f.lockdep === false ? { lockdep: false } : {}),
     ...(f.guided ? { guided: true } : {}),
-    ...(f.sched !== undefined || f.steps !== undefined
-      ? { sched: parseSched(f.sched ?? 'os', f.steps) }
-      : {}),
+    ...(sched ? { sched } : {}),
   };
   const t0 = performance.now();
   let control: ControlResult;
@@ -405,6 +428,11 @@ async function mutantsCommand(
         `${seeds > 1 ? `${cell.name} #${cell.replica}` : cell.name}: ${f.widen ? MUTANT_PROFILES[cell.name].why : 'no widening'}`,
       );
       const h = await huntMutant(cell.name, { ...opts, seed: cell.seed });
+      if (sched) {
+        say(
+          `  ${h.killed ? `killed by ${h.detectedBy}` : 'not killed'} after ${h.schedules} schedules, ${h.steps} steps (${secs(h.wallMs)})`,
+        );
+      }
       const { seed: attemptSeed, ...rest } = h;
       mutants.push({ ...rest, replica: cell.replica, seed: cell.seed, attemptSeed });
     }
@@ -429,6 +457,7 @@ async function mutantsCommand(
     cpus,
     budgetMs,
     widen: f.widen,
+    ...(sched ? { sched } : {}),
     names,
     seeds,
     campaign,

@@ -11,7 +11,8 @@
 import { performance } from 'node:perf_hooks';
 import { type Config, type ConfigInput, MUTANTS, type Mutant, makeConfig } from '../config.ts';
 import { NR_POINTS, type PointName, pointId } from '../points.ts';
-import { type RunReport, runMachine } from './machine.ts';
+import { runSchedules } from './controlled.ts';
+import { type RunOptions, type RunReport, runMachine } from './machine.ts';
 
 export type MutantName = Exclude<Mutant, 'none'>;
 export const MUTANT_NAMES = MUTANTS.filter((m): m is MutantName => m !== 'none');
@@ -26,6 +27,7 @@ export type Widening = {
   migrate?: boolean;
   ipiDeliveryUs?: number;
   pages?: number;
+  files?: number;
   pagevecSize?: number;
   /** --irq-rate: interrupts per second (timer per CPU, net for the device). */
   irqRates?: { timer: number; net: number };
@@ -155,6 +157,7 @@ export function widenConfig(w: Widening): Partial<ConfigInput> {
     'migrate',
     'ipiDeliveryUs',
     'pages',
+    'files',
     'pagevecSize',
     'irqRates',
   ] as const) {
@@ -178,6 +181,7 @@ export function widenFlags(w: Widening): string {
   if (w.migrate) f.push('--migrate');
   if (w.ipiDeliveryUs) f.push(`--ipi-delivery ${dur(w.ipiDeliveryUs)}`);
   if (w.pages !== undefined) f.push(`--pages ${w.pages}`);
+  if (w.files !== undefined) f.push(`--files ${w.files}`);
   if (w.pagevecSize !== undefined) f.push(`--pagevec-size ${w.pagevecSize}`);
   if (w.irqRates) f.push(`--irq-rate timer=${w.irqRates.timer},net=${w.irqRates.net}`);
   return f.join(' ');
@@ -231,6 +235,12 @@ export type HuntResult = {
   /** How it was caught: the violation's story, or the stall's reason. */
   evidence?: string[];
   errors?: string[];
+  /**
+   * --sched random|pct: the schedules run (the killing one included; equal
+   * to attempts) and the decisions they took, wind-downs included.
+   */
+  schedules?: number;
+  steps?: number;
 };
 
 export type ControlRun = {
@@ -240,6 +250,9 @@ export type ControlRun = {
   durationMs: number;
   violations: number;
   evidence?: string[];
+  /** --sched random|pct: the schedules run and their decisions */
+  schedules?: number;
+  steps?: number;
 };
 
 export type ControlResult = {
@@ -262,11 +275,19 @@ const randomSeed = () => (Math.random() * 0x100000000) >>> 0;
 /**
  * Under a controlled scheduler a schedule is a few thousand decisions, a few
  * hundred operations: only a tiny guest fills its memory in that time, so
- * that reclaim (and with it shrink_discards) runs at all. It replaces the
- * profile's guest size; the profile's delays are off there anyway.
+ * that reclaim (and with it shrink_discards) runs at all: 256 pages, 16
+ * files, and 128 pages a CPU above 4 CPUs (at 8 CPUs on 256 pages every
+ * page is mapped and reclaim scans the whole LRU for nothing, tens of
+ * thousands of decisions an allocation). It replaces the profile's guest
+ * size; the profile's delays run on the schedule's clock (sched.ts).
  */
-function schedGuest(opts: HuntOptions): Partial<ConfigInput> {
-  return opts.sched && opts.sched.kind !== 'os' ? { pages: 256, files: 16 } : {};
+export function schedGuest(cpus: number): { pages: number; files: number } {
+  return { pages: cpus > 4 ? 128 * cpus : 256, files: 16 };
+}
+
+/** The widening a hunt runs: under a controlled scheduler, with its tiny guest. */
+function effective(w: Widening, opts: HuntOptions): Widening {
+  return controlled(opts) ? { ...w, ...schedGuest(opts.cpus) } : w;
 }
 
 function baseConfig(opts: HuntOptions, seed: number, durationMs: number): Partial<ConfigInput> {
@@ -280,6 +301,37 @@ function baseConfig(opts: HuntOptions, seed: number, durationMs: number): Partia
     ...(opts.sched ? { sched: opts.sched } : {}),
     ...(opts.guided ? { guided: true } : {}),
   };
+}
+
+const controlled = (opts: HuntOptions) => opts.sched !== undefined && opts.sched.kind !== 'os';
+
+/**
+ * One machine run of a hunt or of the control: under --sched os, one
+ * machine for the attempt's time; under a controlled scheduler, schedules
+ * on one crew of threads (controlled.ts) until one fails or the attempt's
+ * time is spent, each schedule an attempt (onSchedule), the report the last
+ * one's.
+ */
+async function huntRun(
+  cfg: Config,
+  opts: HuntOptions,
+  onSchedule: (i: number, r: RunReport) => void,
+): Promise<{ report: RunReport; schedules: number; steps: number; durationMs: number }> {
+  const ro: RunOptions = opts.signal ? { signal: opts.signal } : {};
+  if (!controlled(opts)) {
+    const r = await runMachine(cfg, ro);
+    onSchedule(0, r);
+    return { report: r, schedules: 1, steps: 0, durationMs: r.durationMs };
+  }
+  let durationMs = 0;
+  const run = await runSchedules(cfg, {
+    ...ro,
+    onSchedule: (i, r) => {
+      durationMs += r.durationMs;
+      onSchedule(i, r);
+    },
+  });
+  return { report: run.report, schedules: run.schedules, steps: run.steps, durationMs };
 }
 
 /** What caught a run: its first violation's kind, the audit, or the stall watchdog. */
@@ -331,27 +383,30 @@ export async function runControl(
       ...baseConfig(opts, seed, share),
       stopOnViolation: false,
       protocol,
-      ...widenConfig(w),
-      ...schedGuest(opts),
+      ...widenConfig(effective(w, opts)),
     });
-    const r = await runMachine(cfg, opts.signal ? { signal: opts.signal } : {});
-    opts.onAttempt?.({
-      name: 'control',
-      attempt: k + 1,
-      seed,
-      verdict: r.verdict,
-      durationMs: r.durationMs,
-      detectedBy: detection(r)?.by ?? null,
-    });
-    res.durationMs += r.durationMs;
+    let attempt = 0;
+    const run = await huntRun(cfg, opts, (_i, r) =>
+      opts.onAttempt?.({
+        name: 'control',
+        attempt: ++attempt,
+        seed: r.config.seed,
+        verdict: r.verdict,
+        durationMs: r.durationMs,
+        detectedBy: detection(r)?.by ?? null,
+      }),
+    );
+    const r = run.report;
+    res.durationMs += run.durationMs;
     const ev = r.verdict !== 'SUCCESS' ? (evidenceOf(r) ?? [r.error?.message ?? '']) : undefined;
     res.runs.push({
-      widening: widenFlags(w),
+      widening: widenFlags(effective(w, opts)),
       verdict: r.verdict,
-      seed,
-      durationMs: r.durationMs,
+      seed: r.config.seed,
+      durationMs: run.durationMs,
       violations: r.violationsTotal,
       ...(ev ? { evidence: ev } : {}),
+      ...(controlled(opts) ? { schedules: run.schedules, steps: run.steps } : {}),
     });
     if (r.verdict !== 'SUCCESS') {
       res.verdict = r.verdict;
@@ -375,20 +430,25 @@ export async function huntMutant(name: MutantName, opts: HuntOptions): Promise<H
     attempts: 0,
     machineMs: 0,
     wallMs: 0,
-    widening: widenFlags(w),
+    widening: widenFlags(effective(w, opts)),
   };
   if (!opts.widen && profile.equivalentUnwidened) {
     return { ...res, equivalent: true, reason: profile.equivalentUnwidened };
   }
   const wall0 = performance.now();
   const errors: string[] = [];
+  if (controlled(opts)) {
+    await huntSchedules(name, w, opts, res, wall0, errors);
+    res.wallMs = performance.now() - wall0;
+    if (errors.length > 0) res.errors = errors;
+    return res;
+  }
   while (res.machineMs < opts.budgetMs && !opts.signal?.aborted) {
     const seed = (seed0 + res.attempts) >>> 0;
     const cfg = makeConfig({
       ...baseConfig(opts, seed, Math.min(attemptMs(opts.budgetMs), opts.budgetMs - res.machineMs)),
       mutant: name,
-      ...widenConfig(w),
-      ...schedGuest(opts),
+      ...widenConfig(effective(w, opts)),
     });
     const r = await runMachine(cfg, opts.signal ? { signal: opts.signal } : {});
     res.attempts++;
@@ -421,3 +481,64 @@ export async function huntMutant(name: MutantName, opts: HuntOptions): Promise<H
   if (errors.length > 0) res.errors = errors;
   return res;
 }
+
+/**
+ * A hunt under --sched random|pct: schedules on one crew of threads
+ * (runSchedules) until one catches the mutant or the budget (wall time of
+ * the schedules, the crew's start included) is spent; each schedule is an
+ * attempt. After an internal error the hunt goes on from a new seed, on a
+ * new crew.
+ */
+async function huntSchedules(
+  name: MutantName,
+  w: Widening,
+  opts: HuntOptions,
+  res: HuntResult,
+  wall0: number,
+  errors: string[],
+): Promise<void> {
+  res.schedules = 0;
+  res.steps = 0;
+  const seed0 = res.seed;
+  for (;;) {
+    const left = opts.budgetMs - (performance.now() - wall0);
+    if (left < MIN_SCHEDULES_MS || opts.signal?.aborted) return;
+    const cfg = makeConfig({
+      ...baseConfig(opts, (seed0 + res.attempts) >>> 0, left),
+      mutant: name,
+      ...widenConfig(effective(w, opts)),
+    });
+    const run = await huntRun(cfg, opts, (_i, r) => {
+      res.attempts++;
+      opts.onAttempt?.({
+        name,
+        attempt: res.attempts,
+        seed: r.config.seed,
+        verdict: r.verdict,
+        durationMs: r.durationMs,
+        detectedBy: detection(r)?.by ?? null,
+      });
+    });
+    const r = run.report;
+    res.machineMs += run.durationMs;
+    res.schedules = res.attempts;
+    res.steps += run.steps;
+    // the last schedule's seed (the killing one's): `hvaemu run --sched ... --seed` runs it first
+    res.seed = r.config.seed;
+    const d = detection(r);
+    if (d) {
+      res.killed = true;
+      res.detectedBy = d.by;
+      res.timeToDetectMs = res.machineMs;
+      const ev = evidenceOf(r);
+      if (ev) res.evidence = ev;
+      return;
+    }
+    if (r.verdict !== 'ERROR') return; // the budget is spent (or a signal stopped it)
+    errors.push(r.error?.message ?? 'error');
+    if (errors.length >= MAX_ERRORS) return;
+  }
+}
+
+/** A controlled hunt does not start a crew with less time than this left. */
+const MIN_SCHEDULES_MS = 200;
