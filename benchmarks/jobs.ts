@@ -12,6 +12,7 @@ import { user_access } from '../src/kernel/fault.ts';
 import { FILE_VPAGES, zap_anon } from '../src/kernel/memory.ts';
 import { alloc_page, put_page } from '../src/kernel/page_alloc.ts';
 import { set_page_mapping, TestSetPageDiscarded } from '../src/kernel/page-flags.ts';
+import { hand_to, sched_attach, sched_wait_turn } from '../src/kernel/sched.ts';
 import { FUNC, point, smp_call_function } from '../src/kernel/smp.ts';
 import { LOCK, spin_lock, spin_unlock } from '../src/kernel/spinlock.ts';
 import { shrink_discards } from '../src/kernel/vmscan.ts';
@@ -26,7 +27,8 @@ export type Job =
   | { kind: 'rendezvous'; calls: number; warmup: number; poll: boolean }
   | { kind: 'percpu'; ms: number; spread: boolean }
   | { kind: 'clocks'; reads: number }
-  | { kind: 'counter2'; ms: number };
+  | { kind: 'counter2'; ms: number }
+  | { kind: 'handoff'; rounds: number; warmup: number };
 
 export type JobResult =
   | { kind: 'hotloop'; nsPerIter: number[]; cpuNsPerIter: number[] }
@@ -37,7 +39,8 @@ export type JobResult =
   | { kind: 'rendezvous-target' }
   | { kind: 'percpu'; opsPerSec: number; cpuNsPerOp: number }
   | { kind: 'clocks'; nsPerRead: Record<string, number> }
-  | { kind: 'counter2'; perSec: number };
+  | { kind: 'counter2'; perSec: number }
+  | { kind: 'handoff'; nsPerHandoff: number; cpuNsPerHandoff: number };
 
 /** Rates of the uncontended primitives, by the wall clock and per second on the CPU. */
 export type Spin1 = {
@@ -323,6 +326,8 @@ function counter2(ms: number): number {
  */
 export function runJob(job: Job, ctl: Int32Array): JobResult {
   switch (job.kind) {
+    case 'handoff':
+      return handoff(job.rounds, job.warmup);
     case 'hotloop':
       return { kind: 'hotloop', ...hotloop(job.iters, job.runs, job.warmup) };
     case 'hotloop-fixed':
@@ -377,4 +382,39 @@ export function runJob(job: Job, ctl: Int32Array): JobResult {
       barrier();
       return { kind: 'counter2', perSec: counter2(job.ms) };
   }
+}
+
+// ---- the controlled scheduler's token hand-off (JavaScript only) -----------------
+
+/**
+ * Two CPUs pass the controlled scheduler's token back and forth through the
+ * scheduler's own turn words (sched_wait_turn, hand_to: a short spin if a
+ * core is left, then a futex sleep). `warmup` round trips first, not timed;
+ * then `rounds`: wall and CPU nanoseconds per hand-off (half a round trip).
+ * No C side: the hand-off is the scheduler's, not the kernel's.
+ */
+function handoff(
+  rounds: number,
+  warmup: number,
+): { kind: 'handoff'; nsPerHandoff: number; cpuNsPerHandoff: number } {
+  const v = { sab: K.i32.buffer as SharedArrayBuffer, i32: K.i32, f64: K.f64, L: K.L };
+  sched_attach(v, K.cfg, K.cpu);
+  const other = 1 - K.cpu;
+  barrier();
+  if (K.cpu === 0) hand_to(other);
+  const pass = () => {
+    if (!sched_wait_turn()) throw new Error('bench: the hand-off was aborted');
+    hand_to(other);
+  };
+  for (let i = 0; i < warmup; i++) pass();
+  const c0 = threadCpuNs();
+  const t0 = performance.now();
+  for (let i = 0; i < rounds; i++) pass();
+  const ns = (performance.now() - t0) * 1e6;
+  // cpu 0's last hand-over finds nobody waiting: it only sets the turn word
+  return {
+    kind: 'handoff',
+    nsPerHandoff: ns / (2 * rounds),
+    cpuNsPerHandoff: (threadCpuNs() - c0) / (2 * rounds),
+  };
 }

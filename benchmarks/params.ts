@@ -64,6 +64,13 @@ export const WARMUP = {
    * samples after it to the end.
    */
   workloadMs: 600,
+  /**
+   * The controlled scheduler (section sched): schedules that end in the
+   * first this many ms of a run (the crew's start, the JIT) are not counted;
+   * and token round trips before the timed ones.
+   */
+  schedMs: 800,
+  handoffs: 20_000,
 } as const;
 
 /** How much of everything: --quick is for CI and a first look, the default for figures. */
@@ -83,6 +90,9 @@ export const PLANS = {
     lsMs: 1500,
     lsPairs: 2,
     startRuns: 3,
+    schedMs: 2000,
+    schedRuns: 1,
+    handoffRounds: 20_000,
     warmup: WARMUP,
   },
   full: {
@@ -100,6 +110,9 @@ export const PLANS = {
     lsMs: 3000,
     lsPairs: 4,
     startRuns: 5,
+    schedMs: 4000,
+    schedRuns: 3,
+    handoffRounds: 100_000,
     warmup: WARMUP,
   },
 };

@@ -16,7 +16,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { watchLauncher } from '../src/build/launcher.mjs';
 import { type Config, type LockstatMode, makeConfig } from '../src/config.ts';
+import { runSchedules } from '../src/machine/controlled.ts';
 import { runMachine } from '../src/machine/machine.ts';
+import { schedGuest } from '../src/machine/mutants.ts';
 import type { JobResult, Spin1 } from './jobs.ts';
 import { compareBuffers } from './lib/compare.ts';
 import { countHotLoopCalls } from './lib/count.ts';
@@ -40,6 +42,7 @@ const SECTIONS = [
   'lockstat',
   'lockdep',
   'startup',
+  'sched',
 ] as const;
 type Section = (typeof SECTIONS)[number];
 
@@ -771,6 +774,98 @@ async function benchLockdep(ctx: Ctx) {
   return { cpus, on, off, overhead, reports, durationMs: plan.lsMs };
 }
 
+/**
+ * The controlled scheduler (--sched): steps (decisions) per second, switches
+ * (the turn given to another actor) and hand-offs (the token to another
+ * thread) per second, under pct:3 and random at 2, 4 and 8 CPUs, the
+ * schedules of `hvaemu run --sched` (2000 steps each, the tiny guest of
+ * `mutants --sched`); schedules that end in the first WARMUP.schedMs are not
+ * counted. Then the hand-off's latency: two threads passing the token.
+ */
+async function benchSched(ctx: Ctx) {
+  const { plan } = ctx;
+  type Sample = {
+    stepsPerSec: number;
+    switchesPerSec: number;
+    handoffsPerSec: number;
+    schedules: number;
+  };
+  const out: Record<string, Sample[]> = {};
+  for (const kind of ['pct', 'random'] as const) {
+    for (const cpus of [2, 4, 8]) {
+      const key = `${kind === 'pct' ? 'pct:3' : kind}/${cpus}`;
+      out[key] = [];
+      for (let r = 0; r < plan.schedRuns; r++) {
+        const cfg = makeConfig({
+          cpus,
+          ...schedGuest(cpus),
+          seed: 4000 + r,
+          durationMs: WARMUP.schedMs + plan.schedMs,
+          sched: { kind, depth: 3, steps: 2000 },
+        });
+        let from = 0;
+        let last = 0;
+        const sum = { steps: 0, switches: 0, handoffs: 0, schedules: 0 };
+        const t0 = performance.now();
+        await runSchedules(cfg, {
+          onSchedule: (_i, rep) => {
+            const t = performance.now() - t0;
+            if (t < WARMUP.schedMs) {
+              from = t;
+              return;
+            }
+            last = t;
+            sum.steps += rep.sched?.stepsRun ?? 0;
+            sum.switches += rep.sched?.switches ?? 0;
+            sum.handoffs += rep.sched?.handoffs ?? 0;
+            sum.schedules++;
+          },
+        });
+        const s = (last - from) / 1000;
+        out[key]!.push({
+          stepsPerSec: s > 0 ? sum.steps / s : 0,
+          switchesPerSec: s > 0 ? sum.switches / s : 0,
+          handoffsPerSec: s > 0 ? sum.handoffs / s : 0,
+          schedules: sum.schedules,
+        });
+      }
+      const xs = out[key]!;
+      const med = (k: keyof Sample) => median(xs.map((x) => x[k]));
+      const bad = xs.some((x) => x.schedules === 0)
+        ? 'no schedule ended after the warm-up'
+        : xs.some((x) => x.switchesPerSec > x.stepsPerSec || x.handoffsPerSec > x.switchesPerSec)
+          ? 'more switches than steps, or hand-offs than switches: not one run counted'
+          : undefined;
+      ctx.rows.push({
+        name: `--sched ${key.replace('/', ', ')} CPUs: steps / switches / hand-offs per second`,
+        js: bad
+          ? 'invalid'
+          : `${fmt.rate(med('stepsPerSec'))} / ${fmt.rate(med('switchesPerSec'))} / ${fmt.rate(med('handoffsPerSec'))}`,
+        c: '',
+        ratio: '',
+        note: `schedules of 2000 steps, ${med('schedules')} counted per run (median of ${xs.length})`,
+        ...(bad ? { invalid: bad } : {}),
+      });
+    }
+  }
+  const hand: { nsPerHandoff: number; cpuNsPerHandoff: number }[] = [];
+  for (let r = 0; r < plan.rounds; r++) {
+    const cfg = benchConfig(2, { sched: { kind: 'random', depth: 3, steps: 1e8 } });
+    const job = { kind: 'handoff' as const, rounds: plan.handoffRounds, warmup: WARMUP.handoffs };
+    const { results } = await runWorkers(cfg, [job, job], { barrier: true, timeoutMs: 120_000 });
+    const r0 = results[0] as { nsPerHandoff: number; cpuNsPerHandoff: number };
+    hand.push(r0);
+  }
+  ctx.rows.push({
+    name: 'controlled scheduler: token hand-off between two threads, wall / on the CPU',
+    js: `${fmt.ns(median(hand.map((h) => h.nsPerHandoff)))} / ${fmt.ns(median(hand.map((h) => h.cpuNsPerHandoff)))}`,
+    c: '',
+    ratio: '',
+    note: `half a round trip, ${plan.handoffRounds} round trips after ${WARMUP.handoffs}; a spin if a core is free, else a futex wake`,
+  });
+  return { schedules: out, handoff: hand, warmupMs: WARMUP.schedMs, ms: plan.schedMs };
+}
+
 async function main(argv: string[]): Promise<number> {
   watchLauncher(); // `npm run bench` killed: stop as on SIGTERM (node's default: exit)
   let args: ReturnType<typeof parse>;
@@ -854,6 +949,7 @@ async function main(argv: string[]): Promise<number> {
     lockstat: benchLockstat,
     lockdep: benchLockdep,
     startup: benchStartup,
+    sched: benchSched,
   };
   for (const s of SECTIONS) {
     if (!only.includes(s)) continue;
