@@ -334,6 +334,17 @@ async function huntRun(
   return { report: run.report, schedules: run.schedules, steps: run.steps, durationMs };
 }
 
+function attemptReport(name: AttemptReport['name'], attempt: number, r: RunReport): AttemptReport {
+  return {
+    name,
+    attempt,
+    seed: r.config.seed,
+    verdict: r.verdict,
+    durationMs: r.durationMs,
+    detectedBy: detection(r)?.by ?? null,
+  };
+}
+
 /** What caught a run: its first violation's kind, the audit, or the stall watchdog. */
 export function detection(r: RunReport): { by: string; atMs: number } | null {
   if (r.verdict === 'STALL') {
@@ -387,14 +398,7 @@ export async function runControl(
     });
     let attempt = 0;
     const run = await huntRun(cfg, opts, (_i, r) =>
-      opts.onAttempt?.({
-        name: 'control',
-        attempt: ++attempt,
-        seed: r.config.seed,
-        verdict: r.verdict,
-        durationMs: r.durationMs,
-        detectedBy: detection(r)?.by ?? null,
-      }),
+      opts.onAttempt?.(attemptReport('control', ++attempt, r)),
     );
     const r = run.report;
     res.durationMs += run.durationMs;
@@ -508,17 +512,9 @@ async function huntSchedules(
       mutant: name,
       ...widenConfig(effective(w, opts)),
     });
-    const run = await huntRun(cfg, opts, (_i, r) => {
-      res.attempts++;
-      opts.onAttempt?.({
-        name,
-        attempt: res.attempts,
-        seed: r.config.seed,
-        verdict: r.verdict,
-        durationMs: r.durationMs,
-        detectedBy: detection(r)?.by ?? null,
-      });
-    });
+    const run = await huntRun(cfg, opts, (_i, r) =>
+      opts.onAttempt?.(attemptReport(name, ++res.attempts, r)),
+    );
     const r = run.report;
     res.machineMs += run.durationMs;
     res.schedules = res.attempts;

@@ -110,16 +110,20 @@ describe('controlled schedules on reused threads', () => {
     expect(reused.out).toEqual(fresh.out);
   }, 300_000);
 
-  it('a CPU that throws in the third schedule: ERROR there, the run over, every thread gone', async () => {
-    const cfg = makeConfig({
+  /** 2 CPUs, random: the faulty entry's CPU_CRASH fails in the third schedule. */
+  const faulty = (over: Partial<Config> = {}) =>
+    makeConfig({
       cpus: 2,
       pages: 256,
       files: 16,
       seed: 5,
       durationMs: 600_000,
+      ...over,
       sched: { kind: 'random', depth: 3, steps: 3000 },
     });
-    const run = await runSchedules(cfg, { maxSchedules: 6, cpuWorker: CRASH_WORKER });
+
+  it('a CPU that throws in the third schedule: ERROR there, the run over, every thread gone', async () => {
+    const run = await runSchedules(faulty(), { maxSchedules: 6, cpuWorker: CRASH_WORKER });
     expect(run.schedules).toBe(REUSE_FAULT_MACHINE);
     expect(run.report.verdict).toBe('ERROR');
     expect(run.report.error?.cpu).toBe(CRASH_CPU);
@@ -127,15 +131,7 @@ describe('controlled schedules on reused threads', () => {
   }, 120_000);
 
   it('a CPU stuck with interrupts off in the third schedule: STALL there, every thread gone', async () => {
-    const cfg = makeConfig({
-      cpus: 2,
-      pages: 256,
-      files: 16,
-      seed: 5,
-      durationMs: 600_000,
-      stallTimeoutMs: 1000,
-      sched: { kind: 'random', depth: 3, steps: 3000 },
-    });
+    const cfg = faulty({ stallTimeoutMs: 1000 });
     const run = await runSchedules(cfg, { maxSchedules: 6, cpuWorker: HANG_WORKER });
     expect(run.schedules).toBe(REUSE_FAULT_MACHINE);
     expect(run.report.verdict).toBe('STALL');
