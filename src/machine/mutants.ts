@@ -397,9 +397,10 @@ export async function runControl(
       ...widenConfig(effective(w, opts)),
     });
     let attempt = 0;
-    const run = await huntRun(cfg, opts, (_i, r) =>
-      opts.onAttempt?.(attemptReport('control', ++attempt, r)),
-    );
+    const run = await huntRun(cfg, opts, (_i, r) => {
+      attempt++;
+      opts.onAttempt?.(attemptReport('control', attempt, r));
+    });
     const r = run.report;
     res.durationMs += run.durationMs;
     const ev = r.verdict !== 'SUCCESS' ? (evidenceOf(r) ?? [r.error?.message ?? '']) : undefined;
@@ -512,9 +513,10 @@ async function huntSchedules(
       mutant: name,
       ...widenConfig(effective(w, opts)),
     });
-    const run = await huntRun(cfg, opts, (_i, r) =>
-      opts.onAttempt?.(attemptReport(name, ++res.attempts, r)),
-    );
+    const run = await huntRun(cfg, opts, (_i, r) => {
+      res.attempts++; // not inside onAttempt?.(...): without a listener that is not evaluated
+      opts.onAttempt?.(attemptReport(name, res.attempts, r));
+    });
     const r = run.report;
     res.machineMs += run.durationMs;
     res.schedules = res.attempts;
