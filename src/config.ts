@@ -228,6 +228,11 @@ export const configSchema = z.object({
         .array(z.tuple([z.number().int().min(0), z.number().int().min(0)]))
         .max(8192)
         .optional(),
+      /**
+       * replay --from-step: the step whose logical clock the scheduler notes
+       * (the report's sched.markClock), so that events from there on can be told apart.
+       */
+      markStep: z.number().int().min(1).optional(),
     })
     .default({ kind: 'os', depth: 3, steps: 2000 }),
   /**

@@ -121,6 +121,8 @@ export function sched_init(v: Views, cfg: Config): void {
   }
   i32[b + SCHED.script_n] = ns;
   i32[b + SCHED.script_at] = 0;
+  i32[b + SCHED.mark_step] = cfg.sched.markStep ?? 0;
+  i32[b + SCHED.mark_clock] = -1;
   // The first to run: the highest priority (pct) or a random CPU.
   let first = 0;
   if (cfg.sched.script) {
@@ -234,6 +236,7 @@ function sched_decide(spinning: boolean): number {
   const me = S.me;
   const step = i32[b + SCHED.step]! + 1;
   i32[b + SCHED.step] = step;
+  if (step === i32[b + SCHED.mark_step]) i32[b + SCHED.mark_clock] = i32[b + SCHED.clock]!;
   const ctrl = L.ctrl;
   // The end of the schedule, or its first violation: stop here, the same place every time.
   if (
@@ -380,6 +383,8 @@ export type ScheduleReport = {
   deadlock: boolean;
   /** the first actor as [0, actor], then the context switches: [step, actor] (actor nr_cpus is the host) */
   log: [number, number][];
+  /** config.sched.markStep (replay --from-step): the logical clock (events stamped) at that step; -1 not reached */
+  markClock?: number;
   /** which schedule of a controlled run this was, and the run's seed (runSchedules) */
   schedule?: { index: number; runSeed: number };
 };
@@ -400,6 +405,7 @@ export function readSchedule(
     switches: i32[b + SCHED.switches]!,
     hash: (i32[b + SCHED.hash]! >>> 0).toString(16).padStart(8, '0'),
     deadlock: i32[b + SCHED.deadlock] !== 0,
+    ...(cfg.sched.markStep !== undefined ? { markClock: i32[b + SCHED.mark_clock]! } : {}),
     log: Array.from({ length: n }, (_, i) => [
       i32[L.sched_log + 2 * i]!,
       i32[L.sched_log + 2 * i + 1]!,

@@ -95,7 +95,9 @@ export const SCHED = {
   hash: 13, // FNV-1a of every decision (step, next)
   script_n: 14, // a scripted schedule's switches (shrink): 0 none
   script_at: 15, // the next scripted switch to take
-  nr_words: 16,
+  mark_step: 16, // replay --from-step: the step whose logical clock is wanted (0: none)
+  mark_clock: 17, // the logical clock (events stamped) when that step was decided
+  nr_words: 18,
   /** PCT change points kept at most (DEPTH - 1). */
   max_change_points: 32,
   /** Context switches logged at most (pairs of words). */
