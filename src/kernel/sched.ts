@@ -34,6 +34,7 @@
 import type { Config } from '../config.ts';
 import { CTRL, SCHED, SCHED_KIND, type Views } from '../shm/layout.ts';
 import { K, P } from './context.ts';
+import { guide_decide, guide_init, readGuide } from './sched_guide.ts';
 
 export type SchedKind = keyof typeof SCHED_KIND;
 export const SCHED_KINDS = ['os', 'random', 'pct'] as const satisfies readonly SchedKind[];
@@ -123,6 +124,7 @@ export function sched_init(v: Views, cfg: Config): void {
   i32[b + SCHED.script_at] = 0;
   i32[b + SCHED.mark_step] = cfg.sched.markStep ?? 0;
   i32[b + SCHED.mark_clock] = -1;
+  guide_init(v, cfg);
   // The first to run: the highest priority (pct) or a random CPU.
   let first = 0;
   if (cfg.sched.script) {
@@ -264,6 +266,11 @@ function sched_decide(spinning: boolean): number {
   if (me !== S.host && !exited(S.host) && rand() % HOST_EVERY === 0) {
     return log_decision(step, S.host);
   }
+  // A guided schedule (sched_guide.ts): the recorded story's order first.
+  const guided = guide_decide(me, step);
+  if (guided >= 0 && !exited(guided) && !(spinning && guided === me)) {
+    return log_decision(step, guided);
+  }
   let next = -1;
   if (i32[b + SCHED.kind] === SCHED_KIND.pct) {
     if (me < n) {
@@ -385,6 +392,8 @@ export type ScheduleReport = {
   log: [number, number][];
   /** config.sched.markStep (replay --from-step): the logical clock (events stamped) at that step; -1 not reached */
   markClock?: number;
+  /** config.sched.guide: times the whole pattern was matched, times the guide started over, where it stopped */
+  guide?: { matched: number; resets: number; pos: number };
   /** which schedule of a controlled run this was, and the run's seed (runSchedules) */
   schedule?: { index: number; runSeed: number };
 };
@@ -406,6 +415,7 @@ export function readSchedule(
     hash: (i32[b + SCHED.hash]! >>> 0).toString(16).padStart(8, '0'),
     deadlock: i32[b + SCHED.deadlock] !== 0,
     ...(cfg.sched.markStep !== undefined ? { markClock: i32[b + SCHED.mark_clock]! } : {}),
+    ...(cfg.sched.guide ? { guide: readGuide(v) } : {}),
     log: Array.from({ length: n }, (_, i) => [
       i32[L.sched_log + 2 * i]!,
       i32[L.sched_log + 2 * i + 1]!,

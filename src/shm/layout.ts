@@ -105,6 +105,26 @@ export const SCHED = {
 } as const;
 export const SCHED_KIND = { os: 0, random: 1, pct: 2 } as const;
 
+/**
+ * A guided schedule's words (config.sched.guide, src/kernel/sched_guide.ts):
+ * where the guide is in its pattern, what it bound, then per actor the ring
+ * head it has read up to, then the pattern as (role, event) pairs.
+ */
+export const GUIDE = {
+  n: 0, // pattern entries (0: no guide)
+  pos: 1, // entries matched so far
+  pfn: 2, // the frame bound (-1: none yet)
+  since: 3, // the step at which the current segment began
+  window: 4, // steps a segment may take before the guide starts over
+  matched: 5, // times the whole pattern was matched
+  resets: 6, // times the guide started over
+  roles: 8, // the CPU bound to each role (-1: none), GUIDE.max_roles words
+  max_roles: 8,
+  header: 16,
+  /** pattern entries at most */
+  max: 64,
+} as const;
+
 /** Per-CPU line 0 (written by its owner). */
 export const PERCPU = {
   irqs_enabled: 0,
@@ -547,6 +567,8 @@ export function computeLayout(cfg: Pick<Config, 'cpus' | 'pages' | 'files' | 'pa
     sched_log: region(2 * SCHED.max_log, 4),
     /** a scripted schedule (hvaemu shrink): its switches as (step, actor) pairs */
     sched_script: region(2 * SCHED.max_log, 4),
+    /** a guided schedule (GUIDE): header, a ring head per actor, the pattern */
+    sched_guide: region(GUIDE.header + nr_recorders + 2 * GUIDE.max, 4),
     bytes: 0,
   };
   L.bytes = alignUp(bytes, LINE);
