@@ -33,6 +33,12 @@ export type ControlledOptions = RunOptions & {
   /** Schedules at most (besides the --duration budget). */
   maxSchedules?: number;
   onSchedule?: (i: number, r: RunReport) => void;
+  /**
+   * A schedule did not succeed: go on with the next one? (default: no, the
+   * run ends with it). A soak records it and goes on; the bridge goes on
+   * until the kind it looks for.
+   */
+  keepGoing?: (r: RunReport) => boolean;
 };
 
 export async function runSchedules(
@@ -52,7 +58,7 @@ export async function runSchedules(
     steps += r.sched?.stepsRun ?? 0;
     if (r.sched) r.sched.schedule = { index: i - 1, runSeed: cfg.seed };
     opts.onSchedule?.(i - 1, r);
-    if (r.verdict !== 'SUCCESS') break;
+    if (r.verdict !== 'SUCCESS' && !opts.keepGoing?.(r)) break;
     if (opts.signal?.aborted) break;
     if (performance.now() - t0 >= cfg.durationMs) break;
   }
