@@ -11,7 +11,7 @@ import { checkWritable, STDOUT } from './output.ts';
 import { parseInteger, UsageError } from './parse.ts';
 import { renderReport, verdictLine } from './report.ts';
 
-type ReplayFlags = { json?: string; quiet?: boolean; untilStep?: string };
+type ReplayFlags = { json?: string; quiet?: boolean; untilStep?: string; fromStep?: string };
 
 export function addReplayCommand(
   program: Command,
@@ -30,6 +30,10 @@ export function addReplayCommand(
       '--until-step <n>',
       'stop the schedule at that decision (the CPUs finish their operation) and report the machine there',
     )
+    .option(
+      '--from-step <n>',
+      "show the violations' stories and traces, and the context switches, from that decision on (the comparison is made on the whole run)",
+    )
     .action(async (file: string, flags: ReplayFlags) => {
       let json: unknown;
       try {
@@ -42,10 +46,18 @@ export function addReplayCommand(
         flags.untilStep !== undefined ? parseInteger(flags.untilStep, '--until-step') : undefined;
       if (untilStep !== undefined && untilStep < 1)
         throw new UsageError('--until-step: at least 1');
+      const fromStep =
+        flags.fromStep !== undefined ? parseInteger(flags.fromStep, '--from-step') : undefined;
+      if (fromStep !== undefined && fromStep < 1) throw new UsageError('--from-step: at least 1');
+      if (fromStep !== undefined && untilStep !== undefined && fromStep > untilStep)
+        throw new UsageError('--from-step: after --until-step');
       const startedAt = new Date();
       let res: Awaited<ReturnType<typeof replayReport>>;
       try {
-        res = await replayReport(json, untilStep !== undefined ? { untilStep } : {});
+        res = await replayReport(json, {
+          ...(untilStep !== undefined ? { untilStep } : {}),
+          ...(fromStep !== undefined ? { fromStep } : {}),
+        });
       } catch (e) {
         if (e instanceof Error && /not a run report|--sched os|config/.test(e.message)) {
           throw new UsageError(`replay: ${oneLineOf(e.message)}`);
@@ -55,6 +67,14 @@ export function addReplayCommand(
       const { report, diff } = res;
       const text = flags.json === STDOUT ? process.stderr : process.stdout;
       text.write(`${flags.quiet ? verdictLine(report) : renderReport(report)}\n`);
+      if (res.from) {
+        const f = res.from;
+        text.write(
+          f.clock === null
+            ? `replay: --from-step ${f.step}: the schedule ended at step ${report.sched?.stepsRun ?? 0}, before it\n`
+            : `replay: from step ${f.step} (logical clock ${f.clock}: the stories and traces above start there); ${f.switches.length} context switch(es) from there on:\n${(flags.quiet ? [] : f.switches).map((l) => `  ${l}`).join('\n')}\n`,
+        );
+      }
       text.write(
         untilStep !== undefined
           ? `replay: stopped at step ${untilStep} (--until-step), ${report.sched?.stepsRun ?? 0} decisions with the wind-down; ${diff.length === 0 ? 'the recorded outcome all the same' : `so far: ${diff.join('; ')}`}\n`

@@ -5,6 +5,7 @@
  * kind, frame, generations and story, the stall's kind, the hash of every
  * scheduling decision) must come out the same.
  */
+import { renderStory, renderTrace, violationStory } from '../check/decode.ts';
 import { type Config, configSchema } from '../config.ts';
 import { POINTS } from '../points.ts';
 import type { RunOptions, RunReport } from './machine.ts';
@@ -108,22 +109,74 @@ export function outcomeDiff(a: Outcome, b: Outcome): string[] {
   return d;
 }
 
-export type Replay = { report: RunReport; recorded: Outcome; replayed: Outcome; diff: string[] };
+export type Replay = {
+  report: RunReport;
+  recorded: Outcome;
+  replayed: Outcome;
+  diff: string[];
+  /** --from-step N: where step N fell on the logical clock, and the switches from there on */
+  from?: FromView;
+};
+
+export type ReplayOptions = RunOptions & {
+  /** Stop the schedule at this decision (the CPUs finish their operation, then the machine is reported). */
+  untilStep?: number;
+  /** Show the violations' stories and traces, and the switches, from this decision on. */
+  fromStep?: number;
+};
 
 /** Run a recorded report's schedule again and compare. */
-export async function replayReport(
-  json: unknown,
-  opts: RunOptions & { untilStep?: number } = {},
-): Promise<Replay> {
+export async function replayReport(json: unknown, opts: ReplayOptions = {}): Promise<Replay> {
   const recorded = configOfReport(json);
-  // --until-step: the same schedule, stopped at that decision (to look at the machine there)
-  const cfg =
-    opts.untilStep !== undefined
-      ? { ...recorded, sched: { ...recorded.sched, steps: opts.untilStep } }
-      : recorded;
-  const { untilStep: _u, ...machineOpts } = opts;
+  const { untilStep, fromStep, ...machineOpts } = opts;
+  // --until-step: the same schedule, stopped at that decision (to look at the machine there);
+  // --from-step: the same schedule, the scheduler noting the logical clock at that decision
+  const cfg: Config = {
+    ...recorded,
+    sched: {
+      ...recorded.sched,
+      ...(untilStep !== undefined ? { steps: untilStep } : {}),
+      ...(fromStep !== undefined ? { markStep: fromStep } : {}),
+    },
+  };
   const report = await runMachine(cfg, machineOpts);
   const was = outcomeOf(json as Parameters<typeof outcomeOf>[0]);
   const replayed = outcomeOf(report);
-  return { report, recorded: was, replayed, diff: outcomeDiff(was, replayed) };
+  const diff = outcomeDiff(was, replayed);
+  // compared whole; then cut to the view asked for
+  const from = fromStep !== undefined ? fromView(report, fromStep) : undefined;
+  return { report, recorded: was, replayed, diff, ...(from ? { from } : {}) };
+}
+
+export type FromView = {
+  step: number;
+  /** the logical clock (events stamped so far) when step `step` was decided; null: the schedule ended before it */
+  clock: number | null;
+  /** the context switches from that step on: "step S: cpuN runs" */
+  switches: string[];
+};
+
+/**
+ * --from-step N: the events recorded from decision N on are those stamped at
+ * or after the logical clock the scheduler noted at N (sched.ts markStep); the
+ * report's violations keep only those in their stories and traces (the
+ * comparison with the recording was made on the whole report before).
+ */
+export function fromView(report: RunReport, step: number): FromView {
+  const s = report.sched;
+  const mark = s?.markClock ?? -1;
+  const n = report.config.cpus;
+  const actor = (a: number) => (a === n ? 'the host' : `cpu${a}`);
+  const switches = (s?.log ?? [])
+    .filter(([at]) => at >= step)
+    .map(([at, a]) => `step ${at}: ${actor(a)} runs`);
+  if (mark < 0) return { step, clock: null, switches };
+  const t0 = mark / 1000; // the recorder's clock is in ms, a microsecond an event
+  for (const v of report.violations) {
+    const events = v.events.filter((e) => e.t >= t0);
+    v.events = events;
+    v.trace = renderTrace(events, n, events[0]?.t ?? t0, v.pfn);
+    if (!v.lockdep && !v.list) v.story = renderStory(violationStory(events, v.pfn), n, v.pfn);
+  }
+  return { step, clock: mark, switches };
 }
