@@ -12,7 +12,7 @@
 import { type TraceEvent, violationStory } from '../check/decode.ts';
 import type { Config } from '../config.ts';
 import { guideEventId } from '../kernel/sched_guide.ts';
-import { runSchedules } from './controlled.ts';
+import { type ControlledOptions, runSchedules } from './controlled.ts';
 import type { RunOptions, RunReport } from './machine.ts';
 
 export type Pattern = [number, string][];
@@ -76,9 +76,8 @@ export async function bridge(
   cfg: Config,
   violation: { kind: string; pfn: number; events?: TraceEvent[] },
   sched: BridgeSched,
-  opts: RunOptions & { budgetMs: number; maxSchedules?: number; guided?: boolean } = {
-    budgetMs: 60_000,
-  },
+  opts: Pick<ControlledOptions, 'maxSchedules' | 'onSchedule'> &
+    RunOptions & { budgetMs: number; guided?: boolean } = { budgetMs: 60_000 },
 ): Promise<BridgeResult> {
   const pattern = violation.events ? storyPattern(violation.events, violation.pfn, cfg.cpus) : [];
   const guided = opts.guided !== false && pattern.length > 0;
