@@ -34,8 +34,9 @@ import {
   type SoakSummary,
   soakConfig,
   type ViolationLine,
+  violationFields,
 } from './soak.ts';
-import { memorySample, STATS_SCHEMA, type StatsLine } from './stats.ts';
+import { headlineCounts, memorySample, STATS_SCHEMA, type StatsLine } from './stats.ts';
 
 type Totals = RunReport['totals'];
 
@@ -131,12 +132,7 @@ export async function runControlledSoak(cfg: Config, opts: SoakOptions): Promise
       ...(final ? { final: true as const } : {}),
       opsPerSec,
       opsPerSecTotal: r1(opsPerSec.reduce((a, b) => a + b, 0)),
-      hostDiscards: counters.hostDiscards!,
-      discardFaults: counters.discardFaults!,
-      refsRefused: counters.refsRefused!,
-      pagesParked: counters.pagesParked!,
-      pagesFreedFromList: counters.pagesFreedFromList!,
-      rendezvous: counters.rendezvous!,
+      ...headlineCounts(counters),
       counters,
       locks: [],
       irqsOffMaxUs: run.cpus.map((c) => r1(c.irqsOffMaxUs)),
@@ -180,17 +176,8 @@ export async function runControlledSoak(cfg: Config, opts: SoakOptions): Promise
       violJournal.append({
         ...common,
         seq: written++,
-        kind: v.kind,
-        description: v.description,
-        cpu: v.cpu,
-        pfn: v.pfn,
-        generationAtFault: v.generationAtFault,
-        generationNow: v.generationNow,
-        detail: v.detail,
-        cpusInvolved: v.cpusInvolved,
-        trace: v.trace,
+        ...violationFields(v),
         story: v.story,
-        events: v.events,
         scheduleViolation: i,
       } satisfies ViolationLine);
       firstMs ??= atMs;

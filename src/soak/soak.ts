@@ -382,19 +382,10 @@ export async function runSoak(cfg: Config, opts: SoakOptions): Promise<SoakResul
   const oracleLine = (v: Violation, seq: number): ViolationLine => ({
     schema: SOAK_SCHEMA,
     seq,
-    kind: v.kind,
-    description: v.description,
+    ...violationFields(v),
     seed: cfg.seed,
     at: new Date(v.atMs).toISOString(),
     elapsedMs: Math.round(v.atMs - goEpochMs),
-    cpu: v.cpu,
-    pfn: v.pfn,
-    generationAtFault: v.generationAtFault,
-    generationNow: v.generationNow,
-    detail: v.detail,
-    cpusInvolved: v.cpusInvolved,
-    trace: v.trace,
-    events: v.events,
   });
 
   const pollOracleViolations = (v: Views) => {
@@ -680,6 +671,22 @@ export async function runSoak(cfg: Config, opts: SoakOptions): Promise<SoakResul
   await html;
   await renderSoakFolder(dir);
   return { verdict, exitCode, summary, report, dir };
+}
+
+/** An oracle violation's fields in its violations.jsonl line. */
+export function violationFields(v: Violation) {
+  return {
+    kind: v.kind,
+    description: v.description,
+    cpu: v.cpu,
+    pfn: v.pfn,
+    generationAtFault: v.generationAtFault,
+    generationNow: v.generationNow,
+    detail: v.detail,
+    cpusInvolved: v.cpusInvolved,
+    trace: v.trace,
+    events: v.events,
+  };
 }
 
 /** The violation line of a failed periodic audit, with every CPU's (and the host's) latest events. */

@@ -77,16 +77,21 @@ const unpatched = () =>
     30,
   ));
 
+/** A violation found under pct:3 (call-with-irqs-off's WARN_ON, met within a schedule or two). */
+let pctRun: Promise<RunReport> | undefined;
+const pctViolation = () =>
+  (pctRun ??= failing({
+    cpus: 2,
+    pages: 256,
+    files: 16,
+    seed: 1,
+    mutant: 'call-with-irqs-off',
+    sched: { kind: 'pct', depth: 3, steps: 3000 },
+  }));
+
 describe('replay', () => {
   it('pct:3: a violation replays exactly from its JSON report, 10 times', async () => {
-    const rec = await failing({
-      cpus: 2,
-      pages: 256,
-      files: 16,
-      seed: 1,
-      mutant: 'call-with-irqs-off',
-      sched: { kind: 'pct', depth: 3, steps: 3000 },
-    });
+    const rec = await pctViolation();
     const json = asJson(rec);
     expect(schemaErrors('run', json)).toBe('');
     for (let i = 0; i < 10; i++) {
@@ -121,14 +126,7 @@ describe('replay', () => {
   }, 180_000);
 
   it('a report whose outcome was tampered with: the difference is named', async () => {
-    const rec = await failing({
-      cpus: 2,
-      pages: 256,
-      files: 16,
-      seed: 1,
-      mutant: 'call-with-irqs-off',
-      sched: { kind: 'pct', depth: 3, steps: 3000 },
-    });
+    const rec = await pctViolation();
     const json = asJson(rec);
     json.violations[0].pfn += 1;
     json.sched.hash = '00000000';
