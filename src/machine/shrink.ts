@@ -15,7 +15,8 @@
  *    the seeds a controlled run would take from the best seed so far
  *    (controlled.ts scheduleSeed; the first is that seed itself), none longer
  *    than the best schedule so far. A candidate is kept if one of them fails
- *    with the same kind (for the step bound: and took fewer steps). Rounds
+ *    with the same kind in no more steps than the best (for the step bound:
+ *    fewer). Rounds
  *    over the axes repeat until one keeps nothing.
  * 2. The interleaving. The smallest failing schedule's context switches
  *    become a script (config.sched.script: at these steps switch to these
@@ -182,7 +183,8 @@ export async function shrinkReport(
         ...(turn === 0 ? { guide: { pattern, window: GUIDE_WINDOW } } : {}),
       };
       const r = await run({ ...base, ...change, sched, seed: scheduleSeed(base.seed, i) });
-      if (failsSame(r)) return r;
+      // a smaller configuration that needs a longer schedule is not a shorter story
+      if (failsSame(r) && (r.sched?.stepsRun ?? 0) <= (best.sched?.stepsRun ?? 0)) return r;
     }
     return null;
   };
