@@ -228,6 +228,27 @@ export const configSchema = z.object({
         .array(z.tuple([z.number().int().min(0), z.number().int().min(0)]))
         .max(8192)
         .optional(),
+      /**
+       * replay --from-step: the step whose logical clock the scheduler notes
+       * (the report's sched.markClock), so that events from there on can be told apart.
+       */
+      markStep: z.number().int().min(1).optional(),
+      /**
+       * A guided schedule (replay of a --sched os report, shrink;
+       * src/kernel/sched_guide.ts): a recorded story's context switches as
+       * [role, event] pairs: when the CPU playing `role` records `event` (on
+       * the story's frame), the CPU playing the next pair's role is run.
+       */
+      guide: z
+        .object({
+          pattern: z
+            .array(z.tuple([z.number().int().min(0).max(7), z.string()]))
+            .min(1)
+            .max(64),
+          /** steps a CPU is run for its part before the guide starts over */
+          window: z.number().int().min(1).max(1e6).default(400),
+        })
+        .optional(),
     })
     .default({ kind: 'os', depth: 3, steps: 2000 }),
   /**

@@ -15,6 +15,7 @@ import {
 } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import type { SchedProgress } from '../soak/controlled.ts';
 import { SOAK_SEMI_SPACE_MB } from '../soak/memstat.ts';
 import type { SoakStatus } from '../soak/soak.ts';
 import type { StatsLine } from '../soak/stats.ts';
@@ -66,8 +67,11 @@ function rarest(l: StatsLine): string {
   return `  rarest ${min.hazard} ${si(min.nearMisses)}`;
 }
 
-export function intervalLine(l: StatsLine): string {
-  return `[${hms(l.elapsedMs).padStart(8)}] ${si(l.opsPerSecTotal)} ops/s (${l.opsPerSec.map(si).join(' ')})  faults ${si(l.discardFaults)}  refused ${si(l.refsRefused)}  parked ${si(l.pagesParked)}  freed ${si(l.pagesFreedFromList)}  rdv ${si(l.rendezvous)}${rarest(l)}  irqs-off max ${si(Math.max(0, ...(l.irqsOffIntervalMaxUs ?? l.irqsOffMaxUs)))}us  violations ${l.violations}  audits ${l.audits}${l.auditFailures ? ` (${l.auditFailures} FAILED)` : ''}  RSS ${mb(l.memory.rss)}`;
+export function intervalLine(l: StatsLine & { sched?: SchedProgress }): string {
+  const sc = l.sched
+    ? `${l.sched.schedules} schedules (${l.sched.failing} failing), ${si(l.sched.stepsPerSec)} steps/s, `
+    : '';
+  return `[${hms(l.elapsedMs).padStart(8)}] ${sc}${si(l.opsPerSecTotal)} ops/s (${l.opsPerSec.map(si).join(' ')})  faults ${si(l.discardFaults)}  refused ${si(l.refsRefused)}  parked ${si(l.pagesParked)}  freed ${si(l.pagesFreedFromList)}  rdv ${si(l.rendezvous)}${rarest(l)}  irqs-off max ${si(Math.max(0, ...(l.irqsOffIntervalMaxUs ?? l.irqsOffMaxUs)))}us  violations ${l.violations}  audits ${l.audits}${l.auditFailures ? ` (${l.auditFailures} FAILED)` : ''}  RSS ${mb(l.memory.rss)}`;
 }
 
 /** When the periodic audits come, in words: the sooner of the two bounds. */
@@ -186,6 +190,7 @@ async function soakCommand(
   const dir = prepareOut(flags.out, flags.force === true);
 
   const { runSoak } = await import('../soak/soak.ts');
+  const { runControlledSoak } = await import('../soak/controlled.ts');
   const err = process.stderr;
   const tty = err.isTTY === true && !flags.quiet;
   let shown = false;
@@ -195,13 +200,13 @@ async function soakCommand(
   };
   if (!flags.quiet) {
     err.write(
-      `hvaemu soak: ${cfg.cpus} CPUs, protocol ${cfg.protocol}${cfg.mutant !== 'none' ? ` + ${cfg.mutant}` : ''}, ${hms(cfg.durationMs)}, seed ${cfg.seed}, stats every ${hms(statIntervalMs)}, ${auditPlan(auditEvery, auditIntervalMs, statIntervalMs)}; results in ${dir}\n`,
+      `hvaemu soak: ${cfg.cpus} CPUs, protocol ${cfg.protocol}${cfg.mutant !== 'none' ? ` + ${cfg.mutant}` : ''}, ${hms(cfg.durationMs)}, seed ${cfg.seed}, stats every ${hms(statIntervalMs)}, ${cfg.sched.kind === 'os' ? auditPlan(auditEvery, auditIntervalMs, statIntervalMs) : `schedules of ${cfg.sched.steps} steps under ${cfg.sched.kind}${cfg.sched.kind === 'pct' ? `:${cfg.sched.depth}` : ''}, each audited at its end`}; results in ${dir}\n`,
     );
   }
   const signals = stopOnSignals();
   let result: Awaited<ReturnType<typeof runSoak>>;
   try {
-    result = await runSoak(cfg, {
+    result = await (cfg.sched.kind === 'os' ? runSoak : runControlledSoak)(cfg, {
       out: dir,
       statIntervalMs,
       auditEvery,
@@ -235,7 +240,12 @@ async function soakCommand(
       : `${s.verdict}:`;
   const lines = [
     `${verdict} ${cfg.cpus} CPUs ran ${hms(s.durationMs)} (${s.endReason}), ${si(s.totals.ops)} ops, ${si(s.totals.discardFaults)} discard faults, ${si(s.totals.pagesFreedFromList)} freed from the discard list`,
-    `  violations ${s.violations.total}; audits ${s.audits.periodic} periodic (${s.audits.failed} failed, ${s.audits.skipped} skipped), final ${s.audits.final && !('skipped' in s.audits.final) ? (s.audits.final.ok ? 'ok' : 'FAILED') : 'skipped'}`,
+    ...(s.sched
+      ? [
+          `  ${s.sched.schedules} schedules (${s.sched.failing} failing), ${si(s.sched.stepsDone)} steps, ${si(s.sched.stepsPerSec)} steps/s; hvaemu replay ${dir} --violation SEQ runs a failing one again`,
+        ]
+      : []),
+    `  violations ${s.violations.total}; audits ${s.audits.periodic} ${s.sched ? 'final audits of schedules' : 'periodic'} (${s.audits.failed} failed, ${s.audits.skipped} skipped), final ${s.audits.final && !('skipped' in s.audits.final) ? (s.audits.final.ok ? 'ok' : 'FAILED') : 'skipped'}`,
     `  memory: ${s.memory.verdict ?? `RSS ${s.memory.rss.why}`}`,
     ...(s.stall ? [`  STALL: ${s.stall.reason} (stall.json)`] : []),
     ...(s.error ? [`  ERROR: ${s.error.message}`] : []),

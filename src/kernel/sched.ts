@@ -51,6 +51,7 @@ import {
 } from '../shm/layout.ts';
 import { K, P, switch_cpu } from './context.ts';
 import { migrate_eligible } from './migrate.ts';
+import { guide_decide, guide_init, readGuide } from './sched_guide.ts';
 import { do_IRQ } from './smp.ts';
 
 export type SchedKind = keyof typeof SCHED_KIND;
@@ -174,6 +175,9 @@ export function sched_init(v: Views, cfg: Config): void {
   }
   i32[b + SCHED.script_n] = ns;
   i32[b + SCHED.script_at] = 0;
+  i32[b + SCHED.mark_step] = cfg.sched.markStep ?? 0;
+  i32[b + SCHED.mark_clock] = -1;
+  guide_init(v, cfg);
   // The first to run: the highest priority (pct) or a random CPU.
   let first = 0;
   if (cfg.sched.script) {
@@ -434,6 +438,7 @@ function sched_decide(how: number): number {
   const me = S.me;
   const step = i32[b + SCHED.step]! + 1;
   i32[b + SCHED.step] = step;
+  if (step === i32[b + SCHED.mark_step]) i32[b + SCHED.mark_clock] = i32[b + SCHED.clock]!;
   const ctrl = L.ctrl;
   // The end of the schedule, or its first violation: stop here, the same place every time.
   if (
@@ -471,6 +476,11 @@ function sched_decide(how: number): number {
   // The environment's turn: the host's tick, then decide again.
   if (me !== S.host && !exited(S.host) && rand() % HOST_EVERY === 0) {
     return log_decision(step, S.host);
+  }
+  // A guided schedule (sched_guide.ts): the recorded story's order first.
+  const guided = guide_decide(me, step);
+  if (guided >= 0 && !exited(guided) && !(spinning && guided === me) && awake(guided, step)) {
+    return log_decision(step, guided);
   }
   let next = -1;
   if (i32[b + SCHED.kind] === SCHED_KIND.pct) {
@@ -644,6 +654,10 @@ export type ScheduleReport = {
   deadlock: boolean;
   /** the first actor as [0, actor], then the context switches: [step, actor] (actor nr_cpus is the host) */
   log: [number, number][];
+  /** config.sched.markStep (replay --from-step): the logical clock (events stamped) at that step; -1 not reached */
+  markClock?: number;
+  /** config.sched.guide: times the whole pattern was matched, times the guide started over, where it stopped */
+  guide?: { matched: number; resets: number; pos: number };
   /** which schedule of a controlled run this was, and the run's seed (runSchedules) */
   schedule?: { index: number; runSeed: number };
 };
@@ -666,6 +680,8 @@ export function readSchedule(
     migrations: i32[b + SCHED.migrations]!,
     hash: (i32[b + SCHED.hash]! >>> 0).toString(16).padStart(8, '0'),
     deadlock: i32[b + SCHED.deadlock] !== 0,
+    ...(cfg.sched.markStep !== undefined ? { markClock: i32[b + SCHED.mark_clock]! } : {}),
+    ...(cfg.sched.guide ? { guide: readGuide(v) } : {}),
     log: Array.from({ length: n }, (_, i) => [
       i32[L.sched_log + 2 * i]!,
       i32[L.sched_log + 2 * i + 1]!,

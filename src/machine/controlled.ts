@@ -53,6 +53,12 @@ export type ControlledOptions = RunOptions & {
    * run's one crew: slower, the same results (the reuse test compares them).
    */
   fresh?: boolean;
+  /**
+   * A schedule did not succeed: go on with the next one? (default: no, the
+   * run ends with it). A soak records it and goes on; the bridge goes on
+   * until the kind it looks for.
+   */
+  keepGoing?: (r: RunReport) => boolean;
 };
 
 export async function runSchedules(
@@ -64,7 +70,14 @@ export async function runSchedules(
   let steps = 0;
   let report: RunReport | undefined;
   let i = 0;
-  const { onProgress: _p, maxSchedules: _m, onSchedule: _o, fresh, ...machineOpts } = opts;
+  const {
+    onProgress: _p,
+    maxSchedules: _m,
+    onSchedule: _o,
+    fresh,
+    keepGoing,
+    ...machineOpts
+  } = opts;
   let crew: Crew | undefined;
   try {
     while (i < max) {
@@ -80,7 +93,7 @@ export async function runSchedules(
       steps += r.sched?.stepsRun ?? 0;
       if (r.sched) r.sched.schedule = { index: i - 1, runSeed: cfg.seed };
       opts.onSchedule?.(i - 1, r);
-      if (r.verdict !== 'SUCCESS') break;
+      if (r.verdict !== 'SUCCESS' && !keepGoing?.(r)) break;
       if (opts.signal?.aborted) break;
       if (performance.now() - t0 >= cfg.durationMs) break;
     }

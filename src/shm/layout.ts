@@ -101,6 +101,8 @@ export const SCHED = {
   spinners: 17, // threads spinning on their turn word now (at most the cores but one)
   done: 18, // 1: every actor has left the schedule (notified: the main thread and the host wait on it)
   migrations: 19, // --migrate: tasks moved by the scheduler (each a swap of two threads' CPUs)
+  mark_step: 20, // replay --from-step: the step whose logical clock is wanted (0: none)
+  mark_clock: 21, // the logical clock (events stamped) when that step was decided
   nr_words: 32,
   /** PCT change points kept at most (DEPTH - 1). */
   max_change_points: 32,
@@ -124,6 +126,26 @@ export const HOST = {
   next_cpu: 6, // the CPU the next device interrupt goes to
   discards: 7, // frames discarded so far
   nr_words: 8,
+} as const;
+
+/**
+ * A guided schedule's words (config.sched.guide, src/kernel/sched_guide.ts):
+ * where the guide is in its pattern, what it bound, then per actor the ring
+ * head it has read up to, then the pattern as (role, event) pairs.
+ */
+export const GUIDE = {
+  n: 0, // pattern entries (0: no guide)
+  pos: 1, // entries matched so far
+  pfn: 2, // the frame bound (-1: none yet)
+  since: 3, // the step at which the current segment began
+  window: 4, // steps a segment may take before the guide starts over
+  matched: 5, // times the whole pattern was matched
+  resets: 6, // times the guide started over
+  roles: 8, // the CPU bound to each role (-1: none), GUIDE.max_roles words
+  max_roles: 8,
+  header: 16,
+  /** pattern entries at most */
+  max: 64,
 } as const;
 
 /** Per-CPU line 0 (written by its owner). */
@@ -576,6 +598,8 @@ export function computeLayout(cfg: Pick<Config, 'cpus' | 'pages' | 'files' | 'pa
     sched_wake: region(nr_recorders, 4),
     /** f64 index: the host's state between ticks (HOST) */
     host: region(HOST.nr_words, 8),
+    /** a guided schedule (GUIDE): header, a ring head per actor, the pattern */
+    sched_guide: region(GUIDE.header + nr_recorders + 2 * GUIDE.max, 4),
     bytes: 0,
   };
   L.bytes = alignUp(bytes, LINE);

@@ -40,6 +40,7 @@ import {
 import { COUNTERS, CTRL, type Views } from '../shm/layout.ts';
 import { readLocks } from '../stats/lockstat.ts';
 import { AUDIT_MAX_GAP_MS, makeAuditSchedule } from './audit_schedule.ts';
+import type { SchedProgress } from './controlled.ts';
 import { openJournal, readJsonl, writeDocument, writeJson } from './journal.ts';
 import { judgeMemory, type MemoryJudgement, makeSeriesStore } from './leak.ts';
 import { fix_young_generation, memorySeries, SOAK_SEMI_SPACE_MB } from './memstat.ts';
@@ -91,6 +92,8 @@ export type SoakOptions = {
    * the run (default SOAK_SEMI_SPACE_MB; 0: V8 sizes it, growing and shrinking).
    */
   semiSpaceMB?: number;
+  /** A controlled soak (controlled.ts): schedules at most, besides the duration (a test's bound). */
+  maxSchedules?: number;
 };
 
 export type SoakStatus = {
@@ -147,6 +150,20 @@ export type ViolationLine = {
   audit?: Omit<AuditRecord, 'errors'>;
   /** Oracle violations: the raw events behind `trace`. */
   events?: Violation['events'];
+  // ---- a controlled soak's line (soak --sched random|pct, controlled.ts) ----
+  /** the interleaving that broke the protocol (Violation.story) */
+  story?: string[];
+  /** the schedule that found it: its whole machine config (its seed included) and its report */
+  config?: Config;
+  sched?: RunReport['sched'];
+  verdict?: Verdict;
+  /** which schedule of the soak (from 0), and which of its violations this line is */
+  schedule?: number;
+  scheduleViolation?: number;
+  /** the schedule stalled too: the stall's kind */
+  scheduleStall?: string;
+  /** a schedule that stalled (kind `stall-<kind>`): the stall */
+  stall?: { kind: string; reason: string };
 };
 
 export type SoakConfig = Config & {
@@ -232,6 +249,8 @@ export type SoakSummary = {
   statsLines: number;
   process: RunReport['process'] | null;
   files: Partial<Record<keyof typeof FILES, string>>;
+  /** A controlled soak (--sched random|pct): its schedules and steps (controlled.ts). */
+  sched?: SchedProgress;
 };
 
 export type SoakResult = {
@@ -363,19 +382,10 @@ export async function runSoak(cfg: Config, opts: SoakOptions): Promise<SoakResul
   const oracleLine = (v: Violation, seq: number): ViolationLine => ({
     schema: SOAK_SCHEMA,
     seq,
-    kind: v.kind,
-    description: v.description,
+    ...violationFields(v),
     seed: cfg.seed,
     at: new Date(v.atMs).toISOString(),
     elapsedMs: Math.round(v.atMs - goEpochMs),
-    cpu: v.cpu,
-    pfn: v.pfn,
-    generationAtFault: v.generationAtFault,
-    generationNow: v.generationNow,
-    detail: v.detail,
-    cpusInvolved: v.cpusInvolved,
-    trace: v.trace,
-    events: v.events,
   });
 
   const pollOracleViolations = (v: Views) => {
@@ -661,6 +671,22 @@ export async function runSoak(cfg: Config, opts: SoakOptions): Promise<SoakResul
   await html;
   await renderSoakFolder(dir);
   return { verdict, exitCode, summary, report, dir };
+}
+
+/** An oracle violation's fields in its violations.jsonl line. */
+export function violationFields(v: Violation) {
+  return {
+    kind: v.kind,
+    description: v.description,
+    cpu: v.cpu,
+    pfn: v.pfn,
+    generationAtFault: v.generationAtFault,
+    generationNow: v.generationNow,
+    detail: v.detail,
+    cpusInvolved: v.cpusInvolved,
+    trace: v.trace,
+    events: v.events,
+  };
 }
 
 /** The violation line of a failed periodic audit, with every CPU's (and the host's) latest events. */

@@ -198,12 +198,7 @@ export function makeSampler(
           opsPerSec.reduce((a, b) => a + b, 0),
           1,
         ),
-        hostDiscards: counters.hostDiscards!,
-        discardFaults: counters.discardFaults!,
-        refsRefused: counters.refsRefused!,
-        pagesParked: counters.pagesParked!,
-        pagesFreedFromList: counters.pagesFreedFromList!,
-        rendezvous: counters.rendezvous!,
+        ...headlineCounts(counters),
         counters,
         ...(cfg ? { coverage: coverageTable(cfg, counters as Totals, intervalMs) } : {}),
         locks: lockDeltas(prev.locks, cur.locks),
@@ -217,6 +212,18 @@ export function makeSampler(
       prev = cur;
       return line;
     },
+  };
+}
+
+/** The counts a stats line names at its top level, from the interval's counters. */
+export function headlineCounts(counters: Record<string, number>) {
+  return {
+    hostDiscards: counters.hostDiscards!,
+    discardFaults: counters.discardFaults!,
+    refsRefused: counters.refsRefused!,
+    pagesParked: counters.pagesParked!,
+    pagesFreedFromList: counters.pagesFreedFromList!,
+    rendezvous: counters.rendezvous!,
   };
 }
 

@@ -97,21 +97,18 @@ describe('--sched pct|random', () => {
     }
   }, 120_000);
 
-  it('shrink: a smaller scripted schedule failing the same way, which replays exactly', async () => {
+  it('shrink: a schedule no longer, failing the same way, which replays exactly', async () => {
     const rec = await failingSchedule();
     const json = JSON.parse(JSON.stringify(runJson(rec, META)));
     const kind = rec.violations[0]!.kind;
-    // the recorded switches as a script reproduce the recording: the first candidate fails as recorded
-    const res = await shrinkReport(json, 8000);
+    // bounded by runs: the same result on any machine (replay.test.ts shrinks an unpatched violation whole)
+    const res = await shrinkReport(json, 3_600_000, { maxRuns: 30 });
     expect(res.kind).toBe(kind);
-    expect(res.report, 'the recording as a script fails as recorded').not.toBeNull();
+    expect(res.report, 'the recording fails again as recorded').not.toBeNull();
     expect(res.report!.violations[0]!.kind).toBe(kind);
-    expect(res.after.switches).toBeLessThanOrEqual(res.before.switches);
+    expect(res.after.steps).toBeLessThanOrEqual(res.before.steps);
     expect(res.tried).toBeGreaterThan(1);
     const shrunk = JSON.parse(JSON.stringify(runJson(res.report!, META)));
-    // the report's config holds the script it ran (the run may add hand-overs of spinning waiters)
-    expect(shrunk.config.sched.script.length).toBeGreaterThan(0);
-    expect(shrunk.config.sched.script.length).toBeLessThanOrEqual(res.report!.sched!.log.length);
     const again = await replayReport(shrunk);
     expect(again.diff).toEqual([]);
   }, 120_000);
