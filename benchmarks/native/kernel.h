@@ -178,6 +178,13 @@ static inline void ghost_pvec_store(int slot, int pfn) {
   hist(pfn, HIST_park);
 }
 
+/* ---- check/coverage.ts: the near-miss counters (plain reads, as there) ---- */
+
+static inline void near_miss(int cnt) { F64[K.stats + cnt]++; }
+static inline void near_miss_if_window(int pfn, int cnt) {
+  if ((unsigned)pfn < (unsigned)L_nr_pages && r_load(L_ghost_wtarget + pfn) != 0) near_miss(cnt);
+}
+
 /* ---- kernel/list.ts ------------------------------------------------------ */
 
 static inline void INIT_LIST_HEAD(int head) {
@@ -187,6 +194,11 @@ static inline void INIT_LIST_HEAD(int head) {
 static inline int list_empty(int head) { return I32[L_lru_next + head] == head; }
 static inline int list_first(int head) { return I32[L_lru_next + head]; }
 static inline int list_last(int head) { return I32[L_lru_prev + head]; }
+static inline int list_next(int node) {
+  int n = I32[L_lru_next + node];
+  if ((unsigned)n >= (unsigned)L_nr_nodes || I32[L_lru_prev + n] != node) die("list_next: back", node);
+  return n;
+}
 
 /* list.ts's CONFIG_DEBUG_LIST checks, the same comparisons (a failure ends the bench). */
 static inline void __list_add(int node, int prev, int next) {
@@ -314,6 +326,9 @@ static inline void local_irq_restore(int was) {
 }
 static inline void preempt_disable(void) { I32[K.percpu + PERCPU_preempt_count]++; }
 static inline void preempt_enable(void) { I32[K.percpu + PERCPU_preempt_count]--; }
+static inline int in_interrupt(void) {
+  return (I32[K.percpu + PERCPU_preempt_count] & (HARDIRQ_MASK | SOFTIRQ_MASK)) != 0;
+}
 
 /* No race-window widening in a benchmark (K.widen is false). */
 static inline void point(int p) {
@@ -382,6 +397,10 @@ static inline void spin_lock(int lock, int cls) {
   }
   lock_acquired(lock + LOCK_SLOT_cpu, cls);
   I32[K.percpu + PERCPU_locks_held] |= 1 << cls;
+}
+/* spin_is_locked: plain reads (tas/pv keep `owner` 0) */
+static inline int arch_spin_is_locked(int lock) {
+  return I32[lock + LOCK_SLOT_val] != I32[lock + LOCK_SLOT_owner];
 }
 static inline void spin_unlock(int lock, int cls) {
   I32[K.percpu + PERCPU_locks_held] &= ~(1 << cls);
@@ -482,6 +501,8 @@ static void put_page(int pfn) {
   if (old > 1) return;
   if (old <= 0) die("put_page: negative count", pfn);
   rec(EV_put_last, pfn, 0, 0);
+  near_miss_if_window(pfn, CNT_nmLastPutInWindow);
+  if (in_interrupt()) F64[K.stats + CNT_irqFrees]++;
   if (__page_cache_release(pfn)) free_hot_cold_page(pfn, 0);
 }
 
@@ -585,17 +606,20 @@ static int free_hot_cold_page_discarded(int pfn) {
   int pvec = K.pvec;
   point(P_pvec_add);
   int left = pagevec_add(pvec, pfn);
+  near_miss_if_window(pfn, CNT_nmParkInWindow);
   rec_t(EV_park, pfn, pagevec_count(pvec), 0, hist_t);
   F64[K.stats + CNT_pagesParked]++;
   if (left == 0) {
     point(P_pvec_flush);
     int lock = L_discard + DISCARD_lock;
+    if (arch_spin_is_locked(lock)) near_miss(CNT_nmDiscardLockContended);
     spin_lock(lock, LOCK_discard_list);
     int n = pagevec_count(pvec);
     int list = headNode(HEAD_discard);
     for (int i = 0; i < n; i++) {
       int page = pagevec_page(pvec, i);
       pagevec_release_ghost(page);
+      near_miss_if_window(page, CNT_nmFlushInWindow);
       list_add_tail(page, list);
     }
     I32[L_discard + DISCARD_nr_pages] += n;
@@ -639,6 +663,7 @@ static void shrink_discards(void) {
   if (!BENCH_PATCHED) return;
   int local = percpuHeadNode(K.home, PERCPU_HEADS_splice);
   int lock = L_discard + DISCARD_lock;
+  if (arch_spin_is_locked(lock)) near_miss(CNT_nmDiscardLockContended);
   spin_lock(lock, LOCK_discard_list);
   list_splice_init(headNode(HEAD_discard), local);
   int n = I32[L_discard + DISCARD_nr_pages];
@@ -647,6 +672,7 @@ static void shrink_discards(void) {
   if (!list_empty(local)) {
     rec(EV_splice, -1, n, 0);
     F64[K.stats + CNT_splices]++;
+    for (int p = list_first(local); p != local; p = list_next(p)) near_miss_if_window(p, CNT_nmSpliceInWindow);
     point(P_splice_to_ipi);
     smp_call_function(FUNC_page_hva_sync, 1);
   }
