@@ -342,6 +342,11 @@ static inline void cpu_relax(int spins) {
   if (spins < RELAX_spins) return;
   a_wait(K.pending, 0, spins < RELAX_shortSpins ? RELAX_shortMs : RELAX_longMs);
 }
+/* smp.ts call_relax: the rendezvous caller sleeps on the count it waits for */
+static inline void call_relax(int word, int n, int spins) {
+  if (spins < RELAX_spins) return;
+  a_wait(word, n, RELAX_callMs);
+}
 
 static inline int pagevec_add(int pvec, int pfn) {
   int nr = I32[pvec];
@@ -374,6 +379,17 @@ static inline void lock_acquired(int cpuWord, int cls) {
 
 /* ---- kernel/spinlock.ts (pv, the default kind; no --lockstat timing) ----------- */
 
+/* spinlock.ts pv_wait: with interrupts enabled, publish the word slept on for the IPI sender */
+static void pv_wait(int lock) {
+  if (irqs_disabled()) {
+    a_wait(lock, 2, PV_WAIT_offMs);
+    return;
+  }
+  int sleep = K.percpu + PERCPU_SLEEP;
+  a_store(sleep, lock);
+  if (a_load(K.pending) == 0) a_wait(lock, 2, PV_WAIT_onMs);
+  I32[sleep] = 0;
+}
 static void spin_lock_slow(int lock) {
   int spins = 0;
   for (;;) {
@@ -385,7 +401,7 @@ static void spin_lock_slow(int lock) {
     }
     spins++;
     if (spins >= PV_SPINS) {
-      if (v == 2 || a_cas(lock, 1, 2) == 1) a_wait(lock, 2, irqs_disabled() ? 1 : 0.1);
+      if (v == 2 || a_cas(lock, 1, 2) == 1) pv_wait(lock);
     }
   }
 }
@@ -419,13 +435,9 @@ static void smp_call_function_interrupt(void) {
   int nr_targets = L_nr_cpus - 1;
   rec(EV_ipi_take, -1, caller, seq);
   latency_ipi_response();
-  if (a_add(call + CALL_started, 1) + 1 == nr_targets) {
-    a_notify(percpuBase(caller) + PERCPU_PENDING, INT_MAX);
-  }
+  if (a_add(call + CALL_started, 1) + 1 == nr_targets) a_notify(call + CALL_started, INT_MAX);
   if (func == FUNC_page_hva_sync) point(P_ipi_handler);
-  if (a_add(call + CALL_finished, 1) + 1 == nr_targets) {
-    a_notify(percpuBase(caller) + PERCPU_PENDING, INT_MAX);
-  }
+  if (a_add(call + CALL_finished, 1) + 1 == nr_targets) a_notify(call + CALL_finished, INT_MAX);
   F64[K.stats + CNT_ipisTaken]++;
   I32[K.percpu + PERCPU_irqs_enabled] = 1;
 }
@@ -449,17 +461,19 @@ static void smp_call_function(int func, int wait) {
     int pending = percpuBase(c) + PERCPU_PENDING;
     a_store(pending, 1);
     a_notify(pending, INT_MAX);
+    int sleep = a_load(percpuBase(c) + PERCPU_SLEEP);
+    if (sleep != 0) a_notify(sleep, INT_MAX);
   }
-  int spins = 0;
-  while (a_load(call + CALL_started) != nr_targets) {
+  int spins = 0, n;
+  while ((n = a_load(call + CALL_started)) != nr_targets) {
     point(P_ipi_wait);
-    cpu_relax(spins++);
+    call_relax(call + CALL_started, n, spins++);
   }
   rec(EV_rendezvous, -1, nr_targets, seq);
   if (wait) {
-    while (a_load(call + CALL_finished) != nr_targets) {
+    while ((n = a_load(call + CALL_finished)) != nr_targets) {
       point(P_ipi_wait);
-      cpu_relax(spins++);
+      call_relax(call + CALL_finished, n, spins++);
     }
   }
   spin_unlock(L_call_lock, LOCK_call_lock);

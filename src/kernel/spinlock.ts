@@ -26,7 +26,7 @@
  * reports.
  */
 import { performance } from 'node:perf_hooks';
-import { LOCK_SLOT, PERCPU } from '../shm/layout.ts';
+import { LOCK_SLOT, PERCPU, PERCPU_SLEEP } from '../shm/layout.ts';
 import {
   lock_acquired,
   lock_contended,
@@ -66,6 +66,13 @@ export const LOCK = {
 
 /** pv: spins before a waiter marks the word 2 and sleeps (exported for the native benchmark). */
 export const PV_SPINS = 256;
+/**
+ * pv: the longest sleep on the lock word (ms), with interrupts disabled and
+ * enabled. The unlock's notify ends it, and with interrupts enabled also an
+ * IPI (smp_call_function notifies the word in PERCPU_SLEEP); the timeout only
+ * bounds how late a timer or device interrupt is taken, and a lost wake-up.
+ */
+export const PV_WAIT = { offMs: 1, onMs: 1 } as const;
 
 export function spin_trylock(lock: number, cls: number): boolean {
   if (!arch_spin_trylock(lock)) return false;
@@ -192,13 +199,39 @@ function spin_lock_slow(lock: number): void {
       continue;
     }
     if (K.pvSpinlock && spins >= PV_SPINS) {
-      // Mark sleepers, then sleep until unlock (or a short timeout, to take
-      // IPIs when interrupts are enabled: we cannot sleep on two words).
-      if (v === 2 || Atomics.compareExchange(i32, lock, 1, 2) === 1) {
-        Atomics.wait(i32, lock, 2, irqs_disabled() ? 1 : 0.1);
-      }
+      // Mark sleepers, then sleep until unlock.
+      if (v === 2 || Atomics.compareExchange(i32, lock, 1, 2) === 1) pv_wait(lock);
     }
   }
+}
+
+/**
+ * pv: sleep on the lock word (marked 2) until the unlock notifies. With
+ * interrupts enabled the sleep must also end for an IPI, and a thread cannot
+ * sleep on two words: so the CPU writes the word it sleeps on in PERCPU_SLEEP
+ * first, and smp_call_function, after raising the IPI, notifies that word
+ * too. Both sides write, then read the other's word (seq_cst), so either we
+ * see the IPI pending here and do not sleep, or the sender sees our word and
+ * wakes it; a notify that comes between our look and our wait is lost, and
+ * the timeout ends the sleep. A waiter woken for another's IPI (the notify
+ * wakes every sleeper on the word) finds the lock held and sleeps again.
+ *
+ * Before, a waiter with interrupts enabled woke every 0.1 ms to look for
+ * IPIs: with 8 CPUs on 2 cores, the CPUs queued on call_lock, the very
+ * targets of the rendezvous that holds it, took its IPI only at their next
+ * timeout, and their wake-ups took the cores from the CPUs being waited for.
+ */
+function pv_wait(lock: number): void {
+  const i32 = K.i32;
+  if (irqs_disabled()) {
+    Atomics.wait(i32, lock, 2, PV_WAIT.offMs);
+    return;
+  }
+  const sleep = K.percpu + PERCPU_SLEEP;
+  Atomics.store(i32, sleep, lock);
+  // Any interrupt pending (an IPI, or the host's timer or device): take it first, at point().
+  if (Atomics.load(i32, K.pending) === 0) Atomics.wait(i32, lock, 2, PV_WAIT.onMs);
+  i32[sleep] = 0; // only this CPU writes it; a stale read costs the sender a spurious notify
 }
 
 // ---- the interrupt-disabling variants (include/linux/spinlock.h) ------------
