@@ -73,9 +73,18 @@ export function local_irq_disable(): void {
 
 /** Enabling interrupts is a preemption point: a pending IPI is taken right here. */
 export function local_irq_enable(): void {
+  local_irq_enable_at(-1);
+}
+/**
+ * local_irq_enable at `t`, a clock reading (performance.now()) its caller
+ * took a moment before, with nothing between that takes time (the release of
+ * a lock under --lockstat=full, spin_unlock_irqrestore): the interrupts-off
+ * section ends there; -1: read the clock.
+ */
+export function local_irq_enable_at(t: number): void {
   const i32 = K.i32;
   if (i32[K.percpu + PERCPU.irqs_enabled] !== 0) return;
-  const offUs = (performance.now() - K.irqsOffAt) * 1000;
+  const offUs = ((t < 0 ? performance.now() : t) - K.irqsOffAt) * 1000;
   const m = K.stats + CNT.irqsOffMaxUs;
   if (offUs > K.f64[m]!) K.f64[m] = offUs;
   latency_irqs_off(offUs);

@@ -44,7 +44,7 @@ import {
   irqs_disabled,
   local_irq_disable,
   local_irq_enable,
-  local_irq_restore,
+  local_irq_enable_at,
   local_irq_save,
   point,
 } from './smp.ts';
@@ -86,7 +86,7 @@ export function spin_trylock(lock: number, cls: number): boolean {
 export function spin_lock(lock: number, cls: number): void {
   if (K.lockdep) lock_acquire(cls, false); // before the wait, as lockdep validates
   if (K.lockTimed) {
-    spin_lock_timed(lock, cls);
+    spin_lock_timed(lock, cls, -1);
     return;
   }
   if (!arch_spin_trylock(lock)) {
@@ -106,11 +106,18 @@ function spin_lock_wait_timed(lock: number, cls: number): void {
   lock_wait_end(cls, t0);
 }
 
-/** spin_lock under --lockstat=full: the same steps, with wait and hold times and the call sites. */
-function spin_lock_timed(lock: number, cls: number): void {
+/**
+ * spin_lock under --lockstat=full: the same steps, with wait and hold times
+ * and the call sites. `t0`: the clock reading local_irq_save took just
+ * before, when spin_lock_irq(save) disabled interrupts itself (-1: none): an
+ * uncontended hold starts there, as the kernel's lock_stat starts it in
+ * lock_acquire, before the trylock (lockdep's check between is counted in
+ * the hold here too).
+ */
+function spin_lock_timed(lock: number, cls: number, t0: number): void {
   let t: number;
   if (arch_spin_trylock(lock)) {
-    t = performance.now();
+    t = t0 < 0 ? performance.now() : t0;
   } else {
     lock_contended(lock + LOCK_SLOT.cpu, cls);
     const t0 = lock_wait_begin(lock + LOCK_SLOT.cpu, cls);
@@ -124,8 +131,12 @@ function spin_lock_timed(lock: number, cls: number): void {
 }
 
 export function spin_unlock(lock: number, cls: number): void {
+  __spin_unlock(lock, cls, K.lockTimed ? performance.now() : 0);
+}
+/** spin_unlock at `t` (performance.now(): the hold's end under --lockstat=full). */
+function __spin_unlock(lock: number, cls: number, t: number): void {
   if (K.lockdep) lock_release(cls);
-  if (K.lockTimed) lock_hold_end(lock + LOCK_SLOT.cpu, cls);
+  if (K.lockTimed) lock_hold_end(lock + LOCK_SLOT.cpu, cls, t);
   K.i32[K.percpu + PERCPU.locks_held]! &= ~(1 << cls);
   arch_spin_unlock(lock);
 }
@@ -236,25 +247,49 @@ function pv_wait(lock: number): void {
 
 // ---- the interrupt-disabling variants (include/linux/spinlock.h) ------------
 
+//
+// Under --lockstat=full a lock taken right after its interrupts went off,
+// and released right before they come back on, shares one clock reading
+// with the interrupts-off tracing at each end (lock_stat's hold time and the
+// irqsoff section are both timed there): two clock reads instead of four.
+
 /** spin_lock_irq: interrupts off (they were on), then the lock. */
 export function spin_lock_irq(lock: number, cls: number): void {
   local_irq_disable();
-  spin_lock(lock, cls);
+  spin_lock_irq_off(lock, cls, true);
 }
 /** spin_unlock_irq: the lock, then interrupts on (a preemption point). */
 export function spin_unlock_irq(lock: number, cls: number): void {
-  spin_unlock(lock, cls);
-  local_irq_enable();
+  spin_unlock_irq_on(lock, cls, true);
 }
 /** spin_lock_irqsave: returns the interrupt state to restore. */
 export function spin_lock_irqsave(lock: number, cls: number): boolean {
   const flags = local_irq_save();
-  spin_lock(lock, cls);
+  spin_lock_irq_off(lock, cls, flags);
   return flags;
 }
 export function spin_unlock_irqrestore(lock: number, cls: number, flags: boolean): void {
-  spin_unlock(lock, cls);
-  local_irq_restore(flags);
+  spin_unlock_irq_on(lock, cls, flags);
+}
+/** spin_lock with interrupts off, `fresh`: this caller disabled them a moment ago (K.irqsOffAt). */
+function spin_lock_irq_off(lock: number, cls: number, fresh: boolean): void {
+  if (!K.lockTimed || !fresh) {
+    spin_lock(lock, cls);
+    return;
+  }
+  if (K.lockdep) lock_acquire(cls, false);
+  spin_lock_timed(lock, cls, K.irqsOffAt);
+}
+/** spin_unlock, then interrupts on if `on` (the flags of spin_lock_irqsave). */
+function spin_unlock_irq_on(lock: number, cls: number, on: boolean): void {
+  if (!K.lockTimed || !on) {
+    spin_unlock(lock, cls);
+    if (on) local_irq_enable();
+    return;
+  }
+  const t = performance.now();
+  __spin_unlock(lock, cls, t);
+  local_irq_enable_at(t);
 }
 /** spin_lock_bh: bottom halves off (no softirq runs here), then the lock. */
 export function spin_lock_bh(lock: number, cls: number): void {
