@@ -255,8 +255,9 @@ function pv_wait(lock: number): void {
 
 /** spin_lock_irq: interrupts off (they were on), then the lock. */
 export function spin_lock_irq(lock: number, cls: number): void {
+  const fresh = !irqs_disabled(); // else local_irq_disable reads no clock
   local_irq_disable();
-  spin_lock_irq_off(lock, cls, true);
+  spin_lock_irq_off(lock, cls, fresh);
 }
 /** spin_unlock_irq: the lock, then interrupts on (a preemption point). */
 export function spin_unlock_irq(lock: number, cls: number): void {
