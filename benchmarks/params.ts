@@ -73,7 +73,18 @@ export const WARMUP = {
   handoffs: 20_000,
 } as const;
 
-/** How much of everything: --quick is for CI and a first look, the default for figures. */
+/**
+ * How much of everything: --quick is for CI and a first look, the default for
+ * figures. A quick run times the smp_call_function calls and the standard
+ * workload's runs (workload, lockstat, lockdep) as long as a full run does,
+ * and only takes fewer of them: a shorter run of these is not a smaller
+ * sample of the same thing. On a quiet machine (2026-12-06) quick runs of
+ * 400 calls and 1.5 s gave rendezvousJsOverNative 0.47 against 1.02,
+ * lockdepOverhead 0.22 against 0.13 and oversubscription8over4 0.27 against
+ * 0.54: wake-up latencies settle into a mode over thousands of calls, and a
+ * 2- or 8-CPU run has slow stretches (a rendezvous waiting for CPUs that are
+ * not on a core) that a 0.9 s window after the warm-up meets or misses whole.
+ */
 export const PLANS = {
   quick: {
     rounds: 2,
@@ -82,13 +93,13 @@ export const PLANS = {
     verifyIters: 5_000,
     clockReads: 200_000,
     spinMs: 200,
-    rvCalls: 400,
+    rvCalls: 3000,
     rvRounds: 3,
     percpuMs: 400,
-    wlMs: 1500,
-    wlRuns: 1,
-    lsMs: 1500,
-    lsPairs: 2,
+    wlMs: 4000,
+    wlRuns: 2,
+    lsMs: 3000,
+    lsPairs: 3,
     startRuns: 3,
     schedMs: 2000,
     schedRuns: 1,

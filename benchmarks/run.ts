@@ -17,7 +17,6 @@ import { parseArgs } from 'node:util';
 import { watchLauncher } from '../src/build/launcher.mjs';
 import { type Config, type LockstatMode, makeConfig } from '../src/config.ts';
 import { runSchedules } from '../src/machine/controlled.ts';
-import { runMachine } from '../src/machine/machine.ts';
 import { schedGuest } from '../src/machine/mutants.ts';
 import type { JobResult, Spin1 } from './jobs.ts';
 import { compareBuffers } from './lib/compare.ts';
@@ -27,7 +26,12 @@ import { buildReport, fmt, markdown, type Report, type Row } from './lib/report.
 import { benchStartupRuns } from './lib/startup.ts';
 import { loadMeter, machineInfo, median, percentile } from './lib/stats.ts';
 import { runWorkers } from './lib/threads.ts';
-import { measureWorkload, PROTOCOL_EVENTS, type WorkloadSample } from './lib/workload.ts';
+import {
+  measureWorkload,
+  PROTOCOL_EVENTS,
+  runWorkload,
+  type WorkloadSample,
+} from './lib/workload.ts';
 import { BENCH, benchConfig, PLANS, type Plan, WARMUP } from './params.ts';
 
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
@@ -654,19 +658,21 @@ async function benchLockstat(ctx: Ctx) {
   type Sample = { opsPerSec: number; opsPerCpuSec: number };
   // --lockstat's modes, run back to back in each round (same seed): off, full
   // (lock_stat), contention (perf lock contention). A ratio is the median of
-  // the rounds' ratios, each taken between runs seconds apart.
+  // the rounds' ratios, each taken between runs seconds apart. Ops/s are
+  // counted after the warm-up window, as the workload section counts them:
+  // over a whole run, the first tiers of the JIT (more code to compile with
+  // lock_stat's timed paths) weighed more in a short run than in a long one.
   const modes = { off: false, full: 'full', contention: 'contention' } as const;
   const runs: Record<keyof typeof modes, Sample[]> = { off: [], full: [], contention: [] };
   let implemented = false;
   for (let r = 0; r < plan.lsPairs; r++) {
     for (const [name, lockstat] of Object.entries(modes) as [keyof typeof modes, LockstatMode][]) {
       const cfg = makeConfig({ cpus, durationMs: plan.lsMs, seed: 2000 + r, lockstat });
-      const rep = await runMachine(cfg);
-      const ops = rep.totals.ops;
+      const { sample, report: rep } = await runWorkload(cfg, WARMUP.workloadMs);
       runs[name].push({
-        opsPerSec: rep.durationMs > 0 ? (ops / rep.durationMs) * 1000 : 0,
+        opsPerSec: sample.opsPerSec,
         // per second of CPU used by the whole process (machine threads, host, main)
-        opsPerCpuSec: rep.process.cpuSeconds > 0 ? ops / rep.process.cpuSeconds : 0,
+        opsPerCpuSec: sample.opsPerCpuSec,
       });
       if (name === 'full' && rep.locks.some((l) => l.holdTimeUs.total > 0)) implemented = true;
     }
@@ -746,7 +752,8 @@ async function benchLockstat(ctx: Ctx) {
 /**
  * The cost of the lock validator (on by default): the standard workload at 2
  * CPUs with it and with --no-lockdep, back to back in each round (same seed,
- * the order alternating); the ratio is the median of the rounds' ratios.
+ * the order alternating), ops/s counted after the warm-up window; the ratio
+ * is the median of the rounds' ratios.
  */
 async function benchLockdep(ctx: Ctx) {
   const { plan } = ctx;
@@ -757,8 +764,8 @@ async function benchLockdep(ctx: Ctx) {
   for (let r = 0; r < plan.lsPairs; r++) {
     for (const lockdep of r % 2 === 0 ? [true, false] : [false, true]) {
       const cfg = makeConfig({ cpus, durationMs: plan.lsMs, seed: 3000 + r, lockdep });
-      const rep = await runMachine(cfg);
-      (lockdep ? on : off).push(rep.durationMs > 0 ? (rep.totals.ops / rep.durationMs) * 1000 : 0);
+      const { sample, report: rep } = await runWorkload(cfg, WARMUP.workloadMs);
+      (lockdep ? on : off).push(sample.opsPerSec);
       if (lockdep) reports.push(rep.lockdep.reports);
     }
   }

@@ -6,7 +6,7 @@
  * not weigh more in a short run than in a long one.
  */
 import type { Config } from '../../src/config.ts';
-import { type Progress, runMachine } from '../../src/machine/machine.ts';
+import { type Progress, type RunReport, runMachine } from '../../src/machine/machine.ts';
 
 /**
  * The protocol's events, as issue 14 names them: discard faults, refused
@@ -70,17 +70,26 @@ export function ratesAfterWarmup(
   };
 }
 
-/** One run of the machine, its rates counted after `warmupMs`. */
-export async function measureWorkload(cfg: Config, warmupMs: number): Promise<WorkloadSample> {
+/** One run of the machine, its rates counted after `warmupMs`, and its report. */
+export async function runWorkload(
+  cfg: Config,
+  warmupMs: number,
+): Promise<{ sample: WorkloadSample; report: RunReport }> {
   const points: Point[] = [];
-  const rep = await runMachine(cfg, {
+  const report = await runMachine(cfg, {
     progressIntervalMs: 0, // every monitor tick (about 50 ms)
     onProgress: (p) => points.push({ ms: p.elapsedMs, totals: p.totals }),
   });
-  const cpuS = rep.process.cpuSeconds;
-  return {
+  const cpuS = report.process.cpuSeconds;
+  const sample = {
     ...ratesAfterWarmup(points, warmupMs),
-    verdict: rep.verdict,
-    opsPerCpuSec: cpuS > 0 ? rep.totals.ops / cpuS : 0,
+    verdict: report.verdict,
+    opsPerCpuSec: cpuS > 0 ? report.totals.ops / cpuS : 0,
   };
+  return { sample, report };
+}
+
+/** One run of the machine, its rates counted after `warmupMs`. */
+export async function measureWorkload(cfg: Config, warmupMs: number): Promise<WorkloadSample> {
+  return (await runWorkload(cfg, warmupMs)).sample;
 }

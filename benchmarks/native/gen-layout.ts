@@ -20,6 +20,7 @@ import * as violations from '../../src/check/violations.ts';
 import type { Config } from '../../src/config.ts';
 import * as config from '../../src/config.ts';
 import * as essa from '../../src/kernel/essa.ts';
+import * as irq from '../../src/kernel/irq.ts';
 import * as list from '../../src/kernel/list.ts';
 import * as memory from '../../src/kernel/memory.ts';
 import * as pageFlags from '../../src/kernel/page-flags.ts';
@@ -45,6 +46,7 @@ const MODULES: Record<string, Record<string, unknown>> = {
   oracle,
   pageFlags,
   essa,
+  irq,
   list,
   smp,
   spinlock,

@@ -178,6 +178,13 @@ static inline void ghost_pvec_store(int slot, int pfn) {
   hist(pfn, HIST_park);
 }
 
+/* ---- check/coverage.ts: the near-miss counters (plain reads, as there) ---- */
+
+static inline void near_miss(int cnt) { F64[K.stats + cnt]++; }
+static inline void near_miss_if_window(int pfn, int cnt) {
+  if ((unsigned)pfn < (unsigned)L_nr_pages && r_load(L_ghost_wtarget + pfn) != 0) near_miss(cnt);
+}
+
 /* ---- kernel/list.ts ------------------------------------------------------ */
 
 static inline void INIT_LIST_HEAD(int head) {
@@ -187,6 +194,11 @@ static inline void INIT_LIST_HEAD(int head) {
 static inline int list_empty(int head) { return I32[L_lru_next + head] == head; }
 static inline int list_first(int head) { return I32[L_lru_next + head]; }
 static inline int list_last(int head) { return I32[L_lru_prev + head]; }
+static inline int list_next(int node) {
+  int n = I32[L_lru_next + node];
+  if ((unsigned)n >= (unsigned)L_nr_nodes || I32[L_lru_prev + n] != node) die("list_next: back", node);
+  return n;
+}
 
 /* list.ts's CONFIG_DEBUG_LIST checks, the same comparisons (a failure ends the bench). */
 static inline void __list_add(int node, int prev, int next) {
@@ -314,6 +326,9 @@ static inline void local_irq_restore(int was) {
 }
 static inline void preempt_disable(void) { I32[K.percpu + PERCPU_preempt_count]++; }
 static inline void preempt_enable(void) { I32[K.percpu + PERCPU_preempt_count]--; }
+static inline int in_interrupt(void) {
+  return (I32[K.percpu + PERCPU_preempt_count] & (HARDIRQ_MASK | SOFTIRQ_MASK)) != 0;
+}
 
 /* No race-window widening in a benchmark (K.widen is false). */
 static inline void point(int p) {
@@ -326,6 +341,11 @@ static inline void point(int p) {
 static inline void cpu_relax(int spins) {
   if (spins < RELAX_spins) return;
   a_wait(K.pending, 0, spins < RELAX_shortSpins ? RELAX_shortMs : RELAX_longMs);
+}
+/* smp.ts call_relax: the rendezvous caller sleeps on the count it waits for */
+static inline void call_relax(int word, int n, int spins) {
+  if (spins < RELAX_spins) return;
+  a_wait(word, n, RELAX_callMs);
 }
 
 static inline int pagevec_add(int pvec, int pfn) {
@@ -359,6 +379,17 @@ static inline void lock_acquired(int cpuWord, int cls) {
 
 /* ---- kernel/spinlock.ts (pv, the default kind; no --lockstat timing) ----------- */
 
+/* spinlock.ts pv_wait: with interrupts enabled, publish the word slept on for the IPI sender */
+static void pv_wait(int lock) {
+  if (irqs_disabled()) {
+    a_wait(lock, 2, PV_WAIT_offMs);
+    return;
+  }
+  int sleep = K.percpu + PERCPU_SLEEP;
+  a_store(sleep, lock);
+  if (a_load(K.pending) == 0) a_wait(lock, 2, PV_WAIT_onMs);
+  I32[sleep] = 0;
+}
 static void spin_lock_slow(int lock) {
   int spins = 0;
   for (;;) {
@@ -370,7 +401,7 @@ static void spin_lock_slow(int lock) {
     }
     spins++;
     if (spins >= PV_SPINS) {
-      if (v == 2 || a_cas(lock, 1, 2) == 1) a_wait(lock, 2, irqs_disabled() ? 1 : 0.1);
+      if (v == 2 || a_cas(lock, 1, 2) == 1) pv_wait(lock);
     }
   }
 }
@@ -382,6 +413,10 @@ static inline void spin_lock(int lock, int cls) {
   }
   lock_acquired(lock + LOCK_SLOT_cpu, cls);
   I32[K.percpu + PERCPU_locks_held] |= 1 << cls;
+}
+/* spin_is_locked: plain reads (tas/pv keep `owner` 0) */
+static inline int arch_spin_is_locked(int lock) {
+  return I32[lock + LOCK_SLOT_val] != I32[lock + LOCK_SLOT_owner];
 }
 static inline void spin_unlock(int lock, int cls) {
   I32[K.percpu + PERCPU_locks_held] &= ~(1 << cls);
@@ -400,13 +435,9 @@ static void smp_call_function_interrupt(void) {
   int nr_targets = L_nr_cpus - 1;
   rec(EV_ipi_take, -1, caller, seq);
   latency_ipi_response();
-  if (a_add(call + CALL_started, 1) + 1 == nr_targets) {
-    a_notify(percpuBase(caller) + PERCPU_PENDING, INT_MAX);
-  }
+  if (a_add(call + CALL_started, 1) + 1 == nr_targets) a_notify(call + CALL_started, INT_MAX);
   if (func == FUNC_page_hva_sync) point(P_ipi_handler);
-  if (a_add(call + CALL_finished, 1) + 1 == nr_targets) {
-    a_notify(percpuBase(caller) + PERCPU_PENDING, INT_MAX);
-  }
+  if (a_add(call + CALL_finished, 1) + 1 == nr_targets) a_notify(call + CALL_finished, INT_MAX);
   F64[K.stats + CNT_ipisTaken]++;
   I32[K.percpu + PERCPU_irqs_enabled] = 1;
 }
@@ -430,17 +461,19 @@ static void smp_call_function(int func, int wait) {
     int pending = percpuBase(c) + PERCPU_PENDING;
     a_store(pending, 1);
     a_notify(pending, INT_MAX);
+    int sleep = a_load(percpuBase(c) + PERCPU_SLEEP);
+    if (sleep != 0) a_notify(sleep, INT_MAX);
   }
-  int spins = 0;
-  while (a_load(call + CALL_started) != nr_targets) {
+  int spins = 0, n;
+  while ((n = a_load(call + CALL_started)) != nr_targets) {
     point(P_ipi_wait);
-    cpu_relax(spins++);
+    call_relax(call + CALL_started, n, spins++);
   }
   rec(EV_rendezvous, -1, nr_targets, seq);
   if (wait) {
-    while (a_load(call + CALL_finished) != nr_targets) {
+    while ((n = a_load(call + CALL_finished)) != nr_targets) {
       point(P_ipi_wait);
-      cpu_relax(spins++);
+      call_relax(call + CALL_finished, n, spins++);
     }
   }
   spin_unlock(L_call_lock, LOCK_call_lock);
@@ -482,6 +515,8 @@ static void put_page(int pfn) {
   if (old > 1) return;
   if (old <= 0) die("put_page: negative count", pfn);
   rec(EV_put_last, pfn, 0, 0);
+  near_miss_if_window(pfn, CNT_nmLastPutInWindow);
+  if (in_interrupt()) F64[K.stats + CNT_irqFrees]++;
   if (__page_cache_release(pfn)) free_hot_cold_page(pfn, 0);
 }
 
@@ -585,17 +620,20 @@ static int free_hot_cold_page_discarded(int pfn) {
   int pvec = K.pvec;
   point(P_pvec_add);
   int left = pagevec_add(pvec, pfn);
+  near_miss_if_window(pfn, CNT_nmParkInWindow);
   rec_t(EV_park, pfn, pagevec_count(pvec), 0, hist_t);
   F64[K.stats + CNT_pagesParked]++;
   if (left == 0) {
     point(P_pvec_flush);
     int lock = L_discard + DISCARD_lock;
+    if (arch_spin_is_locked(lock)) near_miss(CNT_nmDiscardLockContended);
     spin_lock(lock, LOCK_discard_list);
     int n = pagevec_count(pvec);
     int list = headNode(HEAD_discard);
     for (int i = 0; i < n; i++) {
       int page = pagevec_page(pvec, i);
       pagevec_release_ghost(page);
+      near_miss_if_window(page, CNT_nmFlushInWindow);
       list_add_tail(page, list);
     }
     I32[L_discard + DISCARD_nr_pages] += n;
@@ -639,6 +677,7 @@ static void shrink_discards(void) {
   if (!BENCH_PATCHED) return;
   int local = percpuHeadNode(K.home, PERCPU_HEADS_splice);
   int lock = L_discard + DISCARD_lock;
+  if (arch_spin_is_locked(lock)) near_miss(CNT_nmDiscardLockContended);
   spin_lock(lock, LOCK_discard_list);
   list_splice_init(headNode(HEAD_discard), local);
   int n = I32[L_discard + DISCARD_nr_pages];
@@ -647,6 +686,7 @@ static void shrink_discards(void) {
   if (!list_empty(local)) {
     rec(EV_splice, -1, n, 0);
     F64[K.stats + CNT_splices]++;
+    for (int p = list_first(local); p != local; p = list_next(p)) near_miss_if_window(p, CNT_nmSpliceInWindow);
     point(P_splice_to_ipi);
     smp_call_function(FUNC_page_hva_sync, 1);
   }

@@ -38,8 +38,8 @@ import {
   TestSetPageDiscarded,
   TestSetPageFlag,
 } from './page-flags.ts';
-import { cpu_relax, local_irq_restore, local_irq_save, point } from './smp.ts';
-import { LOCK, spin_lock, spin_unlock } from './spinlock.ts';
+import { cpu_relax, point } from './smp.ts';
+import { LOCK, spin_lock_irqsave, spin_unlock_irqrestore } from './spinlock.ts';
 
 export const tree_lock = (file: number) => fileBase(K.L, file) + K.L.file_tree_lock;
 const slotIdx = (file: number, index: number) => K.L.pagecache + file * PAGES_PER_FILE + index;
@@ -113,7 +113,7 @@ function __lock_page(pfn: number): void {
 }
 /** unlock_page; 1/6 then tries page_hva_make_volatile(page, 1). */
 export function unlock_page(pfn: number): void {
-  if (K.lockTimed) lock_hold_end(page_lock_id(pfn), LOCK.page);
+  if (K.lockTimed) lock_hold_end(page_lock_id(pfn), LOCK.page, performance.now());
   ClearPageFlag(pfn, PG_locked);
   page_hva_make_volatile(pfn, 1);
 }
@@ -122,13 +122,11 @@ export function unlock_page(pfn: number): void {
 
 export function lru_cache_add(pfn: number): void {
   const { i32, L } = K;
-  const flags = local_irq_save();
-  spin_lock(L.zone + ZONE.lru_lock, LOCK.lru);
+  const flags = spin_lock_irqsave(L.zone + ZONE.lru_lock, LOCK.lru);
   SetPageFlag(pfn, PG_lru);
   list_add(pfn, headNode(L, HEAD.lru));
   i32[L.zone + ZONE.nr_lru]!++;
-  spin_unlock(L.zone + ZONE.lru_lock, LOCK.lru);
-  local_irq_restore(flags);
+  spin_unlock_irqrestore(L.zone + ZONE.lru_lock, LOCK.lru, flags);
 }
 
 // ---- the page cache ---------------------------------------------------------
@@ -141,8 +139,7 @@ export function lru_cache_add(pfn: number): void {
 export function add_to_page_cache(pfn: number, file: number, index: number): boolean {
   const i32 = K.i32;
   const lock = tree_lock(file);
-  const flags = local_irq_save();
-  spin_lock(lock, LOCK.tree);
+  const flags = spin_lock_irqsave(lock, LOCK.tree);
   const ok = i32[slotIdx(file, index)] === 0 && index < file_size(file);
   if (ok) {
     get_page(pfn);
@@ -151,8 +148,7 @@ export function add_to_page_cache(pfn: number, file: number, index: number): boo
     i32[slotIdx(file, index)] = pfn + 1;
     i32[fileBase(K.L, file) + K.L.file_nrpages]!++;
   }
-  spin_unlock(lock, LOCK.tree);
-  local_irq_restore(flags);
+  spin_unlock_irqrestore(lock, LOCK.tree, flags);
   return ok;
 }
 
@@ -163,12 +159,10 @@ export function add_to_page_cache(pfn: number, file: number, index: number): boo
  */
 export function __find_get_page(file: number, index: number): number {
   const lock = tree_lock(file);
-  const flags = local_irq_save();
-  spin_lock(lock, LOCK.tree);
+  const flags = spin_lock_irqsave(lock, LOCK.tree);
   const pfn = K.i32[slotIdx(file, index)]! - 1;
   if (pfn >= 0) get_page(pfn); // page_cache_get
-  spin_unlock(lock, LOCK.tree);
-  local_irq_restore(flags);
+  spin_unlock_irqrestore(lock, LOCK.tree, flags);
   return pfn;
 }
 
@@ -199,19 +193,16 @@ export function find_lock_page(file: number, index: number): number {
   const lock = tree_lock(file);
   for (;;) {
     // repeat:
-    let flags = local_irq_save();
-    spin_lock(lock, LOCK.tree);
+    let flags = spin_lock_irqsave(lock, LOCK.tree);
     const pfn = K.i32[slotIdx(file, index)]! - 1;
     if (pfn < 0) {
-      spin_unlock(lock, LOCK.tree);
-      local_irq_restore(flags);
+      spin_unlock_irqrestore(lock, LOCK.tree, flags);
       return -1;
     }
     get_page(pfn); // page_cache_get
     point(P['find-get']);
     if (!page_hva_make_stable(pfn)) {
-      spin_unlock(lock, LOCK.tree);
-      local_irq_restore(flags);
+      spin_unlock_irqrestore(lock, LOCK.tree, flags);
       K.f64[K.stats + CNT.findGetPageDiscarded]!++;
       page_hva_discard_page(pfn);
       point(P['discard-to-put']);
@@ -219,20 +210,16 @@ export function find_lock_page(file: number, index: number): number {
       return -1;
     }
     if (trylock_page(pfn)) {
-      spin_unlock(lock, LOCK.tree);
-      local_irq_restore(flags);
+      spin_unlock_irqrestore(lock, LOCK.tree, flags);
       return pfn;
     }
-    spin_unlock(lock, LOCK.tree);
-    local_irq_restore(flags);
+    spin_unlock_irqrestore(lock, LOCK.tree, flags);
     lock_page(pfn); // __lock_page: sleeps
-    flags = local_irq_save();
-    spin_lock(lock, LOCK.tree);
+    flags = spin_lock_irqsave(lock, LOCK.tree);
     // Has the page been truncated (or discarded) while we slept?
     const same =
       page_mapping(pfn) === file + 1 && Atomics.load(K.i32, K.L.page_index + pfn) === index;
-    spin_unlock(lock, LOCK.tree);
-    local_irq_restore(flags);
+    spin_unlock_irqrestore(lock, LOCK.tree, flags);
     if (same) return pfn;
     unlock_page(pfn);
     put_page(pfn); // page_cache_release; goto repeat
@@ -259,8 +246,7 @@ export function find_get_pages(
   const i32 = K.i32;
   for (;;) {
     // repeat:
-    const flags = local_irq_save();
-    spin_lock(lock, LOCK.tree);
+    const flags = spin_lock_irqsave(lock, LOCK.tree);
     let ret = 0;
     for (let index = start; index < PAGES_PER_FILE && ret < nr; index++) {
       const pfn = i32[slotIdx(file, index)]! - 1;
@@ -276,8 +262,7 @@ export function find_get_pages(
       failed = i;
       break;
     }
-    spin_unlock(lock, LOCK.tree);
-    local_irq_restore(flags);
+    spin_unlock_irqrestore(lock, LOCK.tree, flags);
     if (failed < 0) return ret;
     // Set stable failed: discard the page and retry the whole operation.
     K.f64[K.stats + CNT.findGetPageDiscarded]!++;
@@ -348,11 +333,9 @@ export function __remove_from_page_cache(pfn: number, file: number, index: numbe
  */
 export function remove_from_page_cache(pfn: number, file: number, index: number): boolean {
   const lock = tree_lock(file);
-  const flags = local_irq_save();
-  spin_lock(lock, LOCK.tree);
+  const flags = spin_lock_irqsave(lock, LOCK.tree);
   const r = __remove_from_page_cache(pfn, file, index);
-  spin_unlock(lock, LOCK.tree);
-  local_irq_restore(flags);
+  spin_unlock_irqrestore(lock, LOCK.tree, flags);
   rec(EV['remove-cache'], pfn, file, r);
   return r !== REMOVED.none;
 }
@@ -400,12 +383,10 @@ export function write_cache_page(file: number, index: number): void {
  */
 export function test_clear_page_dirty(pfn: number, file: number): boolean {
   const lock = tree_lock(file);
-  const flags = local_irq_save();
-  spin_lock(lock, LOCK.tree);
+  const flags = spin_lock_irqsave(lock, LOCK.tree);
   const was = TestClearPageFlag(pfn, PG_dirty);
   if (was) page_hva_make_volatile(pfn, 1);
-  spin_unlock(lock, LOCK.tree);
-  local_irq_restore(flags);
+  spin_unlock_irqrestore(lock, LOCK.tree, flags);
   return was;
 }
 

@@ -20,8 +20,14 @@ import { __pagecache_holds, file_size, read_cache_page, tree_lock } from './file
 import { alloc_page, get_page, put_page } from './page_alloc.ts';
 import { page_hva_discard_page, page_hva_make_stable, page_hva_make_volatile } from './page_hva.ts';
 import { page_mapping, set_page_mapping } from './page-flags.ts';
-import { cpu_relax, local_irq_restore, local_irq_save, point } from './smp.ts';
-import { LOCK, spin_lock, spin_unlock } from './spinlock.ts';
+import { cpu_relax, point } from './smp.ts';
+import {
+  LOCK,
+  spin_lock,
+  spin_lock_irqsave,
+  spin_unlock,
+  spin_unlock_irqrestore,
+} from './spinlock.ts';
 import { truncate_inode_pages } from './truncate.ts';
 
 export const FILE_VPAGES = MAP_SLOTS * PAGES_PER_FILE;
@@ -209,8 +215,7 @@ export function handle_mm_fault(task: number, vpage: number): boolean {
   const lock = pte_lock(task);
   spin_lock(lock, LOCK.pte);
   const tl = tree_lock(file);
-  const flags = local_irq_save();
-  spin_lock(tl, LOCK.tree);
+  const flags = spin_lock_irqsave(tl, LOCK.tree);
   const ok =
     vma_file(task, slot) === file &&
     i32[pte_idx(task, vpage)] === 0 &&
@@ -221,8 +226,7 @@ export function handle_mm_fault(task: number, vpage: number): boolean {
     Atomics.add(i32, K.L.page_mapcount + pfn, 1);
     Atomics.store(i32, pte_idx(task, vpage), pfn + 1);
   }
-  spin_unlock(tl, LOCK.tree);
-  local_irq_restore(flags);
+  spin_unlock_irqrestore(tl, LOCK.tree, flags);
   spin_unlock(lock, LOCK.pte);
   if (ok) rec(EV.map, pfn, task);
   // page_add_file_rmap's make_volatile (1/6). Known references besides the
@@ -309,19 +313,15 @@ export function vmtruncate(file: number): void {
   const { i32, L } = K;
   const fb = fileBase(L, file);
   const tl = tree_lock(file);
-  let flags = local_irq_save();
-  spin_lock(tl, LOCK.tree);
+  let flags = spin_lock_irqsave(tl, LOCK.tree);
   Atomics.store(i32, fb + L.file_size, 0);
   Atomics.add(i32, fb + L.file_truncate_count, 1);
-  spin_unlock(tl, LOCK.tree);
-  local_irq_restore(flags);
+  spin_unlock_irqrestore(tl, LOCK.tree, flags);
   rec(EV.truncate, -1, file);
   unmap_mapping_range(file);
   truncate_inode_pages(file);
-  flags = local_irq_save();
-  spin_lock(tl, LOCK.tree);
+  flags = spin_lock_irqsave(tl, LOCK.tree);
   Atomics.store(i32, fb + L.file_size, PAGES_PER_FILE);
-  spin_unlock(tl, LOCK.tree);
-  local_irq_restore(flags);
+  spin_unlock_irqrestore(tl, LOCK.tree, flags);
   K.f64[K.stats + CNT.truncates]!++;
 }

@@ -55,7 +55,13 @@ import {
 } from './page-flags.ts';
 import { pagevec_count, pagevec_page } from './pagevec.ts';
 import { local_irq_restore, local_irq_save, point } from './smp.ts';
-import { LOCK, spin_lock, spin_unlock } from './spinlock.ts';
+import {
+  LOCK,
+  spin_lock,
+  spin_lock_irqsave,
+  spin_unlock,
+  spin_unlock_irqrestore,
+} from './spinlock.ts';
 import { try_to_free_pages } from './vmscan.ts';
 
 // ---- boot -------------------------------------------------------------------
@@ -175,15 +181,16 @@ function __page_cache_release(pfn: number): boolean {
   // in softirq (net.ts: the device's reference). Mutant lru-lock-without-irq
   // takes it with interrupts on: a softirq on this CPU that frees an LRU page
   // while we hold it spins on it forever.
-  const flags = K.m_lru_lock_without_irq ? false : local_irq_save();
-  spin_lock(L.zone + ZONE.lru_lock, LOCK.lru);
+  const lru = L.zone + ZONE.lru_lock;
+  let flags = false;
+  if (K.m_lru_lock_without_irq) spin_lock(lru, LOCK.lru);
+  else flags = spin_lock_irqsave(lru, LOCK.lru);
   if (TestClearPageFlag(pfn, PG_lru)) {
     list_del(pfn);
     i32[L.zone + ZONE.nr_lru]!--;
   }
   const free = page_count(pfn) === 0;
-  spin_unlock(L.zone + ZONE.lru_lock, LOCK.lru);
-  local_irq_restore(flags);
+  spin_unlock_irqrestore(lru, LOCK.lru, flags);
   return free;
 }
 

@@ -37,15 +37,8 @@ import {
   TestSetPageDiscarded,
   TestSetPageFlag,
 } from './page-flags.ts';
-import {
-  cpu_relax,
-  local_irq_restore,
-  local_irq_save,
-  point,
-  preempt_disable,
-  preempt_enable,
-} from './smp.ts';
-import { LOCK, spin_lock, spin_unlock } from './spinlock.ts';
+import { cpu_relax, point, preempt_disable, preempt_enable } from './smp.ts';
+import { LOCK, spin_lock_irqsave, spin_unlock_irqrestore } from './spinlock.ts';
 
 /**
  * page_hva_make_volatile(page, offset): tell the host it may discard the
@@ -131,14 +124,12 @@ export function __page_hva_discard_page(pfn: number): void {
   K.f64[K.stats + CNT.discardPages]!++;
   point(P['discard-uncache']);
   // spin_lock_irq(&zone->lru_lock)
-  const lruFlags = local_irq_save();
-  spin_lock(L.zone + ZONE.lru_lock, LOCK.lru);
+  const lruFlags = spin_lock_irqsave(L.zone + ZONE.lru_lock, LOCK.lru);
   if (TestClearPageFlag(pfn, PG_lru)) {
     list_del(pfn); // del_page_from_lru
     i32[L.zone + ZONE.nr_lru]!--;
   }
-  spin_unlock(L.zone + ZONE.lru_lock, LOCK.lru);
-  local_irq_restore(lruFlags);
+  spin_unlock_irqrestore(L.zone + ZONE.lru_lock, LOCK.lru, lruFlags);
   const f = page_flags(pfn);
   if (f & PG_writeback) {
     BUG_ON(pfn, 0);
@@ -157,8 +148,7 @@ export function __page_hva_discard_page(pfn: number): void {
   const file = mapping - 1;
   const index = Atomics.load(i32, L.page_index + pfn);
   const lock = tree_lock(file);
-  const flags = local_irq_save(); // write_lock_irq(&mapping->tree_lock)
-  spin_lock(lock, LOCK.tree);
+  const flags = spin_lock_irqsave(lock, LOCK.tree); // write_lock_irq(&mapping->tree_lock)
   // __remove_from_page_cache without page->mapping = NULL. radix_tree_delete
   // deletes whatever sits at page->index: if that were another page, the
   // kernel would corrupt that page's cache state; report it and leave it.
@@ -167,8 +157,7 @@ export function __page_hva_discard_page(pfn: number): void {
     near_miss_if_window(pfn, CNT.nmCacheRemoveInWindow); // another CPU's fault on it
     __pagecache_delete(file, index);
   }
-  spin_unlock(lock, LOCK.tree);
-  local_irq_restore(flags);
+  spin_unlock_irqrestore(lock, LOCK.tree, flags);
   if (!ours) {
     BUG_ON(pfn, 3);
     return;

@@ -25,6 +25,7 @@ import {
   PENDING,
   PERCPU,
   PERCPU_PENDING,
+  PERCPU_SLEEP,
   percpuBase,
 } from '../shm/layout.ts';
 import {
@@ -72,9 +73,18 @@ export function local_irq_disable(): void {
 
 /** Enabling interrupts is a preemption point: a pending IPI is taken right here. */
 export function local_irq_enable(): void {
+  local_irq_enable_at(-1);
+}
+/**
+ * local_irq_enable at `t`, a clock reading (performance.now()) its caller
+ * took a moment before, with nothing between that takes time (the release of
+ * a lock under --lockstat=full, spin_unlock_irqrestore): the interrupts-off
+ * section ends there; -1: read the clock.
+ */
+export function local_irq_enable_at(t: number): void {
   const i32 = K.i32;
   if (i32[K.percpu + PERCPU.irqs_enabled] !== 0) return;
-  const offUs = (performance.now() - K.irqsOffAt) * 1000;
+  const offUs = ((t < 0 ? performance.now() : t) - K.irqsOffAt) * 1000;
   const m = K.stats + CNT.irqsOffMaxUs;
   if (offUs > K.f64[m]!) K.f64[m] = offUs;
   latency_irqs_off(offUs);
@@ -84,10 +94,13 @@ export function local_irq_enable(): void {
   if (i32[K.pending]! !== 0) do_IRQ();
 }
 
+/** local_irq_disable's steps inline: it runs several times a page on the discard path. */
 export function local_irq_save(): boolean {
-  const was = !irqs_disabled();
-  local_irq_disable();
-  return was;
+  const i32 = K.i32;
+  if (i32[K.percpu + PERCPU.irqs_enabled] === 0) return false;
+  i32[K.percpu + PERCPU.irqs_enabled] = 0;
+  K.irqsOffAt = performance.now();
+  return true;
 }
 export function local_irq_restore(was: boolean): void {
   if (was) local_irq_enable();
@@ -142,8 +155,18 @@ export function pending_nap(ms: number): void {
   Atomics.wait(K.i32, K.pending, K.i32[K.pending]!, ms);
 }
 
-/** cpu_relax's thresholds (named so that the native benchmark reads the same ones). */
-export const RELAX = { spins: 128, shortSpins: 1024, shortMs: 0.01, longMs: 0.1 } as const;
+/**
+ * cpu_relax's thresholds (named so that the native benchmark reads the same
+ * ones); `callMs`: the longest sleep of a rendezvous caller on the count it
+ * waits for (call_relax).
+ */
+export const RELAX = {
+  spins: 128,
+  shortSpins: 1024,
+  shortMs: 0.01,
+  longMs: 0.1,
+  callMs: 1,
+} as const;
 
 /**
  * cpu_relax() in a wait loop: spin first; past `spins` iterations sleep
@@ -165,6 +188,25 @@ export function cpu_relax(spins: number): void {
     i32[K.pending]!,
     spins < RELAX.shortSpins ? RELAX.shortMs : RELAX.longMs,
   );
+}
+
+/**
+ * The rendezvous caller's cpu_relax: spin first, then sleep on the count it
+ * waits for (`started` or `finished`), seen at `n`: the target that brings it
+ * to nr_targets notifies it, and a count that moved before we sleep returns
+ * at once, so no wake-up is lost; the timeout (RELAX.callMs) only bounds how
+ * late the timer's and the device's interrupts are taken (they do not
+ * notify). Before, the caller napped 10 us at a time on its pending word:
+ * with more CPUs than cores each of those wake-ups took a core from a target
+ * it was waiting for, call_lock held all the while.
+ */
+function call_relax(word: number, n: number, spins: number): void {
+  if (S.on) {
+    sched_yield(true); // --sched random|pct: a spinning waiter gives the token away
+    return;
+  }
+  if (spins < RELAX.spins) return;
+  Atomics.wait(K.i32, word, n, RELAX.callMs);
 }
 
 // ---- external interrupts ------------------------------------------------------
@@ -220,9 +262,10 @@ export function smp_call_function_interrupt(): void {
   const nr_targets = L.nr_cpus - 1;
   rec(EV['ipi-take'], -1, caller, seq);
   latency_ipi_response();
-  // The caller may go on as soon as `started` reaches nr_targets.
+  // The caller may go on as soon as `started` reaches nr_targets; it sleeps
+  // on the count itself (call_relax), so the last target wakes it there.
   if (Atomics.add(i32, call + CALL.started, 1) + 1 === nr_targets) {
-    Atomics.notify(i32, percpuBase(L, caller) + PERCPU_PENDING);
+    Atomics.notify(i32, call + CALL.started);
   }
   // page_hva_sync is empty: being here, interrupts enabled a moment ago, is
   // the whole point.
@@ -233,7 +276,7 @@ export function smp_call_function_interrupt(): void {
     // Even when the handler met a corrupted list (a ListCorruption unwinds
     // this CPU), the caller must not wait for us forever.
     if (Atomics.add(i32, call + CALL.finished, 1) + 1 === nr_targets) {
-      Atomics.notify(i32, percpuBase(L, caller) + PERCPU_PENDING);
+      Atomics.notify(i32, call + CALL.finished);
     }
   }
   K.f64[K.stats + CNT.ipisTaken]!++;
@@ -278,20 +321,25 @@ export function smp_call_function(func: number, wait: boolean, info = 0): void {
       K.f64[L.ipi_at + c * L.ipi_at_stride] = now() + Math.random() * K.ipiDeliveryMs;
     }
     Atomics.or(i32, pending, PENDING.ipi);
-    Atomics.notify(i32, pending);
+    Atomics.notify(i32, pending); // a CPU napping in cpu_relax, or idle
+    // A CPU asleep on a pv spinlock with interrupts enabled (spinlock.ts, pv_wait).
+    const sleep = Atomics.load(i32, percpuBase(L, c) + PERCPU_SLEEP);
+    if (sleep !== 0) Atomics.notify(i32, sleep);
   }
-  // While we wait we keep interrupts as they are (enabled) and take our own IPIs.
+  // While we wait we keep interrupts as they are (enabled) and take the
+  // timer's and the device's interrupts (no IPI can come: we hold call_lock).
   // (Mutant no-wait-ipi: fire and forget, not even `started` is awaited.)
   let spins = 0;
-  while (!K.m_no_wait_ipi && Atomics.load(i32, call + CALL.started) !== nr_targets) {
+  let n: number;
+  while (!K.m_no_wait_ipi && (n = Atomics.load(i32, call + CALL.started)) !== nr_targets) {
     point(P['ipi-wait']);
-    cpu_relax(spins++);
+    call_relax(call + CALL.started, n, spins++);
   }
   rec(EV.rendezvous, -1, Atomics.load(i32, call + CALL.started), seq); // targets that answered
   if (wait && !K.m_no_wait_ipi) {
-    while (Atomics.load(i32, call + CALL.finished) !== nr_targets) {
+    while ((n = Atomics.load(i32, call + CALL.finished)) !== nr_targets) {
       point(P['ipi-wait']);
-      cpu_relax(spins++);
+      call_relax(call + CALL.finished, n, spins++);
     }
   }
   spin_unlock(L.call_lock, LOCK.call_lock);

@@ -26,7 +26,7 @@
  * reports.
  */
 import { performance } from 'node:perf_hooks';
-import { LOCK_SLOT, PERCPU } from '../shm/layout.ts';
+import { LOCK_SLOT, PERCPU, PERCPU_SLEEP } from '../shm/layout.ts';
 import {
   lock_acquired,
   lock_contended,
@@ -44,7 +44,7 @@ import {
   irqs_disabled,
   local_irq_disable,
   local_irq_enable,
-  local_irq_restore,
+  local_irq_enable_at,
   local_irq_save,
   point,
 } from './smp.ts';
@@ -66,6 +66,13 @@ export const LOCK = {
 
 /** pv: spins before a waiter marks the word 2 and sleeps (exported for the native benchmark). */
 export const PV_SPINS = 256;
+/**
+ * pv: the longest sleep on the lock word (ms), with interrupts disabled and
+ * enabled. The unlock's notify ends it, and with interrupts enabled also an
+ * IPI (smp_call_function notifies the word in PERCPU_SLEEP); the timeout only
+ * bounds how late a timer or device interrupt is taken, and a lost wake-up.
+ */
+export const PV_WAIT = { offMs: 1, onMs: 1 } as const;
 
 export function spin_trylock(lock: number, cls: number): boolean {
   if (!arch_spin_trylock(lock)) return false;
@@ -79,7 +86,7 @@ export function spin_trylock(lock: number, cls: number): boolean {
 export function spin_lock(lock: number, cls: number): void {
   if (K.lockdep) lock_acquire(cls, false); // before the wait, as lockdep validates
   if (K.lockTimed) {
-    spin_lock_timed(lock, cls);
+    spin_lock_timed(lock, cls, -1);
     return;
   }
   if (!arch_spin_trylock(lock)) {
@@ -99,11 +106,18 @@ function spin_lock_wait_timed(lock: number, cls: number): void {
   lock_wait_end(cls, t0);
 }
 
-/** spin_lock under --lockstat=full: the same steps, with wait and hold times and the call sites. */
-function spin_lock_timed(lock: number, cls: number): void {
+/**
+ * spin_lock under --lockstat=full: the same steps, with wait and hold times
+ * and the call sites. `t0`: the clock reading local_irq_save took just
+ * before, when spin_lock_irq(save) disabled interrupts itself (-1: none): an
+ * uncontended hold starts there, as the kernel's lock_stat starts it in
+ * lock_acquire, before the trylock (lockdep's check between is counted in
+ * the hold here too).
+ */
+function spin_lock_timed(lock: number, cls: number, t0: number): void {
   let t: number;
   if (arch_spin_trylock(lock)) {
-    t = performance.now();
+    t = t0 < 0 ? performance.now() : t0;
   } else {
     lock_contended(lock + LOCK_SLOT.cpu, cls);
     const t0 = lock_wait_begin(lock + LOCK_SLOT.cpu, cls);
@@ -117,15 +131,25 @@ function spin_lock_timed(lock: number, cls: number): void {
 }
 
 export function spin_unlock(lock: number, cls: number): void {
+  __spin_unlock(lock, cls, K.lockTimed ? performance.now() : 0);
+}
+/** spin_unlock at `t` (performance.now(): the hold's end under --lockstat=full). */
+function __spin_unlock(lock: number, cls: number, t: number): void {
   if (K.lockdep) lock_release(cls);
-  if (K.lockTimed) lock_hold_end(lock + LOCK_SLOT.cpu, cls);
+  if (K.lockTimed) lock_hold_end(lock + LOCK_SLOT.cpu, cls, t);
   K.i32[K.percpu + PERCPU.locks_held]! &= ~(1 << cls);
   arch_spin_unlock(lock);
 }
 
-/** Held by someone, for every kind (tas/pv keep `owner` 0). Main thread: stall reports. */
+/**
+ * Held by someone, for every kind (tas/pv keep `owner` 0): stall reports,
+ * the coverage counters' "discard lock contended", list_corruption_unwind.
+ * Plain reads, as the kernel's spin_is_locked reads the lock word: the
+ * answer is stale the moment it is given, and nothing orders by it (an
+ * Atomics.load is a builtin call on Node 20; see benchmarks/README.md).
+ */
 export function arch_spin_is_locked(i32: Int32Array, lock: number): boolean {
-  return Atomics.load(i32, lock + LOCK_SLOT.val) !== Atomics.load(i32, lock + LOCK_SLOT.owner);
+  return i32[lock + LOCK_SLOT.val] !== i32[lock + LOCK_SLOT.owner];
 }
 
 function arch_spin_trylock(lock: number): boolean {
@@ -186,36 +210,87 @@ function spin_lock_slow(lock: number): void {
       continue;
     }
     if (K.pvSpinlock && spins >= PV_SPINS) {
-      // Mark sleepers, then sleep until unlock (or a short timeout, to take
-      // IPIs when interrupts are enabled: we cannot sleep on two words).
-      if (v === 2 || Atomics.compareExchange(i32, lock, 1, 2) === 1) {
-        Atomics.wait(i32, lock, 2, irqs_disabled() ? 1 : 0.1);
-      }
+      // Mark sleepers, then sleep until unlock.
+      if (v === 2 || Atomics.compareExchange(i32, lock, 1, 2) === 1) pv_wait(lock);
     }
   }
 }
 
+/**
+ * pv: sleep on the lock word (marked 2) until the unlock notifies. With
+ * interrupts enabled the sleep must also end for an IPI, and a thread cannot
+ * sleep on two words: so the CPU writes the word it sleeps on in PERCPU_SLEEP
+ * first, and smp_call_function, after raising the IPI, notifies that word
+ * too. Both sides write, then read the other's word (seq_cst), so either we
+ * see the IPI pending here and do not sleep, or the sender sees our word and
+ * wakes it; a notify that comes between our look and our wait is lost, and
+ * the timeout ends the sleep. A waiter woken for another's IPI (the notify
+ * wakes every sleeper on the word) finds the lock held and sleeps again.
+ *
+ * Before, a waiter with interrupts enabled woke every 0.1 ms to look for
+ * IPIs: with 8 CPUs on 2 cores, the CPUs queued on call_lock, the very
+ * targets of the rendezvous that holds it, took its IPI only at their next
+ * timeout, and their wake-ups took the cores from the CPUs being waited for.
+ */
+function pv_wait(lock: number): void {
+  const i32 = K.i32;
+  if (irqs_disabled()) {
+    Atomics.wait(i32, lock, 2, PV_WAIT.offMs);
+    return;
+  }
+  const sleep = K.percpu + PERCPU_SLEEP;
+  Atomics.store(i32, sleep, lock);
+  // Any interrupt pending (an IPI, or the host's timer or device): take it first, at point().
+  if (Atomics.load(i32, K.pending) === 0) Atomics.wait(i32, lock, 2, PV_WAIT.onMs);
+  i32[sleep] = 0; // only this CPU writes it; a stale read costs the sender a spurious notify
+}
+
 // ---- the interrupt-disabling variants (include/linux/spinlock.h) ------------
+
+//
+// Under --lockstat=full a lock taken right after its interrupts went off,
+// and released right before they come back on, shares one clock reading
+// with the interrupts-off tracing at each end (lock_stat's hold time and the
+// irqsoff section are both timed there): two clock reads instead of four.
 
 /** spin_lock_irq: interrupts off (they were on), then the lock. */
 export function spin_lock_irq(lock: number, cls: number): void {
+  const fresh = !irqs_disabled(); // else local_irq_disable reads no clock
   local_irq_disable();
-  spin_lock(lock, cls);
+  spin_lock_irq_off(lock, cls, fresh);
 }
 /** spin_unlock_irq: the lock, then interrupts on (a preemption point). */
 export function spin_unlock_irq(lock: number, cls: number): void {
-  spin_unlock(lock, cls);
-  local_irq_enable();
+  spin_unlock_irq_on(lock, cls, true);
 }
 /** spin_lock_irqsave: returns the interrupt state to restore. */
 export function spin_lock_irqsave(lock: number, cls: number): boolean {
   const flags = local_irq_save();
-  spin_lock(lock, cls);
+  spin_lock_irq_off(lock, cls, flags);
   return flags;
 }
 export function spin_unlock_irqrestore(lock: number, cls: number, flags: boolean): void {
-  spin_unlock(lock, cls);
-  local_irq_restore(flags);
+  spin_unlock_irq_on(lock, cls, flags);
+}
+/** spin_lock with interrupts off, `fresh`: this caller disabled them a moment ago (K.irqsOffAt). */
+function spin_lock_irq_off(lock: number, cls: number, fresh: boolean): void {
+  if (!K.lockTimed || !fresh) {
+    spin_lock(lock, cls);
+    return;
+  }
+  if (K.lockdep) lock_acquire(cls, false);
+  spin_lock_timed(lock, cls, K.irqsOffAt);
+}
+/** spin_unlock, then interrupts on if `on` (the flags of spin_lock_irqsave). */
+function spin_unlock_irq_on(lock: number, cls: number, on: boolean): void {
+  if (!K.lockTimed || !on) {
+    spin_unlock(lock, cls);
+    if (on) local_irq_enable();
+    return;
+  }
+  const t = performance.now();
+  __spin_unlock(lock, cls, t);
+  local_irq_enable_at(t);
 }
 /** spin_lock_bh: bottom halves off (no softirq runs here), then the lock. */
 export function spin_lock_bh(lock: number, cls: number): void {

@@ -48,8 +48,8 @@ import {
   SetPageFlag,
   TestClearPageFlag,
 } from './page-flags.ts';
-import { local_irq_restore, local_irq_save, point } from './smp.ts';
-import { LOCK, spin_lock, spin_unlock } from './spinlock.ts';
+import { point } from './smp.ts';
+import { LOCK, spin_lock_irqsave, spin_unlock_irqrestore } from './spinlock.ts';
 
 export const DEF_PRIORITY = 12;
 export const SWAP_CLUSTER_MAX = 32;
@@ -139,8 +139,7 @@ export function isolate_lru_pages(nr: number): number {
   const src = headNode(L, HEAD.lru);
   const dst = percpuHeadNode(L, K.home, PERCPU_HEADS.isolate); // on the task's stack
   const count = L.page_count;
-  const flags = local_irq_save();
-  spin_lock(L.zone + ZONE.lru_lock, LOCK.lru);
+  const flags = spin_lock_irqsave(L.zone + ZONE.lru_lock, LOCK.lru);
   let scan = 0;
   for (; scan < nr && !list_empty(src); scan++) {
     const pfn = list_last(src); // lru_to_page
@@ -156,8 +155,7 @@ export function isolate_lru_pages(nr: number): number {
     list_add(pfn, dst);
     i32[L.zone + ZONE.nr_lru]!--;
   }
-  spin_unlock(L.zone + ZONE.lru_lock, LOCK.lru);
-  local_irq_restore(flags);
+  spin_unlock_irqrestore(L.zone + ZONE.lru_lock, LOCK.lru, flags);
   return scan;
 }
 
@@ -255,21 +253,18 @@ function remove_mapping(mapping: number, pfn: number): boolean {
   const file = mapping - 1;
   const index = Atomics.load(K.i32, K.L.page_index + pfn);
   const tl = tree_lock(file);
-  const flags = local_irq_save(); // write_lock_irq
-  spin_lock(tl, LOCK.tree);
+  const flags = spin_lock_irqsave(tl, LOCK.tree); // write_lock_irq
   if (
     page_count(pfn) !== 2 ||
     page_flags(pfn) & PG_dirty ||
     // FIX (dec-2005-fixed): `|| PageDiscarded(page)`, taken out of the cache by a discard
     (K.remove_mapping_refuses_discarded && PageDiscarded(pfn))
   ) {
-    spin_unlock(tl, LOCK.tree); // cannot_free
-    local_irq_restore(flags);
+    spin_unlock_irqrestore(tl, LOCK.tree, flags); // cannot_free
     return false;
   }
   const r = __remove_from_page_cache(pfn, file, index);
-  spin_unlock(tl, LOCK.tree);
-  local_irq_restore(flags);
+  spin_unlock_irqrestore(tl, LOCK.tree, flags);
   rec(EV['remove-cache'], pfn, file, r);
   __put_page(pfn); // the pagecache ref
   return true;

@@ -186,6 +186,12 @@ export const PERCPU_IRQ = {
 /** Per-CPU line 1, after the IPI pending word: stutter hold (main thread), migration request (other CPUs). */
 export const PERCPU_HOLD = PERCPU_PENDING + 1;
 export const PERCPU_MIGRATE = PERCPU_PENDING + 2;
+/**
+ * Per-CPU line 1: the i32 index of the word this CPU sleeps on while it waits
+ * for a pv spinlock with interrupts enabled (0: none; word 0 is no lock), so
+ * that smp_call_function can wake it there for its IPI (spinlock.ts).
+ */
+export const PERCPU_SLEEP = PERCPU_PENDING + 3;
 export const CPU_STATE = { starting: 0, running: 1, quiescing: 2, done: 3, parked: 4 } as const;
 
 /**

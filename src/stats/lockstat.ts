@@ -136,17 +136,19 @@ export function lock_hold_begin(id: number, t: number): void {
 }
 
 /**
- * --lockstat=full: the lock `id` of class `cls` is being released: its hold
- * time, and the contended point if a waiter marked this CPU meanwhile.
+ * --lockstat=full: the lock `id` of class `cls` is being released at `t`
+ * (performance.now(), read by the caller: spin_unlock_irq(restore) hands the
+ * same reading to local_irq_enable): its hold time, and the contended point
+ * if a waiter marked this CPU meanwhile.
  */
-export function lock_hold_end(id: number, cls: number): void {
+export function lock_hold_end(id: number, cls: number, t: number): void {
   const mark = 2 * (K.L.lockstat + K.cpu * K.L.lockstat_stride + LOCKSTAT_MARKS) + cls;
   if (K.i32[mark] !== 0) contended_point(cls, Atomics.exchange(K.i32, mark, 0));
   // Usually the top; locks may be released out of order.
   const depth = heldDepth;
   for (let i = depth - 1; i >= 0; i--) {
     if (heldId[i] !== id) continue;
-    const us = (performance.now() - heldSince[i]!) * 1000;
+    const us = (t - heldSince[i]!) * 1000;
     for (let j = i + 1; j < depth; j++) {
       heldId[j - 1] = heldId[j]!;
       heldSince[j - 1] = heldSince[j]!;

@@ -153,7 +153,18 @@ describe('bench: --quick is timed like the full run', () => {
     for (const k of Object.keys(PLANS.full)) if (k !== 'warmup') expect(k).not.toMatch(/warm/i);
     // the workload's warm-up leaves a window to count in both modes
     expect(PLANS.quick.wlMs).toBeGreaterThan(WARMUP.workloadMs * 2);
-    expect(PLANS.quick.lsMs).toBeGreaterThan(0);
+    expect(PLANS.quick.lsMs).toBeGreaterThan(WARMUP.workloadMs * 2);
+  });
+
+  it('times the paths with slow modes as long in quick as in full runs, only fewer times', () => {
+    // smp_call_function latencies, the standard workload (oversubscription8over4),
+    // and the lockstat and lockdep pairs: a shorter run is not a smaller sample
+    for (const k of ['rvCalls', 'wlMs', 'lsMs'] as const)
+      expect(PLANS.quick[k]).toBe(PLANS.full[k]);
+    for (const k of ['rvRounds', 'wlRuns', 'lsPairs'] as const) {
+      expect(PLANS.quick[k]).toBeGreaterThanOrEqual(2);
+      expect(PLANS.quick[k]).toBeLessThanOrEqual(PLANS.full[k]);
+    }
   });
 
   it('the report builder gives the same ratios, goals and verdicts for quick and full', () => {

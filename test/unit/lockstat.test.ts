@@ -9,6 +9,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { Command } from 'commander';
 import { transformSync } from 'esbuild';
 import { describe, expect, it } from 'vitest';
@@ -35,12 +36,17 @@ import {
   arch_spin_is_locked,
   LOCK,
   spin_lock,
+  spin_lock_irq,
+  spin_lock_irqsave,
   spin_trylock,
   spin_unlock,
+  spin_unlock_irq,
+  spin_unlock_irqrestore,
 } from '../../src/kernel/spinlock.ts';
 import { shrink_discards } from '../../src/kernel/vmscan.ts';
 import {
   allocate,
+  CNT,
   computeLayout,
   DISCARD,
   LAT_HIST,
@@ -51,7 +57,9 @@ import {
   LOCKSTAT_MARKS,
   latencyBase,
   lockstatBase,
+  statsBase,
   type Views,
+  ZONE,
 } from '../../src/shm/layout.ts';
 import { bucket_edges, hist_bucket, quantile, readLatency } from '../../src/stats/latency.ts';
 import {
@@ -215,6 +223,40 @@ describe('--lockstat=full: the timed path', () => {
       expect(l.waitTimeUs.total).toBe(0);
     }
     // the held stack is empty again
+    expect(lockstat_held_depth()).toBe(0);
+  });
+
+  it('shares one clock reading between an irqsave lock and its interrupts-off section, at each end', () => {
+    const v = boot({ lockstat: 'full' });
+    const lru = v.L.zone + ZONE.lru_lock;
+    const readings: number[] = [];
+    const saved = performance.now;
+    performance.now = () => {
+      const t = 1000 + readings.length * 0.5; // ms: each reading 500 us after the last
+      readings.push(t);
+      return t;
+    };
+    try {
+      // interrupts on: local_irq_save's reading starts the hold, the hold's end ends the section
+      const flags = spin_lock_irqsave(lru, LOCK.lru);
+      spin_unlock_irqrestore(lru, LOCK.lru, flags);
+      expect(readings.length).toBe(2);
+      expect(lockOf(v, LOCK.lru).holdTimeUs.total).toBe(500);
+      expect(v.f64[statsBase(v.L, 0) + CNT.irqsOffMaxUs]).toBe(500);
+      // interrupts already off: nothing to share, the lock reads its own clock at each end
+      local_irq_disable(); // reading 3
+      const f2 = spin_lock_irqsave(lru, LOCK.lru); // 4
+      spin_unlock_irqrestore(lru, LOCK.lru, f2); // 5, interrupts stay off
+      expect(readings.length).toBe(5);
+      expect(lockOf(v, LOCK.lru).holdTimeUs.max).toBe(500);
+      spin_lock_irq(lru, LOCK.lru); // 6: spin_lock_irq with interrupts already off, the same
+      spin_unlock_irq(lru, LOCK.lru); // 7, shared with the section begun at reading 3
+      expect(readings.length).toBe(7);
+      expect(lockOf(v, LOCK.lru).holdTimeUs.total).toBe(1500);
+      expect(v.f64[statsBase(v.L, 0) + CNT.irqsOffMaxUs]).toBe(2000);
+    } finally {
+      performance.now = saved;
+    }
     expect(lockstat_held_depth()).toBe(0);
   });
 

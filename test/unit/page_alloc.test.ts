@@ -64,6 +64,15 @@ vi.mock('../../src/kernel/spinlock.ts', async (importOriginal) => {
       probe.on?.('unlock', lock, cls);
       mod.spin_unlock(lock, cls);
     },
+    spin_lock_irqsave(lock: number, cls: number) {
+      const flags = mod.spin_lock_irqsave(lock, cls);
+      probe.on?.('lock', lock, cls);
+      return flags;
+    },
+    spin_unlock_irqrestore(lock: number, cls: number, flags: boolean) {
+      probe.on?.('unlock', lock, cls);
+      mod.spin_unlock_irqrestore(lock, cls, flags);
+    },
   };
 });
 
