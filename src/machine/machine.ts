@@ -515,6 +515,9 @@ export async function runOnCrew(
     stutter?.release();
     const nv = Atomics.load(i32, ctrl + CTRL.nr_violations);
     if (nv > 0 && firstViolationMs === null) firstViolationMs = performance.now() - t0;
+    // --stop-on-violation: the oracle set the stop word itself, possibly after this
+    // tick looked at the count; the reason is still the violation, not the duration.
+    if (nv > 0 && cfg.stopOnViolation) stop('violation found');
 
     // ---- stop: every CPU finishes its operation and quiesces ----
     // A CPU that threw marks crashed_cpu before its thread's task rejects (the rejection comes
