@@ -30,11 +30,13 @@ describe('the arms', () => {
   it('an arm is a mix option and a stretch option', () => {
     const k = MIX_OPS.indexOf('truncate') + 1;
     expect(armLabel(armOf(k, 0))).toBe('boost truncate');
-    expect(guidedStretch(armOf(k, 0))).toEqual({ ms: 0, every: 0 });
+    expect(guidedStretch(armOf(k, 0))).toEqual({ ms: 0, every: 0, untilParkedMs: 0 });
     const arm = armOf(k, NR_STRETCH - 1);
     expect(guidedMix(MIX_DEFAULT, arm).truncate).toBe(25);
-    expect(guidedStretch(arm)).toEqual({ ms: 2, every: 4 });
-    expect(armLabel(arm)).toBe('boost truncate, stretch 1 fault window in 4 by 2000us');
+    expect(guidedStretch(arm)).toEqual({ ms: 2, every: 1, untilParkedMs: 20 });
+    expect(armLabel(arm)).toBe(
+      'boost truncate, stretch every fault window by 2000us, held to 20ms if its frame is parked',
+    );
     expect(guidedMix(MIX_DEFAULT, armOf(0, 2))).toEqual(MIX_DEFAULT);
   });
 });
