@@ -9,6 +9,7 @@
  * (CPUs running), not the threads' start-up.
  */
 import { performance } from 'node:perf_hooks';
+import { type CoverageRow, sumCoverage } from '../check/coverage.ts';
 import { type Config, type ConfigInput, MUTANTS, type Mutant, makeConfig } from '../config.ts';
 import { NR_POINTS, type PointName, pointId } from '../points.ts';
 import { type RunReport, runMachine } from './machine.ts';
@@ -231,6 +232,8 @@ export type HuntResult = {
   /** How it was caught: the violation's story, or the stall's reason. */
   evidence?: string[];
   errors?: string[];
+  /** Near misses per hazard over its attempts (src/check/coverage.ts, sumCoverage). */
+  coverage?: CoverageRow[];
 };
 
 export type ControlRun = {
@@ -240,6 +243,8 @@ export type ControlRun = {
   durationMs: number;
   violations: number;
   evidence?: string[];
+  /** Its near misses per hazard (the run's coverage table). */
+  coverage?: CoverageRow[];
 };
 
 export type ControlResult = {
@@ -352,6 +357,7 @@ export async function runControl(
       durationMs: r.durationMs,
       violations: r.violationsTotal,
       ...(ev ? { evidence: ev } : {}),
+      coverage: r.coverage,
     });
     if (r.verdict !== 'SUCCESS') {
       res.verdict = r.verdict;
@@ -382,6 +388,7 @@ export async function huntMutant(name: MutantName, opts: HuntOptions): Promise<H
   }
   const wall0 = performance.now();
   const errors: string[] = [];
+  const runs: Pick<RunReport, 'coverage' | 'durationMs'>[] = [];
   while (res.machineMs < opts.budgetMs && !opts.signal?.aborted) {
     const seed = (seed0 + res.attempts) >>> 0;
     const cfg = makeConfig({
@@ -391,6 +398,7 @@ export async function huntMutant(name: MutantName, opts: HuntOptions): Promise<H
       ...schedGuest(opts),
     });
     const r = await runMachine(cfg, opts.signal ? { signal: opts.signal } : {});
+    runs.push({ coverage: r.coverage, durationMs: r.durationMs });
     res.attempts++;
     res.seed = seed;
     const d = detection(r);
@@ -419,5 +427,6 @@ export async function huntMutant(name: MutantName, opts: HuntOptions): Promise<H
   }
   res.wallMs = performance.now() - wall0;
   if (errors.length > 0) res.errors = errors;
+  if (runs.length > 0) res.coverage = sumCoverage(runs);
   return res;
 }
