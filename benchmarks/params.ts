@@ -83,6 +83,9 @@ export const PLANS = {
     lsMs: 1500,
     lsPairs: 2,
     startRuns: 3,
+    /** guided: default and --guided runs at 4 CPUs, this long, one pair per seed */
+    guidedMs: 5000,
+    guidedSeeds: 1,
     warmup: WARMUP,
   },
   full: {
@@ -100,6 +103,8 @@ export const PLANS = {
     lsMs: 3000,
     lsPairs: 4,
     startRuns: 5,
+    guidedMs: 10_000,
+    guidedSeeds: 3,
     warmup: WARMUP,
   },
 };
