@@ -97,15 +97,27 @@ function rand(): number {
   return rng >>> 0;
 }
 
-/** The budget: when this thread first widened, and how long it has slept since (ms). */
-let budgetFrom = -1;
-let budgetSpent = 0;
-
-/** May this thread sleep `ms` more without passing WIDEN_DUTY of its time? (the first delay is free) */
-function afford(ms: number, now: number): boolean {
-  if (budgetFrom < 0) budgetFrom = now;
-  return budgetSpent === 0 || budgetSpent + ms <= WIDEN_DUTY * (now - budgetFrom);
+/**
+ * A widening budget: may a thread sleep `ms` more at time `now` without its
+ * sleeps passing `duty` of its time since it first asked? (The first sleep is
+ * always allowed: a budget starts from nothing.) `spend` books what a sleep
+ * really took.
+ */
+export function makeBudget(duty: number) {
+  let from = -1;
+  let spent = 0;
+  return {
+    afford(ms: number, now: number): boolean {
+      if (from < 0) from = now;
+      return spent === 0 || spent + ms <= duty * (now - from);
+    },
+    spend(ms: number): void {
+      spent += ms;
+    },
+  };
 }
+/** This thread's budget (--jitter, --long-hold, --guided's stretches). */
+const budget = makeBudget(WIDEN_DUTY);
 
 export function widen_at(p: number): void {
   if (K.migrate && Atomics.load(K.i32, K.percpu + PERCPU_MIGRATE) > 0) migrate_accept();
@@ -140,9 +152,9 @@ export function widen_at(p: number): void {
     const now = performance.now();
     if (p === P['fault-to-ref']) {
       window_stretch(budgeted);
-    } else if (afford(budgeted, now)) {
+    } else if (budget.afford(budgeted, now)) {
       preempted(budgeted);
-      budgetSpent += performance.now() - now;
+      budget.spend(performance.now() - now);
     }
   }
   if (K.migrate && ms === 0 && budgeted === 0 && rand() % MIGRATE_EVERY === 0) {
@@ -189,9 +201,9 @@ export function window_sleep(ms: number, pfn = -1, untilParkedMs = 0): void {
  */
 export function window_stretch(ms: number, pfn = -1, untilParkedMs = 0): void {
   const now = performance.now();
-  if (!afford(ms, now)) return;
+  if (!budget.afford(ms, now)) return;
   window_sleep(ms, pfn, untilParkedMs);
-  budgetSpent += performance.now() - now;
+  budget.spend(performance.now() - now);
 }
 
 /**
