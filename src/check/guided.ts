@@ -64,6 +64,15 @@ export const NR_ARMS = NR_MIX * NR_STRETCH;
 export const NR_OPTIONS = NR_MIX + NR_STRETCH;
 
 export const armOf = (mix: number, stretch: number) => mix + NR_MIX * stretch;
+/**
+ * The arm a guided run starts from, before any feedback: the mix as
+ * configured with the widest stretch (every fault window, held while its
+ * frame is parked). The stretch options are then tried with the mix as
+ * configured, and only then the mix boosts: a mix boost dilutes the
+ * operations the configuration (a mutant's profile) asked for, a budgeted
+ * stretch does not.
+ */
+export const FIRST_ARM = armOf(0, NR_STRETCH - 1);
 
 /** What option `o` (of NR_OPTIONS) is, in words. */
 export function optionLabel(o: number): string {
@@ -167,7 +176,7 @@ export function makeGuide(
   const runHits = zero();
   const log: GuidedChoice[] = [];
   let choices = 0;
-  let arm = 0;
+  let arm = FIRST_ARM;
   let since = 0;
   let last: Counts | null = null;
   let lastOps = 0;
@@ -205,12 +214,22 @@ export function makeGuide(
     for (let o = first + 1; o < first + n; o++) if (score(o) > score(best)) best = o;
     return best - first;
   }
-  const choose = (): number => armOf(chooseIn(0, NR_MIX), chooseIn(NR_MIX, NR_STRETCH));
+  const choose = (): number => {
+    const stretch = chooseIn(NR_MIX, NR_STRETCH);
+    let untried = false;
+    for (let o = NR_MIX; o < NR_OPTIONS; o++) if (optIntervals[o] === 0) untried = true;
+    // the mix as configured until every stretch option has run once
+    return armOf(
+      untried || optIntervals[NR_MIX + stretch] === 0 ? 0 : chooseIn(0, NR_MIX),
+      stretch,
+    );
+  };
 
   return {
     tick(v: Views, elapsedMs: number): void {
       if (hazards.length === 0) return;
       if (last === null) {
+        Atomics.store(v.i32, v.L.ctrl + CTRL.guided_arm, arm);
         last = read(v);
         lastOps = ops;
         since = elapsedMs;
