@@ -99,18 +99,21 @@ function rand(): number {
 
 /**
  * A widening budget: may a thread sleep `ms` more at time `now` without its
- * sleeps passing `duty` of its time since it first asked? (The first sleep is
- * always allowed: a budget starts from nothing.) `spend` books what a sleep
+ * sleeps passing `duty` of its time since it first asked? (`afford`: the
+ * first sleep is always allowed, a budget starts from nothing; `fits`: no
+ * such exemption, for a sleep's extension.) `spend` books what a sleep
  * really took.
  */
 export function makeBudget(duty: number) {
   let from = -1;
   let spent = 0;
+  const fits = (ms: number, now: number): boolean => {
+    if (from < 0) from = now;
+    return spent + ms <= duty * (now - from);
+  };
   return {
-    afford(ms: number, now: number): boolean {
-      if (from < 0) from = now;
-      return spent === 0 || spent + ms <= duty * (now - from);
-    },
+    afford: (ms: number, now: number): boolean => fits(ms, now) || spent === 0,
+    fits,
     spend(ms: number): void {
       spent += ms;
     },
@@ -172,7 +175,8 @@ export function widen_at(p: number): void {
  * kept. With `untilParkedMs`, the window stays open up to that long from its
  * start once its frame `pfn` is parked (count 0, PG_discarded; looked at
  * every 0.2 ms): guided.ts's arms that keep a window open on a parked frame
- * until a splice's IPI comes.
+ * until a splice's IPI comes. (window_stretch gives it only when the budget
+ * has room for the whole of it.)
  */
 export function window_sleep(ms: number, pfn = -1, untilParkedMs = 0): void {
   const i32 = K.i32;
@@ -202,7 +206,9 @@ export function window_sleep(ms: number, pfn = -1, untilParkedMs = 0): void {
 export function window_stretch(ms: number, pfn = -1, untilParkedMs = 0): void {
   const now = performance.now();
   if (!budget.afford(ms, now)) return;
-  window_sleep(ms, pfn, untilParkedMs);
+  // An extension too long for the budget (early in a run: an eighth of a few
+  // milliseconds) is not given: the first sleep's exemption is for `ms` only.
+  window_sleep(ms, pfn, budget.fits(untilParkedMs, now) ? untilParkedMs : 0);
   budget.spend(performance.now() - now);
 }
 

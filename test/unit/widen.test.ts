@@ -91,6 +91,12 @@ describe('the widening budget (--jitter, --long-hold, --guided stretches)', () =
     b.spend(2); // a sleep that overran: 3 ms in all
     expect(b.afford(0.5, 24)).toBe(false); // 3.5 ms in 24 is more than an eighth
     expect(b.afford(0.5, 28)).toBe(true);
+    // an extension must fit: no first-sleep exemption
+    const c = makeBudget(0.125);
+    expect(c.fits(20, 0)).toBe(false);
+    expect(c.afford(2, 0)).toBe(true);
+    expect(c.fits(20, 159)).toBe(false);
+    expect(c.fits(20, 160)).toBe(true);
   });
   it("--jitter's points lie inside a hazard's window, and name the hazards they stretch", () => {
     expect(Object.keys(WINDOW_POINTS).sort()).toEqual(['discard-to-put', 'fault-to-ref']);
