@@ -45,10 +45,10 @@ const MAX_LOG = 2000;
  * windows the window hazards need, not the whole run.
  */
 export const STRETCH = [
-  { us: 200, every: 2, untilParkedUs: 0 },
-  { us: 2000, every: 4, untilParkedUs: 0 },
-  { us: 500, every: 2, untilParkedUs: 20000 },
   { us: 2000, every: 1, untilParkedUs: 20000 },
+  { us: 500, every: 2, untilParkedUs: 20000 },
+  { us: 2000, every: 4, untilParkedUs: 0 },
+  { us: 200, every: 2, untilParkedUs: 0 },
 ] as const;
 
 /**
@@ -65,14 +65,12 @@ export const NR_OPTIONS = NR_MIX + NR_STRETCH;
 
 export const armOf = (mix: number, stretch: number) => mix + NR_MIX * stretch;
 /**
- * The arm a guided run starts from, before any feedback: the mix as
- * configured with the widest stretch (every fault window, held while its
- * frame is parked). The stretch options are then tried with the mix as
- * configured, and only then the mix boosts: a mix boost dilutes the
- * operations the configuration (a mutant's profile) asked for, a budgeted
- * stretch does not.
+ * The order of a guided run's first arms: the run as configured (arm 0: a
+ * baseline, and what a mutant's profile asked for while most mutants are
+ * caught), then each stretch, the widest first (STRETCH's order), with the
+ * mix as configured, and only then the mix boosts: a boost dilutes the
+ * operations the configuration asked for, a budgeted stretch does not.
  */
-export const FIRST_ARM = armOf(0, NR_STRETCH - 1);
 
 /** What option `o` (of NR_OPTIONS) is, in words. */
 export function optionLabel(o: number): string {
@@ -176,7 +174,7 @@ export function makeGuide(
   const runHits = zero();
   const log: GuidedChoice[] = [];
   let choices = 0;
-  let arm = FIRST_ARM;
+  let arm = 0;
   let since = 0;
   let last: Counts | null = null;
   let lastOps = 0;
@@ -229,7 +227,6 @@ export function makeGuide(
     tick(v: Views, elapsedMs: number): void {
       if (hazards.length === 0) return;
       if (last === null) {
-        Atomics.store(v.i32, v.L.ctrl + CTRL.guided_arm, arm);
         last = read(v);
         lastOps = ops;
         since = elapsedMs;
