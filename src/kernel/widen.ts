@@ -27,8 +27,9 @@
  *
  * --jitter, --long-hold and --guided's window stretches share a budget
  * (WIDEN_DUTY, an eighth): a CPU spends at most that share of its running
- * time asleep in their delays; a delay that would overdraw it is skipped. What a widening costs is then bounded by what it
- * is for, and the machine keeps its pace around the windows it stretches.
+ * time asleep in their delays; a delay that would overdraw it is skipped.
+ * What a widening costs is then bounded by what it is for, and the machine
+ * keeps its pace around the windows it stretches.
  * (`--delay` is what the user asked for, every pass or one in N: unbudgeted.)
  *
  * A sleeping CPU is still a CPU: with interrupts enabled it takes IPIs while
@@ -78,8 +79,6 @@ export const WINDOW_POINTS: Readonly<Partial<Record<PointName, readonly Hazard[]
   'fault-to-ref': WINDOW_HAZARDS,
   'discard-to-put': ['irq-discard-to-put'],
 };
-/** --long-hold's lock and the hazard it stretches. */
-export const LONG_HOLD_HAZARDS: readonly Hazard[] = ['discard-lock-contended'];
 
 /** A window_sleep goes on this long after an IPI arrived (the rendezvous waits that much more). */
 export const IPI_GRACE_MS = 0.05;
@@ -175,8 +174,9 @@ export function widen_at(p: number): void {
  * kept. With `untilParkedMs`, the window stays open up to that long from its
  * start once its frame `pfn` is parked (count 0, PG_discarded; looked at
  * every 0.2 ms): guided.ts's arms that keep a window open on a parked frame
- * until a splice's IPI comes. (window_stretch gives it only when the budget
- * has room for the whole of it.)
+ * until a splice's IPI comes. The extension is taken only while the budget
+ * is not in debt; it may overdraw it once, and the sleeps that follow wait
+ * until the budget has room again.
  */
 export function window_sleep(ms: number, pfn = -1, untilParkedMs = 0): void {
   const i32 = K.i32;
@@ -190,7 +190,7 @@ export function window_sleep(ms: number, pfn = -1, untilParkedMs = 0): void {
       end = Math.min(end, now + IPI_GRACE_MS);
     } else if (watch && !extended && page_count(pfn) === 0 && PageDiscarded(pfn)) {
       extended = true;
-      end = t0 + untilParkedMs;
+      if (budget.fits(now - t0, now)) end = t0 + untilParkedMs;
     }
     const left = end - now;
     if (left <= 0) return;
@@ -206,9 +206,7 @@ export function window_sleep(ms: number, pfn = -1, untilParkedMs = 0): void {
 export function window_stretch(ms: number, pfn = -1, untilParkedMs = 0): void {
   const now = performance.now();
   if (!budget.afford(ms, now)) return;
-  // An extension too long for the budget (early in a run: an eighth of a few
-  // milliseconds) is not given: the first sleep's exemption is for `ms` only.
-  window_sleep(ms, pfn, budget.fits(untilParkedMs, now) ? untilParkedMs : 0);
+  window_sleep(ms, pfn, untilParkedMs);
   budget.spend(performance.now() - now);
 }
 
