@@ -104,6 +104,9 @@ export const PLANS = {
     schedMs: 2000,
     schedRuns: 1,
     handoffRounds: 20_000,
+    /** guided: default and --guided runs at 4 CPUs, this long, one pair per seed */
+    guidedMs: 5000,
+    guidedSeeds: 1,
     warmup: WARMUP,
   },
   full: {
@@ -124,6 +127,8 @@ export const PLANS = {
     schedMs: 4000,
     schedRuns: 3,
     handoffRounds: 100_000,
+    guidedMs: 10_000,
+    guidedSeeds: 3,
     warmup: WARMUP,
   },
 };

@@ -17,10 +17,12 @@ import { parseArgs } from 'node:util';
 import { watchLauncher } from '../src/build/launcher.mjs';
 import { type Config, type LockstatMode, makeConfig } from '../src/config.ts';
 import { runSchedules } from '../src/machine/controlled.ts';
+import { runMachine } from '../src/machine/machine.ts';
 import { schedGuest } from '../src/machine/mutants.ts';
 import type { JobResult, Spin1 } from './jobs.ts';
 import { compareBuffers } from './lib/compare.ts';
 import { countHotLoopCalls } from './lib/count.ts';
+import { type GuidedPair, guidedFigure } from './lib/guided.ts';
 import { BUILD_DIR, buildNative, type Native, runNative, writeImage } from './lib/native.ts';
 import { buildReport, fmt, markdown, type Report, type Row } from './lib/report.ts';
 import { benchStartupRuns } from './lib/startup.ts';
@@ -47,6 +49,7 @@ const SECTIONS = [
   'lockdep',
   'startup',
   'sched',
+  'guided',
 ] as const;
 type Section = (typeof SECTIONS)[number];
 
@@ -652,6 +655,55 @@ async function benchStartup(ctx: Ctx) {
   return out;
 }
 
+/**
+ * --guided against the default run (issue 13): `hvaemu run --cpus 4` for
+ * plan.guidedMs, with and without --guided, same seed, the pair's runs one
+ * after the other; the default runs' rarest hazard and its near-miss rate in
+ * each mode (lib/guided.ts: pooled over the seeds).
+ */
+async function benchGuided(ctx: Ctx) {
+  const { plan } = ctx;
+  const pairs: GuidedPair[] = [];
+  const slim = (r: Awaited<ReturnType<typeof runMachine>>) => ({
+    coverage: r.coverage,
+    durationMs: r.durationMs,
+    ops: r.totals.ops,
+    verdict: r.verdict,
+  });
+  for (let i = 0; i < plan.guidedSeeds; i++) {
+    const seed = 1 + i;
+    const base = { cpus: 4, durationMs: plan.guidedMs, seed };
+    const plain = slim(await runMachine(makeConfig(base)));
+    const guided = slim(await runMachine(makeConfig({ ...base, guided: true })));
+    pairs.push({ seed, plain, guided });
+  }
+  const f = guidedFigure(pairs);
+  ctx.ratios.guidedRarestOverDefault = f.ratio; // checked (a count of 0 under it) by buildReport
+  const verdicts = pairs.flatMap((p) => [p.plain.verdict, p.guided.verdict]);
+  const runs = `${pairs.length} seed${pairs.length > 1 ? 's' : ''} x ${plan.guidedMs / 1000} s at 4 CPUs`;
+  ctx.rows.push({
+    name: `guided: the default run's rarest hazard (${f.hazard ?? 'none'}), near misses/s default -> --guided (${runs})`,
+    js: `${f.plainPerSec.toFixed(2)}/s (${f.plainNearMisses}) -> ${f.guidedPerSec.toFixed(2)}/s (${f.guidedNearMisses})`,
+    c: '',
+    ratio: fmt.ratio(f.ratio),
+    note: [
+      `per seed ${f.perSeed.map((s) => `${s.seed}: ${s.plain} -> ${s.guided}`).join(', ')}`,
+      verdicts.every((v) => v === 'SUCCESS') ? '' : `verdicts ${verdicts.join(',')}`,
+    ]
+      .filter(Boolean)
+      .join('; '),
+    check: { bound: { kind: 'rateOverCount' }, ratio: f.ratio },
+  });
+  ctx.rows.push({
+    name: 'guided: ops/s default -> --guided (4 CPUs, total)',
+    js: `${fmt.rate(f.plainOpsPerSec)} -> ${fmt.rate(f.guidedOpsPerSec)}`,
+    c: '',
+    ratio: fmt.ratio(f.guidedOpsPerSec / f.plainOpsPerSec),
+    note: 'a boosted burst is one operation of 32 accesses: fewer, heavier operations',
+  });
+  return { ...f, durationMs: plan.guidedMs, pairs };
+}
+
 async function benchLockstat(ctx: Ctx) {
   const { plan } = ctx;
   const cpus = 2;
@@ -942,6 +994,7 @@ async function main(argv: string[]): Promise<number> {
     lockdepOverhead: null,
     scaling2over1: null,
     oversubscription8over4: null,
+    guidedRarestOverDefault: null,
   };
   const ctx: Ctx = { plan, native, rows: [], ratios };
   const results: Record<string, unknown> = {};
@@ -957,6 +1010,7 @@ async function main(argv: string[]): Promise<number> {
     lockdep: benchLockdep,
     startup: benchStartup,
     sched: benchSched,
+    guided: benchGuided,
   };
   for (const s of SECTIONS) {
     if (!only.includes(s)) continue;

@@ -3,7 +3,8 @@
 // Run: node --import tsx scripts/check-chart-chromium.mjs [file.svg|file.html] (none: sample charts)
 // With --soak (a soak's report.html): also that every time chart has a clock-time axis (hh:mm,
 // the elapsed time under it), that a violation is marked by a drawn rule linking to a story that
-// exists on the page, and that the per-interval interrupts-off chart is drawn.
+// exists on the page, and that the per-interval interrupts-off chart is drawn. With --coverage (a
+// soak's report.html): also that the race-coverage chart (near misses per hazard) is drawn.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -41,7 +42,16 @@ const PAGE_SCRIPT = `
   };
   const soakChecks = () => {
     const clockRe = /^\\d\\d:\\d\\d(:\\d\\d(\\.\\d)?)?$/;
-    const s = { timeCharts: 0, clockAxes: 0, violationLinks: 0, brokenLinks: [], irqsOffMarks: -1 };
+    const s = { timeCharts: 0, clockAxes: 0, violationLinks: 0, brokenLinks: [], irqsOffMarks: -1, coverageMarks: -1 };
+    const drawnMarks = (svg) => {
+      let n = 0;
+      for (const p of svg.querySelectorAll('path')) {
+        if (p.getAttribute('role') !== 'graphics-symbol') continue;
+        const b = p.getBoundingClientRect();
+        if (b.width > 0 || b.height > 0) n++;
+      }
+      return n;
+    };
     for (const svg of document.querySelectorAll('figure > svg')) {
       s.timeCharts++;
       const labels = [...svg.querySelectorAll('.role-axis-label text')].filter((t) => {
@@ -59,14 +69,8 @@ const PAGE_SCRIPT = `
         else s.brokenLinks.push(href);
       }
       const title = [...svg.querySelectorAll('.role-title-text text, .role-title text')].map((t) => t.textContent).join(' ');
-      if (/interrupts-off section in each interval/.test(title)) {
-        s.irqsOffMarks = 0;
-        for (const p of svg.querySelectorAll('path')) {
-          if (p.getAttribute('role') !== 'graphics-symbol') continue;
-          const b = p.getBoundingClientRect();
-          if (b.width > 0 || b.height > 0) s.irqsOffMarks++;
-        }
-      }
+      if (/interrupts-off section in each interval/.test(title)) s.irqsOffMarks = drawnMarks(svg);
+      if (/^Race coverage: near misses per hazard/.test(title)) s.coverageMarks = drawnMarks(svg);
     }
     return s;
   };
@@ -235,7 +239,8 @@ async function main() {
   try {
     const args = process.argv.slice(2);
     const soak = args.includes('--soak');
-    const input = args.find((a) => a !== '--soak');
+    const coverage = args.includes('--coverage');
+    const input = args.find((a) => !a.startsWith('--'));
     let html;
     if (input === undefined) {
       html = await sampleHtml();
@@ -277,11 +282,15 @@ async function main() {
         `${r.chartsWithoutPixels} of ${r.charts} chart(s) rasterized with no coloured pixels`,
       );
     }
+    const s = r.soak;
+    if (coverage && s.coverageMarks < 0) return fail('no race-coverage chart');
+    if (coverage && s.coverageMarks === 0)
+      return fail('the race-coverage chart has no drawn marks');
+    const covered = coverage ? `; race coverage per hazard drawn (${s.coverageMarks} marks)` : '';
     if (!soak) {
-      console.log(`chromium: chart drawn (${r.marks} marks)`);
+      console.log(`chromium: chart drawn (${r.marks} marks)${covered}`);
       return;
     }
-    const s = r.soak;
     if (s.clockAxes === 0 || s.clockAxes < s.timeCharts) {
       return fail(
         `${s.timeCharts - s.clockAxes} of ${s.timeCharts} time chart(s) without a clock-time axis`,
@@ -294,7 +303,7 @@ async function main() {
     if (s.irqsOffMarks === 0)
       return fail('the per-interval interrupts-off chart has no drawn marks');
     console.log(
-      `chromium: chart drawn (${r.marks} marks); soak report: ${s.clockAxes} clock-time axes, ${s.violationLinks} violation marks linked to their story, interrupts-off per interval drawn (${s.irqsOffMarks} marks)`,
+      `chromium: chart drawn (${r.marks} marks); soak report: ${s.clockAxes} clock-time axes, ${s.violationLinks} violation marks linked to their story, interrupts-off per interval drawn (${s.irqsOffMarks} marks)${covered}`,
     );
   } finally {
     await rm(work, { recursive: true, force: true });

@@ -92,10 +92,12 @@ export const TASKS_PER_CPU = 2;
 /** 2.6.15 include/linux/pagevec.h: 14 pointers + 2 longs = 128 bytes (lookups on the stack). */
 export const PAGEVEC_SIZE = 14;
 export const NR_VPAGES = MAP_SLOTS * PAGES_PER_FILE + ANON_VPAGES;
-/** --jitter: one preemption point in this many gets a random delay. */
-export const JITTER_EVERY = 32;
-/** --long-hold: one spinlock acquisition in this many is held for longHoldUs. */
-export const LONG_HOLD_EVERY = 512;
+/** --jitter: one pass in this many through a point inside a hazard's window gets a random delay (widen.ts). */
+export const JITTER_EVERY = 2;
+/** --long-hold: one acquisition in this many of the discard-list lock is held longHoldUs longer. */
+export const LONG_HOLD_EVERY = 32;
+/** --jitter, --long-hold, --guided's stretches: the share of a CPU's running time their delays may take. */
+export const WIDEN_DUTY = 0.125;
 /** Flight recorder: events kept per CPU (power of two). */
 export const RING_EVENTS = 1024; // a shrink_discards freeing a long list records 2 events a page
 /** Violations kept in the buffer; later ones are counted, not stored. */
@@ -269,11 +271,11 @@ export const configSchema = z.object({
     })
     .default(IRQ_RATE_DEFAULTS),
   // ---- race-window widening (all off by default: a normal run pays nothing) ----
-  /** --jitter: now and then (1 point in JITTER_EVERY) a random delay up to this many microseconds. */
+  /** --jitter: a random delay up to this many microseconds at the points inside a hazard's window (widen.ts), one pass in JITTER_EVERY, within the widening budget. */
   jitterUs: z.number().min(0).max(1e6).default(0),
   /** --stutter: period (ms) of holding all but some CPUs still, then releasing them all. */
   stutterMs: z.number().min(0).max(3_600_000).default(0),
-  /** --long-hold: now and then (1 acquisition in LONG_HOLD_EVERY) a spinlock is held this long (us). */
+  /** --long-hold: one discard-list lock acquisition in LONG_HOLD_EVERY holds it this much longer (us), within the widening budget (widen.ts). */
   longHoldUs: z.number().min(0).max(1e6).default(0),
   /** --migrate: a task preempted at a preemption point with preemption enabled may resume on another CPU. */
   migrate: z.boolean().default(false),

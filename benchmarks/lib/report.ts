@@ -12,6 +12,8 @@ export const GOALS = {
   scaling2over1: { op: '>=', value: 1.7 },
   /** the standard workload's total ops/s at 8 CPUs over 4 (issue 14: vCPUs outnumbering cores) */
   oversubscription8over4: { op: '>=', value: 0.5 },
+  /** --guided: the default run's rarest hazard, its near-miss rate with --guided over without (issue 13) */
+  guidedRarestOverDefault: { op: '>=', value: 10 },
 } as const;
 export type RatioName = keyof typeof GOALS;
 
@@ -23,12 +25,15 @@ export type RatioName = keyof typeof GOALS;
  * of the runs was not measured like the other. `overhead`: 1 - (rate with
  * some instrumentation) / (rate without): instrumentation adds work, so below
  * -NOISE.overhead the runs were not alike (on a loaded machine, one run got
- * more of the cores). `none`: no physical bound (latency ratios across threads).
+ * more of the cores). `rateOverCount`: a rate over a rate measured from a
+ * count (near misses): when the count under it was 0 the ratio is no figure.
+ * `none`: no physical bound (latency ratios across threads).
  */
 export type Bound =
   | { kind: 'jsOverC' }
   | { kind: 'scaling'; hi: number; lo: number }
   | { kind: 'overhead' }
+  | { kind: 'rateOverCount' }
   | { kind: 'none' };
 
 /** How far past its bound a figure may lie before it is impossible rather than noise. */
@@ -42,6 +47,7 @@ export const BOUNDS: Record<RatioName, Bound> = {
   lockdepOverhead: { kind: 'overhead' },
   scaling2over1: { kind: 'scaling', hi: 2, lo: 1 },
   oversubscription8over4: { kind: 'scaling', hi: 8, lo: 4 },
+  guidedRarestOverDefault: { kind: 'rateOverCount' },
 };
 
 /**
@@ -64,6 +70,8 @@ export const SPREAD: Record<RatioName, { relative: number } | { absolute: number
   lockdepOverhead: { absolute: 0.15 },
   scaling2over1: { relative: 0.1 },
   oversubscription8over4: { relative: 0.2 },
+  // a handful of near misses in the default run: a quick run (one seed, 5 s) is a first look only
+  guidedRarestOverDefault: { relative: 0.5 },
 };
 
 /** Whether a quick run's ratio agrees with a full run's within SPREAD. */
@@ -77,6 +85,9 @@ export function withinSpread(name: RatioName, quick: number, full: number): bool
 /** null when `value` is possible under `bound` on a machine of `cores` cores, else why not. */
 export function impossible(value: number | null, bound: Bound, cores: number): string | null {
   if (value === null) return null;
+  if (bound.kind === 'rateOverCount' && !Number.isFinite(value)) {
+    return 'the default runs had no near miss of their rarest hazard: a rate over zero is no ratio (run longer or more seeds)';
+  }
   if (!Number.isFinite(value)) return `not a number (${value})`;
   if (bound.kind === 'overhead') {
     return value < -NOISE.overhead

@@ -155,11 +155,41 @@ export function coverageTable(
   totals: Readonly<Record<CounterName, number>>,
   durationMs: number,
 ): CoverageRow[] {
+  return tableOf(
+    protocolHazards(cfg).map((h) => [h, totals[HAZARDS[h].counter] ?? 0]),
+    durationMs,
+  );
+}
+
+/**
+ * Several runs' tables as one (the mutants' control over its widenings, a
+ * cell over its attempts): each hazard's near misses summed, over the runs'
+ * summed time; the rarest flagged anew. The hazards are the first table's.
+ */
+export function sumCoverage(
+  runs: readonly { coverage?: readonly CoverageRow[]; durationMs: number }[],
+): CoverageRow[] {
+  const sum = new Map<Hazard, number>();
+  let ms = 0;
+  for (const r of runs) {
+    if (!r.coverage) continue;
+    ms += r.durationMs;
+    for (const c of r.coverage) sum.set(c.hazard, (sum.get(c.hazard) ?? 0) + c.nearMisses);
+  }
+  return tableOf([...sum], ms);
+}
+
+function tableOf(
+  counts: readonly (readonly [Hazard, number])[],
+  durationMs: number,
+): CoverageRow[] {
   const sec = durationMs / 1000;
-  const rows = protocolHazards(cfg).map((hazard) => {
-    const n = totals[HAZARDS[hazard].counter] ?? 0;
-    return { hazard, nearMisses: n, perSecond: sec > 0 ? n / sec : 0, rare: false };
-  });
+  const rows = counts.map(([hazard, n]) => ({
+    hazard,
+    nearMisses: n,
+    perSecond: sec > 0 ? n / sec : 0,
+    rare: false,
+  }));
   if (rows.length === 0) return rows;
   const sorted = rows.map((r) => r.nearMisses).sort((a, b) => a - b);
   const median = sorted[Math.floor((sorted.length - 1) / 2)]!;

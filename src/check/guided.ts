@@ -37,14 +37,18 @@ const MAX_LOG = 2000;
 
 /**
  * The window-stretch arms, after the mix arms: one discard fault in `every`
- * spins `us` longer inside its window (fault.ts, set_window_stretch). They
- * widen the windows the window hazards need, not the whole run.
+ * sleeps `us` longer inside its window (fault.ts, set_window_stretch, within
+ * the widening budget of widen.ts: the sleep ends soon after an IPI, so a
+ * rendezvous is not held up). With `untilParkedUs`, a window whose frame is
+ * parked meanwhile stays open up to that long from its start, for the
+ * splice (splice-in-window) and its IPI (ipi-to-window). They widen the
+ * windows the window hazards need, not the whole run.
  */
 export const STRETCH = [
-  { us: 100, every: 8 },
-  { us: 500, every: 8 },
-  { us: 2000, every: 16 },
-  { us: 2000, every: 4 },
+  { us: 2000, every: 1, untilParkedUs: 20000 },
+  { us: 500, every: 2, untilParkedUs: 20000 },
+  { us: 2000, every: 4, untilParkedUs: 0 },
+  { us: 200, every: 2, untilParkedUs: 0 },
 ] as const;
 
 /**
@@ -60,6 +64,13 @@ export const NR_ARMS = NR_MIX * NR_STRETCH;
 export const NR_OPTIONS = NR_MIX + NR_STRETCH;
 
 export const armOf = (mix: number, stretch: number) => mix + NR_MIX * stretch;
+/**
+ * The order of a guided run's first arms: the run as configured (arm 0: a
+ * baseline, and what a mutant's profile asked for while most mutants are
+ * caught), then each stretch, the widest first (STRETCH's order), with the
+ * mix as configured, and only then the mix boosts: a boost dilutes the
+ * operations the configuration asked for, a budgeted stretch does not.
+ */
 
 /** What option `o` (of NR_OPTIONS) is, in words. */
 export function optionLabel(o: number): string {
@@ -67,7 +78,10 @@ export function optionLabel(o: number): string {
   if (o < NR_MIX) return `boost ${MIX_OPS[o - 1]}`;
   if (o === NR_MIX) return 'no stretch';
   const s = STRETCH[o - NR_MIX - 1]!;
-  return `stretch 1 fault window in ${s.every} by ${s.us}us`;
+  const parked =
+    s.untilParkedUs > 0 ? `, held to ${s.untilParkedUs / 1000}ms if its frame is parked` : '';
+  const which = s.every === 1 ? 'every fault window' : `1 fault window in ${s.every}`;
+  return `stretch ${which} by ${s.us}us${parked}`;
 }
 
 /** What arm `arm` is, in words. */
@@ -77,10 +91,12 @@ export function armLabel(arm: number): string {
   return stretch === 0 ? mix : `${mix}, ${optionLabel(NR_MIX + stretch)}`;
 }
 
-/** Arm `arm`'s window stretch (ms, one fault in `every`); 0 ms: none. */
-export function guidedStretch(arm: number): { ms: number; every: number } {
+/** Arm `arm`'s window stretch (ms, one fault in `every`, held to `untilParkedMs` on a parked frame); 0 ms: none. */
+export function guidedStretch(arm: number): { ms: number; every: number; untilParkedMs: number } {
   const s = STRETCH[Math.floor(arm / NR_MIX) - 1];
-  return s ? { ms: s.us / 1000, every: s.every } : { ms: 0, every: 0 };
+  return s
+    ? { ms: s.us / 1000, every: s.every, untilParkedMs: s.untilParkedUs / 1000 }
+    : { ms: 0, every: 0, untilParkedMs: 0 };
 }
 
 /** The mix arm `arm` runs (mix option 0: `base` itself). */
@@ -106,6 +122,8 @@ export type GuidedChoice = {
   target: Hazard;
   /** The target's near misses per second while it ran (null: the run ended first). */
   rate: number | null;
+  /** Workload operations per second while it ran, all CPUs (null: the run ended first). */
+  opsPerSec: number | null;
 };
 
 export type GuidedReport = {
@@ -113,8 +131,11 @@ export type GuidedReport = {
   epsilon: number;
   /** --target, or null: the rarest hazard of the run so far, every interval. */
   target: Hazard | null;
-  /** Every option of both dimensions (`arm`: its index, the mix ones first), and how long it ran. */
-  arms: { arm: number; label: string; intervals: number; ms: number }[];
+  /**
+   * Every option of both dimensions (`arm`: its index, the mix ones first),
+   * how long it ran, and the operations per second while it did (null: never).
+   */
+  arms: { arm: number; label: string; intervals: number; ms: number; opsPerSec: number | null }[];
   choices: number;
   log: GuidedChoice[];
 };
@@ -148,6 +169,7 @@ export function makeGuide(
   // with it ran, and how long.
   const optHits = Array.from({ length: NR_OPTIONS }, zero);
   const optMs = new Float64Array(NR_OPTIONS);
+  const optOps = new Float64Array(NR_OPTIONS);
   const optIntervals = new Uint32Array(NR_OPTIONS);
   const runHits = zero();
   const log: GuidedChoice[] = [];
@@ -155,12 +177,15 @@ export function makeGuide(
   let arm = 0;
   let since = 0;
   let last: Counts | null = null;
+  let lastOps = 0;
   let current: GuidedChoice | null = null;
 
+  let ops = 0; // the totals' ops at the last read
   const read = (v: Views): Counts => {
     const t = readTotals(v);
     const c = zero();
     for (const h of hazards) c[h] = t[HAZARDS[h].counter] ?? 0;
+    ops = t.ops;
     return c;
   };
   const rarest = (): Hazard =>
@@ -187,15 +212,32 @@ export function makeGuide(
     for (let o = first + 1; o < first + n; o++) if (score(o) > score(best)) best = o;
     return best - first;
   }
-  const choose = (): number => armOf(chooseIn(0, NR_MIX), chooseIn(NR_MIX, NR_STRETCH));
+  const choose = (): number => {
+    const stretch = chooseIn(NR_MIX, NR_STRETCH);
+    let untried = false;
+    for (let o = NR_MIX; o < NR_OPTIONS; o++) if (optIntervals[o] === 0) untried = true;
+    // the mix as configured until every stretch option has run once
+    return armOf(
+      untried || optIntervals[NR_MIX + stretch] === 0 ? 0 : chooseIn(0, NR_MIX),
+      stretch,
+    );
+  };
 
   return {
     tick(v: Views, elapsedMs: number): void {
       if (hazards.length === 0) return;
       if (last === null) {
         last = read(v);
+        lastOps = ops;
         since = elapsedMs;
-        current = { atMs: elapsedMs, arm, label: armLabel(arm), target: rarest(), rate: null };
+        current = {
+          atMs: elapsedMs,
+          arm,
+          label: armLabel(arm),
+          target: rarest(),
+          rate: null,
+          opsPerSec: null,
+        };
         return;
       }
       const ms = elapsedMs - since;
@@ -209,19 +251,22 @@ export function makeGuide(
       }
       for (const o of opts) {
         optMs[o]! += ms;
+        optOps[o]! += ops - lastOps;
         optIntervals[o]!++;
       }
       if (current) {
         current.rate = ((now[current.target] - last[current.target]) * 1000) / ms;
+        current.opsPerSec = ((ops - lastOps) * 1000) / ms;
         if (log.length < MAX_LOG) log.push(current);
       }
       last = now;
+      lastOps = ops;
       since = elapsedMs;
       const target = rarest();
       arm = choose();
       choices++;
       Atomics.store(v.i32, v.L.ctrl + CTRL.guided_arm, arm);
-      current = { atMs: elapsedMs, arm, label: armLabel(arm), target, rate: null };
+      current = { atMs: elapsedMs, arm, label: armLabel(arm), target, rate: null, opsPerSec: null };
     },
     report(): GuidedReport {
       if (current && log.length < MAX_LOG) log.push(current);
@@ -235,6 +280,7 @@ export function makeGuide(
           label: optionLabel(o),
           intervals: optIntervals[o]!,
           ms: optMs[o]!,
+          opsPerSec: optMs[o]! > 0 ? (optOps[o]! * 1000) / optMs[o]! : null,
         })),
         choices,
         log,

@@ -39,6 +39,7 @@ import {
   runControl,
   widenFlags,
 } from '../machine/mutants.ts';
+import { renderMatrixCoverage } from '../report/coverage.ts';
 import { secs, secsShort, table } from './format.ts';
 import { type Provenance, provenance, roundDeep } from './json.ts';
 import { parseSched } from './options.ts';
@@ -268,6 +269,8 @@ export function renderMatrix(r: MutantsReport): string {
     );
     for (const l of c.evidence ?? []) out.push(`      ${l}`);
   }
+  const coverage = renderMatrixCoverage(r);
+  if (coverage.length > 0) out.push('', ...coverage);
   out.push('', table(rows), '', 'widening (hvaemu run flags):');
   const named = [...new Map(r.mutants.map((m) => [m.name, m])).values()];
   const w = Math.max(0, ...named.map((m) => m.name.length));

@@ -8,10 +8,13 @@ import {
   type ConfigInput,
   FAULT_ADDRESS,
   IRQ_RATE_DEFAULTS,
+  JITTER_EVERY,
   LOCKSTAT_MODES,
+  LONG_HOLD_EVERY,
   MUTANTS,
   PROTOCOLS,
   SPINLOCK_KINDS,
+  WIDEN_DUTY,
 } from '../config.ts';
 import {
   parseDelaySpans,
@@ -153,15 +156,15 @@ export function addMachineOptions(cmd: Command, defaultDuration = '10s'): Comman
     )
     .option(
       '--jitter [max]',
-      `widen race windows: a random delay up to max at one preemption point in 32 (default max ${WIDEN_DEFAULTS.jitter}; off if not given)`,
+      `widen race windows: a random delay up to max on one pass in ${JITTER_EVERY} through a point inside a hazard's window (the discard fault's window, a discard .. its put), a CPU delayed at most ${WIDEN_DUTY * 100}% of its time (default max ${WIDEN_DEFAULTS.jitter}; off if not given)`,
     )
     .option(
       '--stutter [period]',
-      `widen race windows: every period hold all but a few CPUs still, then release them (default ${WIDEN_DEFAULTS.stutter}; off if not given)`,
+      `widen race windows: every period hold all CPUs still but as many as there are cores (at least 2), then release them all (default ${WIDEN_DEFAULTS.stutter}; off if not given)`,
     )
     .option(
       '--long-hold [d]',
-      `widen race windows: one spinlock acquisition in 512 holds the lock d longer (default ${WIDEN_DEFAULTS.longHold}; off if not given)`,
+      `widen race windows: one acquisition in ${LONG_HOLD_EVERY} of the discard-list lock (where a flush and a splice meet) holds it d longer, a CPU delayed at most ${WIDEN_DUTY * 100}% of its time (default ${WIDEN_DEFAULTS.longHold}; off if not given)`,
     )
     .option(
       '--migrate',

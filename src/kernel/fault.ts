@@ -21,6 +21,7 @@ import { page_hva_discard_page } from './page_hva.ts';
 import { PageDiscarded, page_count } from './page-flags.ts';
 import { local_irq_disable, local_irq_enable, point } from './smp.ts';
 import { LOCK, spin_lock, spin_unlock } from './spinlock.ts';
+import { window_stretch } from './widen.ts';
 
 /**
  * A read access by `task` (running on this CPU, interrupts enabled) to
@@ -98,30 +99,32 @@ function fault_delivery(): void {
 
 /**
  * --guided's window stretch (src/check/guided.ts): one discard fault in
- * `every` spins `ms` longer inside its window (interrupts off, between the
+ * `every` sleeps `ms` longer inside its window (interrupts off, between the
  * faulting access and the reference attempt), as a slow fault delivery
- * would. Only the windows it picks get longer; the other CPUs run on (a
- * rendezvous waits for a stretched window, as for any window).
+ * would, within the widening budget (widen.ts, window_stretch: the sleep
+ * ends soon after an IPI arrives, so no rendezvous waits long for it); with
+ * `untilParkedMs`, a window whose frame gets parked meanwhile stays open up to
+ * that long, waiting for the splice. Only the windows it picks get longer;
+ * the other CPUs run on.
  */
 let stretchMs = 0;
 let stretchEvery = 0;
+let stretchUntilParkedMs = 0;
 let stretchN = 0;
-export function set_window_stretch(ms: number, every: number): void {
+export function set_window_stretch(ms: number, every: number, untilParkedMs = 0): void {
   stretchMs = ms;
   stretchEvery = every;
+  stretchUntilParkedMs = untilParkedMs;
 }
 /** A reused worker's next machine (src/machine/thread.ts): no stretch, the count from 0. */
 export function fault_reset(): void {
   set_window_stretch(0, 0);
   stretchN = 0;
 }
-function window_stretch(): void {
+function stretch_window(pfn: number): void {
   if (++stretchN < stretchEvery) return;
   stretchN = 0;
-  const until = performance.now() + stretchMs;
-  while (performance.now() < until) {
-    // inside the window, interrupts off
-  }
+  window_stretch(stretchMs, pfn, stretchUntilParkedMs);
 }
 
 /**
@@ -164,7 +167,7 @@ export function do_discard_fault(task: number, vpage: number, pfn: number): void
   // attempt; the IPI that shrink_discards waits for is taken inside W.
   if (K.m_irq_enable_before_ref) local_irq_enable();
   point(P['fault-to-ref']);
-  if (stretchMs > 0) window_stretch();
+  if (stretchMs > 0) stretch_window(pfn);
   let ok: boolean;
   if (K.absolute && K.m_plain_inc) {
     // Mutant plain-inc: look at the count, then increment it (two steps,

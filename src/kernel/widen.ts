@@ -6,22 +6,42 @@
  * - `--delay POINT=D`: sleep D at that point, every time (`POINT=LO..HI`: a
  *   random time between LO and HI, so that CPUs passing the same point in
  *   turn do not keep their order; `@N` after either: one pass in N only, so
- *   that the window is stretched now and then and the run keeps its pace).
- * - `--jitter MAX`: at one point in JITTER_EVERY, sleep a random time up to MAX.
- * - `--long-hold D`: one spinlock acquisition in LONG_HOLD_EVERY holds the
- *   lock D longer (the lock-held point, just after spin_lock took it).
+ *   that the window is stretched now and then and the run keeps its pace;
+ *   with interrupts off there, as a window_sleep, which an IPI cuts short).
+ * - `--jitter MAX`: a random delay up to MAX at the points that lie inside a
+ *   hazard's window (WINDOW_POINTS: the discard fault's window, where a
+ *   longer window is a longer overlap for every window hazard, and a discard
+ *   fault's discard .. put, where an interrupt may land), one pass in
+ *   JITTER_EVERY. The fault window is interrupts-off: its delay is a
+ *   window_sleep, which ends soon after an IPI arrives, so that a rendezvous
+ *   is not held up by it.
+ * - `--long-hold D`: one acquisition in LONG_HOLD_EVERY of the discard-list
+ *   lock (the lock a flush and a splice meet on: discard-lock-contended),
+ *   taken while the CPU holds no other spinlock, holds it D longer (the
+ *   lock-held point, just after spin_lock took it).
+ *   The other locks guard no hazard of ours: holding them long only slowed
+ *   the whole run.
  * - `--migrate`: a task sleeping at a point where preemption is enabled is a
  *   preempted task, and may resume on another CPU (migrate.ts); with no
  *   delay configured, one such point in MIGRATE_EVERY preempts it briefly.
+ *
+ * --jitter, --long-hold and --guided's window stretches share a budget
+ * (WIDEN_DUTY, an eighth): a CPU spends at most that share of its running
+ * time asleep in their delays; a delay that would overdraw it is skipped.
+ * What a widening costs is then bounded by what it is for, and the machine
+ * keeps its pace around the windows it stretches.
+ * (`--delay` is what the user asked for, every pass or one in N: unbudgeted.)
  *
  * A sleeping CPU is still a CPU: with interrupts enabled it takes IPIs while
  * it sleeps (the sleep is on its own pending word, which an IPI wakes), so
  * widening never turns a correct protocol into a deadlock.
  */
 import { performance } from 'node:perf_hooks';
-import { JITTER_EVERY, LONG_HOLD_EVERY } from '../config.ts';
-import { PERCPU, PERCPU_MIGRATE } from '../shm/layout.ts';
-import { K, P } from './context.ts';
+import type { Hazard } from '../check/coverage.ts';
+import { JITTER_EVERY, LONG_HOLD_EVERY, WIDEN_DUTY } from '../config.ts';
+import { NR_POINTS, P, type PointName } from '../points.ts';
+import { PENDING, PERCPU, PERCPU_MIGRATE } from '../shm/layout.ts';
+import { K } from './context.ts';
 import {
   migrate_accept,
   migrate_eligible,
@@ -29,7 +49,9 @@ import {
   migrate_request,
   migrate_withdraw,
 } from './migrate.ts';
+import { PageDiscarded, page_count } from './page-flags.ts';
 import { do_IRQ } from './smp.ts';
+import { LOCK } from './spinlock.ts';
 
 /** --migrate without delays: one eligible point in MIGRATE_EVERY preempts the task for MIGRATE_PREEMPT_MS. */
 const MIGRATE_EVERY = 1024;
@@ -37,10 +59,41 @@ const MIGRATE_PREEMPT_MS = 0.05;
 /** While an IPI is pending but not yet delivered (--ipi-delivery), look again this often. */
 const UNDELIVERED_NAP_MS = 0.02;
 
+/** The discard fault's window hazards: a longer window is a longer overlap for each. */
+export const WINDOW_HAZARDS = [
+  'cache-remove-in-window',
+  'park-in-window',
+  'flush-in-window',
+  'splice-in-window',
+  'last-put-in-window',
+  'ipi-to-window',
+  'refused-parked',
+  'double-fault',
+] as const satisfies readonly Hazard[];
+
+/**
+ * The points inside a hazard's window, and the hazards whose window a delay
+ * there stretches: --jitter's points.
+ */
+export const WINDOW_POINTS: Readonly<Partial<Record<PointName, readonly Hazard[]>>> = {
+  'fault-to-ref': WINDOW_HAZARDS,
+  'discard-to-put': ['irq-discard-to-put'],
+};
+
+/** A window_sleep goes on this long after an IPI arrived (the rendezvous waits that much more). */
+export const IPI_GRACE_MS = 0.05;
+
+const isWindowPoint = new Uint8Array(NR_POINTS);
+for (const name of Object.keys(WINDOW_POINTS) as PointName[]) isWindowPoint[P[name]] = 1;
+
 let rng = 0;
-/** A reused worker's next machine (src/machine/thread.ts): reseeded from its seed at the first draw. */
+/**
+ * A reused worker's next machine (src/machine/thread.ts): reseeded from its
+ * seed at the first draw, its widening budget started anew.
+ */
 export function widen_reset(): void {
   rng = 0;
+  budget = makeBudget(WIDEN_DUTY);
 }
 /** xorshift32, seeded per thread from the run's seed. */
 function rand(): number {
@@ -51,6 +104,31 @@ function rand(): number {
   return rng >>> 0;
 }
 
+/**
+ * A widening budget: may a thread sleep `ms` more at time `now` without its
+ * sleeps passing `duty` of its time since it first asked? (`afford`: the
+ * first sleep is always allowed, a budget starts from nothing; `fits`: no
+ * such exemption, for a sleep's extension.) `spend` books what a sleep
+ * really took.
+ */
+export function makeBudget(duty: number) {
+  let from = -1;
+  let spent = 0;
+  const fits = (ms: number, now: number): boolean => {
+    if (from < 0) from = now;
+    return spent + ms <= duty * (now - from);
+  };
+  return {
+    afford: (ms: number, now: number): boolean => fits(ms, now) || spent === 0,
+    fits,
+    spend(ms: number): void {
+      spent += ms;
+    },
+  };
+}
+/** This thread's budget (--jitter, --long-hold, --guided's stretches). */
+let budget = makeBudget(WIDEN_DUTY);
+
 export function widen_at(p: number): void {
   if (K.migrate && Atomics.load(K.i32, K.percpu + PERCPU_MIGRATE) > 0) migrate_accept();
   let ms = 0;
@@ -59,13 +137,85 @@ export function widen_at(p: number): void {
   if (every <= 1 || rand() % every === 0) {
     ms = K.delaysMs[p]!;
     if (K.delayOn && K.delaySpansMs[p]! > 0) ms += (rand() / 2 ** 32) * K.delaySpansMs[p]!;
+    if (every > 1 && ms > 0 && K.i32[K.percpu + PERCPU.irqs_enabled] === 0) {
+      // now and then, interrupts off: a window stretched, not a rendezvous held up
+      window_sleep(ms);
+      ms = 0;
+    }
   }
-  if (K.jitterMs > 0 && rand() % JITTER_EVERY === 0) ms += (rand() / 2 ** 32) * K.jitterMs;
-  if (p === P['lock-held'] && K.longHoldMs > 0 && rand() % LONG_HOLD_EVERY === 0) {
-    ms += K.longHoldMs;
+  let budgeted = 0;
+  if (K.jitterMs > 0 && isWindowPoint[p] === 1 && rand() % JITTER_EVERY === 0) {
+    budgeted = (rand() / 2 ** 32) * K.jitterMs;
   }
-  if (K.migrate && ms === 0 && rand() % MIGRATE_EVERY === 0) ms = MIGRATE_PREEMPT_MS;
+  if (
+    p === P['lock-held'] &&
+    K.longHoldMs > 0 &&
+    K.i32[K.percpu + PERCPU.locks_held] === 1 << LOCK.discard_list &&
+    rand() % LONG_HOLD_EVERY === 0
+  ) {
+    // Nothing nests inside the discard-list lock: held at lock-held, it is the
+    // one just taken. Held alone: a long hold keeps only its own waiters (a
+    // flush, a splice) waiting, not those of a lock held around it.
+    budgeted += K.longHoldMs;
+  }
+  if (budgeted > 0) {
+    const now = performance.now();
+    if (p === P['fault-to-ref']) {
+      window_stretch(budgeted);
+    } else if (budget.afford(budgeted, now)) {
+      preempted(budgeted);
+      budget.spend(performance.now() - now);
+    }
+  }
+  if (K.migrate && ms === 0 && budgeted === 0 && rand() % MIGRATE_EVERY === 0) {
+    ms = MIGRATE_PREEMPT_MS;
+  }
   if (ms > 0) preempted(ms);
+}
+
+/**
+ * Hold an interrupts-off window open up to `ms` longer, asleep (the core goes
+ * to another CPU): an IPI cannot be taken here, so a rendezvous waits for
+ * the window to end; the sleep ends IPI_GRACE_MS after one arrives, so that
+ * the waiting CPU loses little more than the window it found (a near miss,
+ * ipi-to-window), and the overlap with what it does right after sending is
+ * kept. With `untilParkedMs`, the window stays open up to that long from its
+ * start once its frame `pfn` is parked (count 0, PG_discarded; looked at
+ * every 0.2 ms): guided.ts's arms that keep a window open on a parked frame
+ * until a splice's IPI comes. The extension is taken only while the budget
+ * is not in debt; it may overdraw it once, and the sleeps that follow wait
+ * until the budget has room again.
+ */
+export function window_sleep(ms: number, pfn = -1, untilParkedMs = 0): void {
+  const i32 = K.i32;
+  const t0 = performance.now();
+  const watch = untilParkedMs > ms && pfn >= 0;
+  let end = t0 + ms;
+  let extended = false;
+  for (;;) {
+    const now = performance.now();
+    if ((Atomics.load(i32, K.pending) & PENDING.ipi) !== 0) {
+      end = Math.min(end, now + IPI_GRACE_MS);
+    } else if (watch && !extended && page_count(pfn) === 0 && PageDiscarded(pfn)) {
+      extended = true;
+      if (budget.fits(now - t0, now)) end = t0 + untilParkedMs;
+    }
+    const left = end - now;
+    if (left <= 0) return;
+    // Woken by an IPI (its sender notifies the word); the slices let `parked` be looked at.
+    Atomics.wait(i32, K.pending, i32[K.pending]!, watch ? Math.min(left, 0.2) : left);
+  }
+}
+
+/**
+ * A window stretch within the budget (--jitter at the fault window,
+ * --guided's stretches): window_sleep, or nothing if the budget is spent.
+ */
+export function window_stretch(ms: number, pfn = -1, untilParkedMs = 0): void {
+  const now = performance.now();
+  if (!budget.afford(ms, now)) return;
+  window_sleep(ms, pfn, untilParkedMs);
+  budget.spend(performance.now() - now);
 }
 
 /**

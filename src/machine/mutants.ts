@@ -9,6 +9,7 @@
  * (CPUs running), not the threads' start-up.
  */
 import { performance } from 'node:perf_hooks';
+import { type CoverageRow, sumCoverage } from '../check/coverage.ts';
 import { type Config, type ConfigInput, MUTANTS, type Mutant, makeConfig } from '../config.ts';
 import { NR_POINTS, type PointName, pointId } from '../points.ts';
 import { runSchedules } from './controlled.ts';
@@ -241,6 +242,8 @@ export type HuntResult = {
    */
   schedules?: number;
   steps?: number;
+  /** Near misses per hazard over its attempts (src/check/coverage.ts, sumCoverage). */
+  coverage?: CoverageRow[];
 };
 
 export type ControlRun = {
@@ -253,6 +256,8 @@ export type ControlRun = {
   /** --sched random|pct: the schedules run and their decisions */
   schedules?: number;
   steps?: number;
+  /** Its near misses per hazard (the run's coverage table). */
+  coverage?: CoverageRow[];
 };
 
 export type ControlResult = {
@@ -316,22 +321,37 @@ async function huntRun(
   cfg: Config,
   opts: HuntOptions,
   onSchedule: (i: number, r: RunReport) => void,
-): Promise<{ report: RunReport; schedules: number; steps: number; durationMs: number }> {
+): Promise<{
+  report: RunReport;
+  schedules: number;
+  steps: number;
+  durationMs: number;
+  /** near misses per hazard over every schedule run */
+  coverage: CoverageRow[];
+}> {
   const ro: RunOptions = opts.signal ? { signal: opts.signal } : {};
   if (!controlled(opts)) {
     const r = await runMachine(cfg, ro);
     onSchedule(0, r);
-    return { report: r, schedules: 1, steps: 0, durationMs: r.durationMs };
+    return { report: r, schedules: 1, steps: 0, durationMs: r.durationMs, coverage: r.coverage };
   }
   let durationMs = 0;
+  const runs: Pick<RunReport, 'coverage' | 'durationMs'>[] = [];
   const run = await runSchedules(cfg, {
     ...ro,
     onSchedule: (i, r) => {
       durationMs += r.durationMs;
+      runs.push({ coverage: r.coverage, durationMs: r.durationMs });
       onSchedule(i, r);
     },
   });
-  return { report: run.report, schedules: run.schedules, steps: run.steps, durationMs };
+  return {
+    report: run.report,
+    schedules: run.schedules,
+    steps: run.steps,
+    durationMs,
+    coverage: sumCoverage(runs),
+  };
 }
 
 function attemptReport(name: AttemptReport['name'], attempt: number, r: RunReport): AttemptReport {
@@ -412,6 +432,7 @@ export async function runControl(
       violations: r.violationsTotal,
       ...(ev ? { evidence: ev } : {}),
       ...(controlled(opts) ? { schedules: run.schedules, steps: run.steps } : {}),
+      coverage: run.coverage,
     });
     if (r.verdict !== 'SUCCESS') {
       res.verdict = r.verdict;
@@ -448,6 +469,7 @@ export async function huntMutant(name: MutantName, opts: HuntOptions): Promise<H
     if (errors.length > 0) res.errors = errors;
     return res;
   }
+  const runs: Pick<RunReport, 'coverage' | 'durationMs'>[] = [];
   while (res.machineMs < opts.budgetMs && !opts.signal?.aborted) {
     const seed = (seed0 + res.attempts) >>> 0;
     const cfg = makeConfig({
@@ -456,6 +478,7 @@ export async function huntMutant(name: MutantName, opts: HuntOptions): Promise<H
       ...widenConfig(effective(w, opts)),
     });
     const r = await runMachine(cfg, opts.signal ? { signal: opts.signal } : {});
+    runs.push({ coverage: r.coverage, durationMs: r.durationMs });
     res.attempts++;
     res.seed = seed;
     const d = detection(r);
@@ -484,6 +507,7 @@ export async function huntMutant(name: MutantName, opts: HuntOptions): Promise<H
   }
   res.wallMs = performance.now() - wall0;
   if (errors.length > 0) res.errors = errors;
+  if (runs.length > 0) res.coverage = sumCoverage(runs);
   return res;
 }
 
@@ -505,6 +529,7 @@ async function huntSchedules(
   res.schedules = 0;
   res.steps = 0;
   const seed0 = res.seed;
+  const crews: Pick<RunReport, 'coverage' | 'durationMs'>[] = [];
   for (;;) {
     const left = opts.budgetMs - (performance.now() - wall0);
     if (left < MIN_SCHEDULES_MS || opts.signal?.aborted) return;
@@ -521,6 +546,8 @@ async function huntSchedules(
     res.machineMs += run.durationMs;
     res.schedules = res.attempts;
     res.steps += run.steps;
+    crews.push({ coverage: run.coverage, durationMs: run.durationMs });
+    res.coverage = sumCoverage(crews);
     // the last schedule's seed (the killing one's): `hvaemu run --sched ... --seed` runs it first
     res.seed = r.config.seed;
     const d = detection(r);

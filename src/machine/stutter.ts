@@ -2,10 +2,16 @@
  * --stutter, main-thread side (race-window widening): every `stutterMs`,
  * alternately hold all but a few CPUs still, then release them all, as
  * locktorture's stutter does. With more CPUs than cores the few left running
- * get real cores to themselves and run truly in parallel; when the others
+ * get real cores to themselves and run truly in parallel: as many as the
+ * machine has cores, and never fewer than two (one CPU alone races with
+ * nobody: the earlier 1 .. n/2 spent half its holds so; with 2 CPUs one runs). When the others
  * come back they arrive together. A CPU looks at its hold word between two
- * batches (cpu.ts) and, held, still takes IPIs, so no rendezvous waits on it.
+ * batches (cpu.ts) and, held, still takes IPIs, so no rendezvous waits on
+ * it. What it targets: the overlaps that need two CPUs truly at once (the
+ * window hazards, a fault window being some microseconds long) and the
+ * contention of the release (discard-lock-contended).
  */
+import { availableParallelism } from 'node:os';
 import type { Config } from '../config.ts';
 import { PERCPU_HOLD, PERCPU_PENDING, percpuBase, type Views } from '../shm/layout.ts';
 
@@ -29,6 +35,7 @@ export function makeStutter(v: Views, cfg: Config): Stutter | undefined {
     rng ^= rng << 5;
     return rng >>> 0;
   };
+  const cores = availableParallelism();
   const isHeld = new Uint8Array(n);
   let holding = false;
   let nextAt = cfg.stutterMs;
@@ -50,8 +57,9 @@ export function makeStutter(v: Views, cfg: Config): Stutter | undefined {
         release();
         return;
       }
-      // Keep 1 .. n/2 CPUs running, chosen at random; hold the rest.
-      const running = 1 + (rand() % Math.max(1, Math.floor(n / 2)));
+      // Keep as many CPUs running as there are cores (at least 2, at most
+      // n - 1; with 2 CPUs, one), chosen at random; hold the rest.
+      const running = n <= 2 ? 1 : Math.max(2, Math.min(n - 1, cores));
       const order = Array.from({ length: n }, (_, c) => c);
       for (let i = n - 1; i > 0; i--) {
         const j = rand() % (i + 1);

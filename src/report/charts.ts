@@ -333,7 +333,14 @@ export async function timeChartSvg(chart: TimeChart): Promise<string> {
     scale: yScale === 'log' ? { type: 'log' as const } : { zero: true },
     axis: { labelExpr: NUMBER_LABEL, ...(chart.integer ? { tickMinStep: 1 } : {}) },
   };
-  const colour = { field: 'series', type: 'nominal' as const, title: null, sort: drawn };
+  // More series than the default scheme has colours (a coverage chart's hazards): twenty.
+  const colour = {
+    field: 'series',
+    type: 'nominal' as const,
+    title: null,
+    sort: drawn,
+    ...(drawn.length > 10 ? { scale: { scheme: 'tableau20' } } : {}),
+  };
   const layer: TopLevelSpec[] = [
     {
       data: { values },

@@ -214,6 +214,26 @@ async function charts(input: SoakReportInput): Promise<string[]> {
     ),
   );
 
+  // Race coverage: each hazard's near misses per interval (src/check/coverage.ts);
+  // they span four orders of magnitude (interrupt frees against splices in a window).
+  const hazards = [...new Set(stats.flatMap((l) => l.coverage?.map((c) => c.hazard) ?? []))];
+  out.push(
+    await chart(
+      {
+        title: `Race coverage: near misses per hazard (${interval}; log scale: zeros are not drawn)`,
+        yLabel: 'near misses',
+        integer: true,
+        yScale: 'log',
+        series: hazards.map((h) =>
+          series(h, (l) => l.coverage?.find((c) => c.hazard === h)?.nearMisses ?? Number.NaN),
+        ),
+      },
+      hazards.length === 0
+        ? 'this folder has no coverage (written before near misses were counted)'
+        : 'no near miss in any interval',
+    ),
+  );
+
   out.push(
     await chart(
       {

@@ -60,6 +60,11 @@ describe('--min-coverage', () => {
       label: 'mix as configured',
       target: 'double-fault',
     });
+    expect(r.guided.log[1]).toMatchObject({
+      label:
+        'mix as configured, stretch every fault window by 2000us, held to 20ms if its frame is parked',
+    });
+    expect(r.guided.arms.some((a: { opsPerSec: number | null }) => a.opsPerSec! > 0)).toBe(true);
   }, 90_000);
 
   it('--target: a hazard of the protocol, with --guided only (exit 2 before any thread)', async () => {

@@ -9,6 +9,7 @@
  * timing is asserted. After every test no worker thread is left.
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { protocolHazards } from '../../src/check/coverage.ts';
 import { makeConfig } from '../../src/config.ts';
 import { EXIT, type RunReport, runMachine } from '../../src/machine/machine.ts';
 import {
@@ -121,6 +122,10 @@ describe('mutants', () => {
       );
       expect(r.runs.length).toBe(widenings.length);
       expect(r.verdict).toBe('SUCCESS');
+      // each run carries its coverage table: the patched protocol's hazards, in order
+      for (const c of r.runs) {
+        expect(c.coverage?.map((h) => h.hazard)).toEqual(protocolHazards({ protocol: 'patched' }));
+      }
     },
     HUNT_TIMEOUT_MS,
   );

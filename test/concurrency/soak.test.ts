@@ -90,7 +90,7 @@ const checkInChromium = (...args: string[]) =>
   );
 
 describe('hvaemu soak', () => {
-  it('runs to the end: stats every interval, periodic audits, SUCCESS, config, report drawn in Chromium', async () => {
+  it('runs to the end: stats every interval, periodic audits, SUCCESS, config, report (with its race coverage) drawn in Chromium', async () => {
     const out = join(base, 'full');
     const { exited } = soak([
       '--cpus',
@@ -115,6 +115,7 @@ describe('hvaemu soak', () => {
     for (const l of stats) {
       expect(l.opsPerSec).toHaveLength(4);
       expect((l.memory as { rss: number }).rss).toBeGreaterThan(0);
+      expect(Array.isArray(l.coverage)).toBe(true);
     }
     expect(stats.reduce((a, l) => a + (l.opsPerSecTotal as number), 0)).toBeGreaterThan(0);
     expect(lines(join(out, 'violations.jsonl'))).toEqual([]);
@@ -139,9 +140,12 @@ describe('hvaemu soak', () => {
 
     const html = text(join(out, 'report.html'));
     expect(html).toContain('SUCCESS');
+    expect(html).toContain('Race coverage: near misses per hazard');
     if (!CHECK_CHROMIUM) return;
-    const check = await checkInChromium(join(out, 'report.html'));
-    expect(check.stdout).toMatch(/chromium: chart drawn/);
+    const check = await checkInChromium(join(out, 'report.html'), '--coverage');
+    expect(check.stdout).toMatch(
+      /chromium: chart drawn .*; race coverage per hazard drawn \([1-9]\d* marks\)/,
+    );
     expect(check.code).toBe(0);
   });
 

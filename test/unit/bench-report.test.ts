@@ -4,6 +4,7 @@
  * a --quick run is timed by the same rules as a full one.
  */
 import { describe, expect, it } from 'vitest';
+import { type GuidedRun, guidedFigure } from '../../benchmarks/lib/guided.ts';
 import {
   BOUNDS,
   buildReport,
@@ -46,6 +47,7 @@ function measured(over: Partial<Measured['ratios']>, cores = 2, quick = false): 
       lockdepOverhead: 0.1,
       scaling2over1: 1.8,
       oversubscription8over4: 0.4,
+      guidedRarestOverDefault: 12,
       ...over,
     },
     results: {},
@@ -129,6 +131,21 @@ describe('bench report builder: physical bounds', () => {
       /\| Atomics\.add, 1 thread \| 90 M\/s \| 60 M\/s \| invalid \| INVALID: ratio: JS 1\.50x/,
     );
     expect(schemaErrors('bench', JSON.parse(JSON.stringify(r)))).toBe('');
+  });
+
+  it("marks --guided's ratio over a default count of 0 invalid, not infinitely met", () => {
+    const r = buildReport(measured({ guidedRarestOverDefault: Number.POSITIVE_INFINITY }));
+    expect(r.ratios.guidedRarestOverDefault).toBeNull();
+    expect(r.goals.guidedRarestOverDefault.met).toBeNull();
+    expect(r.invalid.guidedRarestOverDefault?.reason).toMatch(/no near miss of their rarest/);
+    expect(markdown(r)).toMatch(/\| guidedRarestOverDefault \| invalid \(measured Infinity: /);
+    expect(schemaErrors('bench', JSON.parse(JSON.stringify(r)))).toBe(''); // Infinity is null there
+    expect(
+      buildReport(measured({ guidedRarestOverDefault: 6.5 })).goals.guidedRarestOverDefault,
+    ).toEqual({
+      goal: '>= 10',
+      met: false,
+    });
   });
 
   it('rejects non-finite figures, negative speeds, and overheads below -noise', () => {
@@ -217,5 +234,43 @@ describe('bench workload: rates after the warm-up window', () => {
 
   it('refuses a run with no window after the warm-up', () => {
     expect(() => ratesAfterWarmup([{ ms: 100, totals: totals(1, 0) }], 500)).toThrow(/warm-up/);
+  });
+});
+
+describe('bench guided: the rarest hazard of the default runs, pooled over the seeds', () => {
+  const run = (counts: Record<string, number>, ops = 1000): GuidedRun => ({
+    coverage: Object.entries(counts).map(([hazard, nearMisses]) => ({
+      hazard: hazard as never,
+      nearMisses,
+      perSecond: nearMisses / 10,
+      rare: false,
+    })),
+    durationMs: 10_000,
+    ops,
+    verdict: 'SUCCESS',
+  });
+
+  it('picks the hazard with the fewest near misses over the default runs, and rates it in both', () => {
+    const f = guidedFigure([
+      { seed: 1, plain: run({ a: 50, b: 0, c: 3 }), guided: run({ a: 60, b: 9, c: 40 }, 500) },
+      { seed: 2, plain: run({ a: 40, b: 2, c: 1 }), guided: run({ a: 70, b: 21, c: 30 }, 500) },
+    ]);
+    expect(f.hazard).toBe('b'); // 2 in all (c has 4), although seed 2's rarest is c
+    expect([f.plainNearMisses, f.guidedNearMisses]).toEqual([2, 30]);
+    expect(f.plainPerSec).toBeCloseTo(0.1);
+    expect(f.guidedPerSec).toBeCloseTo(1.5);
+    expect(f.ratio).toBeCloseTo(15);
+    expect(f.perSeed).toEqual([
+      { seed: 1, plain: 0, guided: 9 },
+      { seed: 2, plain: 2, guided: 21 },
+    ]);
+    expect([f.plainOpsPerSec, f.guidedOpsPerSec]).toEqual([100, 50]);
+  });
+
+  it('a rarest hazard the default runs never met gives an infinite ratio, which the report voids', () => {
+    const f = guidedFigure([{ seed: 1, plain: run({ a: 5, b: 0 }), guided: run({ a: 5, b: 7 }) }]);
+    expect(f.ratio).toBe(Number.POSITIVE_INFINITY);
+    const r = buildReport(measured({ guidedRarestOverDefault: f.ratio }));
+    expect(r.ratios.guidedRarestOverDefault).toBeNull();
   });
 });

@@ -10,6 +10,7 @@ import {
   HAZARD_NAMES,
   HAZARDS,
   protocolHazards,
+  sumCoverage,
   undercovered,
 } from '../../src/check/coverage.ts';
 import { oracle_access, oracle_fault_begin } from '../../src/check/oracle.ts';
@@ -29,6 +30,7 @@ import { do_mmap, pte_idx, vmtruncate } from '../../src/kernel/memory.ts';
 import { local_irq_disable, local_irq_enable } from '../../src/kernel/smp.ts';
 import type { RunReport } from '../../src/machine/machine.ts';
 import { POINTS } from '../../src/points.ts';
+import { renderMatrixCoverage } from '../../src/report/coverage.ts';
 import {
   allocate,
   CNT,
@@ -165,6 +167,39 @@ describe('the coverage table', () => {
     expect(verdictLine(r)).toMatch(
       /^UNDERCOVERED: .*1 hazard\(s\) had fewer than 5 .*double-fault 2/,
     );
+  });
+});
+
+describe("mutants: the control's coverage", () => {
+  const totals = (over: Partial<Record<CounterName, number>>) =>
+    Object.fromEntries(COUNTERS.map((n) => [n, over[n] ?? 10])) as Record<CounterName, number>;
+  const run = (over: Partial<Record<CounterName, number>>, ms: number) => ({
+    coverage: coverageTable({ protocol: 'patched' }, totals(over), ms),
+    durationMs: ms,
+  });
+
+  it('sums the runs: near misses added, per second over the summed time, the rarest anew', () => {
+    const rows = sumCoverage([
+      run({ nmSpliceInWindow: 0 }, 1000),
+      run({ nmSpliceInWindow: 2 }, 3000),
+    ]);
+    const by = Object.fromEntries(rows.map((r) => [r.hazard, r]));
+    expect(rows.map((r) => r.hazard)).toEqual(HAZARD_NAMES);
+    expect(by['park-in-window']).toMatchObject({ nearMisses: 20, perSecond: 5, rare: false });
+    expect(by['splice-in-window']).toMatchObject({ nearMisses: 2, perSecond: 0.5, rare: true });
+    expect(sumCoverage([{ durationMs: 5 }])).toEqual([]); // a report from before coverage
+  });
+
+  it("the matrix prints the control's table and, per hazard, the cells that met it", () => {
+    const text = renderMatrixCoverage({
+      control: { runs: [run({ nmDoubleFault: 0 }, 2000), run({ nmDoubleFault: 0 }, 2000)] },
+      mutants: [run({ nmDoubleFault: 1 }, 100), run({ nmDoubleFault: 0 }, 100), {}],
+    }).join('\n');
+    expect(text).toMatch(/^coverage of the control/);
+    expect(text).toMatch(/double-fault +0 +0 +rare/);
+    expect(text).toMatch(/park-in-window +20 +5 /);
+    expect(text).toMatch(/cells \(of 2\) with a near miss, per hazard: .*double-fault 1,/);
+    expect(text).toMatch(/park-in-window 2/);
   });
 });
 

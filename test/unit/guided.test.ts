@@ -30,11 +30,13 @@ describe('the arms', () => {
   it('an arm is a mix option and a stretch option', () => {
     const k = MIX_OPS.indexOf('truncate') + 1;
     expect(armLabel(armOf(k, 0))).toBe('boost truncate');
-    expect(guidedStretch(armOf(k, 0))).toEqual({ ms: 0, every: 0 });
-    const arm = armOf(k, NR_STRETCH - 1);
+    expect(guidedStretch(armOf(k, 0))).toEqual({ ms: 0, every: 0, untilParkedMs: 0 });
+    const arm = armOf(k, 1);
     expect(guidedMix(MIX_DEFAULT, arm).truncate).toBe(25);
-    expect(guidedStretch(arm)).toEqual({ ms: 2, every: 4 });
-    expect(armLabel(arm)).toBe('boost truncate, stretch 1 fault window in 4 by 2000us');
+    expect(guidedStretch(arm)).toEqual({ ms: 2, every: 1, untilParkedMs: 20 });
+    expect(armLabel(arm)).toBe(
+      'boost truncate, stretch every fault window by 2000us, held to 20ms if its frame is parked',
+    );
     expect(guidedMix(MIX_DEFAULT, armOf(0, 2))).toEqual(MIX_DEFAULT);
   });
 });
@@ -62,16 +64,20 @@ describe('the bandit', () => {
     return { arms, report: g.report() };
   }
 
-  it('tries every option of each dimension, then mostly runs the one that raises the target', () => {
+  it('starts as configured, tries every stretch (the widest first) with the mix as configured, then every mix, then mostly runs the one that raises the target', () => {
     const good = MIX_OPS.indexOf('libc') + 1;
     const { arms, report } = play('double-fault', good, 200);
+    expect(arms[0]).toBe(0);
+    expect(guidedStretch(arms[1]!)).toEqual({ ms: 2, every: 1, untilParkedMs: 20 });
+    const first = arms.slice(0, NR_STRETCH);
+    expect(first.map((a) => a % NR_MIX)).toEqual(first.map(() => 0)); // the mix as configured
+    expect(new Set(first.map((a) => Math.floor(a / NR_MIX))).size).toBe(NR_STRETCH);
+    const explored = NR_STRETCH + NR_MIX - 1;
     const mixes = arms.map((a) => a % NR_MIX);
-    expect(new Set(mixes.slice(0, NR_MIX))).toEqual(
+    expect(new Set(mixes.slice(0, explored))).toEqual(
       new Set(Array.from({ length: NR_MIX }, (_, a) => a)),
     );
-    const stretches = new Set(arms.slice(0, NR_STRETCH).map((a) => Math.floor(a / NR_MIX)));
-    expect(stretches.size).toBe(NR_STRETCH);
-    const later = mixes.slice(NR_MIX);
+    const later = mixes.slice(explored);
     expect(later.filter((m) => m === good).length / later.length).toBeGreaterThan(0.7); // 1 - EPSILON, about
     expect(report.target).toBe('double-fault');
     expect(report.choices).toBe(200);
@@ -87,7 +93,7 @@ describe('the bandit', () => {
     // every arm gives every hazard the same near misses but the good one, which adds double faults
     const { arms, report } = play(null, good, 200);
     expect(report.target).toBeNull();
-    const later = arms.slice(NR_MIX).map((a) => a % NR_MIX);
+    const later = arms.slice(NR_STRETCH + NR_MIX).map((a) => a % NR_MIX);
     expect(later.filter((m) => m === good).length / later.length).toBeGreaterThan(0.5);
   });
 });

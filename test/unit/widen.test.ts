@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { configFromFlags } from '../../src/cli/options.ts';
 import { parseDelaySpans, UsageError } from '../../src/cli/parse.ts';
+import { makeBudget, WINDOW_POINTS } from '../../src/kernel/widen.ts';
 import {
   controlWidenings,
   MUTANT_NAMES,
@@ -77,5 +78,29 @@ describe('mutant profiles', () => {
     const ws = controlWidenings().map(widenFlags);
     expect(new Set(ws).size).toBe(ws.length);
     for (const m of MUTANT_NAMES) expect(ws).toContain(widenFlags(MUTANT_PROFILES[m].widen));
+  });
+});
+
+describe('the widening budget (--jitter, --long-hold, --guided stretches)', () => {
+  it('allows the first sleep, then keeps the sleeps under its share of the time', () => {
+    const b = makeBudget(0.125);
+    expect(b.afford(1, 0)).toBe(true); // nothing spent yet
+    b.spend(1);
+    expect(b.afford(1, 8)).toBe(false); // 2 ms asleep in 8 ms: a quarter
+    expect(b.afford(1, 16)).toBe(true); // 2 ms in 16: an eighth
+    b.spend(2); // a sleep that overran: 3 ms in all
+    expect(b.afford(0.5, 24)).toBe(false); // 3.5 ms in 24 is more than an eighth
+    expect(b.afford(0.5, 28)).toBe(true);
+    // an extension must fit: no first-sleep exemption
+    const c = makeBudget(0.125);
+    expect(c.fits(20, 0)).toBe(false);
+    expect(c.afford(2, 0)).toBe(true);
+    expect(c.fits(20, 159)).toBe(false);
+    expect(c.fits(20, 160)).toBe(true);
+  });
+  it("--jitter's points lie inside a hazard's window, and name the hazards they stretch", () => {
+    expect(Object.keys(WINDOW_POINTS).sort()).toEqual(['discard-to-put', 'fault-to-ref']);
+    expect(WINDOW_POINTS['fault-to-ref']).toContain('splice-in-window');
+    expect(WINDOW_POINTS['discard-to-put']).toEqual(['irq-discard-to-put']);
   });
 });
