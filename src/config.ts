@@ -96,8 +96,10 @@ export const NR_VPAGES = MAP_SLOTS * PAGES_PER_FILE + ANON_VPAGES;
 export const JITTER_EVERY = 2;
 /** --long-hold: one acquisition in this many of the discard-list lock is held longHoldUs longer. */
 export const LONG_HOLD_EVERY = 32;
-/** --jitter, --long-hold, --guided's stretches: the share of a CPU's running time their delays may take. */
+/** --jitter, --long-hold, --guided's stretches, the parked-frame hold: the share of a CPU's running time their delays may take. */
 export const WIDEN_DUTY = 0.125;
+/** The parked-frame hold's default bound (us): --park-hold (widen.ts, park_hold). */
+export const PARK_HOLD_DEFAULT_US = 20_000;
 /** Flight recorder: events kept per CPU (power of two). */
 export const RING_EVENTS = 1024; // a shrink_discards freeing a long list records 2 events a page
 /** Violations kept in the buffer; later ones are counted, not stored. */
@@ -270,6 +272,14 @@ export const configSchema = z.object({
       net: z.number().min(0).max(1e6).default(IRQ_RATE_DEFAULTS.net),
     })
     .default(IRQ_RATE_DEFAULTS),
+  /**
+   * --park-hold (on by default; --no-park-hold: 0): a discard fault that
+   * finds its frame parked (count 0, PG_discarded) when it tries its
+   * reference keeps its window open up to this long (us), until an IPI
+   * comes, within the widening budget (widen.ts, park_hold): the race the
+   * discard list's rendezvous exists for, played out on every run.
+   */
+  parkHoldUs: z.number().min(0).max(1e6).default(PARK_HOLD_DEFAULT_US),
   // ---- race-window widening (all off by default: a normal run pays nothing) ----
   /** --jitter: a random delay up to this many microseconds at the points inside a hazard's window (widen.ts), one pass in JITTER_EVERY, within the widening budget. */
   jitterUs: z.number().min(0).max(1e6).default(0),

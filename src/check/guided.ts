@@ -39,16 +39,16 @@ const MAX_LOG = 2000;
  * The window-stretch arms, after the mix arms: one discard fault in `every`
  * sleeps `us` longer inside its window (fault.ts, set_window_stretch, within
  * the widening budget of widen.ts: the sleep ends soon after an IPI, so a
- * rendezvous is not held up). With `untilParkedUs`, a window whose frame is
- * parked meanwhile stays open up to that long from its start, for the
- * splice (splice-in-window) and its IPI (ipi-to-window). They widen the
- * windows the window hazards need, not the whole run.
+ * rendezvous is not held up). A window whose frame is parked meanwhile is
+ * then held open for the splice by the parked-frame hold (widen.ts,
+ * park_hold; on unless --no-park-hold). They widen the windows the window
+ * hazards need, not the whole run.
  */
 export const STRETCH = [
-  { us: 2000, every: 1, untilParkedUs: 20000 },
-  { us: 500, every: 2, untilParkedUs: 20000 },
-  { us: 2000, every: 4, untilParkedUs: 0 },
-  { us: 200, every: 2, untilParkedUs: 0 },
+  { us: 2000, every: 1 },
+  { us: 500, every: 2 },
+  { us: 2000, every: 4 },
+  { us: 200, every: 2 },
 ] as const;
 
 /**
@@ -78,10 +78,8 @@ export function optionLabel(o: number): string {
   if (o < NR_MIX) return `boost ${MIX_OPS[o - 1]}`;
   if (o === NR_MIX) return 'no stretch';
   const s = STRETCH[o - NR_MIX - 1]!;
-  const parked =
-    s.untilParkedUs > 0 ? `, held to ${s.untilParkedUs / 1000}ms if its frame is parked` : '';
   const which = s.every === 1 ? 'every fault window' : `1 fault window in ${s.every}`;
-  return `stretch ${which} by ${s.us}us${parked}`;
+  return `stretch ${which} by ${s.us}us`;
 }
 
 /** What arm `arm` is, in words. */
@@ -91,12 +89,10 @@ export function armLabel(arm: number): string {
   return stretch === 0 ? mix : `${mix}, ${optionLabel(NR_MIX + stretch)}`;
 }
 
-/** Arm `arm`'s window stretch (ms, one fault in `every`, held to `untilParkedMs` on a parked frame); 0 ms: none. */
-export function guidedStretch(arm: number): { ms: number; every: number; untilParkedMs: number } {
+/** Arm `arm`'s window stretch (ms, one fault in `every`); 0 ms: none. */
+export function guidedStretch(arm: number): { ms: number; every: number } {
   const s = STRETCH[Math.floor(arm / NR_MIX) - 1];
-  return s
-    ? { ms: s.us / 1000, every: s.every, untilParkedMs: s.untilParkedUs / 1000 }
-    : { ms: 0, every: 0, untilParkedMs: 0 };
+  return s ? { ms: s.us / 1000, every: s.every } : { ms: 0, every: 0 };
 }
 
 /** The mix arm `arm` runs (mix option 0: `base` itself). */

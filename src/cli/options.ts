@@ -12,6 +12,7 @@ import {
   LOCKSTAT_MODES,
   LONG_HOLD_EVERY,
   MUTANTS,
+  PARK_HOLD_DEFAULT_US,
   PROTOCOLS,
   SPINLOCK_KINDS,
   WIDEN_DUTY,
@@ -57,6 +58,8 @@ export type MachineFlags = {
   jitter?: string | boolean;
   stutter?: string | boolean;
   longHold?: string | boolean;
+  /** --park-hold D, or false with --no-park-hold */
+  parkHold?: string | boolean;
   migrate?: boolean;
   ipiDelivery?: string;
   sched?: string;
@@ -167,6 +170,11 @@ export function addMachineOptions(cmd: Command, defaultDuration = '10s'): Comman
       `widen race windows: one acquisition in ${LONG_HOLD_EVERY} of the discard-list lock (where a flush and a splice meet) holds it d longer, a CPU delayed at most ${WIDEN_DUTY * 100}% of its time (default ${WIDEN_DEFAULTS.longHold}; off if not given)`,
     )
     .option(
+      '--park-hold <d>',
+      `a discard fault that finds its frame parked on the discard list keeps its window open until an IPI comes, up to d, a CPU delayed at most ${WIDEN_DUTY * 100}% of its time (on by default: ${PARK_HOLD_DEFAULT_US / 1000}ms)`,
+    )
+    .option('--no-park-hold', 'turn the parked-frame hold off')
+    .option(
       '--migrate',
       'widen race windows: a task preempted where preemption is enabled may resume on another CPU',
       false,
@@ -245,6 +253,12 @@ export function configFromFlags(f: MachineFlags): Config {
       widenUs(f.stutter, WIDEN_DEFAULTS.stutter, '--stutter'),
     ),
     longHoldUs: widenUs(f.longHold, WIDEN_DEFAULTS.longHold, '--long-hold'),
+    parkHoldUs:
+      f.parkHold === false
+        ? 0
+        : typeof f.parkHold === 'string'
+          ? parseDuration(f.parkHold, '--park-hold') * 1000
+          : undefined,
     migrate: f.migrate,
     ipiDeliveryUs:
       f.ipiDelivery !== undefined

@@ -224,6 +224,7 @@ export const FLAG_OF: Partial<Record<keyof Config, string>> = {
   jitterUs: '--jitter',
   stutterMs: '--stutter',
   longHoldUs: '--long-hold',
+  parkHoldUs: '--park-hold',
   migrate: '--migrate',
   ipiDeliveryUs: '--ipi-delivery',
 };

@@ -7,6 +7,7 @@
 import { type CoverageRow, undercovered } from '../check/coverage.ts';
 import { renderTrace } from '../check/decode.ts';
 import type { GuidedReport } from '../check/guided.ts';
+import { PARK_HOLD_DEFAULT_US } from '../config.ts';
 import { renderLockdep } from '../kernel/lockdep.ts';
 import type { RunReport } from '../machine/machine.ts';
 import { POINTS } from '../points.ts';
@@ -32,6 +33,8 @@ export function configLine(r: RunReport): string {
     c.jitterUs > 0 ? `jitter ${c.jitterUs}us` : '',
     c.stutterMs > 0 ? `stutter ${c.stutterMs}ms` : '',
     c.longHoldUs > 0 ? `long-hold ${c.longHoldUs}us` : '',
+    c.parkHoldUs === 0 ? 'no park-hold' : '',
+    c.parkHoldUs > 0 && c.parkHoldUs !== PARK_HOLD_DEFAULT_US ? `park-hold ${c.parkHoldUs}us` : '',
     c.migrate ? 'migrate' : '',
     c.ipiDeliveryUs > 0 ? `ipi delivery ${c.ipiDeliveryUs}us` : '',
   ].filter(Boolean);
@@ -82,6 +85,11 @@ export function renderReport(r: RunReport): string {
     `process: ${r.process.threads} threads, ${r.process.cpuOverWall.toFixed(2)} cores busy (user+sys over wall)`,
   );
   out.push('', ...renderCoverage(r.coverage, r.config.minCoverage));
+  if (r.config.parkHoldUs > 0 && t.parkHolds !== undefined) {
+    out.push(
+      `parked-frame hold (up to ${r.config.parkHoldUs / 1000}ms a window; --no-park-hold: off): ${si(t.parkHolds)} windows held open for the splice, ${Math.round(t.parkHoldUs / 1000)}ms in all`,
+    );
+  }
   if (r.guided) out.push('', ...renderGuided(r.guided));
   if (r.lockdep) out.push('', ...renderLockdep(r.lockdep));
   if (r.locks.length > 0) out.push('', renderLocks(r.locks, r.config.lockstat));

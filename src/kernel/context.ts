@@ -90,6 +90,8 @@ export const K = {
   delayEvery: new Uint32Array(0),
   jitterMs: 0,
   longHoldMs: 0,
+  /** --park-hold (ms; on by default): the parked-frame hold's bound (widen.ts, park_hold); 0: off */
+  parkHoldMs: 0,
   migrate: false,
   /** --stutter: CPUs look at their hold word between batches */
   stutter: false,
@@ -140,6 +142,13 @@ export function kernel_attach(v: Views, cfg: Config, cpu: number): void {
   K.delayOn = cfg.delaysUs.some((d) => d > 0) || cfg.delaySpansUs.some((d) => d > 0);
   K.jitterMs = cfg.jitterUs / 1000;
   K.longHoldMs = cfg.longHoldUs / 1000;
+  // The hold is a wall-clock sleep (none under a controlled scheduler), and a
+  // hazard only where a window can meet a parked frame: the absolute fault
+  // address, a protocol that parks (declares splice-in-window).
+  K.parkHoldMs =
+    cfg.sched.kind === 'os' && K.absolute && ops.hazards.includes('splice-in-window')
+      ? cfg.parkHoldUs / 1000
+      : 0;
   K.migrate = cfg.migrate && cfg.cpus > 1;
   K.stutter = cfg.stutterMs > 0;
   K.ipiDeliveryMs = cfg.ipiDeliveryUs / 1000;

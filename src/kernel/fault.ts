@@ -21,7 +21,7 @@ import { page_hva_discard_page } from './page_hva.ts';
 import { PageDiscarded, page_count } from './page-flags.ts';
 import { local_irq_disable, local_irq_enable, point } from './smp.ts';
 import { LOCK, spin_lock, spin_unlock } from './spinlock.ts';
-import { window_stretch } from './widen.ts';
+import { park_hold, window_stretch } from './widen.ts';
 
 /**
  * A read access by `task` (running on this CPU, interrupts enabled) to
@@ -102,29 +102,26 @@ function fault_delivery(): void {
  * `every` sleeps `ms` longer inside its window (interrupts off, between the
  * faulting access and the reference attempt), as a slow fault delivery
  * would, within the widening budget (widen.ts, window_stretch: the sleep
- * ends soon after an IPI arrives, so no rendezvous waits long for it); with
- * `untilParkedMs`, a window whose frame gets parked meanwhile stays open up to
- * that long, waiting for the splice. Only the windows it picks get longer;
- * the other CPUs run on.
+ * ends soon after an IPI arrives, so no rendezvous waits long for it). Only
+ * the windows it picks get longer; the other CPUs run on. (A window whose
+ * frame is parked meanwhile is then held for the splice: park_hold.)
  */
 let stretchMs = 0;
 let stretchEvery = 0;
-let stretchUntilParkedMs = 0;
 let stretchN = 0;
-export function set_window_stretch(ms: number, every: number, untilParkedMs = 0): void {
+export function set_window_stretch(ms: number, every: number): void {
   stretchMs = ms;
   stretchEvery = every;
-  stretchUntilParkedMs = untilParkedMs;
 }
 /** A reused worker's next machine (src/machine/thread.ts): no stretch, the count from 0. */
 export function fault_reset(): void {
   set_window_stretch(0, 0);
   stretchN = 0;
 }
-function stretch_window(pfn: number): void {
+function stretch_window(): void {
   if (++stretchN < stretchEvery) return;
   stretchN = 0;
-  window_stretch(stretchMs, pfn, stretchUntilParkedMs);
+  window_stretch(stretchMs);
 }
 
 /**
@@ -167,7 +164,9 @@ export function do_discard_fault(task: number, vpage: number, pfn: number): void
   // attempt; the IPI that shrink_discards waits for is taken inside W.
   if (K.m_irq_enable_before_ref) local_irq_enable();
   point(P['fault-to-ref']);
-  if (stretchMs > 0) stretch_window(pfn);
+  if (stretchMs > 0) stretch_window();
+  // The frame parked under the window: held open for the splice (widen.ts).
+  if (K.parkHoldMs > 0) park_hold(pfn);
   let ok: boolean;
   if (K.absolute && K.m_plain_inc) {
     // Mutant plain-inc: look at the count, then increment it (two steps,

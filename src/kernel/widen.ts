@@ -40,7 +40,7 @@ import { performance } from 'node:perf_hooks';
 import type { Hazard } from '../check/coverage.ts';
 import { JITTER_EVERY, LONG_HOLD_EVERY, WIDEN_DUTY } from '../config.ts';
 import { NR_POINTS, P, type PointName } from '../points.ts';
-import { PENDING, PERCPU, PERCPU_MIGRATE } from '../shm/layout.ts';
+import { CNT, PENDING, PERCPU, PERCPU_MIGRATE } from '../shm/layout.ts';
 import { K } from './context.ts';
 import {
   migrate_accept,
@@ -106,27 +106,24 @@ function rand(): number {
 
 /**
  * A widening budget: may a thread sleep `ms` more at time `now` without its
- * sleeps passing `duty` of its time since it first asked? (`afford`: the
- * first sleep is always allowed, a budget starts from nothing; `fits`: no
- * such exemption, for a sleep's extension.) `spend` books what a sleep
- * really took.
+ * sleeps passing `duty` of its time since it first asked? The first sleep
+ * is always allowed (a budget starts from nothing); `afford(0, now)`: is it
+ * not in debt? `spend` books what a sleep really took.
  */
 export function makeBudget(duty: number) {
   let from = -1;
   let spent = 0;
-  const fits = (ms: number, now: number): boolean => {
-    if (from < 0) from = now;
-    return spent + ms <= duty * (now - from);
-  };
   return {
-    afford: (ms: number, now: number): boolean => fits(ms, now) || spent === 0,
-    fits,
+    afford(ms: number, now: number): boolean {
+      if (from < 0) from = now;
+      return spent + ms <= duty * (now - from) || spent === 0;
+    },
     spend(ms: number): void {
       spent += ms;
     },
   };
 }
-/** This thread's budget (--jitter, --long-hold, --guided's stretches). */
+/** This thread's budget (--jitter, --long-hold, --guided's stretches, the parked-frame hold). */
 let budget = makeBudget(WIDEN_DUTY);
 
 export function widen_at(p: number): void {
@@ -174,48 +171,88 @@ export function widen_at(p: number): void {
 }
 
 /**
- * Hold an interrupts-off window open up to `ms` longer, asleep (the core goes
- * to another CPU): an IPI cannot be taken here, so a rendezvous waits for
- * the window to end; the sleep ends IPI_GRACE_MS after one arrives, so that
- * the waiting CPU loses little more than the window it found (a near miss,
- * ipi-to-window), and the overlap with what it does right after sending is
- * kept. With `untilParkedMs`, the window stays open up to that long from its
- * start once its frame `pfn` is parked (count 0, PG_discarded; looked at
- * every 0.2 ms): guided.ts's arms that keep a window open on a parked frame
- * until a splice's IPI comes. The extension is taken only while the budget
- * is not in debt; it may overdraw it once, and the sleeps that follow wait
- * until the budget has room again.
+ * Hold a discard-fault window open up to `ms` longer, asleep (the core goes
+ * to another CPU). With interrupts off, as the protocol has them there, an
+ * IPI cannot be taken: a rendezvous waits for the window to end, and the
+ * sleep ends IPI_GRACE_MS after one arrives, so that the waiting CPU loses
+ * little more than the window it found (a near miss, ipi-to-window), and
+ * the overlap with what it does right after sending is kept. With
+ * interrupts on (a mutant's window) a pending interrupt is taken inside the
+ * window, as at a preemption point, and the window goes on.
  */
-export function window_sleep(ms: number, pfn = -1, untilParkedMs = 0): void {
+export function window_sleep(ms: number): void {
   const i32 = K.i32;
-  const t0 = performance.now();
-  const watch = untilParkedMs > ms && pfn >= 0;
-  let end = t0 + ms;
-  let extended = false;
+  let end = performance.now() + ms;
   for (;;) {
     const now = performance.now();
-    if ((Atomics.load(i32, K.pending) & PENDING.ipi) !== 0) {
+    let nap = end - now;
+    const pending = Atomics.load(i32, K.pending);
+    if (pending !== 0 && i32[K.percpu + PERCPU.irqs_enabled] !== 0) {
+      do_IRQ();
+      nap = Math.min(nap, UNDELIVERED_NAP_MS); // an IPI not yet delivered (--ipi-delivery)
+    } else if ((pending & PENDING.ipi) !== 0) {
       end = Math.min(end, now + IPI_GRACE_MS);
-    } else if (watch && !extended && page_count(pfn) === 0 && PageDiscarded(pfn)) {
-      extended = true;
-      if (budget.fits(now - t0, now)) end = t0 + untilParkedMs;
+      nap = end - now;
     }
-    const left = end - now;
-    if (left <= 0) return;
-    // Woken by an IPI (its sender notifies the word); the slices let `parked` be looked at.
-    Atomics.wait(i32, K.pending, i32[K.pending]!, watch ? Math.min(left, 0.2) : left);
+    if (nap <= 0) return;
+    // Woken by an IPI (its sender notifies the word). On the word as it is: a
+    // device interrupt pending while interrupts are off is no busy spin.
+    Atomics.wait(i32, K.pending, i32[K.pending]!, nap);
   }
 }
+
+/** Parked: count 0 and PG_discarded, on a discard pagevec or list, not yet freed. */
+const parked = (pfn: number): boolean => page_count(pfn) === 0 && PageDiscarded(pfn);
 
 /**
  * A window stretch within the budget (--jitter at the fault window,
  * --guided's stretches): window_sleep, or nothing if the budget is spent.
  */
-export function window_stretch(ms: number, pfn = -1, untilParkedMs = 0): void {
+export function window_stretch(ms: number): void {
   const now = performance.now();
   if (!budget.afford(ms, now)) return;
-  window_sleep(ms, pfn, untilParkedMs);
+  window_sleep(ms);
   budget.spend(performance.now() - now);
+}
+
+/**
+ * The parked-frame hold (--park-hold, on by default), at the discard fault's
+ * reference attempt: if the window's frame `pfn` is parked (count 0,
+ * PG_discarded) and no IPI is pending yet, the window stays open, asleep
+ * with interrupts off, until an IPI comes (and IPI_GRACE_MS more) or
+ * K.parkHoldMs passes. That is the race the rendezvous of shrink_discards
+ * exists for, played out each time a window meets a parked frame (a few
+ * times a second in a default run):
+ *
+ *   CPU A (held here)                 CPU B
+ *   fault on P, irqs off
+ *   P is parked: hold ...             flush: P to the discard list
+ *                                     shrink_discards: splice (P in it), IPIs
+ *   ... IPI pending: the grace        waits for A
+ *   get_page_if_present(P) == 0
+ *   irqs on: takes the IPI            frees P
+ *
+ * Without it a window that meets a parked frame ends some microseconds
+ * later, and a default 10 s run saw a splice inside a window a few times or
+ * not at all (splice-in-window). A protocol that frees the frame without
+ * waiting for A (no-wait-ipi), or that lets A take the IPI inside its
+ * window (irq-enable-before-ref: with interrupts on the hold takes it),
+ * frees P inside this window: the oracle's free-in-window. Taken while the
+ * CPU's widening budget is not in debt (a hold's length is not known
+ * before: it may overdraw the budget once, and the sleeps that follow wait).
+ */
+export function park_hold(pfn: number): void {
+  if (!parked(pfn)) return;
+  // Interrupts off and an IPI already pending: the rendezvous waits on us now.
+  const off = K.i32[K.percpu + PERCPU.irqs_enabled] === 0;
+  if (off && (Atomics.load(K.i32, K.pending) & PENDING.ipi) !== 0) return;
+  const now = performance.now();
+  if (!budget.afford(0, now)) return;
+  window_sleep(K.parkHoldMs);
+  const held = performance.now() - now;
+  budget.spend(held);
+  K.f64[K.stats + CNT.parkHolds]!++;
+  K.f64[K.stats + CNT.parkHoldUs]! += held * 1000;
 }
 
 /**

@@ -418,6 +418,9 @@ export const COUNTERS = [
   'irqFrees',
   /** page references handed to the network device by sendfile */
   'sendfilePages',
+  /** parked-frame holds (widen.ts, park_hold) and the time they held windows open */
+  'parkHolds',
+  'parkHoldUs',
   // Near misses (src/check/coverage.ts, HAZARDS): a dangerous overlap that
   // happened and that the protocol defused, one counter per hazard.
   'nmCacheRemoveInWindow',

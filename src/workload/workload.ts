@@ -120,7 +120,7 @@ export function workload_op(): void {
     arm = chosen;
     mix_init(guidedMix(K.cfg.mix, arm));
     const s = guidedStretch(arm);
-    set_window_stretch(s.ms, s.every, s.untilParkedMs);
+    set_window_stretch(s.ms, s.every);
   }
   const task = firstTask + (rand() % TASKS_PER_CPU);
   switch (pick_op()) {

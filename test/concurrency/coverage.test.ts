@@ -61,8 +61,7 @@ describe('--min-coverage', () => {
       target: 'double-fault',
     });
     expect(r.guided.log[1]).toMatchObject({
-      label:
-        'mix as configured, stretch every fault window by 2000us, held to 20ms if its frame is parked',
+      label: 'mix as configured, stretch every fault window by 2000us',
     });
     expect(r.guided.arms.some((a: { opsPerSec: number | null }) => a.opsPerSec! > 0)).toBe(true);
   }, 90_000);
