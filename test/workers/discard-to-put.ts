@@ -15,13 +15,10 @@
  *   phase 3 ----------------------------> put_page(P) (page_cache_release)
  *
  * A is held at the preemption point discard-to-put by a hook on this
- * thread's view of the point delays (widen_at reads K.delaysMs[p] at every
- * point when widening is on: the run configures 1 us there to turn it on),
- * so the code A runs is do_discard_fault / find_get_page unchanged. Every
- * wait is on a scratch word (Atomics.wait, woken by Atomics.notify) with a
- * deadline.
+ * thread's view of the point delays (phases.ts, stopAtPoint), so the code A
+ * runs is do_discard_fault / find_get_page unchanged. Every wait is on a
+ * scratch word (Atomics.wait, woken by Atomics.notify) with a deadline.
  */
-import { performance } from 'node:perf_hooks';
 import type { Config } from '../../src/config.ts';
 import { K, kernel_attach } from '../../src/kernel/context.ts';
 import { user_access } from '../../src/kernel/fault.ts';
@@ -31,9 +28,8 @@ import { isolate_lru_pages, shrink_list } from '../../src/kernel/vmscan.ts';
 import { P } from '../../src/points.ts';
 import { attach, computeLayout, PERCPU_HEADS, percpuHeadNode } from '../../src/shm/layout.ts';
 import { S } from '../helpers/scratch.ts';
+import { setPhase, startBarrier, stopAtPoint, waitPhase } from './phases.ts';
 
-/** The schedule's phase word in the scratch buffer (its counter word: no lock test here). */
-export const PHASE = S.counter;
 export const PH = { isolated: 1, discarded: 2, reclaimed: 3 } as const;
 export const B = 0;
 export const A = 1;
@@ -61,36 +57,12 @@ export type DiscardToPutResult = {
   found: number;
 };
 
-const DEADLINE_MS = 30_000;
-
-function waitPhase(t: Int32Array, phase: number): void {
-  const by = performance.now() + DEADLINE_MS;
-  for (let v = Atomics.load(t, PHASE); v < phase; v = Atomics.load(t, PHASE)) {
-    if (performance.now() > by)
-      throw new Error(`cpu ${K.cpu}: phase ${phase} not in ${DEADLINE_MS} ms`);
-    Atomics.wait(t, PHASE, v, 50);
-  }
-}
-
-function setPhase(t: Int32Array, phase: number): void {
-  Atomics.store(t, PHASE, phase);
-  Atomics.notify(t, PHASE);
-}
-
 /** Hold this CPU at the first discard-to-put it passes until reclaim is done. */
 function holdAtDiscardToPut(t: Int32Array, res: DiscardToPutResult): void {
-  const key = String(P['discard-to-put']);
-  K.delaysMs = new Proxy(K.delaysMs, {
-    get(target, prop) {
-      if (prop === key && !res.held) {
-        res.held = true;
-        setPhase(t, PH.discarded);
-        waitPhase(t, PH.reclaimed);
-        return 0;
-      }
-      const x = Reflect.get(target, prop, target);
-      return typeof x === 'function' ? x.bind(target) : x;
-    },
+  stopAtPoint(P['discard-to-put'], () => {
+    res.held = true;
+    setPhase(t, PH.discarded);
+    waitPhase(t, PH.reclaimed);
   });
 }
 
@@ -104,12 +76,7 @@ export default function discardToPutCpu(task: DiscardToPutTask): DiscardToPutRes
     held: false,
     found: -2,
   };
-  Atomics.add(t, S.ready, 1);
-  const by = performance.now() + DEADLINE_MS;
-  while (Atomics.load(t, S.go) !== 1) {
-    if (performance.now() > by) throw new Error(`cpu ${K.cpu}: no start`);
-    Atomics.wait(t, S.go, 0, 50);
-  }
+  startBarrier(t);
   if (task.cpu === B) {
     isolate_lru_pages(1);
     const isolate = percpuHeadNode(K.L, K.home, PERCPU_HEADS.isolate);
