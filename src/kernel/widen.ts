@@ -189,7 +189,8 @@ export function window_sleep(ms: number): void {
     const pending = Atomics.load(i32, K.pending);
     if (pending !== 0 && i32[K.percpu + PERCPU.irqs_enabled] !== 0) {
       do_IRQ();
-      nap = Math.min(nap, UNDELIVERED_NAP_MS); // an IPI not yet delivered (--ipi-delivery)
+      // an IPI not yet delivered (--ipi-delivery): look again soon
+      if (Atomics.load(i32, K.pending) !== 0) nap = Math.min(nap, UNDELIVERED_NAP_MS);
     } else if ((pending & PENDING.ipi) !== 0) {
       end = Math.min(end, now + IPI_GRACE_MS);
       nap = end - now;
