@@ -163,7 +163,7 @@ export function addMachineOptions(cmd: Command, defaultDuration = '10s'): Comman
     )
     .option(
       '--stutter [period]',
-      `widen race windows: every period hold all CPUs still but as many as there are cores (at least 2), then release them all (default ${WIDEN_DEFAULTS.stutter}; off if not given)`,
+      `every period hold all CPUs still but as many as there are cores (at least 2), then release them all, as locktorture does: vCPUs paused and coming back together (it widens no race window; default ${WIDEN_DEFAULTS.stutter}; off if not given)`,
     )
     .option(
       '--long-hold [d]',

@@ -1,15 +1,20 @@
 /**
- * --stutter, main-thread side (race-window widening): every `stutterMs`,
- * alternately hold all but a few CPUs still, then release them all, as
- * locktorture's stutter does. With more CPUs than cores the few left running
- * get real cores to themselves and run truly in parallel: as many as the
- * machine has cores, and never fewer than two (one CPU alone races with
- * nobody: the earlier 1 .. n/2 spent half its holds so; with 2 CPUs one runs). When the others
- * come back they arrive together. A CPU looks at its hold word between two
- * batches (cpu.ts) and, held, still takes IPIs, so no rendezvous waits on
- * it. What it targets: the overlaps that need two CPUs truly at once (the
- * window hazards, a fault window being some microseconds long) and the
- * contention of the release (discard-lock-contended).
+ * --stutter, main-thread side: every `stutterMs`, alternately hold all but a
+ * few CPUs still, then release them all, as locktorture's stutter does. With
+ * more CPUs than cores the few left running get real cores to themselves
+ * (as many as the machine has cores, and never fewer than two: one CPU alone
+ * races with nobody; with 2 CPUs one runs). When the others come back they
+ * arrive together. A CPU looks at its hold word between two batches (cpu.ts)
+ * and, held, still takes interrupts and IPIs, so no rendezvous waits on it.
+ *
+ * What it exercises: whole vCPUs paused between operations for a long time,
+ * taking only interrupts, and coming back together, with the watchdog, the
+ * rendezvous and the pv spinlock's sleeping waiters around them. It widens no hazard's window:
+ * the window hazards need an operation on the window's own frame during the
+ * window (microseconds), and the stutter chooses when whole CPUs run, not
+ * what they touch; a release lined up with the CPUs inside windows (tried:
+ * released when some running CPU was inside one) raised no hazard's rate
+ * (README, Widening race windows).
  */
 import { availableParallelism } from 'node:os';
 import type { Config } from '../config.ts';

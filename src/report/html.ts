@@ -409,6 +409,7 @@ const CONFIG_UNITS: Record<string, (v: number) => string> = {
   jitterUs: (v) => `${v} us`,
   stutterMs: (v) => `${v} ms`,
   longHoldUs: (v) => `${v} us`,
+  parkHoldUs: (v) => `${v} us`,
   ipiDeliveryUs: (v) => `${v} us`,
 };
 
