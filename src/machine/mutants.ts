@@ -373,13 +373,30 @@ export function detection(r: RunReport): { by: string; atMs: number } | null {
     const v = r.violations[0];
     const stallAt = r.stall?.atMs ?? r.durationMs;
     if (v && r.firstViolationMs !== null && r.firstViolationMs <= stallAt) {
-      return { by: v.kind, atMs: r.firstViolationMs };
+      return { by: v.kind, atMs: firstViolationAt(r, r.firstViolationMs) };
     }
     return { by: 'stall', atMs: stallAt };
   }
   if (r.verdict !== 'FAILURE') return null;
   const v = r.violations[0];
-  return { by: v ? v.kind : 'audit', atMs: r.firstViolationMs ?? r.durationMs };
+  return {
+    by: v ? v.kind : 'audit',
+    atMs: r.firstViolationMs !== null ? firstViolationAt(r, r.firstViolationMs) : r.durationMs,
+  };
+}
+
+/**
+ * When the first violation happened (run time, ms): its own time stamp (the
+ * CPU's clock as it reported it, epoch ms) from the CPUs' release, not the
+ * monitor tick that saw it (`seen`, at most 50 ms later: a kill time at that
+ * resolution cannot compare mutants caught in the first ticks). Under a
+ * controlled scheduler the stamps are on the logical clock: `seen`.
+ */
+function firstViolationAt(r: RunReport, seen: number): number {
+  if (r.config.sched.kind !== 'os' || r.cpusReleasedAt === null) return seen;
+  let first = Number.POSITIVE_INFINITY;
+  for (const v of r.violations) first = Math.min(first, v.atMs - r.cpusReleasedAt);
+  return first >= 0 && first <= seen ? first : seen;
 }
 
 function evidenceOf(r: RunReport): string[] | undefined {
