@@ -25,9 +25,14 @@
  *   preempted task, and may resume on another CPU (migrate.ts); with no
  *   delay configured, one such point in MIGRATE_EVERY preempts it briefly.
  *
- * --jitter, --long-hold and --guided's window stretches share a budget
- * (WIDEN_DUTY, an eighth): a CPU spends at most that share of its running
- * time asleep in their delays; a delay that would overdraw it is skipped.
+ * Outside the points, at the discard fault's reference attempt (fault.ts):
+ * --guided's window stretches, and the parked-frame hold (park_hold, on by
+ * default), which keeps a window whose frame is parked open until an IPI.
+ *
+ * --jitter, --long-hold, --guided's window stretches and the parked-frame
+ * hold share a budget (WIDEN_DUTY, an eighth): a CPU spends at most that
+ * share of its running time asleep in their delays; a delay that would
+ * overdraw it is skipped.
  * What a widening costs is then bounded by what it is for, and the machine
  * keeps its pace around the windows it stretches.
  * (`--delay` is what the user asked for, every pass or one in N: unbudgeted.)
