@@ -171,7 +171,7 @@ export function sched_init(v: Views, cfg: Config): void {
   const ns = Math.min(script.length, SCHED.max_log);
   for (let i = 0; i < ns; i++) {
     i32[L.sched_script + 2 * i] = script[i]![0];
-    i32[L.sched_script + 2 * i + 1] = Math.min(script[i]![1], n);
+    i32[L.sched_script + 2 * i + 1] = script[i]![1];
   }
   i32[b + SCHED.script_n] = ns;
   i32[b + SCHED.script_at] = 0;
@@ -349,22 +349,35 @@ function sched_switch(how: number, movable: boolean): void {
  * the schedule's PRNG, so replay takes it again) it swaps CPUs with the
  * task of another thread that waits at such a point too, as migrate.ts's
  * handshake does between two running threads: this thread goes on as that
- * CPU, the other resumes as ours. The point words go with the tasks.
+ * CPU, the other resumes as ours. The point words go with the tasks. The
+ * move is logged (LOG.migrate); a scripted schedule moves where its script
+ * says.
  */
 function sched_migrate(): void {
-  if (rand() % MIGRATE_EVERY !== 0) return;
   const i32 = K.i32;
   const L = K.L;
-  let movable = 0;
-  for (let a = 0; a < L.nr_cpus; a++) {
-    if (a !== S.me && !exited(a) && i32[L.sched_movable + a] === 1) movable++;
-  }
-  if (movable === 0) return;
-  let k = rand() % movable;
+  const at = i32[S.base + SCHED.step]! + 1; // the decision this move comes before
   let other = -1;
-  for (let a = 0; a < L.nr_cpus && other < 0; a++) {
-    if (a !== S.me && !exited(a) && i32[L.sched_movable + a] === 1 && k-- === 0) other = a;
+  if (i32[S.base + SCHED.kind]! < 0) {
+    // a scripted schedule moves where its script says, with the thread it names, if it waits movable
+    const e = script_take(at, LOG.migrate);
+    if (e === NO_ENTRY) return;
+    other = e - L.nr_cpus - 1;
+    if (other >= L.nr_cpus || other === S.me || exited(other)) return;
+    if (i32[L.sched_movable + other] !== 1) return;
+  } else {
+    if (rand() % MIGRATE_EVERY !== 0) return;
+    let movable = 0;
+    for (let a = 0; a < L.nr_cpus; a++) {
+      if (a !== S.me && !exited(a) && i32[L.sched_movable + a] === 1) movable++;
+    }
+    if (movable === 0) return;
+    let k = rand() % movable;
+    for (let a = 0; a < L.nr_cpus && other < 0; a++) {
+      if (a !== S.me && !exited(a) && i32[L.sched_movable + a] === 1 && k-- === 0) other = a;
+    }
   }
+  log_entry(at, L.nr_cpus + 1 + other);
   const mine = K.cpu;
   const theirs = i32[L.sched_cpu + other]!;
   const pMine = i32[percpuBase(L, mine) + PERCPU.point]!;
@@ -468,10 +481,7 @@ function sched_decide(how: number): number {
   // it they would spin the delay away, and long enough to look like a deadlock.
   if (spinning && i32[b + SCHED.spins]! >= SKIP_SPINS * n) {
     const sleeper = earliest_sleeper(true);
-    if (sleeper >= 0) {
-      i32[L.sched_wake + sleeper] = 0;
-      return log_decision(step, sleeper);
-    }
+    if (sleeper >= 0) return log_decision(step, sleeper);
   }
   // The environment's turn: the host's tick, then decide again.
   if (me !== S.host && !exited(S.host) && rand() % HOST_EVERY === 0) {
@@ -521,10 +531,7 @@ function sched_decide(how: number): number {
   }
   // Nobody else awake: the earliest to wake from a delay (the clock skips ahead: its delay
   // is over), else run on.
-  if (next < 0) {
-    next = earliest_sleeper(spinning);
-    if (next >= 0) i32[L.sched_wake + next] = 0;
-  }
+  if (next < 0) next = earliest_sleeper(spinning);
   if (next < 0) next = me < n && !exited(me) ? me : S.host;
   return log_decision(step, next);
 }
@@ -558,19 +565,88 @@ function earliest_sleeper(spinning: boolean): number {
  * --delay POINT=D[..D2][@N] under a controlled scheduler: a delay is not a
  * wall-clock sleep but logical time, D / DELAY_STEP_US steps of the schedule in
  * which this CPU is not picked (the others run), drawn with the schedule's
- * PRNG (the span, one pass in N) so that replay draws the same. An interrupt
- * with interrupts on ends it early, and so does having nobody else to run.
+ * PRNG (the span, one pass in N) so that replay draws the same, and logged
+ * (LOG.delay): a scripted schedule takes its delays from its script. An
+ * interrupt with interrupts on lets the CPU take it; being picked otherwise
+ * (nobody else can run) ends the delay.
  */
 function sched_delay(p: number): void {
   const i32 = K.i32;
-  if (i32[S.base + SCHED.kind]! < 0) return; // a scripted schedule: its switches say it all
-  const every = delayEvery[p]!;
-  if (every > 1 && rand() % every !== 0) return;
-  let us = delayUs[p]!;
-  if (delaySpanUs[p]! > 0) us += (rand() / 2 ** 32) * delaySpanUs[p]!;
-  const steps = Math.ceil(us / DELAY_STEP_US);
-  if (steps > 0) i32[K.L.sched_wake + S.me] = i32[S.base + SCHED.step]! + steps;
+  const b = S.base;
+  const at = i32[b + SCHED.step]! + 1; // the decision this delay comes before
+  let steps: number;
+  if (i32[b + SCHED.kind]! < 0) {
+    // a scripted schedule: the delays its script holds, where it holds them
+    const e = script_take(at, LOG.delay);
+    if (e === NO_ENTRY) return;
+    steps = -1 - e;
+  } else {
+    const every = delayEvery[p]!;
+    if (every > 1 && rand() % every !== 0) return;
+    let us = delayUs[p]!;
+    if (delaySpanUs[p]! > 0) us += (rand() / 2 ** 32) * delaySpanUs[p]!;
+    steps = Math.ceil(us / DELAY_STEP_US);
+    if (steps <= 0) return;
+  }
+  log_entry(at, -1 - steps);
+  i32[b + SCHED.hash] = Math.imul(i32[b + SCHED.hash]! ^ (0x20000 + steps), 0x01000193);
+  i32[K.L.sched_wake + S.me] = i32[b + SCHED.step]! + steps;
 }
+
+/**
+ * The log's and a script's entries ([step, word]): besides a context switch
+ * (word 0 .. nr_cpus, the actor that runs from that decision on; nr_cpus is
+ * the host), a migration (word nr_cpus + 1 + k: before that decision the
+ * running task swaps CPUs with thread k's, sched_migrate) and a delay (word
+ * -1 - D: before that decision the running CPU starts sitting out D
+ * decisions, sched_delay). A script made of a log takes every one of them
+ * again, so it reproduces the schedule whole; delta debugging (shrink) may
+ * drop any of them.
+ */
+export const LOG = { switch: 0, migrate: 1, delay: 2 } as const;
+
+export function logEntryKind(word: number, nrCpus: number): (typeof LOG)[keyof typeof LOG] {
+  return word < 0 ? LOG.delay : word > nrCpus ? LOG.migrate : LOG.switch;
+}
+
+/** A log entry in words: "step S: cpu1 runs", a migration, a delay. */
+export function describeLogEntry([step, word]: readonly [number, number], nrCpus: number): string {
+  const kind = logEntryKind(word, nrCpus);
+  if (kind === LOG.delay) return `step ${step}: the running CPU sits out ${-1 - word} decisions`;
+  if (kind === LOG.migrate) {
+    return `step ${step}: the running task swaps CPUs with thread ${word - nrCpus - 1}'s`;
+  }
+  return `step ${step}: ${word === nrCpus ? 'the host' : `cpu${word}`} runs`;
+}
+
+/**
+ * A scripted schedule, before decision `at`: the script's entry of `kind`
+ * at that step (its word), consumed; NO_ENTRY if it holds none. Entries of
+ * earlier steps that were not taken (the shrunk script no longer brings the
+ * CPU there) are passed over.
+ */
+function script_take(at: number, kind: number): number {
+  const i32 = K.i32;
+  const L = K.L;
+  const b = S.base;
+  const ns = i32[b + SCHED.script_n]!;
+  let i = i32[b + SCHED.script_at]!;
+  while (i < ns && i32[L.sched_script + 2 * i]! < at) i++;
+  i32[b + SCHED.script_at] = i;
+  // this step's entries come in the order they were logged: delay, migration, switch
+  for (let j = i; j < ns && i32[L.sched_script + 2 * j] === at; j++) {
+    const w = i32[L.sched_script + 2 * j + 1]!;
+    const k = logEntryKind(w, L.nr_cpus);
+    if (k === kind) {
+      i32[b + SCHED.script_at] = j + 1;
+      return w;
+    }
+    if (k === LOG.switch) break;
+  }
+  return NO_ENTRY;
+}
+
+const NO_ENTRY = 0x7fffffff;
 
 /**
  * A scripted schedule's decision: the switch the script names at this step
@@ -585,7 +661,15 @@ function scripted(step: number, spinning: boolean): number {
   const me = S.me;
   let at = i32[b + SCHED.script_at]!;
   const ns = i32[b + SCHED.script_n]!;
-  while (at < ns && i32[L.sched_script + 2 * at]! < step) at++;
+  // a migration or delay of this step that was not taken is passed over too
+  while (
+    at < ns &&
+    (i32[L.sched_script + 2 * at]! < step ||
+      (i32[L.sched_script + 2 * at] === step &&
+        logEntryKind(i32[L.sched_script + 2 * at + 1]!, n) !== LOG.switch))
+  ) {
+    at++;
+  }
   let want = -1;
   if (at < ns && i32[L.sched_script + 2 * at] === step) {
     want = i32[L.sched_script + 2 * at + 1]!;
@@ -610,14 +694,26 @@ function log_decision(step: number, next: number): number {
   i32[b + SCHED.hash] = h;
   if (next !== S.me) {
     i32[b + SCHED.switches]!++;
-    const n = i32[b + SCHED.log_n]!;
-    if (n < SCHED.max_log) {
-      i32[K.L.sched_log + 2 * n] = step;
-      i32[K.L.sched_log + 2 * n + 1] = next;
-      i32[b + SCHED.log_n] = n + 1;
-    }
+    log_entry(step, next);
+  }
+  // A CPU in a delay picked though no interrupt wakes it (nobody else could run, or the
+  // script says so): its delay is over. Set here for every kind, so that a script does it too.
+  if (next < K.L.nr_cpus && i32[K.L.sched_wake + next]! > step && !awake(next, step)) {
+    i32[K.L.sched_wake + next] = 0;
   }
   return next;
+}
+
+/** Append [step, word] to the schedule's log (LOG), while there is room. */
+function log_entry(step: number, word: number): void {
+  const i32 = K.i32;
+  const b = S.base;
+  const n = i32[b + SCHED.log_n]!;
+  if (n < SCHED.max_log) {
+    i32[K.L.sched_log + 2 * n] = step;
+    i32[K.L.sched_log + 2 * n + 1] = word;
+    i32[b + SCHED.log_n] = n + 1;
+  }
 }
 
 /**

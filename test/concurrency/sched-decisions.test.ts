@@ -9,6 +9,7 @@
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { makeConfig } from '../../src/config.ts';
+import { LOG, logEntryKind } from '../../src/kernel/sched.ts';
 import { runSchedules } from '../../src/machine/controlled.ts';
 import { runMachine } from '../../src/machine/machine.ts';
 import { huntMutant, MUTANT_PROFILES } from '../../src/machine/mutants.ts';
@@ -94,4 +95,33 @@ describe('widenings as scheduler decisions', () => {
     expect(run.schedules).toBe(3);
     expect(run.steps).toBeGreaterThanOrEqual(3000);
   }, 60_000);
+
+  it("a schedule's log as a script takes the same decisions, migrations and delays included", async () => {
+    // the widenings of two mutants: a delay and a migration are entries of the log (sched.ts LOG)
+    const delaysUs = new Array<number>(NR_POINTS).fill(0);
+    delaysUs[pointId('fault-to-ref')!] = 1000;
+    delaysUs[pointId('pvec-store')!] = 300;
+    const cfg = makeConfig({
+      cpus: 3,
+      ...tiny,
+      seed: 9,
+      migrate: true,
+      delaysUs,
+      sched: { kind: 'random', depth: 3, steps: 3000 },
+    });
+    const a = await runMachine(cfg);
+    expect(a.sched!.migrations).toBeGreaterThan(0);
+    const kinds = new Set(a.sched!.log.map(([, w]) => logEntryKind(w, cfg.cpus)));
+    expect([...kinds].sort()).toEqual([LOG.switch, LOG.migrate, LOG.delay].sort());
+    const b = await runMachine({ ...cfg, sched: { ...cfg.sched, script: a.sched!.log } });
+    expect(b.sched!.hash).toBe(a.sched!.hash);
+    expect(b.sched!.log).toEqual(a.sched!.log);
+    expect(b.sched!.migrations).toBe(a.sched!.migrations);
+    expect(b.totals.ops).toBe(a.totals.ops);
+    // without its migrations and delays the script is another schedule
+    const bare = a.sched!.log.filter(([, w]) => logEntryKind(w, cfg.cpus) === LOG.switch);
+    const c = await runMachine({ ...cfg, sched: { ...cfg.sched, script: bare } });
+    expect(c.sched!.migrations).toBe(0);
+    expect(c.sched!.hash).not.toBe(a.sched!.hash);
+  }, 90_000);
 });
