@@ -227,7 +227,7 @@ export const configSchema = z.object({
        * to the next CPU in turn).
        */
       script: z
-        .array(z.tuple([z.number().int().min(0), z.number().int().min(-1e6)]))
+        .array(z.tuple([z.number().int().min(0), z.number().int().min(-0x40000000)]))
         .max(8192)
         .optional(),
       /**

@@ -13,6 +13,7 @@ import { LOG, logEntryKind } from '../../src/kernel/sched.ts';
 import { runSchedules } from '../../src/machine/controlled.ts';
 import { runMachine } from '../../src/machine/machine.ts';
 import { huntMutant, MUTANT_PROFILES } from '../../src/machine/mutants.ts';
+import { replayReport } from '../../src/machine/replay.ts';
 import { NR_POINTS, pointId } from '../../src/points.ts';
 import { threadsBaseline, threadsSettled } from '../helpers/workers.ts';
 
@@ -124,4 +125,27 @@ describe('widenings as scheduler decisions', () => {
     expect(c.sched!.migrations).toBe(0);
     expect(c.sched!.hash).not.toBe(a.sched!.hash);
   }, 90_000);
+
+  it('the livelock watchdog under a controlled scheduler: a STALL of kind livelock, at the same decision every time, which replays', async () => {
+    // --livelock-faults 2: an access that takes a discard fault and then a page fault is one
+    const cfg = makeConfig({
+      cpus: 2,
+      ...tiny,
+      seed: 2,
+      livelockFaults: 2,
+      sched: { kind: 'pct', depth: 3, steps: 3000 },
+    });
+    const a = await runMachine(cfg);
+    expect(a.verdict, a.stall?.reason).toBe('STALL');
+    expect(a.stall?.kind).toBe('livelock');
+    expect(a.stall?.livelock?.faults).toBeGreaterThanOrEqual(2);
+    // the schedule ended at the livelock, not at its last step
+    expect(a.sched!.stepsRun).toBeLessThan(cfg.sched.steps);
+    const b = await runMachine(cfg);
+    expect(b.stall?.livelock).toEqual(a.stall?.livelock);
+    expect(b.sched).toEqual(a.sched);
+    const r = await replayReport(JSON.parse(JSON.stringify(a)));
+    expect(r.diff).toEqual([]);
+    expect(r.report.stall?.kind).toBe('livelock');
+  }, 60_000);
 });
