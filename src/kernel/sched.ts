@@ -585,7 +585,7 @@ function sched_decide(how: number): number {
   }
   // Nobody in a delay either: the next spinning waiter in turn all the same (if it is a
   // deadlock, the spinning decisions in a row say so), else run on.
-  for (let k = 1; next < 0 && k < n; k++) {
+  for (let k = 1; next < 0 && k <= n; k++) {
     const c = (me < n ? me + k : k - 1) % n;
     if (runnable(c, step, spinning, true)) next = c;
   }
@@ -609,10 +609,10 @@ function runnable(c: number, step: number, spinning: boolean, blockedToo: boolea
 
 /**
  * A spinning waiter that no CPU progressed since it last spun (sched_decide),
- * and with no IPI to take (one pending with interrupts on: every wait loop
- * takes IPIs, and a rendezvous waits for it to; the timer's and the device's
- * wait until it runs anyway, which a wait loop that has no preemption point
- * or quiesces takes none of).
+ * and with no IPI to take (one shown, interrupts on: a rendezvous waits for
+ * it, and every wait loop takes IPIs). A timer or device interrupt does not
+ * unblock it: some wait loops have no preemption point and a quiesced CPU
+ * takes IPIs only, so it could not take one; it takes them when it runs.
  */
 function blocked(c: number): boolean {
   const i32 = K.i32;
