@@ -79,7 +79,17 @@ export const SCHED_KINDS = ['os', 'random', 'pct'] as const satisfies readonly S
 
 /** Host turns: one decision in this many (on average) gives the host a tick. */
 export const HOST_EVERY = 8;
-/** Logical microseconds a step: the host's discard and interrupt rates run on this clock. */
+/**
+ * Logical microseconds a step: the host's discard and interrupt rates run on
+ * this clock. It makes the host fast next to the CPUs (under --sched os a CPU
+ * passes a preemption point every 0.2-1 us, four CPUs at once): with
+ * --irq-rate net=50000 the device holds a page sendfile gave it for a median
+ * of 8-12 decisions, where the OS runs hundreds of points, which is why
+ * sendfile-without-stable takes tens of schedules. 1 us a step (the delays'
+ * clock) did not help it (pct:3, 4 CPUs, seed 1: 283 schedules of 2000
+ * decisions against 130) and made the unpatched protocol's violations rarer
+ * (620 schedules against 99): fewer discards a decision.
+ */
 export const STEP_US = 5;
 /**
  * --delay under a controlled scheduler: microseconds of delay a step is worth
