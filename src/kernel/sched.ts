@@ -86,7 +86,8 @@ export const HOST_EVERY = 8;
  * --irq-rate net=50000 the device holds a page sendfile gave it for a median
  * of 8-12 decisions, where the OS runs hundreds of points, which is why
  * sendfile-without-stable takes tens of schedules. 1 us a step (the delays'
- * clock) did not help it (pct:3, 4 CPUs, seed 1: 283 schedules of 2000
+ * clock) did not help it (pct:3, 4 CPUs, seed 1, measured while spinning
+ * waiters still dropped in priority: 283 schedules of 2000
  * decisions against 130) and made the unpatched protocol's violations rarer
  * (620 schedules against 99): fewer discards a decision.
  */
