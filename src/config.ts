@@ -224,12 +224,14 @@ export const configSchema = z.object({
       depth: z.number().int().min(1).max(32).default(3),
       steps: z.number().int().min(10).max(1e8).default(2000),
       /**
-       * A scripted schedule (hvaemu shrink): the context switches to take,
-       * [step, actor] in step order; between them the running CPU runs on
-       * (a spinning waiter hands over to the next CPU in turn).
+       * A scripted schedule (hvaemu shrink): a schedule's log to take
+       * again, [step, word] in step order (src/kernel/sched.ts LOG): the
+       * context switches (word: the actor), migrations and delays; between
+       * the switches the running CPU runs on (a spinning waiter hands over
+       * to the next CPU in turn).
        */
       script: z
-        .array(z.tuple([z.number().int().min(0), z.number().int().min(0)]))
+        .array(z.tuple([z.number().int().min(0), z.number().int().min(-0x40000000)]))
         .max(8192)
         .optional(),
       /**

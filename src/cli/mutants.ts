@@ -37,6 +37,7 @@ import {
   MUTANT_PROFILES,
   type MutantName,
   runControl,
+  SCHED_HUNT_STEPS,
   widenFlags,
 } from '../machine/mutants.ts';
 import { renderMatrixCoverage } from '../report/coverage.ts';
@@ -160,10 +161,14 @@ export function mutantsCampaignId(d: {
   stallTimeoutMs: number;
   widen: boolean;
   names: readonly MutantName[];
+  /** --sched random|pct (absent under os, so that an os campaign's id is what it was) */
+  sched?: Pick<Config['sched'], 'kind' | 'depth' | 'steps'>;
 }): string {
+  const { sched, ...rest } = d;
   return campaignId({
     kind: 'mutants',
-    ...d,
+    ...rest,
+    ...(sched ? { sched: { kind: sched.kind, depth: sched.depth, steps: sched.steps } } : {}),
     widenings: d.names.map((n) => (d.widen ? widenFlags(MUTANT_PROFILES[n].widen) : '')),
   });
 }
@@ -374,6 +379,11 @@ async function mutantsCommand(
   if (f.json !== undefined) checkWritable(f.json, '--json');
   const outDir = f.out !== undefined ? prepareOutDir(f.out, 'mutants.json') : undefined;
 
+  const parsedSched =
+    f.sched !== undefined || f.steps !== undefined
+      ? parseSched(f.sched ?? 'os', f.steps, SCHED_HUNT_STEPS)
+      : undefined;
+  const sched = parsedSched?.kind === 'os' ? undefined : parsedSched;
   const cells = mutantCells(names, seeds, seed);
   const mine = shardCells(cells.length, shard).map((k) => cells[k]!);
   const campaign: CampaignInfo = {
@@ -385,17 +395,13 @@ async function mutantsCommand(
       stallTimeoutMs,
       widen: f.widen,
       names,
+      ...(sched ? { sched } : {}),
     }),
     seed,
     cells: cells.map((c) => c.key),
     shard,
     merged: null,
   };
-  const parsedSched =
-    f.sched !== undefined || f.steps !== undefined
-      ? parseSched(f.sched ?? 'os', f.steps)
-      : undefined;
-  const sched = parsedSched?.kind === 'os' ? undefined : parsedSched;
   const signals = stopOnSignals();
   const say = (s: string) => {
     if (!f.quiet) process.stderr.write(`${s}\n`);
@@ -532,7 +538,10 @@ export function addMutantsCommand(
       '--sched <kind>',
       'os (default), random or pct[:DEPTH]: each attempt is one controlled schedule (attempts count schedules)',
     )
-    .option('--steps <n>', 'decisions per controlled schedule (with --sched random|pct)')
+    .option(
+      '--steps <n>',
+      `decisions per controlled schedule (with --sched random|pct; default ${SCHED_HUNT_STEPS})`,
+    )
     .option('--quiet', 'no progress lines on stderr', false)
     .action(async (flags: MutantsFlags) => exit(await mutantsCommand(flags, stopOnSignals, argv)));
   cmd.exitOverride();

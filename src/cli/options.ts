@@ -193,14 +193,18 @@ export function addMachineOptions(cmd: Command, defaultDuration = '10s'): Comman
 }
 
 /** `--sched os|random|pct[:DEPTH]` and `--steps N` -> Config.sched. */
-export function parseSched(kind: string, steps: string | undefined): Config['sched'] {
+export function parseSched(
+  kind: string,
+  steps: string | undefined,
+  defaultSteps = 2000,
+): Config['sched'] {
   const m = /^(os|random|pct)(?::(\d+))?$/.exec(kind);
   if (!m || (m[2] !== undefined && m[1] !== 'pct')) {
     throw new UsageError(`--sched: '${kind}' is not os, random or pct[:DEPTH]`);
   }
   const depth = m[2] !== undefined ? parseInteger(m[2], '--sched pct:DEPTH') : 3;
   if (depth < 1 || depth > 32) throw new UsageError('--sched pct:DEPTH: DEPTH is 1..32');
-  const n = steps !== undefined ? parseInteger(steps, '--steps') : 2000;
+  const n = steps !== undefined ? parseInteger(steps, '--steps') : defaultSteps;
   if (n < 10 || n > 1e8) throw new UsageError('--steps: 10..100000000');
   return { kind: m[1] as Config['sched']['kind'], depth, steps: n };
 }

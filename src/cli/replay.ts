@@ -155,7 +155,7 @@ export function addReplayCommand(
         text.write(
           f.clock === null
             ? `replay: --from-step ${f.step}: the schedule ended at step ${report.sched?.stepsRun ?? 0}, before it\n`
-            : `replay: from step ${f.step} (logical clock ${f.clock}: the stories and traces above start there); ${f.switches.length} context switch(es) from there on${flags.quiet ? '' : ':'}\n${(flags.quiet ? [] : f.switches).map((l) => `  ${l}\n`).join('')}`,
+            : `replay: from step ${f.step} (logical clock ${f.clock}: the stories and traces above start there); ${f.switches.length} logged decision(s) (switches, migrations, delays) from there on${flags.quiet ? '' : ':'}\n${(flags.quiet ? [] : f.switches).map((l) => `  ${l}\n`).join('')}`,
         );
       }
       text.write(

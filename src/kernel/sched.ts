@@ -12,13 +12,30 @@
  * seed, kind and the configuration, whichever thread happens to take a
  * decision and however the OS schedules the threads.
  *
- * - `random`: at each point a CPU picked uniformly.
+ * - `random`: at each point a CPU picked uniformly among those that can run.
  * - `pct`: PCT (Burckhardt et al., ASPLOS 2010): random distinct priorities
  *   DEPTH..DEPTH+n-1, DEPTH-1 change points drawn over the schedule's steps;
- *   the highest-priority CPU runs; at the i-th change point the running CPU's
- *   priority drops to DEPTH-1-i. A spinning waiter (it cannot progress until
- *   someone else runs) drops below everyone, as PCT implementations treat a
- *   yield.
+ *   the highest-priority CPU that can run runs; at the i-th change point the
+ *   running CPU's priority drops to DEPTH-1-i.
+ * - A spinning waiter (a lock, a rendezvous, cpu_relax) is blocked, as PCT
+ *   treats a thread that waits: after it spins it is not picked again
+ *   before another CPU has progressed (ran on, or returned from an
+ *   interrupt: SCHED.epoch), unless an IPI waits for it; it keeps its
+ *   priority. (It used to drop below every CPU for good, so that after a
+ *   rendezvous the sender ran only once every other CPU waited. pct:3, 4
+ *   CPUs, seed 1, schedules of 2000 decisions: irq-enable-before-ref was
+ *   caught in schedule 108 with that drop alone, in none of 300 with
+ *   blocking and a drop while spinning, in schedule 2 with blocking alone.)
+ *   A quiesced CPU (sched_idle) is blocked until an IPI comes.
+ * - Time goes on when nobody can run: if every CPU that can is a blocked
+ *   spinning waiter or sits out a --delay, the clock skips to the next
+ *   event, the earliest end of a delay or the showing of an IPI
+ *   (--ipi-delivery), for every CPU (sched_time: decisions plus the time
+ *   skipped), so that overlapping delays end in the order of their ends.
+ *   (Waking the earliest sleeper without moving the clock made every fault
+ *   window of a 4-CPU --delay schedule end as soon as all four CPUs were in
+ *   one, so that no window ever overlapped another.) If nobody is in a
+ *   delay either, the next spinning waiter in turn runs all the same.
  * - The host (discards, timer and device interrupts) is the environment: at
  *   a decision, with probability 1/HOST_EVERY, it gets one turn (its tick on
  *   the logical clock), then the decision is taken again, as the host's. The
@@ -28,10 +45,12 @@
  *
  * Logical time: the recorder's now() under a controlled scheduler is the
  * event count (a microsecond an event); the host's clock is the step count
- * (STEP_US a step). A run of `steps` decisions ends with the stop word set
+ * (STEP_US a step); --delay and --ipi-delivery run on sched_time
+ * (DELAY_STEP_US a decision). A run of `steps` decisions ends with the stop word set
  * by the token's holder (so every CPU stops at the same place every time);
- * CPUs finish their operation under the token and quiesce. If only spinning
- * waiters have run for DEADLOCK_SPINS decisions in a row, no CPU can make
+ * CPUs finish their operation under the token and quiesce; a violation or a
+ * CPU's livelock word (the watchdog's livelock) stops it the same way. If
+ * only spinning waiters have run for DEADLOCK_SPINS decisions in a row, no CPU can make
  * progress: SCHED.deadlock, the stop word, and every actor parks until the
  * main thread ends the machine (a STALL of kind deadlock).
  */
@@ -42,6 +61,7 @@ import type { Config } from '../config.ts';
 import { host_tick } from '../host/hypervisor.ts';
 import {
   CTRL,
+  PENDING,
   PERCPU,
   PERCPU_PENDING,
   percpuBase,
@@ -59,7 +79,18 @@ export const SCHED_KINDS = ['os', 'random', 'pct'] as const satisfies readonly S
 
 /** Host turns: one decision in this many (on average) gives the host a tick. */
 export const HOST_EVERY = 8;
-/** Logical microseconds a step: the host's discard and interrupt rates run on this clock. */
+/**
+ * Logical microseconds a step: the host's discard and interrupt rates run on
+ * this clock. It makes the host fast next to the CPUs (under --sched os a CPU
+ * passes a preemption point every 0.2-1 us, four CPUs at once): with
+ * --irq-rate net=50000 the device holds a page sendfile gave it for a median
+ * of 8-12 decisions, where the OS runs hundreds of points, which is why
+ * sendfile-without-stable takes tens of schedules. 1 us a step (the delays'
+ * clock) did not help it (pct:3, 4 CPUs, seed 1, measured while spinning
+ * waiters still dropped in priority: 283 schedules of 2000
+ * decisions against 130) and made the unpatched protocol's violations rarer
+ * (620 schedules against 99): fewer discards a decision.
+ */
 export const STEP_US = 5;
 /**
  * --delay under a controlled scheduler: microseconds of delay a step is worth
@@ -72,8 +103,6 @@ export const STEP_US = 5;
 export const DELAY_STEP_US = 1;
 /** --migrate: one movable decision in this many moves the task (sched_migrate). */
 export const MIGRATE_EVERY = 32;
-/** Spinning-waiter decisions in a row (per CPU) after which a CPU in a delay is woken. */
-const SKIP_SPINS = 16;
 /** Spinning-waiter decisions in a row (per CPU) after which no CPU can progress. */
 export const DEADLOCK_SPINS = 400;
 /**
@@ -123,7 +152,9 @@ export function sched_attach(v: Views, cfg: Config, actor: number): void {
   );
   // The interleaving is the scheduler's: no wall-clock delays inside the machine.
   K.faultDeliveryMs = 0;
-  K.ipiDeliveryMs = 0;
+  // --ipi-delivery: on the schedule's clock (sched_ipi_at)
+  ipiDeliveryDecisions = cfg.ipiDeliveryUs / DELAY_STEP_US;
+  ipiSeed = mix32(cfg.seed ^ 0x1b1de1);
   K.pvSpinlock = false;
   K.widen = false;
 }
@@ -171,12 +202,13 @@ export function sched_init(v: Views, cfg: Config): void {
   const ns = Math.min(script.length, SCHED.max_log);
   for (let i = 0; i < ns; i++) {
     i32[L.sched_script + 2 * i] = script[i]![0];
-    i32[L.sched_script + 2 * i + 1] = Math.min(script[i]![1], n);
+    i32[L.sched_script + 2 * i + 1] = script[i]![1];
   }
   i32[b + SCHED.script_n] = ns;
   i32[b + SCHED.script_at] = 0;
   i32[b + SCHED.mark_step] = cfg.sched.markStep ?? 0;
   i32[b + SCHED.mark_clock] = -1;
+  i32[b + SCHED.skipped] = 0;
   guide_init(v, cfg);
   // The first to run: the highest priority (pct) or a random CPU.
   let first = 0;
@@ -213,6 +245,33 @@ export function sched_now(): number {
   const c = i32[S.base + SCHED.clock]! + 1;
   i32[S.base + SCHED.clock] = c;
   return c / 1000;
+}
+
+/**
+ * The time delays run on (--delay under a controlled scheduler, in
+ * decisions): the decisions taken, plus the time skipped when no CPU could
+ * run but CPUs in a delay (its end came for the earliest of them, and as
+ * much of every other CPU's delay went by), so that delays that overlap
+ * end in the order their ends fall, as wall-clock ones do.
+ */
+export function sched_time(): number {
+  return K.i32[S.base + SCHED.step]! + K.i32[S.base + SCHED.skipped]!;
+}
+
+/** --ipi-delivery under a controlled scheduler: its bound in decisions, and the draws' seed. */
+let ipiDeliveryDecisions = 0;
+let ipiSeed = 0;
+
+/**
+ * --ipi-delivery under a controlled scheduler: when the IPI of call `seq` to
+ * `cpu` shows (sched_time), up to the delivery bound later. The draw is a
+ * function of the schedule's seed, the call and the target, not of the
+ * decisions' PRNG, so that a scripted schedule (shrink) delivers its IPIs
+ * when the schedule it was made of did.
+ */
+export function sched_ipi_at(cpu: number, seq: number): number {
+  const u = mix32(ipiSeed ^ Math.imul(seq, 0x9e3779b9) ^ Math.imul(cpu + 1, 0x85ebca6b));
+  return sched_time() + Math.ceil((u / 2 ** 32) * ipiDeliveryDecisions);
 }
 
 /** The host's clock (ms): STEP_US a step. */
@@ -295,11 +354,22 @@ export function sched_point(p: number): void {
   // wall-clock delay takes interrupts and sleeps on), or nobody else could run (it is over).
   const i32 = K.i32;
   const wake = K.L.sched_wake + S.me;
-  while (i32[wake]! > i32[S.base + SCHED.step]!) {
-    if (i32[K.percpu + PERCPU.irqs_enabled] === 0 || i32[K.pending] === 0) break;
+  while (i32[wake]! > sched_time()) {
+    if (!irq_due(K.cpu)) break;
     do_IRQ(); // its return is a decision: we are not picked again before the delay ends or another interrupt
   }
   i32[wake] = 0;
+}
+
+/**
+ * A quiesced CPU waiting for the others to finish (cpu.ts quiesce): a
+ * spinning waiter that only an IPI to answer makes runnable (what it waits
+ * for, the last CPU quiescing, hands it the token as it leaves). Without it
+ * every quiesced CPU took a turn after each decision of a CPU still in its
+ * last operation.
+ */
+export function sched_idle(): void {
+  sched_switch(DECIDE.idle, false);
 }
 
 /** `spinning`: this CPU waits for another (it cannot progress by running on). */
@@ -320,8 +390,10 @@ export function sched_irq_return(): void {
   sched_switch(DECIDE.irq, false);
 }
 
-/** How a decision is taken: by a CPU that runs on, by a spinning waiter, at an interrupt's return. */
-const DECIDE = { running: 0, spinning: 1, irq: 2 } as const;
+/** How a decision is taken: by a CPU that runs on, by a spinning waiter, at an interrupt's return, by a quiesced CPU. */
+const DECIDE = { running: 0, spinning: 1, irq: 2, idle: 3 } as const;
+/** sched_spun of a quiesced CPU (sched_idle): blocked whatever the epoch. */
+const SPUN_IDLE = -1;
 
 function sched_switch(how: number, movable: boolean): void {
   let next = sched_decide(how);
@@ -349,22 +421,35 @@ function sched_switch(how: number, movable: boolean): void {
  * the schedule's PRNG, so replay takes it again) it swaps CPUs with the
  * task of another thread that waits at such a point too, as migrate.ts's
  * handshake does between two running threads: this thread goes on as that
- * CPU, the other resumes as ours. The point words go with the tasks.
+ * CPU, the other resumes as ours. The point words go with the tasks. The
+ * move is logged (LOG.migrate); a scripted schedule moves where its script
+ * says.
  */
 function sched_migrate(): void {
-  if (rand() % MIGRATE_EVERY !== 0) return;
   const i32 = K.i32;
   const L = K.L;
-  let movable = 0;
-  for (let a = 0; a < L.nr_cpus; a++) {
-    if (a !== S.me && !exited(a) && i32[L.sched_movable + a] === 1) movable++;
-  }
-  if (movable === 0) return;
-  let k = rand() % movable;
+  const at = i32[S.base + SCHED.step]! + 1; // the decision this move comes before
   let other = -1;
-  for (let a = 0; a < L.nr_cpus && other < 0; a++) {
-    if (a !== S.me && !exited(a) && i32[L.sched_movable + a] === 1 && k-- === 0) other = a;
+  if (i32[S.base + SCHED.kind]! < 0) {
+    // a scripted schedule moves where its script says, with the thread it names, if it waits movable
+    const e = script_take(at, LOG.migrate);
+    if (e === NO_ENTRY) return;
+    other = e - L.nr_cpus - 1;
+    if (other >= L.nr_cpus || other === S.me || exited(other)) return;
+    if (i32[L.sched_movable + other] !== 1) return;
+  } else {
+    if (rand() % MIGRATE_EVERY !== 0) return;
+    let movable = 0;
+    for (let a = 0; a < L.nr_cpus; a++) {
+      if (a !== S.me && !exited(a) && i32[L.sched_movable + a] === 1) movable++;
+    }
+    if (movable === 0) return;
+    let k = rand() % movable;
+    for (let a = 0; a < L.nr_cpus && other < 0; a++) {
+      if (a !== S.me && !exited(a) && i32[L.sched_movable + a] === 1 && k-- === 0) other = a;
+    }
   }
+  log_entry(at, L.nr_cpus + 1 + other);
   const mine = K.cpu;
   const theirs = i32[L.sched_cpu + other]!;
   const pMine = i32[percpuBase(L, mine) + PERCPU.point]!;
@@ -430,7 +515,7 @@ function exited(a: number): boolean {
 }
 
 function sched_decide(how: number): number {
-  const spinning = how === DECIDE.spinning;
+  const spinning = how === DECIDE.spinning || how === DECIDE.idle;
   const i32 = K.i32;
   const L = K.L;
   const b = S.base;
@@ -440,10 +525,13 @@ function sched_decide(how: number): number {
   i32[b + SCHED.step] = step;
   if (step === i32[b + SCHED.mark_step]) i32[b + SCHED.mark_clock] = i32[b + SCHED.clock]!;
   const ctrl = L.ctrl;
-  // The end of the schedule, or its first violation: stop here, the same place every time.
+  // The end of the schedule, its first violation, or a CPU that livelocked (its livelock word,
+  // fault.ts: the watchdog's stall of kind livelock): stop here, the same place every time.
   if (
     i32[ctrl + CTRL.stop] === 0 &&
-    (step >= i32[b + SCHED.steps]! || i32[ctrl + CTRL.nr_violations]! > 0)
+    (step >= i32[b + SCHED.steps]! ||
+      i32[ctrl + CTRL.nr_violations]! > 0 ||
+      (me < n && i32[K.percpu + PERCPU.livelock] !== 0))
   ) {
     Atomics.store(i32, ctrl + CTRL.stop, 1);
     Atomics.notify(i32, ctrl + CTRL.stop); // the main thread waits on it
@@ -462,16 +550,21 @@ function sched_decide(how: number): number {
   } else {
     i32[b + SCHED.spins] = 0;
   }
-  if (i32[b + SCHED.kind]! < 0) return log_decision(step, scripted(step, spinning));
-  // Only spinning waiters have run for a while (each had its turns), and a CPU is in a
-  // delay: they most likely wait for it; the clock skips to the end of its delay. Without
-  // it they would spin the delay away, and long enough to look like a deadlock.
-  if (spinning && i32[b + SCHED.spins]! >= SKIP_SPINS * n) {
-    const sleeper = earliest_sleeper(true);
-    if (sleeper >= 0) {
-      i32[L.sched_wake + sleeper] = 0;
-      return log_decision(step, sleeper);
+  // Progress: a CPU ran on, or returned from an interrupt (its handler ran). A spinning
+  // waiter is not run again before another CPU's progress (blocked): what it waits for
+  // cannot have changed.
+  if (me < n) {
+    if (how === DECIDE.idle) i32[L.sched_spun + me] = SPUN_IDLE;
+    else if (spinning) i32[L.sched_spun + me] = i32[b + SCHED.epoch]! + 1;
+    else {
+      i32[b + SCHED.epoch]!++;
+      i32[L.sched_spun + me] = 0;
     }
+  }
+  if (i32[b + SCHED.kind]! < 0) {
+    const e = script_take(step, LOG.skip);
+    if (e !== NO_ENTRY) skip_to_ipi(SKIP_WORD - e);
+    return log_decision(step, scripted(step, spinning));
   }
   // The environment's turn: the host's tick, then decide again.
   if (me !== S.host && !exited(S.host) && rand() % HOST_EVERY === 0) {
@@ -479,54 +572,94 @@ function sched_decide(how: number): number {
   }
   // A guided schedule (sched_guide.ts): the recorded story's order first.
   const guided = guide_decide(me, step);
-  if (guided >= 0 && !exited(guided) && !(spinning && guided === me) && awake(guided, step)) {
-    return log_decision(step, guided);
-  }
-  let next = -1;
-  if (i32[b + SCHED.kind] === SCHED_KIND.pct) {
-    if (me < n) {
-      for (let i = 0; i < i32[b + SCHED.depth]! - 1 && i < SCHED.max_change_points; i++) {
-        if (i32[L.sched_cp + i] === step) i32[L.sched_prio + me] = i32[b + SCHED.depth]! - 2 - i;
-      }
-      if (spinning) {
-        const low = i32[b + SCHED.low]! - 1;
-        i32[b + SCHED.low] = low;
-        i32[L.sched_prio + me] = low - 0x100;
-      }
+  if (guided >= 0 && runnable(guided, step, spinning, false)) return log_decision(step, guided);
+  if (me < n && i32[b + SCHED.kind] === SCHED_KIND.pct) {
+    for (let i = 0; i < i32[b + SCHED.depth]! - 1 && i < SCHED.max_change_points; i++) {
+      if (i32[L.sched_cp + i] === step) i32[L.sched_prio + me] = i32[b + SCHED.depth]! - 2 - i;
     }
+  }
+  let next = pick(step, spinning, false);
+  // Nobody can run but CPUs in a delay and blocked spinning waiters (which most likely wait
+  // for one of those, or for an IPI --ipi-delivery has not shown yet): time goes on to the
+  // next of those events, the showing of an IPI (logged) or the end of a delay (log_decision).
+  if (next < 0) {
+    const sleeper = earliest_sleeper(spinning);
+    const ipiAt = earliest_hidden_ipi();
+    if (ipiAt >= 0 && (sleeper < 0 || ipiAt < i32[L.sched_wake + sleeper]!)) {
+      const d = ipiAt - step - i32[b + SCHED.skipped]!;
+      skip_to_ipi(d);
+      log_entry(step, SKIP_WORD - d);
+      next = pick(step, spinning, false);
+    } else {
+      next = sleeper;
+    }
+  }
+  // Nobody in a delay either: the next spinning waiter in turn all the same (if it is a
+  // deadlock, the spinning decisions in a row say so), else run on.
+  for (let k = 1; next < 0 && k <= n; k++) {
+    const c = (me < n ? me + k : k - 1) % n;
+    if (runnable(c, step, spinning, true)) next = c;
+  }
+  if (next < 0) next = me < n && !exited(me) ? me : S.host;
+  return log_decision(step, next);
+}
+
+/**
+ * Can CPU `c` be picked: in the schedule, not the spinning waiter that
+ * decides, awake, and (unless `blockedToo`) not a blocked spinning waiter.
+ */
+function runnable(c: number, step: number, spinning: boolean, blockedToo: boolean): boolean {
+  return (
+    c < K.L.nr_cpus &&
+    !exited(c) &&
+    !(spinning && c === S.me) &&
+    awake(c, step) &&
+    (blockedToo || !blocked(c))
+  );
+}
+
+/**
+ * A spinning waiter that no CPU progressed since it last spun (sched_decide),
+ * and with no IPI to take (one shown, interrupts on: a rendezvous waits for
+ * it, and every wait loop takes IPIs). A timer or device interrupt does not
+ * unblock it: some wait loops have no preemption point and a quiesced CPU
+ * takes IPIs only, so it could not take one; it takes them when it runs.
+ */
+function blocked(c: number): boolean {
+  const i32 = K.i32;
+  const L = K.L;
+  const spun = i32[L.sched_spun + c]!;
+  if (spun === 0 || (spun !== SPUN_IDLE && spun - 1 !== i32[S.base + SCHED.epoch])) return false;
+  const cpu = i32[L.sched_cpu + c]!;
+  return i32[percpuBase(L, cpu) + PERCPU.irqs_enabled] === 0 || !ipi_due(cpu);
+}
+
+/** The base scheduler's pick among the runnable CPUs: the highest priority (pct), or uniformly (random); -1 none. */
+function pick(step: number, spinning: boolean, blockedToo: boolean): number {
+  const i32 = K.i32;
+  const L = K.L;
+  const n = L.nr_cpus;
+  let next = -1;
+  if (i32[S.base + SCHED.kind] === SCHED_KIND.pct) {
     let best = -0x7fffffff;
     for (let c = 0; c < n; c++) {
-      if (exited(c) || (spinning && c === me) || !awake(c, step)) continue;
+      if (!runnable(c, step, spinning, blockedToo)) continue;
       const pr = i32[L.sched_prio + c]!;
       if (pr > best) {
         best = pr;
         next = c;
       }
     }
-  } else {
-    let live = 0;
-    for (let c = 0; c < n; c++) {
-      if (!exited(c) && !(spinning && c === me) && awake(c, step)) live++;
-    }
-    if (live > 0) {
-      let k = rand() % live;
-      for (let c = 0; c < n; c++) {
-        if (exited(c) || (spinning && c === me) || !awake(c, step)) continue;
-        if (k-- === 0) {
-          next = c;
-          break;
-        }
-      }
-    }
+    return next;
   }
-  // Nobody else awake: the earliest to wake from a delay (the clock skips ahead: its delay
-  // is over), else run on.
-  if (next < 0) {
-    next = earliest_sleeper(spinning);
-    if (next >= 0) i32[L.sched_wake + next] = 0;
+  let live = 0;
+  for (let c = 0; c < n; c++) if (runnable(c, step, spinning, blockedToo)) live++;
+  if (live === 0) return -1;
+  let k = rand() % live;
+  for (let c = 0; c < n; c++) {
+    if (runnable(c, step, spinning, blockedToo) && k-- === 0) return c;
   }
-  if (next < 0) next = me < n && !exited(me) ? me : S.host;
-  return log_decision(step, next);
+  return -1;
 }
 
 /**
@@ -538,9 +671,53 @@ function awake(c: number, step: number): boolean {
   const i32 = K.i32;
   const L = K.L;
   const wake = i32[L.sched_wake + c]!;
-  if (wake <= step) return true;
-  const pc = percpuBase(L, i32[L.sched_cpu + c]!);
-  return i32[pc + PERCPU.irqs_enabled] !== 0 && i32[pc + PERCPU_PENDING] !== 0;
+  if (wake <= step + i32[S.base + SCHED.skipped]!) return true;
+  return irq_due(i32[L.sched_cpu + c]!);
+}
+
+/**
+ * An interrupt `cpu` would take now: one pending with its interrupts on, and
+ * not an IPI --ipi-delivery has not shown yet (sched_ipi_at).
+ */
+export function irq_due(cpu: number): boolean {
+  const i32 = K.i32;
+  const pc = percpuBase(K.L, cpu);
+  if (i32[pc + PERCPU.irqs_enabled] === 0) return false;
+  const bits = i32[pc + PERCPU_PENDING]!;
+  return (bits & ~PENDING.ipi) !== 0 || ipi_due(cpu);
+}
+
+/** The clock goes on `d` decisions: nobody could run before an IPI showed. */
+function skip_to_ipi(d: number): void {
+  const i32 = K.i32;
+  const b = S.base;
+  i32[b + SCHED.skipped]! += d;
+  i32[b + SCHED.hash] = Math.imul(i32[b + SCHED.hash]! ^ (0x30000 + d), 0x01000193);
+}
+
+/** The earliest time (sched_time) an IPI pending for a CPU with interrupts on shows; -1 none. */
+function earliest_hidden_ipi(): number {
+  if (ipiDeliveryDecisions === 0) return -1;
+  const { i32, f64, L } = K;
+  const now = sched_time();
+  let at = -1;
+  for (let c = 0; c < L.nr_cpus; c++) {
+    if (exited(c)) continue;
+    const cpu = i32[L.sched_cpu + c]!;
+    const pc = percpuBase(L, cpu);
+    if (i32[pc + PERCPU.irqs_enabled] === 0 || (i32[pc + PERCPU_PENDING]! & PENDING.ipi) === 0)
+      continue;
+    const t = f64[L.ipi_at + cpu * L.ipi_at_stride]!;
+    if (t > now && (at < 0 || t < at)) at = t;
+  }
+  return at;
+}
+
+/** An IPI pending for `cpu` that has shown (--ipi-delivery: its time has come). */
+function ipi_due(cpu: number): boolean {
+  const L = K.L;
+  if ((K.i32[percpuBase(L, cpu) + PERCPU_PENDING]! & PENDING.ipi) === 0) return false;
+  return ipiDeliveryDecisions === 0 || sched_time() >= K.f64[L.ipi_at + cpu * L.ipi_at_stride]!;
 }
 
 function earliest_sleeper(spinning: boolean): number {
@@ -558,19 +735,96 @@ function earliest_sleeper(spinning: boolean): number {
  * --delay POINT=D[..D2][@N] under a controlled scheduler: a delay is not a
  * wall-clock sleep but logical time, D / DELAY_STEP_US steps of the schedule in
  * which this CPU is not picked (the others run), drawn with the schedule's
- * PRNG (the span, one pass in N) so that replay draws the same. An interrupt
- * with interrupts on ends it early, and so does having nobody else to run.
+ * PRNG (the span, one pass in N) so that replay draws the same, and logged
+ * (LOG.delay): a scripted schedule takes its delays from its script. An
+ * interrupt with interrupts on lets the CPU take it; being picked otherwise
+ * (nobody else can run) ends the delay.
  */
 function sched_delay(p: number): void {
   const i32 = K.i32;
-  if (i32[S.base + SCHED.kind]! < 0) return; // a scripted schedule: its switches say it all
-  const every = delayEvery[p]!;
-  if (every > 1 && rand() % every !== 0) return;
-  let us = delayUs[p]!;
-  if (delaySpanUs[p]! > 0) us += (rand() / 2 ** 32) * delaySpanUs[p]!;
-  const steps = Math.ceil(us / DELAY_STEP_US);
-  if (steps > 0) i32[K.L.sched_wake + S.me] = i32[S.base + SCHED.step]! + steps;
+  const b = S.base;
+  const at = i32[b + SCHED.step]! + 1; // the decision this delay comes before
+  let steps: number;
+  if (i32[b + SCHED.kind]! < 0) {
+    // a scripted schedule: the delays its script holds, where it holds them
+    const e = script_take(at, LOG.delay);
+    if (e === NO_ENTRY) return;
+    steps = -1 - e;
+  } else {
+    const every = delayEvery[p]!;
+    if (every > 1 && rand() % every !== 0) return;
+    let us = delayUs[p]!;
+    if (delaySpanUs[p]! > 0) us += (rand() / 2 ** 32) * delaySpanUs[p]!;
+    steps = Math.ceil(us / DELAY_STEP_US);
+    if (steps <= 0) return;
+  }
+  log_entry(at, -1 - steps);
+  i32[b + SCHED.hash] = Math.imul(i32[b + SCHED.hash]! ^ (0x20000 + steps), 0x01000193);
+  i32[K.L.sched_wake + S.me] = sched_time() + steps;
 }
+
+/**
+ * The log's and a script's entries ([step, word]): besides a context switch
+ * (word 0 .. nr_cpus, the actor that runs from that decision on; nr_cpus is
+ * the host), a migration (word nr_cpus + 1 + k: before that decision the
+ * running task swaps CPUs with thread k's, sched_migrate) and a delay (word
+ * -1 - D: before that decision the running CPU starts sitting out D
+ * decisions, sched_delay) and a skip of the clock to an IPI's showing
+ * (--ipi-delivery, word SKIP_WORD - D: at that decision time goes on D
+ * decisions, nobody being able to run before). A script made of a log takes every one of them
+ * again, so it reproduces the schedule whole; delta debugging (shrink) may
+ * drop any of them.
+ */
+export const LOG = { switch: 0, migrate: 1, delay: 2, skip: 3 } as const;
+/** A skip's word: SKIP_WORD - D, D decisions' worth of time skipped to an IPI's showing. */
+const SKIP_WORD = -0x20000000;
+
+export function logEntryKind(word: number, nrCpus: number): (typeof LOG)[keyof typeof LOG] {
+  if (word <= SKIP_WORD) return LOG.skip;
+  return word < 0 ? LOG.delay : word > nrCpus ? LOG.migrate : LOG.switch;
+}
+
+/** A log entry in words: "step S: cpu1 runs", a migration, a delay. */
+export function describeLogEntry([step, word]: readonly [number, number], nrCpus: number): string {
+  const kind = logEntryKind(word, nrCpus);
+  if (kind === LOG.delay) return `step ${step}: the running CPU sits out ${-1 - word} decisions`;
+  if (kind === LOG.skip) {
+    return `step ${step}: time goes on ${SKIP_WORD - word} decisions, to an IPI's showing`;
+  }
+  if (kind === LOG.migrate) {
+    return `step ${step}: the running task swaps CPUs with thread ${word - nrCpus - 1}'s`;
+  }
+  return `step ${step}: ${word === nrCpus ? 'the host' : `cpu${word}`} runs`;
+}
+
+/**
+ * A scripted schedule, before decision `at`: the script's entry of `kind`
+ * at that step (its word), consumed; NO_ENTRY if it holds none. Entries of
+ * earlier steps that were not taken (the shrunk script no longer brings the
+ * CPU there) are passed over.
+ */
+function script_take(at: number, kind: number): number {
+  const i32 = K.i32;
+  const L = K.L;
+  const b = S.base;
+  const ns = i32[b + SCHED.script_n]!;
+  let i = i32[b + SCHED.script_at]!;
+  while (i < ns && i32[L.sched_script + 2 * i]! < at) i++;
+  i32[b + SCHED.script_at] = i;
+  // this step's entries come in the order they were logged: delay, migration, switch
+  for (let j = i; j < ns && i32[L.sched_script + 2 * j] === at; j++) {
+    const w = i32[L.sched_script + 2 * j + 1]!;
+    const k = logEntryKind(w, L.nr_cpus);
+    if (k === kind) {
+      i32[b + SCHED.script_at] = j + 1;
+      return w;
+    }
+    if (k === LOG.switch) break;
+  }
+  return NO_ENTRY;
+}
+
+const NO_ENTRY = 0x7fffffff;
 
 /**
  * A scripted schedule's decision: the switch the script names at this step
@@ -585,7 +839,15 @@ function scripted(step: number, spinning: boolean): number {
   const me = S.me;
   let at = i32[b + SCHED.script_at]!;
   const ns = i32[b + SCHED.script_n]!;
-  while (at < ns && i32[L.sched_script + 2 * at]! < step) at++;
+  // a migration or delay of this step that was not taken is passed over too
+  while (
+    at < ns &&
+    (i32[L.sched_script + 2 * at]! < step ||
+      (i32[L.sched_script + 2 * at] === step &&
+        logEntryKind(i32[L.sched_script + 2 * at + 1]!, n) !== LOG.switch))
+  ) {
+    at++;
+  }
   let want = -1;
   if (at < ns && i32[L.sched_script + 2 * at] === step) {
     want = i32[L.sched_script + 2 * at + 1]!;
@@ -610,14 +872,27 @@ function log_decision(step: number, next: number): number {
   i32[b + SCHED.hash] = h;
   if (next !== S.me) {
     i32[b + SCHED.switches]!++;
-    const n = i32[b + SCHED.log_n]!;
-    if (n < SCHED.max_log) {
-      i32[K.L.sched_log + 2 * n] = step;
-      i32[K.L.sched_log + 2 * n + 1] = next;
-      i32[b + SCHED.log_n] = n + 1;
-    }
+    log_entry(step, next);
+  }
+  // A CPU in a delay picked though no interrupt wakes it: nobody else could run (or only
+  // spinning waiters, or the script says so), and time goes on to the end of its delay, for
+  // every CPU in a delay (sched_time). Done here for every kind, so that a script does it too.
+  if (next < K.L.nr_cpus && !awake(next, step)) {
+    i32[b + SCHED.skipped] = i32[K.L.sched_wake + next]! - step;
   }
   return next;
+}
+
+/** Append [step, word] to the schedule's log (LOG), while there is room. */
+function log_entry(step: number, word: number): void {
+  const i32 = K.i32;
+  const b = S.base;
+  const n = i32[b + SCHED.log_n]!;
+  if (n < SCHED.max_log) {
+    i32[K.L.sched_log + 2 * n] = step;
+    i32[K.L.sched_log + 2 * n + 1] = word;
+    i32[b + SCHED.log_n] = n + 1;
+  }
 }
 
 /**

@@ -37,7 +37,15 @@ import {
 import { K, P } from './context.ts';
 import { in_interrupt, irq_enter, irq_exit } from './irq.ts';
 import { trace_hardirqs_on } from './lockdep.ts';
-import { S, sched_irq_return, sched_point, sched_yield } from './sched.ts';
+import {
+  irq_due,
+  S,
+  sched_ipi_at,
+  sched_irq_return,
+  sched_point,
+  sched_time,
+  sched_yield,
+} from './sched.ts';
 import { LOCK, spin_lock, spin_unlock } from './spinlock.ts';
 import { widen_at } from './widen.ts';
 
@@ -217,13 +225,23 @@ function call_relax(word: number, n: number, spins: number): void {
  * hardirq (interrupts off, irq_enter .. irq_exit, which runs softirqs).
  */
 export function do_IRQ(): void {
+  // --sched random|pct: nothing to take but an IPI --ipi-delivery has not shown yet
+  if (S.on && !irq_due(K.cpu)) return;
   const bits = K.i32[K.pending]!;
   if (bits & PENDING.ipi) smp_call_function_interrupt();
   if (bits & PENDING.timer) hardirq(PENDING.timer, IRQ_SOURCE.timer);
   if (bits & PENDING.net) hardirq(PENDING.net, IRQ_SOURCE.net);
-  // --sched random|pct: the return from the interruption is an instruction boundary too
-  if (S.on) sched_irq_return();
+  // --sched random|pct: the return from the interruption is an instruction boundary too,
+  // where the other CPUs may run; what they raised for us meanwhile is taken before the
+  // interrupted code goes on, as hardware takes a pending interrupt at the return
+  if (S.on) {
+    sched_irq_return();
+    if (irq_due(K.cpu)) do_IRQ();
+  }
 }
+
+/** The clock --ipi-delivery runs on: the recorder's, or the controlled schedule's (sched_time). */
+const ipi_now = (): number => (S.on ? sched_time() : now());
 
 /** Device interrupt handlers, installed by their drivers (net.ts, the timer). */
 const irq_handlers: ((() => void) | undefined)[] = [];
@@ -251,7 +269,7 @@ export function smp_call_function_interrupt(): void {
   // No external call for us (another source woke us), or --ipi-delivery:
   // the host has not presented it to us yet.
   if ((Atomics.load(i32, K.pending) & PENDING.ipi) === 0) return;
-  if (K.ipiDeliveryMs > 0 && now() < K.f64[L.ipi_at + K.cpu * L.ipi_at_stride]!) return;
+  if (K.ipiDeliveryMs > 0 && ipi_now() < K.f64[L.ipi_at + K.cpu * L.ipi_at_stride]!) return;
   Atomics.and(i32, K.pending, ~PENDING.ipi);
   i32[K.percpu + PERCPU.irqs_enabled] = 0;
   irq_enter();
@@ -318,7 +336,10 @@ export function smp_call_function(func: number, wait: boolean, info = 0): void {
     if (c === K.cpu) continue;
     const pending = percpuBase(L, c) + PERCPU_PENDING;
     if (K.ipiDeliveryMs > 0) {
-      K.f64[L.ipi_at + c * L.ipi_at_stride] = now() + Math.random() * K.ipiDeliveryMs;
+      // --sched random|pct: on the schedule's clock, drawn from its seed (sched.ts)
+      K.f64[L.ipi_at + c * L.ipi_at_stride] = S.on
+        ? sched_ipi_at(c, seq)
+        : now() + Math.random() * K.ipiDeliveryMs;
     }
     Atomics.or(i32, pending, PENDING.ipi);
     Atomics.notify(i32, pending); // a CPU napping in cpu_relax, or idle

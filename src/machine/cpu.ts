@@ -7,7 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import { K, P } from '../kernel/context.ts';
 import { ListCorruption, list_corruption_unwind } from '../kernel/list.ts';
-import { S, sched_exit, sched_wait_turn, sched_yield } from '../kernel/sched.ts';
+import { S, sched_exit, sched_idle, sched_wait_turn } from '../kernel/sched.ts';
 import { ipi_point, pending_nap, point } from '../kernel/smp.ts';
 import { CNT, CPU_STATE, CTRL, PERCPU, PERCPU_HOLD } from '../shm/layout.ts';
 import { memstat_every } from '../soak/memstat.ts';
@@ -152,8 +152,8 @@ function quiesce(): void {
       if (!(e instanceof ListCorruption)) throw e;
       list_corruption_unwind();
     }
-    // waiting for the others: under --sched random|pct a spinning waiter
-    if (S.on) sched_yield(true);
+    // waiting for the others: under --sched random|pct a spinning waiter that only an IPI wakes
+    if (S.on) sched_idle();
     else pending_nap(1);
   }
   i32[K.percpu + PERCPU.state] = CPU_STATE.done;

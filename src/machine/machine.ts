@@ -412,6 +412,32 @@ export async function runOnCrew(
     opts.signal?.addEventListener('abort', onAbort);
     // a signal while the threads booted: the listener above is too late to hear it
     if (opts.signal?.aborted) onAbort();
+    const livelocked = () => {
+      for (let c = 0; c < cfg.cpus; c++) {
+        if (Atomics.load(i32, percpuBase(L, c) + PERCPU.livelock) !== 0) return true;
+      }
+      return false;
+    };
+    /** The first CPU whose livelock word is up (fault.ts livelocked), as a stall (the run stopped). */
+    const livelockStall = (atMs: number): StallReport | undefined => {
+      for (let c = 0; c < cfg.cpus; c++) {
+        const faults = Atomics.load(i32, percpuBase(L, c) + PERCPU.livelock);
+        if (faults === 0) continue;
+        const tv = Atomics.load(i32, percpuBase(L, c) + PERCPU.livelock_vpage);
+        const ll = { cpu: c, task: tv >>> 16, vpage: tv & 0xffff, faults };
+        const st = stallReport(
+          v,
+          `livelock: cpu ${c}: task ${ll.task}'s access to vpage ${ll.vpage} faulted ${faults} times in a row with no other operation (the instruction is re-executed and faults again)`,
+          c,
+        );
+        st.kind = 'livelock';
+        st.livelock = ll;
+        st.atMs = atMs;
+        stop('stall');
+        return st;
+      }
+      return undefined;
+    };
     // --sched random|pct: the schedule ends itself; the main thread only watches for a deadlock
     // (sched.ts) or a schedule that does not move at all (a thread blocked outside the scheduler).
     let schedStep = -1;
@@ -433,13 +459,16 @@ export async function runOnCrew(
       }
       if (opts.signal?.aborted) stop('interrupted');
     }
+    // A CPU's livelock word ends its schedule at the next decision (sched.ts); the stall is
+    // made once the CPUs have finished their operation (below), as after a violation.
+    const livelockAt = controlled && !stall ? performance.now() - t0 : -1;
     if (controlled && endReason === '') {
       endReason =
         Atomics.load(i32, ctrl + CTRL.crashed_cpu) !== 0
           ? `cpu ${Atomics.load(i32, ctrl + CTRL.crashed_cpu) - 1} crashed`
           : Atomics.load(i32, ctrl + CTRL.nr_violations) > 0
             ? 'violation found'
-            : Atomics.load(i32, L.sched + SCHED.deadlock) !== 0
+            : Atomics.load(i32, L.sched + SCHED.deadlock) !== 0 || livelocked()
               ? 'stall'
               : `schedule of ${cfg.sched.steps} steps done`;
     }
@@ -450,22 +479,8 @@ export async function runOnCrew(
       const nv = Atomics.load(i32, ctrl + CTRL.nr_violations);
       if (nv > 0 && firstViolationMs === null) firstViolationMs = t - t0;
       if (nv > 0 && cfg.stopOnViolation) stop('violation found');
-      for (let c = 0; c < cfg.cpus && !stall; c++) {
-        // A livelock is a stall at once: the CPU's access keeps faulting.
-        const faults = Atomics.load(i32, percpuBase(L, c) + PERCPU.livelock);
-        if (faults === 0) continue;
-        const tv = Atomics.load(i32, percpuBase(L, c) + PERCPU.livelock_vpage);
-        const ll = { cpu: c, task: tv >>> 16, vpage: tv & 0xffff, faults };
-        stall = stallReport(
-          v,
-          `livelock: cpu ${c}: task ${ll.task}'s access to vpage ${ll.vpage} faulted ${faults} times in a row with no other operation (the instruction is re-executed and faults again)`,
-          c,
-        );
-        stall.kind = 'livelock';
-        stall.livelock = ll;
-        stall.atMs = t - t0;
-        stop('stall');
-      }
+      // A livelock is a stall at once: the CPU's access keeps faulting.
+      if (!stall) stall = livelockStall(t - t0);
       for (let c = 0; c < cfg.cpus; c++) {
         const ops = v.f64[statsBase(L, c) + CNT.ops]!;
         if (ops !== lastOps[c] || stutter?.held(c)) {
@@ -551,6 +566,7 @@ export async function runOnCrew(
       }
       await waitWord(i32, L.sched + SCHED.done, 0, 2); // the last actor to leave notifies
     }
+    if (livelockAt >= 0 && !stall && allDone()) stall = livelockStall(livelockAt);
     while (!allDone() && performance.now() < by) await sleep(5);
     t1 = performance.now();
     // the crashed thread's error, for the report (bounded: its task rejects once its loop has returned)

@@ -290,6 +290,19 @@ export function schedGuest(cpus: number): { pages: number; files: number } {
   return { pages: cpus > 4 ? 128 * cpus : 256, files: 16 };
 }
 
+/**
+ * Decisions per schedule of a controlled hunt (`mutants --sched`, unless
+ * --steps says otherwise): on the tiny guest memory fills after about 1500
+ * decisions (4 CPUs), every CPU then reclaims, and barrier-before-splice's
+ * order (a CPU back at work faulting on a page after it took the IPI of a
+ * reclaimer still between its IPIs and its splice) needs that reclaim storm
+ * to end first: its failing schedules failed at 7800-17400 decisions (pct:3,
+ * pct:2, random, 4 CPUs, seeds 1-3), and schedules of 2000 decisions never
+ * failed (>460 schedules under pct:3, >120 under random). Longer schedules
+ * cost the others nothing: they stop at their first violation.
+ */
+export const SCHED_HUNT_STEPS = 20_000;
+
 /** The widening a hunt runs: under a controlled scheduler, with its tiny guest. */
 function effective(w: Widening, opts: HuntOptions): Widening {
   return controlled(opts) ? { ...w, ...schedGuest(opts.cpus) } : w;

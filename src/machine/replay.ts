@@ -9,6 +9,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { renderStory, renderTrace, violationStory } from '../check/decode.ts';
 import { type Config, configSchema } from '../config.ts';
+import { describeLogEntry } from '../kernel/sched.ts';
 import { POINTS } from '../points.ts';
 import type { RunOptions, RunReport } from './machine.ts';
 import { runMachine } from './machine.ts';
@@ -167,7 +168,7 @@ export type FromView = {
   step: number;
   /** the logical clock (events stamped so far) when step `step` was decided; null: the schedule ended before it */
   clock: number | null;
-  /** the context switches from that step on: "step S: cpuN runs" */
+  /** the schedule's log from that step on (sched.ts LOG): "step S: cpuN runs", migrations, delays */
   switches: string[];
 };
 
@@ -181,10 +182,7 @@ export function fromView(report: RunReport, step: number): FromView {
   const s = report.sched;
   const mark = s?.markClock ?? -1;
   const n = report.config.cpus;
-  const actor = (a: number) => (a === n ? 'the host' : `cpu${a}`);
-  const switches = (s?.log ?? [])
-    .filter(([at]) => at >= step)
-    .map(([at, a]) => `step ${at}: ${actor(a)} runs`);
+  const switches = (s?.log ?? []).filter(([at]) => at >= step).map((e) => describeLogEntry(e, n));
   if (mark < 0) return { step, clock: null, switches };
   const t0 = mark / 1000; // the recorder's clock is in ms, a microsecond an event
   for (const v of report.violations) {

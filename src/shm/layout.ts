@@ -87,7 +87,7 @@ export const SCHED = {
   spins: 3, // consecutive decisions taken by spinning waiters (deadlock detection)
   switches: 4, // decisions that handed the token to another actor
   deadlock: 5, // 1: no CPU could make progress
-  low: 6, // pct: the next priority given to a spinning waiter (decreasing)
+  epoch: 6, // progress: decisions a CPU took running on or returning from an interrupt (a spinning waiter waits for the next)
   steps: 7, // the schedule's length (--steps)
   kind: 8, // SCHED_KIND
   depth: 9, // pct's DEPTH
@@ -103,6 +103,7 @@ export const SCHED = {
   migrations: 19, // --migrate: tasks moved by the scheduler (each a swap of two threads' CPUs)
   mark_step: 20, // replay --from-step: the step whose logical clock is wanted (0: none)
   mark_clock: 21, // the logical clock (events stamped) when that step was decided
+  skipped: 22, // --delay: decisions' worth of time skipped while no CPU could run but those in a delay (sched.ts sched_time)
   nr_words: 32,
   /** PCT change points kept at most (DEPTH - 1). */
   max_change_points: 32,
@@ -605,6 +606,8 @@ export function computeLayout(cfg: Pick<Config, 'cpus' | 'pages' | 'files' | 'pa
     sched_movable: region(nr_recorders, 4),
     /** --delay under the scheduler, per actor: the step its delay ends at (0: none) */
     sched_wake: region(nr_recorders, 4),
+    /** per actor: 1 + the epoch (SCHED.epoch) at which it last yielded as a spinning waiter (0: it ran on since) */
+    sched_spun: region(nr_recorders, 4),
     /** f64 index: the host's state between ticks (HOST) */
     host: region(HOST.nr_words, 8),
     /** a guided schedule (GUIDE): header, a ring head per actor, the pattern */

@@ -16,13 +16,11 @@
  * result on any machine. After every test no worker thread is left.
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { provenance, type RunMeta, runJson } from '../../src/cli/json.ts';
-import { makeConfig } from '../../src/config.ts';
 import { bridge, storyPattern } from '../../src/machine/bridge.ts';
-import { runSchedules } from '../../src/machine/controlled.ts';
 import type { RunReport } from '../../src/machine/machine.ts';
 import { configOfReport, replayReport } from '../../src/machine/replay.ts';
 import { shrinkReport } from '../../src/machine/shrink.ts';
+import { asJson, failingSchedule, PCT_MUTANT, whole } from '../helpers/sched.ts';
 import { schemaErrors } from '../helpers/schema.ts';
 import { threadsBaseline, threadsSettled } from '../helpers/workers.ts';
 
@@ -34,30 +32,6 @@ afterEach(async () => {
   expect(await threadsSettled(threads0)).toBeLessThanOrEqual(threads0);
 });
 
-let META: RunMeta;
-beforeAll(async () => {
-  META = {
-    ...(await provenance([])),
-    startedAt: new Date(0),
-    endedAt: new Date(0),
-    exitCode: 1,
-    signal: null,
-  };
-});
-
-const asJson = (r: RunReport) => JSON.parse(JSON.stringify(runJson(r, META)));
-/** All of a violation list, as JSON has it (what replay must give back). */
-const whole = (vs: unknown) => JSON.parse(JSON.stringify(vs));
-
-/** The first failing schedule of a controlled run (searched: seeds move with the code). */
-async function failing(over: Parameters<typeof makeConfig>[0], max = 20): Promise<RunReport> {
-  const run = await runSchedules(makeConfig({ durationMs: 3_600_000, ...over }), {
-    maxSchedules: max,
-  });
-  expect(run.report.verdict, `${run.schedules} schedules`).toBe('FAILURE');
-  return run.report;
-}
-
 /**
  * An unpatched-protocol violation, as `hvaemu run --protocol unpatched --sched
  * random --cpus 2 --pages 256 --files 4 --steps 10000` finds one (searched
@@ -65,7 +39,7 @@ async function failing(over: Parameters<typeof makeConfig>[0], max = 20): Promis
  */
 let unpatchedRun: Promise<RunReport> | undefined;
 const unpatched = () =>
-  (unpatchedRun ??= failing(
+  (unpatchedRun ??= failingSchedule(
     {
       cpus: 2,
       pages: 256,
@@ -79,20 +53,12 @@ const unpatched = () =>
 
 /** A violation found under pct:3 (call-with-irqs-off's WARN_ON, met within a schedule or two). */
 let pctRun: Promise<RunReport> | undefined;
-const pctViolation = () =>
-  (pctRun ??= failing({
-    cpus: 2,
-    pages: 256,
-    files: 16,
-    seed: 1,
-    mutant: 'call-with-irqs-off',
-    sched: { kind: 'pct', depth: 3, steps: 3000 },
-  }));
+const pctViolation = () => (pctRun ??= failingSchedule(PCT_MUTANT));
 
 describe('replay', () => {
   it('pct:3: a violation replays exactly from its JSON report, 10 times', async () => {
     const rec = await pctViolation();
-    const json = asJson(rec);
+    const json = await asJson(rec);
     expect(schemaErrors('run', json)).toBe('');
     for (let i = 0; i < 10; i++) {
       const r = await replayReport(json);
@@ -111,7 +77,7 @@ describe('replay', () => {
     const fault = v0.events.find((e) => e.event === 'fault' && e.pfn === v0.pfn);
     expect(fault, v0.story.join('\n')).toBeDefined();
     const step = Math.max(1, rec.sched!.stepsRun - 200);
-    const r = await replayReport(asJson(rec), { fromStep: step });
+    const r = await replayReport(await asJson(rec), { fromStep: step });
     expect(r.diff).toEqual([]);
     expect(r.from?.step).toBe(step);
     const clock = r.from!.clock!;
@@ -127,7 +93,7 @@ describe('replay', () => {
 
   it('a report whose outcome was tampered with: the difference is named', async () => {
     const rec = await pctViolation();
-    const json = asJson(rec);
+    const json = await asJson(rec);
     json.violations[0].pfn += 1;
     json.sched.hash = '00000000';
     const r = await replayReport(json);
@@ -144,7 +110,7 @@ describe('shrink', () => {
     const rec = await unpatched();
     const kind = rec.violations[0]!.kind;
     expect(rec.sched!.stepsRun).toBeGreaterThan(200);
-    const res = await shrinkReport(asJson(rec), 3_600_000, { maxRuns: 120 });
+    const res = await shrinkReport(await asJson(rec), 3_600_000, { maxRuns: 120 });
     expect(res.report, 'the recording fails again').not.toBeNull();
     const small = res.report!;
     expect(small.violations[0]!.kind).toBe(kind);
@@ -153,7 +119,7 @@ describe('shrink', () => {
     expect(res.after.ops).toBeLessThan(res.before.ops);
     expect(res.after.switches).toBeLessThan(res.before.switches);
     expect(res.tried).toBeLessThanOrEqual(120);
-    const json = asJson(small);
+    const json = await asJson(small);
     expect(schemaErrors('run', json)).toBe('');
     const again = await replayReport(json);
     expect(again.diff).toEqual([]);
@@ -169,7 +135,7 @@ describe('bridge', () => {
     expect(pattern[0]).toEqual([0, 'fault']);
     expect(pattern.length).toBeGreaterThanOrEqual(2);
     // as a --sched os report has it: the config and the story, no schedule
-    const osJson = asJson(rec);
+    const osJson = await asJson(rec);
     osJson.config.sched = { kind: 'os', depth: 3, steps: 2000 };
     delete osJson.sched;
     expect(() => configOfReport(osJson)).toThrow(/--sched os/);
@@ -184,7 +150,7 @@ describe('bridge', () => {
     expect(res.report.violations[0]!.kind).toBe(v.kind);
     expect(res.report.sched?.guide?.matched).toBeGreaterThan(0);
     // what it found is a controlled schedule like any other: it replays
-    const again = await replayReport(asJson(res.report));
+    const again = await replayReport(await asJson(res.report));
     expect(again.diff).toEqual([]);
   }, 300_000);
 });

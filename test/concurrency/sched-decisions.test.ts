@@ -9,9 +9,11 @@
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { makeConfig } from '../../src/config.ts';
+import { LOG, logEntryKind } from '../../src/kernel/sched.ts';
 import { runSchedules } from '../../src/machine/controlled.ts';
 import { runMachine } from '../../src/machine/machine.ts';
 import { huntMutant, MUTANT_PROFILES } from '../../src/machine/mutants.ts';
+import { replayReport } from '../../src/machine/replay.ts';
 import { NR_POINTS, pointId } from '../../src/points.ts';
 import { threadsBaseline, threadsSettled } from '../helpers/workers.ts';
 
@@ -93,5 +95,57 @@ describe('widenings as scheduler decisions', () => {
     const run = await runSchedules(cfg, { maxSchedules: 3 });
     expect(run.schedules).toBe(3);
     expect(run.steps).toBeGreaterThanOrEqual(3000);
+  }, 60_000);
+
+  it("a schedule's log as a script takes the same decisions, migrations and delays included", async () => {
+    // the widenings of two mutants: a delay and a migration are entries of the log (sched.ts LOG)
+    const delaysUs = new Array<number>(NR_POINTS).fill(0);
+    delaysUs[pointId('fault-to-ref')!] = 1000;
+    delaysUs[pointId('pvec-store')!] = 300;
+    const cfg = makeConfig({
+      cpus: 3,
+      ...tiny,
+      seed: 9,
+      migrate: true,
+      delaysUs,
+      sched: { kind: 'random', depth: 3, steps: 3000 },
+    });
+    const a = await runMachine(cfg);
+    expect(a.sched!.migrations).toBeGreaterThan(0);
+    const kinds = new Set(a.sched!.log.map(([, w]) => logEntryKind(w, cfg.cpus)));
+    expect([...kinds].sort()).toEqual([LOG.switch, LOG.migrate, LOG.delay].sort());
+    const b = await runMachine({ ...cfg, sched: { ...cfg.sched, script: a.sched!.log } });
+    expect(b.sched!.hash).toBe(a.sched!.hash);
+    expect(b.sched!.log).toEqual(a.sched!.log);
+    expect(b.sched!.migrations).toBe(a.sched!.migrations);
+    expect(b.totals.ops).toBe(a.totals.ops);
+    // without its migrations and delays the script is another schedule
+    const bare = a.sched!.log.filter(([, w]) => logEntryKind(w, cfg.cpus) === LOG.switch);
+    const c = await runMachine({ ...cfg, sched: { ...cfg.sched, script: bare } });
+    expect(c.sched!.migrations).toBe(0);
+    expect(c.sched!.hash).not.toBe(a.sched!.hash);
+  }, 90_000);
+
+  it('the livelock watchdog under a controlled scheduler: a STALL of kind livelock, at the same decision every time, which replays', async () => {
+    // --livelock-faults 2: an access that takes a discard fault and then a page fault is one
+    const cfg = makeConfig({
+      cpus: 2,
+      ...tiny,
+      seed: 2,
+      livelockFaults: 2,
+      sched: { kind: 'pct', depth: 3, steps: 3000 },
+    });
+    const a = await runMachine(cfg);
+    expect(a.verdict, a.stall?.reason).toBe('STALL');
+    expect(a.stall?.kind).toBe('livelock');
+    expect(a.stall?.livelock?.faults).toBeGreaterThanOrEqual(2);
+    // the schedule ended at the livelock, not at its last step
+    expect(a.sched!.stepsRun).toBeLessThan(cfg.sched.steps);
+    const b = await runMachine(cfg);
+    expect(b.stall?.livelock).toEqual(a.stall?.livelock);
+    expect(b.sched).toEqual(a.sched);
+    const r = await replayReport(JSON.parse(JSON.stringify(a)));
+    expect(r.diff).toEqual([]);
+    expect(r.report.stall?.kind).toBe('livelock');
   }, 60_000);
 });

@@ -1,21 +1,20 @@
 /**
  * The controlled scheduler (--sched random|pct, src/kernel/sched.ts): a
  * schedule is a pure function of (seed, sched, config). The same config runs
- * the same decisions (the same hash) every time, a violation found under pct
- * (a mutant's, searched for over schedules) replays exactly (the whole violation objects, stories included, from the
- * report's JSON), a --sched os report is refused by replay, and after every
- * test no worker thread is left.
+ * the same decisions (the same hash) every time; a mutant's violation found
+ * under pct shrinks to a schedule no longer that fails the same way and
+ * replays (replay.test.ts replays a pct:3 violation ten times and shrinks an
+ * unpatched one whole); --sched and --steps are checked; a --sched os report
+ * is refused by replay; and after every test no worker thread is left.
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { provenance, type RunMeta, runJson } from '../../src/cli/json.ts';
 import { parseSched } from '../../src/cli/options.ts';
 import { UsageError } from '../../src/cli/parse.ts';
 import { makeConfig } from '../../src/config.ts';
-import { runSchedules } from '../../src/machine/controlled.ts';
-import { type RunReport, runMachine } from '../../src/machine/machine.ts';
+import { runMachine } from '../../src/machine/machine.ts';
 import { configOfReport, replayReport } from '../../src/machine/replay.ts';
 import { shrinkReport } from '../../src/machine/shrink.ts';
-import { schemaErrors } from '../helpers/schema.ts';
+import { asJson, failingSchedule, PCT_MUTANT } from '../helpers/sched.ts';
 import { threadsBaseline, threadsSettled } from '../helpers/workers.ts';
 
 let threads0 = 0;
@@ -25,42 +24,6 @@ beforeAll(async () => {
 afterEach(async () => {
   expect(await threadsSettled(threads0)).toBeLessThanOrEqual(threads0);
 });
-
-let META: RunMeta;
-beforeAll(async () => {
-  META = {
-    ...(await provenance([])),
-    startedAt: new Date(0),
-    endedAt: new Date(0),
-    exitCode: 1,
-    signal: null,
-  };
-});
-
-/**
- * A failing controlled schedule, searched for (not a fixed seed: any change
- * to the kernel or the workload moves a given seed's interleaving):
- * call-with-irqs-off's WARN_ON(irqs_disabled()) is met within a schedule or
- * two of 3000 steps.
- */
-async function failingSchedule(): Promise<RunReport> {
-  const run = await runSchedules(
-    makeConfig({
-      cpus: 2,
-      pages: 256,
-      files: 16,
-      seed: 1,
-      mutant: 'call-with-irqs-off',
-      sched: { kind: 'pct', depth: 3, steps: 3000 },
-    }),
-    { maxSchedules: 10 },
-  );
-  expect(run.report.verdict, `${run.schedules} schedules`).toBe('FAILURE');
-  return run.report;
-}
-
-/** The violation as replay must reproduce it: all of it but the wall-clock fields. */
-const whole = (vs: { trace: string[] }[]) => JSON.parse(JSON.stringify(vs));
 
 describe('--sched pct|random', () => {
   it('random: the same config takes the same decisions, twice', async () => {
@@ -82,24 +45,9 @@ describe('--sched pct|random', () => {
     for (const c of a.cpus) expect(c.ops, `cpu ${c.cpu} ran`).toBeGreaterThan(0);
   }, 60_000);
 
-  it('pct:3: a violation replays exactly from its JSON report, 5 times', async () => {
-    const rec = await failingSchedule();
-    expect(rec.violations.length).toBeGreaterThan(0);
-    const json = JSON.parse(JSON.stringify(runJson(rec, META)));
-    expect(schemaErrors('run', json)).toBe('');
-    expect(configOfReport(json).seed).toBe(rec.config.seed);
-    for (let i = 0; i < 5; i++) {
-      const r = await replayReport(json);
-      expect(r.diff, `replay ${i}`).toEqual([]);
-      expect(r.report.verdict).toBe('FAILURE');
-      expect(whole(r.report.violations)).toEqual(whole(rec.violations));
-      expect(r.report.sched?.hash).toBe(rec.sched?.hash);
-    }
-  }, 120_000);
-
   it('shrink: a schedule no longer, failing the same way, which replays exactly', async () => {
-    const rec = await failingSchedule();
-    const json = JSON.parse(JSON.stringify(runJson(rec, META)));
+    const rec = await failingSchedule(PCT_MUTANT, 10);
+    const json = await asJson(rec);
     const kind = rec.violations[0]!.kind;
     // bounded by runs: the same result on any machine (replay.test.ts shrinks an unpatched violation whole)
     const res = await shrinkReport(json, 3_600_000, { maxRuns: 30 });
@@ -108,7 +56,7 @@ describe('--sched pct|random', () => {
     expect(res.report!.violations[0]!.kind).toBe(kind);
     expect(res.after.steps).toBeLessThanOrEqual(res.before.steps);
     expect(res.tried).toBeGreaterThan(1);
-    const shrunk = JSON.parse(JSON.stringify(runJson(res.report!, META)));
+    const shrunk = await asJson(res.report!);
     const again = await replayReport(shrunk);
     expect(again.diff).toEqual([]);
   }, 120_000);

@@ -14,6 +14,7 @@ import { makeConfig } from '../../src/config.ts';
 import { readRecording, replayReport } from '../../src/machine/replay.ts';
 import { runControlledSoak } from '../../src/soak/controlled.ts';
 import type { ViolationLine } from '../../src/soak/soak.ts';
+import { PCT_MUTANT } from '../helpers/sched.ts';
 import { schemaErrors } from '../helpers/schema.ts';
 import { threadsBaseline, threadsSettled } from '../helpers/workers.ts';
 
@@ -37,18 +38,12 @@ const jsonl = (f: string) =>
 describe('soak --sched pct', () => {
   it('goes on after failing schedules, counts them, and each violation line replays', async () => {
     const out = join(base, 'pct');
-    const res = await runControlledSoak(
-      makeConfig({
-        cpus: 2,
-        pages: 256,
-        files: 16,
-        seed: 1,
-        mutant: 'call-with-irqs-off',
-        durationMs: 3_600_000,
-        sched: { kind: 'pct', depth: 3, steps: 3000 },
-      }),
-      { out, statIntervalMs: 1000, auditEvery: 0, maxSchedules: 6 },
-    );
+    const res = await runControlledSoak(makeConfig({ ...PCT_MUTANT, durationMs: 3_600_000 }), {
+      out,
+      statIntervalMs: 1000,
+      auditEvery: 0,
+      maxSchedules: 6,
+    });
     const s = res.summary;
     expect(schemaErrors('soak-summary', s)).toBe('');
     expect(s.sched?.schedules).toBe(6);

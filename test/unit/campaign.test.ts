@@ -156,6 +156,29 @@ describe('the shard', () => {
     expect(cellSeed(42, 'x')).toBeLessThanOrEqual(0xffffffff);
   });
 
+  it('the campaign id says which scheduler: shards of different --sched do not merge', () => {
+    const d = {
+      seed: 9,
+      cells: ['plain-inc/0'],
+      cpus: 4,
+      budgetMs: 1000,
+      stallTimeoutMs: 3000,
+      widen: true,
+      names: ['plain-inc'] as const,
+    };
+    const os = mutantsCampaignId(d);
+    const pct = mutantsCampaignId({ ...d, sched: { kind: 'pct', depth: 3, steps: 20000 } });
+    expect(mutantsCampaignId({ ...d, sched: { kind: 'pct', depth: 3, steps: 20000 } })).toBe(pct);
+    expect(pct).not.toBe(os);
+    for (const other of [
+      { kind: 'random', depth: 3, steps: 20000 },
+      { kind: 'pct', depth: 2, steps: 20000 },
+      { kind: 'pct', depth: 3, steps: 2000 },
+    ] as const) {
+      expect(mutantsCampaignId({ ...d, sched: other })).not.toBe(pct);
+    }
+  });
+
   it('a sharded campaign needs --seed; an unsharded one draws it', () => {
     expect(() => campaignSeed(undefined, { index: 1, count: 2, source: '--shard' })).toThrow(
       /^--shard: give --seed too/,
