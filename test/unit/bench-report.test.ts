@@ -16,6 +16,13 @@ import {
   SPREAD,
   withinSpread,
 } from '../../benchmarks/lib/report.ts';
+import {
+  isSteady,
+  LINE_STEADY,
+  overheadOf,
+  type Round,
+  roundOrder,
+} from '../../benchmarks/lib/rounds.ts';
 import { ratesAfterWarmup } from '../../benchmarks/lib/workload.ts';
 import { PLANS, WARMUP } from '../../benchmarks/params.ts';
 import { schemaErrors } from '../helpers/schema.ts';
@@ -232,8 +239,81 @@ describe('bench workload: rates after the warm-up window', () => {
     expect([r.fromMs, r.toMs]).toEqual([600, 1100]);
   });
 
+  it('counts the process CPU time over the same window', () => {
+    const r = ratesAfterWarmup(
+      [
+        { ms: 50, totals: totals(10, 0), cpuUs: 40_000 },
+        { ms: 600, totals: totals(1000, 100), cpuUs: 900_000 },
+        { ms: 1100, totals: totals(3000, 600), cpuUs: 1_900_000 },
+      ],
+      500,
+    );
+    expect(r.opsPerCpuSec).toBeCloseTo(2000); // 2000 ops over 1 s of CPU
+    expect(
+      ratesAfterWarmup(
+        [
+          { ms: 600, totals: totals(1, 0) },
+          { ms: 900, totals: totals(9, 0) },
+        ],
+        500,
+      ).opsPerCpuSec,
+    ).toBeNull();
+  });
+
   it('refuses a run with no window after the warm-up', () => {
     expect(() => ratesAfterWarmup([{ ms: 100, totals: totals(1, 0) }], 500)).toThrow(/warm-up/);
+  });
+});
+
+describe('bench overhead rounds: the line probe and the order', () => {
+  const round = (
+    r: number,
+    on: number,
+    off: number,
+    lineNs: (number | null)[],
+  ): Round<'on' | 'off'> => ({
+    seed: r,
+    order: roundOrder(['on', 'off'] as const, r),
+    runs: {
+      on: { opsPerSec: on, opsPerCpuSec: on / 2 },
+      off: { opsPerSec: off, opsPerCpuSec: null },
+    },
+    lineNs,
+    steady: isSteady(lineNs),
+  });
+
+  it('alternates the order of the modes from round to round', () => {
+    expect(roundOrder(['off', 'full', 'contention'], 0)).toEqual(['off', 'full', 'contention']);
+    expect(roundOrder(['off', 'full', 'contention'], 1)).toEqual(['contention', 'full', 'off']);
+  });
+
+  it('calls a round steady when its probes agree within LINE_STEADY', () => {
+    expect(isSteady([80, 85, 90])).toBe(true);
+    expect(isSteady([80, 80 * LINE_STEADY + 1])).toBe(false);
+    expect(isSteady([80, null])).toBeNull();
+  });
+
+  it('leaves out the rounds that straddled a change of the line round trip', () => {
+    // the second round: "on" ran with 350 ns lines, "off" with 80 ns ones
+    const rounds = [
+      round(0, 90, 100, [80, 82, 81]),
+      round(1, 40, 100, [350, 352, 80]),
+      round(2, 88, 100, [81, 80, 83]),
+    ];
+    const o = overheadOf(rounds, 'on', 'off', 'opsPerSec');
+    expect(o.value).toBeCloseTo(0.11); // median of 0.10 and 0.12, not 0.12 with 0.6 among them
+    expect([o.used, o.steady, o.of]).toEqual([2, 2, 3]);
+  });
+
+  it('counts every round when none is known steady, and gives null for a missing rate', () => {
+    const rounds = [round(0, 90, 100, [null]), round(1, 80, 100, [null])];
+    expect(overheadOf(rounds, 'on', 'off', 'opsPerSec')).toMatchObject({
+      used: 2,
+      steady: 0,
+      of: 2,
+    });
+    expect(overheadOf(rounds, 'on', 'off', 'opsPerSec').value).toBeCloseTo(0.15);
+    expect(overheadOf(rounds, 'on', 'off', 'opsPerCpuSec').value).toBeNull();
   });
 });
 
