@@ -57,6 +57,9 @@ import {
   LOCKSTAT_MARKS,
   latencyBase,
   lockstatBase,
+  PENDING,
+  PERCPU_PENDING,
+  percpuBase,
   statsBase,
   type Views,
   ZONE,
@@ -258,6 +261,50 @@ describe('--lockstat=full: the timed path', () => {
       performance.now = saved;
     }
     expect(lockstat_held_depth()).toBe(0);
+  });
+
+  it('shares the readings of a lock nested right inside another, unless an interrupt comes between', () => {
+    // handle_mm_fault's shape: the pte lock, then tree_lock with interrupts off, released in turn
+    const v = boot({ lockstat: 'full', lockdep: false });
+    const outer = v.L.zone + ZONE.lock;
+    const inner = v.L.zone + ZONE.lru_lock;
+    const readings: number[] = [];
+    const saved = performance.now;
+    performance.now = () => {
+      const t = 1000 + readings.length * 0.5; // ms: each reading 500 us after the last
+      readings.push(t);
+      return t;
+    };
+    try {
+      const t = spin_lock(outer, LOCK.zone); // reading 1: the outer hold and the section start
+      const flags = spin_lock_irqsave(inner, LOCK.lru, t);
+      const t2 = spin_unlock_irqrestore(inner, LOCK.lru, flags); // reading 2
+      spin_unlock(outer, LOCK.zone, t2);
+      expect([t, t2]).toEqual([1000, 1000.5]);
+      expect(readings.length).toBe(2);
+      expect(lockOf(v, LOCK.zone).holdTimeUs.total).toBe(500);
+      expect(lockOf(v, LOCK.lru).holdTimeUs.total).toBe(500);
+      expect(v.f64[statsBase(v.L, 0) + CNT.irqsOffMaxUs]).toBe(500);
+      // a timer interrupt pending while interrupts are off is taken when they come back on:
+      // the outer hold then ends at a reading of its own, after the interrupt
+      const t3 = spin_lock(outer, LOCK.zone);
+      const f2 = spin_lock_irqsave(inner, LOCK.lru, t3);
+      Atomics.or(v.i32, percpuBase(v.L, 0) + PERCPU_PENDING, PENDING.timer);
+      expect(spin_unlock_irqrestore(inner, LOCK.lru, f2)).toBe(-1);
+      const before = readings.length;
+      spin_unlock(outer, LOCK.zone, -1);
+      expect(readings.length).toBe(before + 1);
+      expect(lockOf(v, LOCK.zone).holdTimeUs.max).toBeGreaterThan(
+        lockOf(v, LOCK.lru).holdTimeUs.max,
+      );
+    } finally {
+      performance.now = saved;
+    }
+    expect(lockstat_held_depth()).toBe(0);
+    // not timed: nothing to share
+    const w = boot({ lockdep: false });
+    expect(spin_lock(w.L.zone + ZONE.lock, LOCK.zone)).toBe(-1);
+    spin_unlock(w.L.zone + ZONE.lock, LOCK.zone);
   });
 
   it('records the contending call site and its waits', () => {
