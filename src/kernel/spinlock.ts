@@ -28,6 +28,7 @@
 import { performance } from 'node:perf_hooks';
 import { LOCK_SLOT, PERCPU, PERCPU_SLEEP } from '../shm/layout.ts';
 import {
+  contended_point,
   lock_acquired,
   lock_contended,
   lock_hold_begin,
@@ -150,9 +151,10 @@ export function spin_unlock(lock: number, cls: number, t = -1): void {
 /** spin_unlock at `t` (performance.now(): the hold's end under --lockstat=full). */
 function __spin_unlock(lock: number, cls: number, t: number): void {
   if (K.lockdep) lock_release(cls);
-  if (K.lockTimed) lock_hold_end(lock + LOCK_SLOT.cpu, cls, t);
+  const marked = K.lockTimed ? lock_hold_end(lock + LOCK_SLOT.cpu, cls, t) : 0;
   K.i32[K.percpu + PERCPU.locks_held]! &= ~(1 << cls);
   arch_spin_unlock(lock);
+  if (marked !== 0) contended_point(cls, marked); // out of the hold: a stack trace
 }
 
 /**

@@ -89,6 +89,18 @@ function boot(input: Partial<ConfigInput> = {}): Views {
   return v;
 }
 
+/** performance.now as a fake clock, each reading 500 us after the last; `readings` collects them. */
+function fakeClock(): { readings: number[]; restore: () => void } {
+  const readings: number[] = [];
+  const saved = performance.now;
+  performance.now = () => {
+    const t = 1000 + readings.length * 0.5; // ms
+    readings.push(t);
+    return t;
+  };
+  return { readings, restore: () => (performance.now = saved) };
+}
+
 /** One field of one CPU's record of a class. */
 const field = (v: Views, cpu: number, cls: number, f: number) =>
   v.f64[lockstatBase(v.L, cpu) + cls * LOCKSTAT.nr_fields + f]!;
@@ -232,13 +244,7 @@ describe('--lockstat=full: the timed path', () => {
   it('shares one clock reading between an irqsave lock and its interrupts-off section, at each end', () => {
     const v = boot({ lockstat: 'full' });
     const lru = v.L.zone + ZONE.lru_lock;
-    const readings: number[] = [];
-    const saved = performance.now;
-    performance.now = () => {
-      const t = 1000 + readings.length * 0.5; // ms: each reading 500 us after the last
-      readings.push(t);
-      return t;
-    };
+    const { readings, restore } = fakeClock();
     try {
       // interrupts on: local_irq_save's reading starts the hold, the hold's end ends the section
       const flags = spin_lock_irqsave(lru, LOCK.lru);
@@ -258,7 +264,7 @@ describe('--lockstat=full: the timed path', () => {
       expect(lockOf(v, LOCK.lru).holdTimeUs.total).toBe(1500);
       expect(v.f64[statsBase(v.L, 0) + CNT.irqsOffMaxUs]).toBe(2000);
     } finally {
-      performance.now = saved;
+      restore();
     }
     expect(lockstat_held_depth()).toBe(0);
   });
@@ -268,13 +274,7 @@ describe('--lockstat=full: the timed path', () => {
     const v = boot({ lockstat: 'full', lockdep: false });
     const outer = v.L.zone + ZONE.lock;
     const inner = v.L.zone + ZONE.lru_lock;
-    const readings: number[] = [];
-    const saved = performance.now;
-    performance.now = () => {
-      const t = 1000 + readings.length * 0.5; // ms: each reading 500 us after the last
-      readings.push(t);
-      return t;
-    };
+    const { readings, restore } = fakeClock();
     try {
       const t = spin_lock(outer, LOCK.zone); // reading 1: the outer hold and the section start
       const flags = spin_lock_irqsave(inner, LOCK.lru, t);
@@ -298,7 +298,7 @@ describe('--lockstat=full: the timed path', () => {
         lockOf(v, LOCK.lru).holdTimeUs.max,
       );
     } finally {
-      performance.now = saved;
+      restore();
     }
     expect(lockstat_held_depth()).toBe(0);
     // not timed: nothing to share
@@ -351,7 +351,19 @@ describe('--lockstat=full: the timed path', () => {
       lock_wait_end(LOCK.zone, lock_wait_begin(zone + LOCK_SLOT.cpu, LOCK.zone));
     }
     set_this_cpu(0);
-    rmqueue_bulk_like_unlock();
+    // the holder takes its stack trace once the lock is free: waiters do not sit it out
+    const capture = Error.captureStackTrace;
+    const lockedAtTrace: boolean[] = [];
+    Error.captureStackTrace = (o: object, f?: Parameters<typeof capture>[1]) => {
+      lockedAtTrace.push(arch_spin_is_locked(v.i32, zone));
+      capture(o, f);
+    };
+    try {
+      rmqueue_bulk_like_unlock();
+    } finally {
+      Error.captureStackTrace = capture;
+    }
+    expect(lockedAtTrace).toEqual([false]);
     const held = lockstat_sites().contended[LOCK.zone]!;
     expect(held).toHaveLength(1);
     const holder = site_label(held[0]![0]);
