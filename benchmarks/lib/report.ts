@@ -57,13 +57,15 @@ export const BOUNDS: Record<RatioName, Bound> = {
  * fewer and shorter timed runs, on a machine as quiet for both. The
  * overheads' is 0.05 again: the pairs that ranged widely (on a quiet machine
  * lockstat full 0.09 to 0.42, contention -0.43 to 0.08, lockdep -0.37 to
- * 0.38) were pairs with one run at about half the speed of the other, the
- * mark of the machine's slow mode (a cache line's round trip between the
- * cores about 350 ns instead of about 80); the pairs whose two runs were at
- * the same speed, slow or fast, agreed within 0.03 (full 0.40, 0.41, 0.42;
- * contention 0.07, 0.08; lockdep 0.12, 0.15). The bench now probes the mode
- * beside every run and leaves out the rounds that straddled a change
- * (lib/rounds.ts). benchmarks/README.md, "Half-speed 2-CPU runs".
+ * 0.38) were pairs with one run at about half the speed of the other (a
+ * mode of the machine); the pairs whose two runs were at the same speed,
+ * slow or fast, agreed within 0.03 (full 0.40, 0.41, 0.42; contention 0.07,
+ * 0.08; lockdep 0.12, 0.15). The bench now probes what a cache line costs
+ * between the cores beside every run and leaves out the rounds that
+ * straddled a change (lib/rounds.ts); that the probe sees the half-speed
+ * mode is still to be shown on a quiet machine (benchmarks/README.md,
+ * "Half-speed 2-CPU runs"): if it does not, mixed pairs come back and the
+ * spread with them.
  */
 export const SPREAD: Record<RatioName, { relative: number } | { absolute: number }> = {
   hotPathJsOverNative: { relative: 0.1 },

@@ -6,11 +6,12 @@
  *
  * Why the probe: on the machine of benchmarks/README.md that round trip has
  * two modes, about 80 ns and about 350 ns, each lasting from seconds to
- * minutes whatever the machine runs (the host's placement of the virtual
- * CPUs), and a 2-CPU run, which moves lines between the cores at every
- * shared lock, list and counter, takes up to twice the CPU time per
- * operation in the slow one. A round whose runs straddle a change of mode
- * compares a run on one machine with a run on another: its ratio is not the
+ * minutes whatever the machine runs, and on a quiet machine 2-CPU runs now
+ * and then take twice the CPU time per operation of others, C and JS alike,
+ * when they move lines between the cores ("Half-speed 2-CPU runs" there:
+ * that these are the probe's slow mode is the working hypothesis, not yet
+ * shown). A round whose runs straddle a change of mode compares a run on
+ * one machine with a run on another: its ratio is not the
  * instrumentation's cost. Such a round is left out of the median (and
  * counted in the report), and the order of the modes alternates from round
  * to round, so that a slow drift weighs on each mode alike.

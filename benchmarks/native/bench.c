@@ -365,9 +365,8 @@ static void job_counter2(void) {
  * times' 10th percentile is the line's latency (a batch in which either
  * thread lost its core is long, and falls above it). On the machine of
  * benchmarks/README.md it has two modes, about 80 and about 350 ns, that
- * last from seconds to minutes whatever this machine runs (the host's
- * placement of its virtual CPUs): 2-CPU runs of the standard workload take
- * up to twice the CPU time per operation in the slow one.
+ * last from seconds to minutes whatever this machine runs; the bench's
+ * overhead rounds (lib/rounds.ts) leave out a round that straddled a change.
  */
 
 #define LT_BATCH 100
