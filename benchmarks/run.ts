@@ -25,7 +25,14 @@ import { countHotLoopCalls } from './lib/count.ts';
 import { type GuidedPair, guidedFigure } from './lib/guided.ts';
 import { BUILD_DIR, buildNative, type Native, runNative, writeImage } from './lib/native.ts';
 import { buildReport, fmt, markdown, type Report, type Row } from './lib/report.ts';
-import { isSteady, overheadOf, type Round, type RoundSample, roundOrder } from './lib/rounds.ts';
+import {
+  meanSample,
+  overheadOf,
+  type Round,
+  type RoundSample,
+  roundOrder,
+  roundSteady,
+} from './lib/rounds.ts';
 import { benchStartupRuns } from './lib/startup.ts';
 import { loadMeter, machineInfo, median, percentile } from './lib/stats.ts';
 import { runWorkers } from './lib/threads.ts';
@@ -631,7 +638,7 @@ async function benchWorkload(ctx: Ctx) {
   };
 }
 
-/** (e) The cost of --lockstat: ops/s with and without, runs alternating, same seeds. */
+/** (e) The cost of --lockstat: ops/s with and without, in rounds (lib/rounds.ts), same seeds. */
 /**
  * The start of `hvaemu run --cpus 4 --duration 1s` as a user meets it: a
  * child process, from the command to the CPUs' first operation, and to its
@@ -710,10 +717,10 @@ async function benchGuided(ctx: Ctx) {
 async function benchLockstat(ctx: Ctx) {
   const { plan } = ctx;
   const cpus = 2;
-  // --lockstat's modes, one run each per round (same seed, back to back, the
-  // order alternating; lib/rounds.ts): off, full (lock_stat), contention
-  // (perf lock contention). A ratio is the median of the steady rounds'
-  // ratios. Ops/s are counted after the warm-up window, as the workload
+  // --lockstat's modes in rounds (same seed, back to back; lib/rounds.ts):
+  // off first and last, full (lock_stat) and contention (perf lock
+  // contention) between, their order alternating. A ratio is the median of
+  // the ratios of the rounds that did not straddle a change of the machine. Ops/s are counted after the warm-up window, as the workload
   // section counts them: over a whole run, the first tiers of the JIT (more
   // code to compile with lock_stat's timed paths) weighed more in a short
   // run than in a long one.
@@ -722,7 +729,8 @@ async function benchLockstat(ctx: Ctx) {
   let implemented = false;
   const rounds = await workloadRounds(
     ctx,
-    modes,
+    'off',
+    ['full', 'contention'],
     (mode, seed) =>
       makeConfig({ cpus, durationMs: plan.lsMs, seed, lockstat: lockstatOf[mode] as LockstatMode }),
     2000,
@@ -813,8 +821,8 @@ async function benchLockstat(ctx: Ctx) {
 /**
  * The cost of the lock validator (on by default): the standard workload at 2
  * CPUs with it and with --no-lockdep, back to back in each round (same seed,
- * the order alternating), ops/s counted after the warm-up window; the ratio
- * is the median of the rounds' ratios.
+ * --no-lockdep first and last; lib/rounds.ts), ops/s counted after the
+ * warm-up window; the ratio is the median of the rounds' ratios.
  */
 async function benchLockdep(ctx: Ctx) {
   const { plan } = ctx;
@@ -822,7 +830,8 @@ async function benchLockdep(ctx: Ctx) {
   const reports: number[] = [];
   const rounds = await workloadRounds(
     ctx,
-    ['on', 'off'] as const,
+    'off' as 'on' | 'off',
+    ['on'],
     (mode, seed) => makeConfig({ cpus, durationMs: plan.lsMs, seed, lockdep: mode === 'on' }),
     3000,
     (mode, rep) => {
@@ -889,15 +898,16 @@ async function lineTrip(ctx: Ctx): Promise<number | null> {
 const LINE_BATCHES = 50;
 
 /**
- * plan.lsPairs rounds of the standard workload, one run per mode in each
- * (roundOrder: the order alternates), seeds seed0, seed0+1, ..., and the
- * line probe before the first run, between runs and after the last
- * (lib/rounds.ts). `cfgOf`: the run's configuration; `onReport`: each run's
- * report, for the section's own checks.
+ * plan.lsPairs rounds of the standard workload: in each, `base` first, the
+ * `others` (roundOrder: their order alternates), `base` again; seeds seed0,
+ * seed0+1, ...; the line probe before the first run, between runs and after
+ * the last (lib/rounds.ts). `cfgOf`: the run's configuration; `onReport`:
+ * each run's report, for the section's own checks.
  */
 async function workloadRounds<M extends string>(
   ctx: Ctx,
-  modes: readonly M[],
+  base: M,
+  others: readonly M[],
   cfgOf: (mode: M, seed: number) => Config,
   seed0: number,
   onReport: (mode: M, report: Awaited<ReturnType<typeof runWorkload>>['report']) => void,
@@ -905,37 +915,45 @@ async function workloadRounds<M extends string>(
   const rounds: Round<M>[] = [];
   for (let r = 0; r < ctx.plan.lsPairs; r++) {
     const seed = seed0 + r;
-    const order = roundOrder(modes, r);
+    const order = roundOrder(base, others, r);
     const lineNs = [await lineTrip(ctx)];
     const runs = {} as Record<M, RoundSample>;
+    const baseRuns: RoundSample[] = [];
     for (const mode of order) {
       const { sample, report } = await runWorkload(cfgOf(mode, seed), WARMUP.workloadMs);
-      runs[mode] = { opsPerSec: sample.opsPerSec, opsPerCpuSec: sample.opsPerCpuSec };
+      const s = { opsPerSec: sample.opsPerSec, opsPerCpuSec: sample.opsPerCpuSec };
+      if (mode === base) baseRuns.push(s);
+      else runs[mode] = s;
       onReport(mode, report);
       lineNs.push(await lineTrip(ctx));
     }
-    rounds.push({ seed, order, runs, lineNs, steady: isSteady(lineNs) });
+    runs[base] = meanSample(baseRuns);
+    rounds.push({ seed, order, runs, baseRuns, lineNs, steady: roundSteady(lineNs, baseRuns) });
   }
   return rounds;
 }
 
-/** How many rounds a ratio counted, and the line round trips the others straddled. */
+/** How many rounds a ratio counted, and why the others were left out. */
 function roundsNote<M extends string>(
   rounds: readonly Round<M>[],
   o: { used: number; steady: number; of: number },
 ): string {
   const ns = (r: Round<M>) => r.lineNs.map((x) => (x === null ? '?' : x.toFixed(0))).join('/');
-  if (rounds.every((r) => r.steady === null)) return `${o.of} rounds (no line probe)`;
-  const straddled = rounds.filter((r) => r.steady === false);
+  const rate = (r: Round<M>) => r.baseRuns.map((x) => fmt.rate(x.opsPerSec)).join(' and ');
+  const out = rounds.filter((r) => r.steady === false);
   const counted =
-    o.steady > 0
+    o.used < o.of || out.length === 0
       ? `${o.used} of ${o.of} rounds counted`
       : `all ${o.of} rounds counted, none steady (the figure is as noisy as they are)`;
   const line = rounds
-    .filter((r) => r.steady)
+    .filter((r) => r.steady === true)
     .map((r) => median(r.lineNs as number[]).toFixed(0))
     .join(', ');
-  return `${counted}, line round trip ${line || '-'} ns${straddled.length ? `; left out, a change of the line round trip during the round: ${straddled.map(ns).join(', ')} ns` : ''}`;
+  const probes = rounds.every((r) => r.lineNs.every((x) => x === null))
+    ? 'no line probe'
+    : `line round trip ${line || '-'} ns`;
+  const why = out.map((r) => `probes ${ns(r)} ns, base runs ${rate(r)}`).join('; ');
+  return `${counted}, ${probes}${why ? `; left out (a change during the round): ${why}` : ''}`;
 }
 
 /**
