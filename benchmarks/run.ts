@@ -953,7 +953,8 @@ function roundsNote<M extends string>(
     ? 'no line probe'
     : `line round trip ${line || '-'} ns`;
   const why = out.map((r) => `probes ${ns(r)} ns, base runs ${rate(r)}`).join('; ');
-  return `${counted}, ${probes}${why ? `; left out (a change during the round): ${why}` : ''}`;
+  const label = o.used < o.of ? 'left out' : 'straddled';
+  return `${counted}, ${probes}${why ? `; ${label} (a change during the round): ${why}` : ''}`;
 }
 
 /**
