@@ -450,7 +450,8 @@ async function benchRendezvous(ctx: Ctx) {
  */
 async function benchScaling(ctx: Ctx) {
   const { plan } = ctx;
-  type Sample = { opsPerSec: number; cpuNsPerOp: number };
+  /** `lineNs`: 2-CPU runs, the line probe right after (README, "Half-speed 2-CPU runs") */
+  type Sample = { opsPerSec: number; cpuNsPerOp: number; lineNs?: number | null };
   const sum = (xs: Sample[]): Sample => ({
     opsPerSec: xs.reduce((a, x) => a + x.opsPerSec, 0),
     cpuNsPerOp: xs.reduce((a, x) => a + x.cpuNsPerOp, 0) / xs.length,
@@ -486,14 +487,19 @@ async function benchScaling(ctx: Ctx) {
   ];
   const js: Record<Variant, Sample[]> = { 1: [], 2: [], s: [] };
   const c: Record<Variant, Sample[]> = { 1: [], 2: [], s: [] };
+  // a 2-CPU run with the line probe after it: the runs that share lines are
+  // the ones a slow mode of the machine slows (README, "Half-speed 2-CPU runs")
+  const probed = async (x: Sample, cpus: number): Promise<Sample> =>
+    cpus === 2 ? { ...x, lineNs: await lineTrip(ctx) } : x;
   for (let r = 0; r < plan.rounds; r++) {
     for (const [v, cpus, spread] of variants) {
-      js[v].push(await run(cpus, spread));
+      js[v].push(await probed(await run(cpus, spread), cpus));
       const x = await runC(cpus, spread);
-      if (x !== null) c[v].push(x);
+      if (x !== null) c[v].push(await probed(x, cpus));
     }
   }
-  const med = (xs: Sample[], k: keyof Sample) => (xs.length ? median(xs.map((x) => x[k])) : null);
+  const med = (xs: Sample[], k: 'opsPerSec' | 'cpuNsPerOp') =>
+    xs.length ? median(xs.map((x) => x[k])) : null;
   const rate = (xs: Sample[]) => med(xs, 'opsPerSec');
   const scaling = (xs: Record<Variant, Sample[]>, v: Variant) => {
     const one = rate(xs[1]);
@@ -563,13 +569,15 @@ async function benchWorkload(ctx: Ctx) {
     opsPerSec: number;
     protocolEventsPerSec: number;
     eventsPerSec: WorkloadSample['eventsPerSec'];
-    runs: WorkloadSample[];
+    runs: (WorkloadSample & { lineNs?: number | null })[];
   }[] = [];
   for (const cpus of [1, 2, 4, 8]) {
-    const runs: WorkloadSample[] = [];
+    const runs: (WorkloadSample & { lineNs?: number | null })[] = [];
     for (let r = 0; r < plan.wlRuns; r++) {
       const cfg = makeConfig({ cpus, durationMs: plan.wlMs, seed: 1000 + r });
-      runs.push(await measureWorkload(cfg, WARMUP.workloadMs));
+      const sample = await measureWorkload(cfg, WARMUP.workloadMs);
+      // 2 CPUs: the line probe after the run (README, "Half-speed 2-CPU runs")
+      runs.push(cpus === 2 ? { ...sample, lineNs: await lineTrip(ctx) } : sample);
     }
     const total = median(runs.map((x) => x.opsPerSec));
     const events = median(runs.map((x) => x.protocolEventsPerSec));
