@@ -62,10 +62,10 @@ export const BOUNDS: Record<RatioName, Bound> = {
  * slow or fast, agreed within 0.03 (full 0.40, 0.41, 0.42; contention 0.07,
  * 0.08; lockdep 0.12, 0.15). The bench now probes what a cache line costs
  * between the cores beside every run and leaves out the rounds that
- * straddled a change (lib/rounds.ts); that the probe sees the half-speed
- * mode is still to be shown on a quiet machine (benchmarks/README.md,
- * "Half-speed 2-CPU runs"): if it does not, mixed pairs come back and the
- * spread with them.
+ * straddled a change, or whose two uninstrumented runs disagree
+ * (lib/rounds.ts; on a quiet machine a 2-CPU run in the probe's slow mode
+ * made 0.6-0.8 of the ops/s of one in the fast mode with the same CPU time:
+ * benchmarks/README.md, "Half-speed 2-CPU runs").
  */
 export const SPREAD: Record<RatioName, { relative: number } | { absolute: number }> = {
   hotPathJsOverNative: { relative: 0.1 },

@@ -6,11 +6,10 @@
  *
  * Why the probe: on the machine of benchmarks/README.md that round trip has
  * two modes, about 80 ns and about 350 ns, each lasting from seconds to
- * minutes whatever the machine runs, and on a quiet machine 2-CPU runs now
- * and then take twice the CPU time per operation of others, C and JS alike,
- * when they move lines between the cores ("Half-speed 2-CPU runs" there:
- * that these are the probe's slow mode is the working hypothesis, not yet
- * shown). A round whose runs straddle a change of mode compares a run on
+ * minutes whatever the machine runs, and on a quiet machine a 2-CPU run of
+ * the standard workload in the slow mode makes 0.6-0.8 of the ops/s of one
+ * in the fast mode, with the same CPU time ("Half-speed 2-CPU runs" there).
+ * A round whose runs straddle a change of mode compares a run on
  * one machine with a run on another: its ratio is not the
  * instrumentation's cost. Such a round is left out of the median (and
  * counted in the report). The base mode runs first and last in each round
