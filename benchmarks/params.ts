@@ -35,6 +35,11 @@ export const BENCH = {
    * lines of the struct page arrays than the previous CPU's (see run.ts).
    */
   percpuSpread: 64,
+  /**
+   * The line probe beside the overhead rounds (native `linetrip`, lib/rounds.ts):
+   * this long a probe (ms of wall time, both cores).
+   */
+  lineProbeMs: 150,
 };
 
 /**
@@ -99,7 +104,7 @@ export const PLANS = {
     wlMs: 4000,
     wlRuns: 2,
     lsMs: 3000,
-    lsPairs: 3,
+    lsPairs: 4,
     startRuns: 3,
     schedMs: 2000,
     schedRuns: 1,
@@ -122,7 +127,7 @@ export const PLANS = {
     wlMs: 4000,
     wlRuns: 3,
     lsMs: 3000,
-    lsPairs: 4,
+    lsPairs: 6,
     startRuns: 5,
     schedMs: 4000,
     schedRuns: 3,

@@ -25,6 +25,14 @@ import { countHotLoopCalls } from './lib/count.ts';
 import { type GuidedPair, guidedFigure } from './lib/guided.ts';
 import { BUILD_DIR, buildNative, type Native, runNative, writeImage } from './lib/native.ts';
 import { buildReport, fmt, markdown, type Report, type Row } from './lib/report.ts';
+import {
+  meanSample,
+  overheadOf,
+  type Round,
+  type RoundSample,
+  roundOrder,
+  roundSteady,
+} from './lib/rounds.ts';
 import { benchStartupRuns } from './lib/startup.ts';
 import { loadMeter, machineInfo, median, percentile } from './lib/stats.ts';
 import { runWorkers } from './lib/threads.ts';
@@ -442,7 +450,8 @@ async function benchRendezvous(ctx: Ctx) {
  */
 async function benchScaling(ctx: Ctx) {
   const { plan } = ctx;
-  type Sample = { opsPerSec: number; cpuNsPerOp: number };
+  /** `lineNs`: 2-CPU runs, the line probe right after (README, "Half-speed 2-CPU runs") */
+  type Sample = { opsPerSec: number; cpuNsPerOp: number; lineNs?: number | null };
   const sum = (xs: Sample[]): Sample => ({
     opsPerSec: xs.reduce((a, x) => a + x.opsPerSec, 0),
     cpuNsPerOp: xs.reduce((a, x) => a + x.cpuNsPerOp, 0) / xs.length,
@@ -478,14 +487,19 @@ async function benchScaling(ctx: Ctx) {
   ];
   const js: Record<Variant, Sample[]> = { 1: [], 2: [], s: [] };
   const c: Record<Variant, Sample[]> = { 1: [], 2: [], s: [] };
+  // a 2-CPU run with the line probe after it: the runs that share lines are
+  // the ones a slow mode of the machine slows (README, "Half-speed 2-CPU runs")
+  const probed = async (x: Sample, cpus: number): Promise<Sample> =>
+    cpus === 2 ? { ...x, lineNs: await lineTrip(ctx) } : x;
   for (let r = 0; r < plan.rounds; r++) {
     for (const [v, cpus, spread] of variants) {
-      js[v].push(await run(cpus, spread));
+      js[v].push(await probed(await run(cpus, spread), cpus));
       const x = await runC(cpus, spread);
-      if (x !== null) c[v].push(x);
+      if (x !== null) c[v].push(await probed(x, cpus));
     }
   }
-  const med = (xs: Sample[], k: keyof Sample) => (xs.length ? median(xs.map((x) => x[k])) : null);
+  const med = (xs: Sample[], k: 'opsPerSec' | 'cpuNsPerOp') =>
+    xs.length ? median(xs.map((x) => x[k])) : null;
   const rate = (xs: Sample[]) => med(xs, 'opsPerSec');
   const scaling = (xs: Record<Variant, Sample[]>, v: Variant) => {
     const one = rate(xs[1]);
@@ -555,13 +569,15 @@ async function benchWorkload(ctx: Ctx) {
     opsPerSec: number;
     protocolEventsPerSec: number;
     eventsPerSec: WorkloadSample['eventsPerSec'];
-    runs: WorkloadSample[];
+    runs: (WorkloadSample & { lineNs?: number | null })[];
   }[] = [];
   for (const cpus of [1, 2, 4, 8]) {
-    const runs: WorkloadSample[] = [];
+    const runs: (WorkloadSample & { lineNs?: number | null })[] = [];
     for (let r = 0; r < plan.wlRuns; r++) {
       const cfg = makeConfig({ cpus, durationMs: plan.wlMs, seed: 1000 + r });
-      runs.push(await measureWorkload(cfg, WARMUP.workloadMs));
+      const sample = await measureWorkload(cfg, WARMUP.workloadMs);
+      // 2 CPUs: the line probe after the run (README, "Half-speed 2-CPU runs")
+      runs.push(cpus === 2 ? { ...sample, lineNs: await lineTrip(ctx) } : sample);
     }
     const total = median(runs.map((x) => x.opsPerSec));
     const events = median(runs.map((x) => x.protocolEventsPerSec));
@@ -599,9 +615,11 @@ async function benchWorkload(ctx: Ctx) {
   // run r at 8 CPUs over run r at 4 (same seed)
   const over = median(at(8).runs.map((x, i) => x.opsPerSec / at(4).runs[i]!.opsPerSec));
   ctx.ratios.oversubscription8over4 = over; // checked against min(8/4, cores) by buildReport
-  const overPerCpuSec = median(
-    at(8).runs.map((x, i) => x.opsPerCpuSec / at(4).runs[i]!.opsPerCpuSec),
-  );
+  const perCpuSec = at(8).runs.map((x, i) => {
+    const y = at(4).runs[i]!.opsPerCpuSec;
+    return x.opsPerCpuSec === null || y === null ? Number.NaN : x.opsPerCpuSec / y;
+  });
+  const overPerCpuSec = perCpuSec.some(Number.isNaN) ? null : median(perCpuSec);
   ctx.rows.push({
     name: 'standard workload: 2 CPUs over 1 (total ops/s)',
     js: fmt.ratio(two / one),
@@ -628,7 +646,7 @@ async function benchWorkload(ctx: Ctx) {
   };
 }
 
-/** (e) The cost of --lockstat: ops/s with and without, runs alternating, same seeds. */
+/** (e) The cost of --lockstat: ops/s with and without, in rounds (lib/rounds.ts), same seeds. */
 /**
  * The start of `hvaemu run --cpus 4 --duration 1s` as a user meets it: a
  * child process, from the command to the CPUs' first operation, and to its
@@ -707,28 +725,31 @@ async function benchGuided(ctx: Ctx) {
 async function benchLockstat(ctx: Ctx) {
   const { plan } = ctx;
   const cpus = 2;
-  type Sample = { opsPerSec: number; opsPerCpuSec: number };
-  // --lockstat's modes, run back to back in each round (same seed): off, full
-  // (lock_stat), contention (perf lock contention). A ratio is the median of
-  // the rounds' ratios, each taken between runs seconds apart. Ops/s are
-  // counted after the warm-up window, as the workload section counts them:
-  // over a whole run, the first tiers of the JIT (more code to compile with
-  // lock_stat's timed paths) weighed more in a short run than in a long one.
-  const modes = { off: false, full: 'full', contention: 'contention' } as const;
-  const runs: Record<keyof typeof modes, Sample[]> = { off: [], full: [], contention: [] };
+  // --lockstat's modes in rounds (same seed, back to back; lib/rounds.ts):
+  // off first and last, full (lock_stat) and contention (perf lock
+  // contention) between, their order alternating. A ratio is the median of
+  // the ratios of the rounds that did not straddle a change of the machine. Ops/s are counted after the warm-up window, as the workload
+  // section counts them: over a whole run, the first tiers of the JIT (more
+  // code to compile with lock_stat's timed paths) weighed more in a short
+  // run than in a long one.
+  const modes = ['off', 'full', 'contention'] as const;
+  const lockstatOf = { off: false, full: 'full', contention: 'contention' } as const;
   let implemented = false;
-  for (let r = 0; r < plan.lsPairs; r++) {
-    for (const [name, lockstat] of Object.entries(modes) as [keyof typeof modes, LockstatMode][]) {
-      const cfg = makeConfig({ cpus, durationMs: plan.lsMs, seed: 2000 + r, lockstat });
-      const { sample, report: rep } = await runWorkload(cfg, WARMUP.workloadMs);
-      runs[name].push({
-        opsPerSec: sample.opsPerSec,
-        // per second of CPU used by the whole process (machine threads, host, main)
-        opsPerCpuSec: sample.opsPerCpuSec,
-      });
-      if (name === 'full' && rep.locks.some((l) => l.holdTimeUs.total > 0)) implemented = true;
-    }
-  }
+  const rounds = await workloadRounds(
+    ctx,
+    'off',
+    ['full', 'contention'],
+    (mode, seed) =>
+      makeConfig({ cpus, durationMs: plan.lsMs, seed, lockstat: lockstatOf[mode] as LockstatMode }),
+    2000,
+    (mode, rep) => {
+      if (mode === 'full' && rep.locks.some((l) => l.holdTimeUs.total > 0)) implemented = true;
+    },
+  );
+  const runs = Object.fromEntries(modes.map((m) => [m, rounds.map((r) => r.runs[m])])) as Record<
+    (typeof modes)[number],
+    RoundSample[]
+  >;
   if (!implemented) {
     ctx.rows.push({
       name: '--lockstat cost',
@@ -741,20 +762,22 @@ async function benchLockstat(ctx: Ctx) {
     ctx.ratios.lockstatContentionOverhead = null;
     return { implemented, runs, overhead: null, contentionOverhead: null };
   }
-  const med = (xs: Sample[], k: keyof Sample) => median(xs.map((x) => x[k]));
-  const cost = (mode: 'full' | 'contention', k: keyof Sample) =>
-    1 - median(runs[mode].map((x, i) => x[k] / runs.off[i]![k]));
-  const overhead = cost('full', 'opsPerSec');
-  const contentionOverhead = cost('contention', 'opsPerSec');
+  const med = (xs: RoundSample[]) => median(xs.map((x) => x.opsPerSec));
+  const full = overheadOf(rounds, 'full', 'off', 'opsPerSec');
+  const contention = overheadOf(rounds, 'contention', 'off', 'opsPerSec');
+  const fullCpu = overheadOf(rounds, 'full', 'off', 'opsPerCpuSec');
+  const contentionCpu = overheadOf(rounds, 'contention', 'off', 'opsPerCpuSec');
+  const overhead = full.value;
+  const contentionOverhead = contention.value;
   ctx.ratios.lockstatOverhead = overhead;
   ctx.ratios.lockstatContentionOverhead = contentionOverhead;
-  const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+  const pct = (x: number | null) => (x === null ? 'n/a' : `${(x * 100).toFixed(1)}%`);
   ctx.rows.push({
     name: `standard workload, ${cpus} CPUs: ops/s without / with --lockstat=full / =contention`,
-    js: `${fmt.rate(med(runs.off, 'opsPerSec'))} / ${fmt.rate(med(runs.full, 'opsPerSec'))} / ${fmt.rate(med(runs.contention, 'opsPerSec'))}`,
+    js: `${fmt.rate(med(runs.off))} / ${fmt.rate(med(runs.full))} / ${fmt.rate(med(runs.contention))}`,
     c: '',
     ratio: '',
-    note: `overhead full ${pct(overhead)} (lockstatOverhead), contention ${pct(contentionOverhead)} (lockstatContentionOverhead); per CPU-second ${pct(cost('full', 'opsPerCpuSec'))}, ${pct(cost('contention', 'opsPerCpuSec'))}`,
+    note: `overhead full ${pct(overhead)} (lockstatOverhead), contention ${pct(contentionOverhead)} (lockstatContentionOverhead); per CPU-second ${pct(fullCpu.value)}, ${pct(contentionCpu.value)}; ${roundsNote(rounds, full)}`,
   });
   // The same on the single-thread hot loop (on the CPU, so little noise): the
   // price of the timed lock path per page (about 0.4 lock acquisitions a page;
@@ -794,8 +817,10 @@ async function benchLockstat(ctx: Ctx) {
     contention: runs.contention,
     overhead,
     contentionOverhead,
-    overheadPerCpuSecond: cost('full', 'opsPerCpuSec'),
-    contentionOverheadPerCpuSecond: cost('contention', 'opsPerCpuSec'),
+    overheadPerCpuSecond: fullCpu.value,
+    contentionOverheadPerCpuSecond: contentionCpu.value,
+    rounds,
+    roundsCounted: full.used,
     durationMs: plan.lsMs,
     hotLoop: { offNsPerPage: hotOff, onNsPerPage: hotOn, contentionNsPerPage: hotContention },
   };
@@ -804,33 +829,140 @@ async function benchLockstat(ctx: Ctx) {
 /**
  * The cost of the lock validator (on by default): the standard workload at 2
  * CPUs with it and with --no-lockdep, back to back in each round (same seed,
- * the order alternating), ops/s counted after the warm-up window; the ratio
- * is the median of the rounds' ratios.
+ * --no-lockdep first and last; lib/rounds.ts), ops/s counted after the
+ * warm-up window; the ratio is the median of the rounds' ratios.
  */
 async function benchLockdep(ctx: Ctx) {
   const { plan } = ctx;
   const cpus = 2;
-  const on: number[] = [];
-  const off: number[] = [];
   const reports: number[] = [];
-  for (let r = 0; r < plan.lsPairs; r++) {
-    for (const lockdep of r % 2 === 0 ? [true, false] : [false, true]) {
-      const cfg = makeConfig({ cpus, durationMs: plan.lsMs, seed: 3000 + r, lockdep });
-      const { sample, report: rep } = await runWorkload(cfg, WARMUP.workloadMs);
-      (lockdep ? on : off).push(sample.opsPerSec);
-      if (lockdep) reports.push(rep.lockdep.reports);
-    }
-  }
-  const overhead = 1 - median(on.map((x, i) => x / off[i]!));
+  const rounds = await workloadRounds(
+    ctx,
+    'off' as 'on' | 'off',
+    ['on'],
+    (mode, seed) => makeConfig({ cpus, durationMs: plan.lsMs, seed, lockdep: mode === 'on' }),
+    3000,
+    (mode, rep) => {
+      if (mode === 'on') reports.push(rep.lockdep.reports);
+    },
+  );
+  const on = rounds.map((r) => r.runs.on.opsPerSec);
+  const off = rounds.map((r) => r.runs.off.opsPerSec);
+  const o = overheadOf(rounds, 'on', 'off', 'opsPerSec');
+  const perCpu = overheadOf(rounds, 'on', 'off', 'opsPerCpuSec');
+  const overhead = o.value;
   ctx.ratios.lockdepOverhead = overhead;
+  const pct = (x: number | null) => (x === null ? 'n/a' : `${(x * 100).toFixed(1)}%`);
   ctx.rows.push({
     name: `standard workload, ${cpus} CPUs: ops/s with / without the lock validator (--no-lockdep)`,
     js: `${fmt.rate(median(on))} / ${fmt.rate(median(off))}`,
     c: '',
     ratio: '',
-    note: `overhead ${(overhead * 100).toFixed(1)}% (lockdepOverhead)${reports.some((n) => n > 0) ? `; reports ${reports.join(',')}` : ''}`,
+    note: `overhead ${pct(overhead)} (lockdepOverhead); per CPU-second ${pct(perCpu.value)}; ${roundsNote(rounds, o)}${reports.some((n) => n > 0) ? `; reports ${reports.join(',')}` : ''}`,
   });
-  return { cpus, on, off, overhead, reports, durationMs: plan.lsMs };
+  return {
+    cpus,
+    on,
+    off,
+    overhead,
+    overheadPerCpuSecond: perCpu.value,
+    reports,
+    rounds,
+    roundsCounted: o.used,
+    durationMs: plan.lsMs,
+  };
+}
+
+/** The native reference's line probe needs a booted 2-CPU image: written once. */
+let lineImage: string | undefined;
+
+/**
+ * A cache line's round trip between the two cores now (ns, the 10th
+ * percentile of batches; the native `linetrip` job), or null without the
+ * native reference or a second core, or when three probes in a row could
+ * not time LINE_BATCHES batches (both of its threads seldom on a core at
+ * once: a loaded machine).
+ */
+async function lineTrip(ctx: Ctx): Promise<number | null> {
+  const bin = nativeBin(ctx, 2);
+  if (!bin) return null;
+  lineImage ??= writeImage(benchConfig(2));
+  for (let tries = 0; tries < 3; tries++) {
+    try {
+      const r = await runNative<{ batches: number; p10Ns: number | null }>(
+        bin,
+        ['linetrip', lineImage, BENCH.lineProbeMs],
+        30_000,
+      );
+      if (r.p10Ns === null) return null;
+      if (r.batches >= LINE_BATCHES) return r.p10Ns;
+    } catch {
+      return null;
+    }
+  }
+  return null;
+}
+/** A line probe that timed fewer batches than this says nothing. */
+const LINE_BATCHES = 50;
+
+/**
+ * plan.lsPairs rounds of the standard workload: in each, `base` first, the
+ * `others` (roundOrder: their order alternates), `base` again; seeds seed0,
+ * seed0+1, ...; the line probe before the first run, between runs and after
+ * the last (lib/rounds.ts). `cfgOf`: the run's configuration; `onReport`:
+ * each run's report, for the section's own checks.
+ */
+async function workloadRounds<M extends string>(
+  ctx: Ctx,
+  base: M,
+  others: readonly M[],
+  cfgOf: (mode: M, seed: number) => Config,
+  seed0: number,
+  onReport: (mode: M, report: Awaited<ReturnType<typeof runWorkload>>['report']) => void,
+): Promise<Round<M>[]> {
+  const rounds: Round<M>[] = [];
+  for (let r = 0; r < ctx.plan.lsPairs; r++) {
+    const seed = seed0 + r;
+    const order = roundOrder(base, others, r);
+    const lineNs = [await lineTrip(ctx)];
+    const runs = {} as Record<M, RoundSample>;
+    const baseRuns: RoundSample[] = [];
+    for (const mode of order) {
+      const { sample, report } = await runWorkload(cfgOf(mode, seed), WARMUP.workloadMs);
+      const s = { opsPerSec: sample.opsPerSec, opsPerCpuSec: sample.opsPerCpuSec };
+      if (mode === base) baseRuns.push(s);
+      else runs[mode] = s;
+      onReport(mode, report);
+      lineNs.push(await lineTrip(ctx));
+    }
+    runs[base] = meanSample(baseRuns);
+    rounds.push({ seed, order, runs, baseRuns, lineNs, steady: roundSteady(lineNs, baseRuns) });
+  }
+  return rounds;
+}
+
+/** How many rounds a ratio counted, and why the others were left out. */
+function roundsNote<M extends string>(
+  rounds: readonly Round<M>[],
+  o: { used: number; steady: number; of: number },
+): string {
+  const ns = (r: Round<M>) => r.lineNs.map((x) => (x === null ? '?' : x.toFixed(0))).join('/');
+  const rate = (r: Round<M>) => r.baseRuns.map((x) => fmt.rate(x.opsPerSec)).join(' and ');
+  const out = rounds.filter((r) => r.steady === false);
+  const counted =
+    o.used < o.of || out.length === 0
+      ? `${o.used} of ${o.of} rounds counted`
+      : `all ${o.of} rounds counted, none steady (the figure is as noisy as they are)`;
+  const line = rounds
+    .filter((r) => r.steady === true)
+    .map((r) => median(r.lineNs as number[]).toFixed(0))
+    .join(', ');
+  const probes = rounds.every((r) => r.lineNs.every((x) => x === null))
+    ? 'no line probe'
+    : `line round trip ${line || '-'} ns`;
+  const why = out.map((r) => `probes ${ns(r)} ns, base runs ${rate(r)}`).join('; ');
+  const label = o.used < o.of ? 'left out' : 'straddled';
+  return `${counted}, ${probes}${why ? `; ${label} (a change during the round): ${why}` : ''}`;
 }
 
 /**

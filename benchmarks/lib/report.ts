@@ -54,20 +54,25 @@ export const BOUNDS: Record<RatioName, Bound> = {
  * The spread expected between a --quick and a full run of each ratio, as a
  * fraction of the full run's value (or, for overheads, in absolute points):
  * the same warm-up (benchmarks/params.ts WARMUP) and the same formulas, only
- * fewer and shorter timed runs. Stated in benchmarks/README.md, with why the
- * overheads' is 0.15: a 2-CPU run of the standard workload now and then runs
- * at about half the speed of the others, so single pairs range widely (on a
- * quiet machine lockstat full 0.09 to 0.42, contention -0.43 to 0.08, lockdep
- * -0.37 to 0.38), and the median of 3 pairs differs from the median of 4 by
- * more than 0.05 in 52-68% of the resamplings of those pairs, by more than
- * 0.15 in 15-31%.
+ * fewer and shorter timed runs, on a machine as quiet for both. The
+ * overheads' is 0.05 again: the pairs that ranged widely (on a quiet machine
+ * lockstat full 0.09 to 0.42, contention -0.43 to 0.08, lockdep -0.37 to
+ * 0.38) were pairs with one run at about half the speed of the other (a
+ * mode of the machine); the pairs whose two runs were at the same speed,
+ * slow or fast, agreed within 0.03 (full 0.40, 0.41, 0.42; contention 0.07,
+ * 0.08; lockdep 0.12, 0.15). The bench now probes what a cache line costs
+ * between the cores beside every run and leaves out the rounds that
+ * straddled a change, or whose two uninstrumented runs disagree
+ * (lib/rounds.ts; on a quiet machine a 2-CPU run in the probe's slow mode
+ * made 0.6-0.8 of the ops/s of one in the fast mode with the same CPU time:
+ * benchmarks/README.md, "Half-speed 2-CPU runs").
  */
 export const SPREAD: Record<RatioName, { relative: number } | { absolute: number }> = {
   hotPathJsOverNative: { relative: 0.1 },
   rendezvousJsOverNative: { relative: 0.3 },
-  lockstatOverhead: { absolute: 0.15 },
-  lockstatContentionOverhead: { absolute: 0.15 },
-  lockdepOverhead: { absolute: 0.15 },
+  lockstatOverhead: { absolute: 0.05 },
+  lockstatContentionOverhead: { absolute: 0.05 },
+  lockdepOverhead: { absolute: 0.05 },
   scaling2over1: { relative: 0.1 },
   oversubscription8over4: { relative: 0.2 },
   // a handful of near misses in the default run: a quick run (one seed, 5 s) is a first look only

@@ -30,15 +30,20 @@ export type WorkloadSample = {
   toMs: number;
   verdict: string;
   /**
-   * ops per second of CPU used by the whole process (whole run, warm-up
-   * included): what the code does with the cores it got. On a loaded machine
-   * 8 threads get a larger share of the cores than 4 (the OS shares per
-   * thread), which inflates the wall-clock 8-over-4 ratio; this one is not.
+   * ops per second of CPU used by the whole process (every thread: the
+   * machine's, the host, the main thread, V8's), over the same window as
+   * opsPerSec: what the code does with the cores it got. On a quiet 2-core
+   * machine the CPUs of a 2-CPU run own the cores and both rates tell the
+   * same; on a loaded one ops/s also measures how much of the cores the OS
+   * gave the run, and this one does not (and 8 threads get a larger share
+   * than 4, which inflates the wall-clock 8-over-4 ratio and not this one).
+   * null when the samples carry no CPU time.
    */
-  opsPerCpuSec: number;
+  opsPerCpuSec: number | null;
 };
 
-type Point = { ms: number; totals: Progress['totals'] };
+/** A progress sample: `cpuUs`, the process's CPU time (user + system, us) when it was taken. */
+type Point = { ms: number; totals: Progress['totals']; cpuUs?: number };
 
 /**
  * Rates between the first sample at or after `warmupMs` and the last one.
@@ -47,7 +52,7 @@ type Point = { ms: number; totals: Progress['totals'] };
 export function ratesAfterWarmup(
   points: readonly Point[],
   warmupMs: number,
-): Omit<WorkloadSample, 'verdict' | 'opsPerCpuSec'> {
+): Omit<WorkloadSample, 'verdict'> {
   const a = points.find((p) => p.ms >= warmupMs);
   const b = points[points.length - 1];
   if (!a || !b || b.ms - a.ms <= 0) {
@@ -61,12 +66,15 @@ export function ratesAfterWarmup(
     ProtocolEvent,
     number
   >;
+  const cpuS =
+    a.cpuUs !== undefined && b.cpuUs !== undefined ? (b.cpuUs - a.cpuUs) / 1e6 : Number.NaN;
   return {
     opsPerSec: rate('ops'),
     protocolEventsPerSec: PROTOCOL_EVENTS.reduce((s, k) => s + eventsPerSec[k], 0),
     eventsPerSec,
     fromMs: a.ms,
     toMs: b.ms,
+    opsPerCpuSec: cpuS > 0 ? (b.totals.ops - a.totals.ops) / cpuS : null,
   };
 }
 
@@ -78,15 +86,12 @@ export async function runWorkload(
   const points: Point[] = [];
   const report = await runMachine(cfg, {
     progressIntervalMs: 0, // every monitor tick (about 50 ms)
-    onProgress: (p) => points.push({ ms: p.elapsedMs, totals: p.totals }),
+    onProgress: (p) => {
+      const u = process.cpuUsage();
+      points.push({ ms: p.elapsedMs, totals: p.totals, cpuUs: u.user + u.system });
+    },
   });
-  const cpuS = report.process.cpuSeconds;
-  const sample = {
-    ...ratesAfterWarmup(points, warmupMs),
-    verdict: report.verdict,
-    opsPerCpuSec: cpuS > 0 ? report.totals.ops / cpuS : 0,
-  };
-  return { sample, report };
+  return { sample: { ...ratesAfterWarmup(points, warmupMs), verdict: report.verdict }, report };
 }
 
 /** One run of the machine, its rates counted after `warmupMs`. */

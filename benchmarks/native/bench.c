@@ -16,10 +16,14 @@
  *   percpu IMAGE MS SPREAD               per-CPU anonymous fault/zap loop on every CPU
  *   clocks IMAGE READS                   ns per clock read (clock_gettime, coarse, rdtsc, atomic add)
  *   counter2 IMAGE MS                    2 CPUs bumping one shared word
+ *   linetrip IMAGE MS                    a cache line's round trip between CPU 0 and CPU 1
  */
+#define _GNU_SOURCE /* sched_setaffinity (kernel.h defines it too) */
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kernel.h"
 
@@ -353,6 +357,64 @@ static void job_counter2(void) {
   printf("{\"perSec\":[%.0f,%.0f]}\n", args[0].perSec, args[1].perSec);
 }
 
+/* ---- a cache line's round trip between the two cores ------------------------------
+ *
+ * What every line the CPUs of a 2-CPU run share costs to move. Two threads,
+ * pinned to CPU 0 and CPU 1 where the OS lets them, hand one line back and
+ * forth in batches of LT_BATCH round trips for MS of wall time; the batch
+ * times' 10th percentile is the line's latency (a batch in which either
+ * thread lost its core is long, and falls above it). On the machine of
+ * benchmarks/README.md it has two modes, about 80 and about 350 ns, that
+ * last from seconds to minutes whatever this machine runs; the bench's
+ * overhead rounds (lib/rounds.ts) leave out a round that straddled a change.
+ */
+
+#define LT_BATCH 100
+static _Atomic int lt_flag __attribute__((aligned(64)));
+static _Atomic int lt_quit __attribute__((aligned(64)));
+static void lt_pin(int cpu) {
+  cpu_set_t s;
+  CPU_ZERO(&s);
+  CPU_SET(cpu, &s);
+  sched_setaffinity(0, sizeof s, &s); /* best effort: unpinned, the figure is only noisier */
+}
+static void *lt_pong(void *p) {
+  (void)p;
+  lt_pin(1);
+  for (;;) {
+    while (atomic_load_explicit(&lt_flag, memory_order_acquire) == 0) {
+      if (atomic_load_explicit(&lt_quit, memory_order_relaxed)) return NULL;
+    }
+    atomic_store_explicit(&lt_flag, 0, memory_order_release);
+  }
+}
+static void job_linetrip(double ms) {
+  enum { MAX_BATCHES = 100000 };
+  static double ns[MAX_BATCHES];
+  if (sysconf(_SC_NPROCESSORS_ONLN) < 2) { /* two spinning threads on one core: no figure */
+    printf("{\"batches\":0,\"p10Ns\":null,\"p50Ns\":null}\n");
+    return;
+  }
+  pthread_t th;
+  pthread_create(&th, NULL, lt_pong, NULL);
+  lt_pin(0);
+  double start = perf_now();
+  long b = 0;
+  while (b < MAX_BATCHES && perf_now() - start < ms) {
+    double t0 = perf_now();
+    for (int i = 0; i < LT_BATCH; i++) {
+      atomic_store_explicit(&lt_flag, 1, memory_order_release);
+      while (atomic_load_explicit(&lt_flag, memory_order_acquire) != 0) {
+      }
+    }
+    ns[b++] = (perf_now() - t0) * 1e6 / LT_BATCH;
+  }
+  atomic_store(&lt_quit, 1);
+  pthread_join(th, NULL);
+  qsort(ns, b, sizeof *ns, cmp_double);
+  printf("{\"batches\":%ld,\"p10Ns\":%.1f,\"p50Ns\":%.1f}\n", b, ns[b / 10], ns[b / 2]);
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: %s JOB IMAGE ARGS...\n", argv[0]);
@@ -384,6 +446,8 @@ int main(int argc, char **argv) {
     MS = atof(argv[3]);
     SPREAD = atoi(argv[4]);
     job_percpu();
+  } else if (!strcmp(job, "linetrip") && argc == 4) {
+    job_linetrip(atof(argv[3]));
   } else {
     fprintf(stderr, "%s: unknown job or wrong arguments: %s\n", argv[0], job);
     return 2;

@@ -425,8 +425,17 @@ static inline void spin_unlock(int lock, int cls) {
 
 /* ---- smp_call_function ------------------------------------------------------ */
 
+/* coverage.ts near_miss_ipi_targets: targets inside a fault window, which the rendezvous waits out */
+static inline void near_miss_ipi_targets(void) {
+  for (int c = 0; c < L_nr_cpus; c++) {
+    if (c == K.home) continue;
+    if (a_load(L_faultrec + c * L_faultrec_stride + FAULTREC_active) != 0) near_miss(CNT_nmIpiToWindow);
+  }
+}
+
 static void smp_call_function_interrupt(void) {
-  a_store(K.pending, 0);
+  if ((a_load(K.pending) & PENDING_ipi) == 0) return; /* smp.ts: another source woke us */
+  a_and(K.pending, ~PENDING_ipi);
   I32[K.percpu + PERCPU_irqs_enabled] = 0;
   int call = L_call;
   int seq = a_load(call + CALL_seq);
@@ -456,10 +465,11 @@ static void smp_call_function(int func, int wait) {
   int seq = a_add(call + CALL_seq, 1) + 1;
   rec(EV_ipi_send, -1, seq, 0);
   latency_ipi_sent();
+  near_miss_ipi_targets();
   for (int c = 0; c < L_nr_cpus; c++) {
     if (c == K.cpu) continue;
     int pending = percpuBase(c) + PERCPU_PENDING;
-    a_store(pending, 1);
+    a_or(pending, PENDING_ipi);
     a_notify(pending, INT_MAX);
     int sleep = a_load(percpuBase(c) + PERCPU_SLEEP);
     if (sleep != 0) a_notify(sleep, INT_MAX);

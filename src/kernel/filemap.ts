@@ -11,6 +11,7 @@ import { rec } from '../check/recorder.ts';
 import { PAGES_PER_FILE, PAGEVEC_SIZE } from '../config.ts';
 import { CNT, fileBase, HEAD, headNode, ZONE } from '../shm/layout.ts';
 import {
+  contended_point,
   lock_acquired,
   lock_contended,
   lock_hold_begin,
@@ -113,8 +114,9 @@ function __lock_page(pfn: number): void {
 }
 /** unlock_page; 1/6 then tries page_hva_make_volatile(page, 1). */
 export function unlock_page(pfn: number): void {
-  if (K.lockTimed) lock_hold_end(page_lock_id(pfn), LOCK.page, performance.now());
+  const marked = K.lockTimed ? lock_hold_end(page_lock_id(pfn), LOCK.page, performance.now()) : 0;
   ClearPageFlag(pfn, PG_locked);
+  if (marked !== 0) contended_point(LOCK.page, marked); // out of the hold: a stack trace
   page_hva_make_volatile(pfn, 1);
 }
 

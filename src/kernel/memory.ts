@@ -213,9 +213,11 @@ export function handle_mm_fault(task: number, vpage: number): boolean {
   if (pfn < 0) return false; // SIGBUS (beyond i_size) or OOM
   const i32 = K.i32;
   const lock = pte_lock(task);
-  spin_lock(lock, LOCK.pte);
+  // --lockstat=full: tree_lock nests right inside the pte lock and shares
+  // its clock readings (spinlock.ts); -1 otherwise
+  const t = spin_lock(lock, LOCK.pte);
   const tl = tree_lock(file);
-  const flags = spin_lock_irqsave(tl, LOCK.tree);
+  const flags = spin_lock_irqsave(tl, LOCK.tree, t);
   const ok =
     vma_file(task, slot) === file &&
     i32[pte_idx(task, vpage)] === 0 &&
@@ -226,8 +228,8 @@ export function handle_mm_fault(task: number, vpage: number): boolean {
     Atomics.add(i32, K.L.page_mapcount + pfn, 1);
     Atomics.store(i32, pte_idx(task, vpage), pfn + 1);
   }
-  spin_unlock_irqrestore(tl, LOCK.tree, flags);
-  spin_unlock(lock, LOCK.pte);
+  const t2 = spin_unlock_irqrestore(tl, LOCK.tree, flags);
+  spin_unlock(lock, LOCK.pte, t2);
   if (ok) rec(EV.map, pfn, task);
   // page_add_file_rmap's make_volatile (1/6). Known references besides the
   // mappings: ours and the page cache's.

@@ -87,11 +87,12 @@ export function local_irq_enable(): void {
  * local_irq_enable at `t`, a clock reading (performance.now()) its caller
  * took a moment before, with nothing between that takes time (the release of
  * a lock under --lockstat=full, spin_unlock_irqrestore): the interrupts-off
- * section ends there; -1: read the clock.
+ * section ends there; -1: read the clock. Returns whether it took an
+ * interrupt (then `t` is no longer "a moment before" for what follows).
  */
-export function local_irq_enable_at(t: number): void {
+export function local_irq_enable_at(t: number): boolean {
   const i32 = K.i32;
-  if (i32[K.percpu + PERCPU.irqs_enabled] !== 0) return;
+  if (i32[K.percpu + PERCPU.irqs_enabled] !== 0) return false;
   const offUs = ((t < 0 ? performance.now() : t) - K.irqsOffAt) * 1000;
   const m = K.stats + CNT.irqsOffMaxUs;
   if (offUs > K.f64[m]!) K.f64[m] = offUs;
@@ -99,15 +100,22 @@ export function local_irq_enable_at(t: number): void {
   i32[K.percpu + PERCPU.irqs_enabled] = 1;
   trace_hardirqs_on(); // lockdep: held locks are now held with interrupts on
   // A plain read, as at point(): an interrupt is seen at this or the next boundary.
-  if (i32[K.pending]! !== 0) do_IRQ();
+  if (i32[K.pending]! === 0) return false;
+  do_IRQ();
+  return true;
 }
 
-/** local_irq_disable's steps inline: it runs several times a page on the discard path. */
-export function local_irq_save(): boolean {
+/**
+ * local_irq_disable's steps inline: it runs several times a page on the
+ * discard path. `t`: a clock reading taken a moment before (a lock event
+ * under --lockstat=full, spin_lock_irqsave's `t`): the section starts there;
+ * -1: read the clock.
+ */
+export function local_irq_save(t = -1): boolean {
   const i32 = K.i32;
   if (i32[K.percpu + PERCPU.irqs_enabled] === 0) return false;
   i32[K.percpu + PERCPU.irqs_enabled] = 0;
-  K.irqsOffAt = performance.now();
+  K.irqsOffAt = t < 0 ? performance.now() : t;
   return true;
 }
 export function local_irq_restore(was: boolean): void {

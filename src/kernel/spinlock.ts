@@ -28,6 +28,7 @@
 import { performance } from 'node:perf_hooks';
 import { LOCK_SLOT, PERCPU, PERCPU_SLEEP } from '../shm/layout.ts';
 import {
+  contended_point,
   lock_acquired,
   lock_contended,
   lock_hold_begin,
@@ -83,12 +84,15 @@ export function spin_trylock(lock: number, cls: number): boolean {
   return true;
 }
 
-export function spin_lock(lock: number, cls: number): void {
+/**
+ * Returns, under --lockstat=full, the clock reading the hold starts at, for
+ * a caller that takes its next lock (or disables interrupts) right after,
+ * with nothing between that takes time (spin_lock_irqsave_at); -1 otherwise
+ * (not timed, or a widening point came after the reading).
+ */
+export function spin_lock(lock: number, cls: number): number {
   if (K.lockdep) lock_acquire(cls, false); // before the wait, as lockdep validates
-  if (K.lockTimed) {
-    spin_lock_timed(lock, cls, -1);
-    return;
-  }
+  if (K.lockTimed) return spin_lock_timed(lock, cls, -1);
   if (!arch_spin_trylock(lock)) {
     lock_contended(lock + LOCK_SLOT.cpu, cls);
     if (K.lockWaitTimed) spin_lock_wait_timed(lock, cls);
@@ -97,6 +101,7 @@ export function spin_lock(lock: number, cls: number): void {
   lock_acquired(lock + LOCK_SLOT.cpu, cls);
   K.i32[K.percpu + PERCPU.locks_held]! |= 1 << cls;
   if (K.widen) point(P['lock-held']); // --long-hold, --delay lock-held=...
+  return -1;
 }
 
 /** --lockstat=contention: only a contended acquisition reads the clock, around its wait. */
@@ -112,9 +117,9 @@ function spin_lock_wait_timed(lock: number, cls: number): void {
  * before, when spin_lock_irq(save) disabled interrupts itself (-1: none): an
  * uncontended hold starts there, as the kernel's lock_stat starts it in
  * lock_acquire, before the trylock (lockdep's check between is counted in
- * the hold here too).
+ * the hold here too). Returns the hold's start, or -1 after a widening point.
  */
-function spin_lock_timed(lock: number, cls: number, t0: number): void {
+function spin_lock_timed(lock: number, cls: number, t0: number): number {
   let t: number;
   if (arch_spin_trylock(lock)) {
     t = t0 < 0 ? performance.now() : t0;
@@ -127,18 +132,29 @@ function spin_lock_timed(lock: number, cls: number, t0: number): void {
   lock_acquired(lock + LOCK_SLOT.cpu, cls);
   lock_hold_begin(lock + LOCK_SLOT.cpu, t);
   K.i32[K.percpu + PERCPU.locks_held]! |= 1 << cls;
-  if (K.widen) point(P['lock-held']);
+  if (K.widen) {
+    point(P['lock-held']);
+    return -1;
+  }
+  return t;
 }
 
-export function spin_unlock(lock: number, cls: number): void {
-  __spin_unlock(lock, cls, K.lockTimed ? performance.now() : 0);
+/**
+ * `t`: under --lockstat=full, a clock reading the caller took a moment
+ * before with nothing between that takes time (what spin_unlock_irqrestore
+ * returns when it released a lock nested in this one): the hold ends there;
+ * -1: read the clock.
+ */
+export function spin_unlock(lock: number, cls: number, t = -1): void {
+  __spin_unlock(lock, cls, K.lockTimed ? (t < 0 ? performance.now() : t) : 0);
 }
 /** spin_unlock at `t` (performance.now(): the hold's end under --lockstat=full). */
 function __spin_unlock(lock: number, cls: number, t: number): void {
   if (K.lockdep) lock_release(cls);
-  if (K.lockTimed) lock_hold_end(lock + LOCK_SLOT.cpu, cls, t);
+  const marked = K.lockTimed ? lock_hold_end(lock + LOCK_SLOT.cpu, cls, t) : 0;
   K.i32[K.percpu + PERCPU.locks_held]! &= ~(1 << cls);
   arch_spin_unlock(lock);
+  if (marked !== 0) contended_point(cls, marked); // out of the hold: a stack trace
 }
 
 /**
@@ -252,6 +268,12 @@ function pv_wait(lock: number): void {
 // and released right before they come back on, shares one clock reading
 // with the interrupts-off tracing at each end (lock_stat's hold time and the
 // irqsoff section are both timed there): two clock reads instead of four.
+// A lock nested right inside another (handle_mm_fault takes the pte lock,
+// then tree_lock with interrupts off, and releases them in turn) shares the
+// outer lock's readings too: spin_lock's reading starts the interrupts-off
+// section (spin_lock_irqsave's `t`), and spin_unlock_irqrestore's ends the
+// outer hold (spin_unlock's `t`), unless an interrupt was taken when
+// interrupts came back on: then the outer hold reads its own end.
 
 /** spin_lock_irq: interrupts off (they were on), then the lock. */
 export function spin_lock_irq(lock: number, cls: number): void {
@@ -263,14 +285,23 @@ export function spin_lock_irq(lock: number, cls: number): void {
 export function spin_unlock_irq(lock: number, cls: number): void {
   spin_unlock_irq_on(lock, cls, true);
 }
-/** spin_lock_irqsave: returns the interrupt state to restore. */
-export function spin_lock_irqsave(lock: number, cls: number): boolean {
-  const flags = local_irq_save();
+/**
+ * spin_lock_irqsave: returns the interrupt state to restore. `t`: the
+ * reading of a lock event a moment before (spin_lock's return), at which
+ * interrupts go off; -1: read the clock.
+ */
+export function spin_lock_irqsave(lock: number, cls: number, t = -1): boolean {
+  const flags = local_irq_save(t);
   spin_lock_irq_off(lock, cls, flags);
   return flags;
 }
-export function spin_unlock_irqrestore(lock: number, cls: number, flags: boolean): void {
-  spin_unlock_irq_on(lock, cls, flags);
+/**
+ * Returns, under --lockstat=full, the reading the lock was released and
+ * interrupts enabled at, when no interrupt was taken there (the release of
+ * an outer lock right after may end at it: spin_unlock's `t`); -1 otherwise.
+ */
+export function spin_unlock_irqrestore(lock: number, cls: number, flags: boolean): number {
+  return spin_unlock_irq_on(lock, cls, flags);
 }
 /** spin_lock with interrupts off, `fresh`: this caller disabled them a moment ago (K.irqsOffAt). */
 function spin_lock_irq_off(lock: number, cls: number, fresh: boolean): void {
@@ -281,16 +312,16 @@ function spin_lock_irq_off(lock: number, cls: number, fresh: boolean): void {
   if (K.lockdep) lock_acquire(cls, false);
   spin_lock_timed(lock, cls, K.irqsOffAt);
 }
-/** spin_unlock, then interrupts on if `on` (the flags of spin_lock_irqsave). */
-function spin_unlock_irq_on(lock: number, cls: number, on: boolean): void {
+/** spin_unlock, then interrupts on if `on` (the flags of spin_lock_irqsave); returns as spin_unlock_irqrestore. */
+function spin_unlock_irq_on(lock: number, cls: number, on: boolean): number {
   if (!K.lockTimed || !on) {
     spin_unlock(lock, cls);
     if (on) local_irq_enable();
-    return;
+    return -1;
   }
   const t = performance.now();
   __spin_unlock(lock, cls, t);
-  local_irq_enable_at(t);
+  return local_irq_enable_at(t) ? -1 : t;
 }
 /** spin_lock_bh: bottom halves off (no softirq runs here), then the lock. */
 export function spin_lock_bh(lock: number, cls: number): void {

@@ -16,7 +16,8 @@
  *   lock_hold_begin                    (full: push on the held stack)
  *   ...
  *   lock_hold_end                      (full: holdtime; a marked holder
- *   unlock                              notes its site: a contended point)
+ *   unlock                              notes its site once it let go:
+ *   contended_point                     a contended point)
  *
  * Three costs (--lockstat's modes):
  * - off: the counting hooks only, a few plain stores to this CPU's own lines;
@@ -138,12 +139,15 @@ export function lock_hold_begin(id: number, t: number): void {
 /**
  * --lockstat=full: the lock `id` of class `cls` is being released at `t`
  * (performance.now(), read by the caller: spin_unlock_irq(restore) hands the
- * same reading to local_irq_enable): its hold time, and the contended point
- * if a waiter marked this CPU meanwhile.
+ * same reading to local_irq_enable): its hold time. Returns how many waiters
+ * marked this CPU meanwhile (the mark is taken): the caller names its call
+ * site for them with contended_point once it has let go of the lock, so that
+ * the stack trace (microseconds) does not lengthen the hold the waiters sit
+ * out.
  */
-export function lock_hold_end(id: number, cls: number, t: number): void {
+export function lock_hold_end(id: number, cls: number, t: number): number {
   const mark = 2 * (K.L.lockstat + K.cpu * K.L.lockstat_stride + LOCKSTAT_MARKS) + cls;
-  if (K.i32[mark] !== 0) contended_point(cls, Atomics.exchange(K.i32, mark, 0));
+  const marked = K.i32[mark] !== 0 ? Atomics.exchange(K.i32, mark, 0) : 0;
   // Usually the top; locks may be released out of order.
   const depth = heldDepth;
   for (let i = depth - 1; i >= 0; i--) {
@@ -155,8 +159,9 @@ export function lock_hold_end(id: number, cls: number, t: number): void {
     }
     heldDepth = depth - 1;
     time_inc(K.lockstat + cls * LOCKSTAT.nr_fields + LOCKSTAT.hold_nr, us);
-    return;
+    return marked;
   }
+  return marked;
 }
 
 /** Locks this thread holds with a hold time running (unit tests). */
@@ -213,7 +218,8 @@ function contention_point(cls: number): SiteStat {
   return s;
 }
 
-function contended_point(cls: number, n: number): void {
+/** --lockstat=full: `n` waiters contended on a lock of class `cls` this thread held: its call site (after the release). */
+export function contended_point(cls: number, n: number): void {
   const m = holderSites[cls]!;
   const site = call_site();
   m.set(site, (m.get(site) ?? 0) + n);

@@ -57,6 +57,9 @@ import {
   LOCKSTAT_MARKS,
   latencyBase,
   lockstatBase,
+  PENDING,
+  PERCPU_PENDING,
+  percpuBase,
   statsBase,
   type Views,
   ZONE,
@@ -84,6 +87,18 @@ function boot(input: Partial<ConfigInput> = {}): Views {
   set_this_cpu(0);
   lockstat_reset_sites();
   return v;
+}
+
+/** performance.now as a fake clock, each reading 500 us after the last; `readings` collects them. */
+function fakeClock(): { readings: number[]; restore: () => void } {
+  const readings: number[] = [];
+  const saved = performance.now;
+  performance.now = () => {
+    const t = 1000 + readings.length * 0.5; // ms
+    readings.push(t);
+    return t;
+  };
+  return { readings, restore: () => (performance.now = saved) };
 }
 
 /** One field of one CPU's record of a class. */
@@ -229,13 +244,7 @@ describe('--lockstat=full: the timed path', () => {
   it('shares one clock reading between an irqsave lock and its interrupts-off section, at each end', () => {
     const v = boot({ lockstat: 'full' });
     const lru = v.L.zone + ZONE.lru_lock;
-    const readings: number[] = [];
-    const saved = performance.now;
-    performance.now = () => {
-      const t = 1000 + readings.length * 0.5; // ms: each reading 500 us after the last
-      readings.push(t);
-      return t;
-    };
+    const { readings, restore } = fakeClock();
     try {
       // interrupts on: local_irq_save's reading starts the hold, the hold's end ends the section
       const flags = spin_lock_irqsave(lru, LOCK.lru);
@@ -255,9 +264,47 @@ describe('--lockstat=full: the timed path', () => {
       expect(lockOf(v, LOCK.lru).holdTimeUs.total).toBe(1500);
       expect(v.f64[statsBase(v.L, 0) + CNT.irqsOffMaxUs]).toBe(2000);
     } finally {
-      performance.now = saved;
+      restore();
     }
     expect(lockstat_held_depth()).toBe(0);
+  });
+
+  it('shares the readings of a lock nested right inside another, unless an interrupt comes between', () => {
+    // handle_mm_fault's shape: the pte lock, then tree_lock with interrupts off, released in turn
+    const v = boot({ lockstat: 'full', lockdep: false });
+    const outer = v.L.zone + ZONE.lock;
+    const inner = v.L.zone + ZONE.lru_lock;
+    const { readings, restore } = fakeClock();
+    try {
+      const t = spin_lock(outer, LOCK.zone); // reading 1: the outer hold and the section start
+      const flags = spin_lock_irqsave(inner, LOCK.lru, t);
+      const t2 = spin_unlock_irqrestore(inner, LOCK.lru, flags); // reading 2
+      spin_unlock(outer, LOCK.zone, t2);
+      expect([t, t2]).toEqual([1000, 1000.5]);
+      expect(readings.length).toBe(2);
+      expect(lockOf(v, LOCK.zone).holdTimeUs.total).toBe(500);
+      expect(lockOf(v, LOCK.lru).holdTimeUs.total).toBe(500);
+      expect(v.f64[statsBase(v.L, 0) + CNT.irqsOffMaxUs]).toBe(500);
+      // a timer interrupt pending while interrupts are off is taken when they come back on:
+      // the outer hold then ends at a reading of its own, after the interrupt
+      const t3 = spin_lock(outer, LOCK.zone);
+      const f2 = spin_lock_irqsave(inner, LOCK.lru, t3);
+      Atomics.or(v.i32, percpuBase(v.L, 0) + PERCPU_PENDING, PENDING.timer);
+      expect(spin_unlock_irqrestore(inner, LOCK.lru, f2)).toBe(-1);
+      const before = readings.length;
+      spin_unlock(outer, LOCK.zone, -1);
+      expect(readings.length).toBe(before + 1);
+      expect(lockOf(v, LOCK.zone).holdTimeUs.max).toBeGreaterThan(
+        lockOf(v, LOCK.lru).holdTimeUs.max,
+      );
+    } finally {
+      restore();
+    }
+    expect(lockstat_held_depth()).toBe(0);
+    // not timed: nothing to share
+    const w = boot({ lockdep: false });
+    expect(spin_lock(w.L.zone + ZONE.lock, LOCK.zone)).toBe(-1);
+    spin_unlock(w.L.zone + ZONE.lock, LOCK.zone);
   });
 
   it('records the contending call site and its waits', () => {
@@ -304,7 +351,19 @@ describe('--lockstat=full: the timed path', () => {
       lock_wait_end(LOCK.zone, lock_wait_begin(zone + LOCK_SLOT.cpu, LOCK.zone));
     }
     set_this_cpu(0);
-    rmqueue_bulk_like_unlock();
+    // the holder takes its stack trace once the lock is free: waiters do not sit it out
+    const capture = Error.captureStackTrace;
+    const lockedAtTrace: boolean[] = [];
+    Error.captureStackTrace = (o: object, f?: Parameters<typeof capture>[1]) => {
+      lockedAtTrace.push(arch_spin_is_locked(v.i32, zone));
+      capture(o, f);
+    };
+    try {
+      rmqueue_bulk_like_unlock();
+    } finally {
+      Error.captureStackTrace = capture;
+    }
+    expect(lockedAtTrace).toEqual([false]);
     const held = lockstat_sites().contended[LOCK.zone]!;
     expect(held).toHaveLength(1);
     const holder = site_label(held[0]![0]);
