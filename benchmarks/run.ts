@@ -686,6 +686,7 @@ async function benchGuided(ctx: Ctx) {
     coverage: r.coverage,
     durationMs: r.durationMs,
     ops: r.totals.ops,
+    faults: r.totals.discardFaults,
     verdict: r.verdict,
   });
   for (let i = 0; i < plan.guidedSeeds; i++) {
@@ -717,7 +718,7 @@ async function benchGuided(ctx: Ctx) {
     js: `${fmt.rate(f.plainOpsPerSec)} -> ${fmt.rate(f.guidedOpsPerSec)}`,
     c: '',
     ratio: fmt.ratio(f.guidedOpsPerSec / f.plainOpsPerSec),
-    note: 'a boosted burst is one operation of 32 accesses: fewer, heavier operations',
+    note: `discard faults/s ${fmt.rate(f.plainFaultsPerSec)} -> ${fmt.rate(f.guidedFaultsPerSec)}: more host discards turn cheap accesses into discard faults, and a boosted burst is one operation of 32 accesses (fewer, heavier operations)`,
   });
   return { ...f, durationMs: plan.guidedMs, pairs };
 }

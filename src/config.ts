@@ -161,8 +161,9 @@ export const configSchema = z.object({
    */
   minCoverage: int(0, 2 ** 31).default(0),
   /**
-   * --guided: a bandit on the main thread perturbs the workload mix online
-   * toward the hazard with the fewest near misses (src/check/guided.ts);
+   * --guided: a bandit on the main thread perturbs the workload mix, the
+   * fault window and the host discard rate online toward the hazard with the
+   * fewest near misses (src/check/guided.ts);
    * --target pins the hazard (a name of src/check/coverage.ts's HAZARDS).
    */
   guided: z.boolean().default(false),

@@ -13,6 +13,8 @@ export type GuidedRun = {
   coverage: readonly CoverageRow[];
   durationMs: number;
   ops: number;
+  /** Discard faults taken (totals.discardFaults): the protocol work behind the operations. */
+  faults: number;
   verdict: string;
 };
 export type GuidedPair = { seed: number; plain: GuidedRun; guided: GuidedRun };
@@ -28,6 +30,8 @@ export type GuidedFigure = {
   ratio: number;
   plainOpsPerSec: number;
   guidedOpsPerSec: number;
+  plainFaultsPerSec: number;
+  guidedFaultsPerSec: number;
   /** Per seed: the same hazard's near misses in each mode. */
   perSeed: { seed: number; plain: number; guided: number }[];
 };
@@ -59,6 +63,8 @@ export function guidedFigure(pairs: readonly GuidedPair[]): GuidedFigure {
     ratio: plainPerSec > 0 ? guidedPerSec / plainPerSec : Number.POSITIVE_INFINITY,
     plainOpsPerSec: sum(pairs.map((p) => p.plain.ops)) / secs((p) => p.plain),
     guidedOpsPerSec: sum(pairs.map((p) => p.guided.ops)) / secs((p) => p.guided),
+    plainFaultsPerSec: sum(pairs.map((p) => p.plain.faults)) / secs((p) => p.plain),
+    guidedFaultsPerSec: sum(pairs.map((p) => p.guided.faults)) / secs((p) => p.guided),
     perSeed: pairs.map((p) => ({
       seed: p.seed,
       plain: hazard === null ? 0 : nearMisses(p.plain, hazard),

@@ -3,19 +3,22 @@
  * a coverage-guided fuzzer steers toward new coverage.
  *
  * The main thread plays an epsilon-greedy multi-armed bandit over small
- * perturbations in two dimensions, each chosen on its own: the workload mix
- * (as configured, or one operation of MIX_OPS boosted) and a window stretch
- * (none, or one discard-fault window in a few made longer: STRETCH). Every GUIDED_INTERVAL_MS it
+ * perturbations in three dimensions, each chosen on its own: the workload mix
+ * (as configured, or one operation of MIX_OPS boosted), a window stretch
+ * (none, or one discard-fault window in a few made longer: STRETCH) and the
+ * host's discard pressure (the configured rate, or a multiple of it:
+ * PRESSURE). Every GUIDED_INTERVAL_MS it
  * reads the interval's near misses (the CPUs' nm* counters, coverage.ts),
- * credits both options that ran with them, and picks the next of each
+ * credits every option that ran with them, and picks the next of each
  * dimension: each option once first, then, with probability 1 - EPSILON,
  * the one with the best score so far, else a random one. The score is the --target hazard's near-miss rate
  * while the arm ran, or without --target every hazard's rate weighted by the
  * inverse of its count in the run so far (the rarest weigh most). The log
  * names the rarest hazard at each choice (its `target`). The choice goes to
  * the CPUs in one control word (CTRL.guided_arm); each CPU's workload reads
- * it before each operation and rebuilds its mix when it changed, so the
- * perturbation costs the machine nothing but the mix itself.
+ * it before each operation and rebuilds its mix when it changed, and the
+ * host reads it at each tick for its discard rate, so the perturbation costs
+ * the machine nothing but the perturbation itself.
  *
  * The arms are a pure function of the configured mix, known to every thread
  * (guidedMix); the choice log is in the report (RunReport.guided).
@@ -52,47 +55,78 @@ export const STRETCH = [
 ] as const;
 
 /**
- * An arm is a pair (mix option, stretch option), chosen dimension by
- * dimension: mix option 0 is the mix as configured, option k boosts the k-th
- * operation of MIX_OPS; stretch option 0 is none, option k is STRETCH[k-1].
- * The control word holds mix + NR_MIX * stretch.
+ * The host-pressure arms: the hypervisor discards this many times the
+ * configured --host-discard-rate (src/host/hypervisor.ts, host_tick). More
+ * discards are more discard faults, so more windows for every window hazard
+ * to meet, and more frames parked and spliced (measured at 4 CPUs, 5 s, the
+ * mix as configured: splice-in-window 3/s at the default rate, 80/s at 20
+ * times it). It is the guest's own protocol doing more of its work, not a
+ * delay: no CPU sleeps for it, though faulting CPUs do fewer operations.
+ */
+export const PRESSURE = [4, 20] as const;
+
+/**
+ * An arm is a triple (mix option, stretch option, pressure option), chosen
+ * dimension by dimension: mix option 0 is the mix as configured, option k
+ * boosts the k-th operation of MIX_OPS; stretch option 0 is none, option k
+ * is STRETCH[k-1]; pressure option 0 is the configured host rate, option k
+ * PRESSURE[k-1] times it. The control word holds
+ * mix + NR_MIX * (stretch + NR_STRETCH * pressure).
  */
 export const NR_MIX = 1 + MIX_OPS.length;
 export const NR_STRETCH = 1 + STRETCH.length;
-export const NR_ARMS = NR_MIX * NR_STRETCH;
-/** The options of both dimensions in one list: the mix ones, then the stretch ones. */
-export const NR_OPTIONS = NR_MIX + NR_STRETCH;
+export const NR_PRESSURE = 1 + PRESSURE.length;
+export const NR_ARMS = NR_MIX * NR_STRETCH * NR_PRESSURE;
+/** The options of every dimension in one list: the mix ones, the stretch ones, the pressure ones. */
+export const NR_OPTIONS = NR_MIX + NR_STRETCH + NR_PRESSURE;
+/** Where each dimension's options start in that list. */
+const FIRST_STRETCH = NR_MIX;
+const FIRST_PRESSURE = NR_MIX + NR_STRETCH;
 
-export const armOf = (mix: number, stretch: number) => mix + NR_MIX * stretch;
+export const armOf = (mix: number, stretch: number, pressure = 0) =>
+  mix + NR_MIX * (stretch + NR_STRETCH * pressure);
+const stretchOf = (arm: number) => Math.floor(arm / NR_MIX) % NR_STRETCH;
+const pressureOf = (arm: number) => Math.floor(arm / (NR_MIX * NR_STRETCH));
 /**
  * The order of a guided run's first arms: the run as configured (arm 0: a
  * baseline, and what a mutant's profile asked for while most mutants are
  * caught), then each stretch, the widest first (STRETCH's order), with the
- * mix as configured, and only then the mix boosts: a boost dilutes the
- * operations the configuration asked for, a budgeted stretch does not.
+ * mix as configured, then each host pressure, and only then the mix boosts:
+ * a boost dilutes the operations the configuration asked for, a budgeted
+ * stretch or more host discards do not.
  */
 
 /** What option `o` (of NR_OPTIONS) is, in words. */
 export function optionLabel(o: number): string {
   if (o === 0) return 'mix as configured';
   if (o < NR_MIX) return `boost ${MIX_OPS[o - 1]}`;
-  if (o === NR_MIX) return 'no stretch';
-  const s = STRETCH[o - NR_MIX - 1]!;
+  if (o === FIRST_STRETCH) return 'no stretch';
+  if (o === FIRST_PRESSURE) return 'host discards as configured';
+  if (o > FIRST_PRESSURE) return `host discards x${PRESSURE[o - FIRST_PRESSURE - 1]}`;
+  const s = STRETCH[o - FIRST_STRETCH - 1]!;
   const which = s.every === 1 ? 'every fault window' : `1 fault window in ${s.every}`;
   return `stretch ${which} by ${s.us}us`;
 }
 
 /** What arm `arm` is, in words. */
 export function armLabel(arm: number): string {
-  const stretch = Math.floor(arm / NR_MIX);
-  const mix = optionLabel(arm % NR_MIX);
-  return stretch === 0 ? mix : `${mix}, ${optionLabel(NR_MIX + stretch)}`;
+  const stretch = stretchOf(arm);
+  const pressure = pressureOf(arm);
+  let label = optionLabel(arm % NR_MIX);
+  if (stretch !== 0) label += `, ${optionLabel(FIRST_STRETCH + stretch)}`;
+  if (pressure !== 0) label += `, ${optionLabel(FIRST_PRESSURE + pressure)}`;
+  return label;
 }
 
 /** Arm `arm`'s window stretch (ms, one fault in `every`); 0 ms: none. */
 export function guidedStretch(arm: number): { ms: number; every: number } {
-  const s = STRETCH[Math.floor(arm / NR_MIX) - 1];
+  const s = arm >= 0 && arm < NR_ARMS ? STRETCH[stretchOf(arm) - 1] : undefined;
   return s ? { ms: s.us / 1000, every: s.every } : { ms: 0, every: 0 };
+}
+
+/** Arm `arm`'s multiple of the configured host discard rate (1: as configured). */
+export function guidedPressure(arm: number): number {
+  return (arm > 0 && arm < NR_ARMS ? PRESSURE[pressureOf(arm) - 1] : undefined) ?? 1;
 }
 
 /** The mix arm `arm` runs (mix option 0: `base` itself). */
@@ -128,7 +162,8 @@ export type GuidedReport = {
   /** --target, or null: the rarest hazard of the run so far, every interval. */
   target: Hazard | null;
   /**
-   * Every option of both dimensions (`arm`: its index, the mix ones first),
+   * Every option of every dimension (`arm`: its index; the mix ones, the
+   * stretch ones, the pressure ones),
    * how long it ran, and the operations per second while it did (null: never).
    */
   arms: { arm: number; label: string; intervals: number; ms: number; opsPerSec: number | null }[];
@@ -208,15 +243,25 @@ export function makeGuide(
     for (let o = first + 1; o < first + n; o++) if (score(o) > score(best)) best = o;
     return best - first;
   }
+  const untried = (first: number, n: number): boolean => {
+    for (let o = first; o < first + n; o++) if (optIntervals[o] === 0) return true;
+    return false;
+  };
+  /**
+   * The stretches are swept first (the rest as configured), then the
+   * pressures (with the best stretch), then the mixes; then each dimension
+   * epsilon-greedy on its own.
+   */
   const choose = (): number => {
-    const stretch = chooseIn(NR_MIX, NR_STRETCH);
-    let untried = false;
-    for (let o = NR_MIX; o < NR_OPTIONS; o++) if (optIntervals[o] === 0) untried = true;
-    // the mix as configured until every stretch option has run once
-    return armOf(
-      untried || optIntervals[NR_MIX + stretch] === 0 ? 0 : chooseIn(0, NR_MIX),
-      stretch,
-    );
+    const stretch = chooseIn(FIRST_STRETCH, NR_STRETCH);
+    const stretchSweep = untried(FIRST_STRETCH, NR_STRETCH);
+    const pressure = stretchSweep ? 0 : chooseIn(FIRST_PRESSURE, NR_PRESSURE);
+    const sweep =
+      stretchSweep ||
+      untried(FIRST_PRESSURE, NR_PRESSURE) ||
+      optIntervals[FIRST_STRETCH + stretch] === 0 ||
+      optIntervals[FIRST_PRESSURE + pressure] === 0;
+    return armOf(sweep ? 0 : chooseIn(0, NR_MIX), stretch, pressure);
   };
 
   return {
@@ -239,7 +284,7 @@ export function makeGuide(
       const ms = elapsedMs - since;
       if (ms < GUIDED_INTERVAL_MS) return;
       const now = read(v);
-      const opts = [arm % NR_MIX, NR_MIX + Math.floor(arm / NR_MIX)];
+      const opts = [arm % NR_MIX, FIRST_STRETCH + stretchOf(arm), FIRST_PRESSURE + pressureOf(arm)];
       for (const h of hazards) {
         const d = now[h] - last[h];
         for (const o of opts) optHits[o]![h] += d;

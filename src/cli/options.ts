@@ -140,7 +140,7 @@ export function addMachineOptions(cmd: Command, defaultDuration = '10s'): Comman
     )
     .option(
       '--guided',
-      'steer the workload mix online toward the hazard with the fewest near misses (a bandit over mix perturbations; the report logs its choices)',
+      'steer the run online toward the hazard with the fewest near misses (a bandit over the workload mix, window stretches and the host discard rate; the report logs its choices)',
       false,
     )
     .option(

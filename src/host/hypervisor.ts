@@ -13,6 +13,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { EV } from '../check/events.ts';
+import { guidedPressure } from '../check/guided.ts';
 import { rec } from '../check/recorder.ts';
 import { K } from '../kernel/context.ts';
 import { HS } from '../kernel/essa.ts';
@@ -76,7 +77,9 @@ export function host_tick(t: number): void {
   const dt = (t - f64[h + HOST.last]!) / 1000;
   f64[h + HOST.last] = t;
   raise_interrupts(dt);
-  const rate = K.cfg.hostDiscardRate;
+  // --guided's host pressure (src/check/guided.ts): a plain read of the
+  // main thread's choice, seen at this tick or a later one.
+  const rate = K.cfg.hostDiscardRate * guidedPressure(i32[L.ctrl + CTRL.guided_arm]!);
   const hs = L.host_state;
   let quota = Math.min(f64[h + HOST.quota]! + dt * rate, rate / 10 + 64);
   let hand = f64[h + HOST.hand]!;

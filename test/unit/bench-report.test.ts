@@ -365,6 +365,7 @@ describe('bench guided: the rarest hazard of the default runs, pooled over the s
     })),
     durationMs: 10_000,
     ops,
+    faults: ops / 100,
     verdict: 'SUCCESS',
   });
 
