@@ -150,6 +150,20 @@ describe('bench report builder: physical bounds', () => {
     expect(r.invalid.guidedRarestOverDefault?.reason).toMatch(/no near miss of their rarest/);
     expect(markdown(r)).toMatch(/\| guidedRarestOverDefault \| invalid \(measured Infinity: /);
     expect(schemaErrors('bench', JSON.parse(JSON.stringify(r)))).toBe(''); // Infinity is null there
+    // the guided section's row carries that bound: the published schema takes it
+    const m = measured({});
+    m.rows = [
+      {
+        name: 'guided: the rarest hazard',
+        js: '4.62/s (139) -> 27.44/s (826)',
+        c: '',
+        ratio: '5.94',
+        check: { bound: { kind: 'rateOverCount' }, ratio: 5.94 },
+      },
+    ];
+    const withRow = buildReport(m);
+    expect(withRow.rows[0]!.invalid).toBeUndefined();
+    expect(schemaErrors('bench', JSON.parse(JSON.stringify(withRow)))).toBe('');
     expect(
       buildReport(measured({ guidedRarestOverDefault: 6.5 })).goals.guidedRarestOverDefault,
     ).toEqual({
