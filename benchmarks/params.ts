@@ -111,7 +111,7 @@ export const PLANS = {
     handoffRounds: 20_000,
     /** guided: default and --guided runs at 4 CPUs, this long, one pair per seed */
     guidedMs: 5000,
-    guidedSeeds: 1,
+    guidedSeeds: 3,
     warmup: WARMUP,
   },
   full: {
