@@ -236,17 +236,20 @@ export function makeGuide(
   };
 
   /** One dimension's option, in [first, first + n): untried first, else epsilon-greedy. */
-  function chooseIn(first: number, n: number): number {
+  /** The first option of [first, first + n) not run yet, as an offset; -1: all have run. */
+  function firstUntried(first: number, n: number): number {
     for (let o = first; o < first + n; o++) if (optIntervals[o] === 0) return o - first;
+    return -1;
+  }
+  function chooseIn(first: number, n: number): number {
+    const u = firstUntried(first, n);
+    if (u >= 0) return u;
     if (random() < EPSILON) return Math.floor(random() * n);
     let best = first;
     for (let o = first + 1; o < first + n; o++) if (score(o) > score(best)) best = o;
     return best - first;
   }
-  const untried = (first: number, n: number): boolean => {
-    for (let o = first; o < first + n; o++) if (optIntervals[o] === 0) return true;
-    return false;
-  };
+  const untried = (first: number, n: number): boolean => firstUntried(first, n) >= 0;
   /**
    * The stretches are swept first (the rest as configured), then the
    * pressures (with the best stretch), then the mixes; then each dimension
