@@ -19,7 +19,6 @@
  * runs is do_discard_fault / find_get_page unchanged. Every wait is on a
  * scratch word (Atomics.wait, woken by Atomics.notify) with a deadline.
  */
-import type { Config } from '../../src/config.ts';
 import { K, kernel_attach } from '../../src/kernel/context.ts';
 import { user_access } from '../../src/kernel/fault.ts';
 import { find_get_page } from '../../src/kernel/filemap.ts';
@@ -28,17 +27,13 @@ import { isolate_lru_pages, shrink_list } from '../../src/kernel/vmscan.ts';
 import { P } from '../../src/points.ts';
 import { attach, computeLayout, PERCPU_HEADS, percpuHeadNode } from '../../src/shm/layout.ts';
 import { S } from '../helpers/scratch.ts';
-import { setPhase, startBarrier, stopAtPoint, waitPhase } from './phases.ts';
+import { type ScriptedCpuTask, setPhase, startBarrier, stopAtPoint, waitPhase } from './phases.ts';
 
 export const PH = { isolated: 1, discarded: 2, reclaimed: 3 } as const;
 export const B = 0;
 export const A = 1;
 
-export type DiscardToPutTask = {
-  sab: SharedArrayBuffer;
-  cfg: Config;
-  cpu: number;
-  scratch: SharedArrayBuffer;
+export type DiscardToPutTask = ScriptedCpuTask & {
   /** A's path to the discard: the discard fault on (task, vpage), or find_get_page(file, index). */
   path: 'fault' | 'find';
   task: number;

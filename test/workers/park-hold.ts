@@ -18,24 +18,19 @@
  * do_discard_fault unchanged. Every wait is on a scratch word with a
  * deadline.
  */
-import type { Config } from '../../src/config.ts';
 import { K, kernel_attach } from '../../src/kernel/context.ts';
 import { user_access } from '../../src/kernel/fault.ts';
 import { vmtruncate } from '../../src/kernel/memory.ts';
 import { P } from '../../src/points.ts';
 import { attach, computeLayout } from '../../src/shm/layout.ts';
 import { S } from '../helpers/scratch.ts';
-import { setPhase, startBarrier, stopAtPoint, waitPhase } from './phases.ts';
+import { type ScriptedCpuTask, setPhase, startBarrier, stopAtPoint, waitPhase } from './phases.ts';
 
 export const PH = { inWindow: 1, parked: 2 } as const;
 export const B = 0;
 export const A = 1;
 
-export type ParkHoldTask = {
-  sab: SharedArrayBuffer;
-  cfg: Config;
-  cpu: number;
-  scratch: SharedArrayBuffer;
+export type ParkHoldTask = ScriptedCpuTask & {
   task: number;
   vpage: number;
   file: number;

@@ -8,8 +8,17 @@
  * woken by Atomics.notify, with a deadline.
  */
 import { performance } from 'node:perf_hooks';
+import type { Config } from '../../src/config.ts';
 import { K } from '../../src/kernel/context.ts';
 import { S } from '../helpers/scratch.ts';
+
+/** What every CPU of a scripted schedule is given: the machine, its config, its CPU and the scratch words. */
+export type ScriptedCpuTask = {
+  sab: SharedArrayBuffer;
+  cfg: Config;
+  cpu: number;
+  scratch: SharedArrayBuffer;
+};
 
 /** The schedule's phase word in the scratch buffer (its counter word: no lock test here). */
 export const PHASE = S.counter;
