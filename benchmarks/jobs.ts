@@ -17,7 +17,11 @@ import { FUNC, point, smp_call_function } from '../src/kernel/smp.ts';
 import { LOCK, spin_lock, spin_unlock } from '../src/kernel/spinlock.ts';
 import { shrink_discards } from '../src/kernel/vmscan.ts';
 import { CTRL, DISCARD, PERCPU_PENDING, percpuBase, ZONE } from '../src/shm/layout.ts';
+import { lock_sites } from '../src/stats/lock_sites.ts';
 import { BENCH } from './params.ts';
+
+/** lock_stat's call sites of this file's lock calls (the kernel's _RET_IP_). */
+const at = lock_sites('timedKernelLock');
 
 export type Job =
   | { kind: 'hotloop'; iters: number; runs: number; warmup: number }
@@ -121,7 +125,7 @@ function timedKernelLock(ms: number, maxOps = Number.POSITIVE_INFINITY): [number
   let t: number;
   for (;;) {
     for (let i = 0; i < n; i++) {
-      spin_lock(lock, LOCK.zone);
+      spin_lock(lock, LOCK.zone, at.timedKernelLock);
       spin_unlock(lock, LOCK.zone);
     }
     ops += n;

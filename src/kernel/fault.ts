@@ -13,6 +13,7 @@ import { EV } from '../check/events.ts';
 import { oracle_access, oracle_fault_begin, oracle_fault_ref } from '../check/oracle.ts';
 import { rec } from '../check/recorder.ts';
 import { CNT, CTRL, PERCPU } from '../shm/layout.ts';
+import { lock_sites } from '../stats/lock_sites.ts';
 import { K, P } from './context.ts';
 import { HS, hw_host_state } from './essa.ts';
 import { handle_mm_fault, pte_idx, pte_lock } from './memory.ts';
@@ -22,6 +23,9 @@ import { PageDiscarded, page_count } from './page-flags.ts';
 import { local_irq_disable, local_irq_enable, point } from './smp.ts';
 import { LOCK, spin_lock, spin_unlock } from './spinlock.ts';
 import { park_hold, window_stretch } from './widen.ts';
+
+/** lock_stat's call sites of this file's lock calls (the kernel's _RET_IP_). */
+const at = lock_sites('do_discard_fault');
 
 /**
  * A read access by `task` (running on this CPU, interrupts enabled) to
@@ -182,7 +186,7 @@ export function do_discard_fault(task: number, vpage: number, pfn: number): void
   } else {
     // A "nice" platform delivers the virtual address: the pte pins the page.
     const lock = pte_lock(task);
-    spin_lock(lock, LOCK.pte);
+    spin_lock(lock, LOCK.pte, at.do_discard_fault);
     ok = K.i32[pte_idx(task, vpage)] === pfn + 1;
     if (ok) get_page(pfn);
     spin_unlock(lock, LOCK.pte);

@@ -10,8 +10,8 @@ import { EV } from '../check/events.ts';
 import { rec } from '../check/recorder.ts';
 import { PAGES_PER_FILE, PAGEVEC_SIZE } from '../config.ts';
 import { CNT, fileBase, HEAD, headNode, ZONE } from '../shm/layout.ts';
+import { type LockSite, lock_sites } from '../stats/lock_sites.ts';
 import {
-  contended_point,
   lock_acquired,
   lock_contended,
   lock_hold_begin,
@@ -42,6 +42,22 @@ import {
 import { cpu_relax, point } from './smp.ts';
 import { LOCK, spin_lock_irqsave, spin_unlock_irqrestore } from './spinlock.ts';
 
+/** lock_stat's call sites of this file's lock calls (the kernel's _RET_IP_). */
+const at = lock_sites(
+  'lru_cache_add',
+  'add_to_page_cache',
+  '__find_get_page',
+  'find_lock_page',
+  'find_lock_page_2',
+  'find_lock_page_3',
+  'find_lock_page_4',
+  'find_get_pages',
+  'remove_from_page_cache',
+  'write_cache_page',
+  'test_clear_page_dirty',
+  'writeback_mapping',
+);
+
 export const tree_lock = (file: number) => fileBase(K.L, file) + K.L.file_tree_lock;
 const slotIdx = (file: number, index: number) => K.L.pagecache + file * PAGES_PER_FILE + index;
 
@@ -67,43 +83,43 @@ export function filemap_init(): void {
 
 const page_lock_id = (pfn: number) => K.L.page_lock_cpu + pfn;
 
-export function trylock_page(pfn: number): boolean {
+export function trylock_page(pfn: number, site: LockSite): boolean {
   if (TestSetPageFlag(pfn, PG_locked)) return false;
   lock_acquired(page_lock_id(pfn), LOCK.page);
-  if (K.lockTimed) lock_hold_begin(page_lock_id(pfn), performance.now());
+  if (K.lockTimed) lock_hold_begin(page_lock_id(pfn), performance.now(), site);
   return true;
 }
 /** lock_page: may sleep; interrupts enabled. */
-export function lock_page(pfn: number): void {
+export function lock_page(pfn: number, site: LockSite): void {
   if (K.lockTimed) {
-    lock_page_timed(pfn);
+    lock_page_timed(pfn, site);
     return;
   }
   if (TestSetPageFlag(pfn, PG_locked)) {
     lock_contended(page_lock_id(pfn), LOCK.page);
-    if (K.lockWaitTimed) lock_page_wait_timed(pfn);
+    if (K.lockWaitTimed) lock_page_wait_timed(pfn, site);
     else __lock_page(pfn);
   }
   lock_acquired(page_lock_id(pfn), LOCK.page);
 }
 /** --lockstat=contention: only a contended lock_page reads the clock, around its wait. */
-function lock_page_wait_timed(pfn: number): void {
-  const t0 = lock_wait_begin(page_lock_id(pfn), LOCK.page);
+function lock_page_wait_timed(pfn: number, site: LockSite): void {
+  const t0 = lock_wait_begin(page_lock_id(pfn), LOCK.page, site);
   __lock_page(pfn);
   lock_wait_end(LOCK.page, t0);
 }
-function lock_page_timed(pfn: number): void {
+function lock_page_timed(pfn: number, site: LockSite): void {
   let t: number;
   if (!TestSetPageFlag(pfn, PG_locked)) {
     t = performance.now();
   } else {
     lock_contended(page_lock_id(pfn), LOCK.page);
-    const t0 = lock_wait_begin(page_lock_id(pfn), LOCK.page);
+    const t0 = lock_wait_begin(page_lock_id(pfn), LOCK.page, site);
     __lock_page(pfn);
     t = lock_wait_end(LOCK.page, t0);
   }
   lock_acquired(page_lock_id(pfn), LOCK.page);
-  lock_hold_begin(page_lock_id(pfn), t);
+  lock_hold_begin(page_lock_id(pfn), t, site);
 }
 function __lock_page(pfn: number): void {
   let spins = 0;
@@ -114,9 +130,8 @@ function __lock_page(pfn: number): void {
 }
 /** unlock_page; 1/6 then tries page_hva_make_volatile(page, 1). */
 export function unlock_page(pfn: number): void {
-  const marked = K.lockTimed ? lock_hold_end(page_lock_id(pfn), LOCK.page, performance.now()) : 0;
+  if (K.lockTimed) lock_hold_end(page_lock_id(pfn), LOCK.page, performance.now());
   ClearPageFlag(pfn, PG_locked);
-  if (marked !== 0) contended_point(LOCK.page, marked); // out of the hold: a stack trace
   page_hva_make_volatile(pfn, 1);
 }
 
@@ -124,7 +139,7 @@ export function unlock_page(pfn: number): void {
 
 export function lru_cache_add(pfn: number): void {
   const { i32, L } = K;
-  const flags = spin_lock_irqsave(L.zone + ZONE.lru_lock, LOCK.lru);
+  const flags = spin_lock_irqsave(L.zone + ZONE.lru_lock, LOCK.lru, at.lru_cache_add);
   SetPageFlag(pfn, PG_lru);
   list_add(pfn, headNode(L, HEAD.lru));
   i32[L.zone + ZONE.nr_lru]!++;
@@ -141,7 +156,7 @@ export function lru_cache_add(pfn: number): void {
 export function add_to_page_cache(pfn: number, file: number, index: number): boolean {
   const i32 = K.i32;
   const lock = tree_lock(file);
-  const flags = spin_lock_irqsave(lock, LOCK.tree);
+  const flags = spin_lock_irqsave(lock, LOCK.tree, at.add_to_page_cache);
   const ok = i32[slotIdx(file, index)] === 0 && index < file_size(file);
   if (ok) {
     get_page(pfn);
@@ -161,7 +176,7 @@ export function add_to_page_cache(pfn: number, file: number, index: number): boo
  */
 export function __find_get_page(file: number, index: number): number {
   const lock = tree_lock(file);
-  const flags = spin_lock_irqsave(lock, LOCK.tree);
+  const flags = spin_lock_irqsave(lock, LOCK.tree, at.__find_get_page);
   const pfn = K.i32[slotIdx(file, index)]! - 1;
   if (pfn >= 0) get_page(pfn); // page_cache_get
   spin_unlock_irqrestore(lock, LOCK.tree, flags);
@@ -195,7 +210,7 @@ export function find_lock_page(file: number, index: number): number {
   const lock = tree_lock(file);
   for (;;) {
     // repeat:
-    let flags = spin_lock_irqsave(lock, LOCK.tree);
+    let flags = spin_lock_irqsave(lock, LOCK.tree, at.find_lock_page);
     const pfn = K.i32[slotIdx(file, index)]! - 1;
     if (pfn < 0) {
       spin_unlock_irqrestore(lock, LOCK.tree, flags);
@@ -211,13 +226,13 @@ export function find_lock_page(file: number, index: number): number {
       put_page(pfn); // page_cache_release
       return -1;
     }
-    if (trylock_page(pfn)) {
+    if (trylock_page(pfn, at.find_lock_page_2)) {
       spin_unlock_irqrestore(lock, LOCK.tree, flags);
       return pfn;
     }
     spin_unlock_irqrestore(lock, LOCK.tree, flags);
-    lock_page(pfn); // __lock_page: sleeps
-    flags = spin_lock_irqsave(lock, LOCK.tree);
+    lock_page(pfn, at.find_lock_page_3); // __lock_page: sleeps
+    flags = spin_lock_irqsave(lock, LOCK.tree, at.find_lock_page_4);
     // Has the page been truncated (or discarded) while we slept?
     const same =
       page_mapping(pfn) === file + 1 && Atomics.load(K.i32, K.L.page_index + pfn) === index;
@@ -248,7 +263,7 @@ export function find_get_pages(
   const i32 = K.i32;
   for (;;) {
     // repeat:
-    const flags = spin_lock_irqsave(lock, LOCK.tree);
+    const flags = spin_lock_irqsave(lock, LOCK.tree, at.find_get_pages);
     let ret = 0;
     for (let index = start; index < PAGES_PER_FILE && ret < nr; index++) {
       const pfn = i32[slotIdx(file, index)]! - 1;
@@ -335,7 +350,7 @@ export function __remove_from_page_cache(pfn: number, file: number, index: numbe
  */
 export function remove_from_page_cache(pfn: number, file: number, index: number): boolean {
   const lock = tree_lock(file);
-  const flags = spin_lock_irqsave(lock, LOCK.tree);
+  const flags = spin_lock_irqsave(lock, LOCK.tree, at.remove_from_page_cache);
   const r = __remove_from_page_cache(pfn, file, index);
   spin_unlock_irqrestore(lock, LOCK.tree, flags);
   rec(EV['remove-cache'], pfn, file, r);
@@ -367,7 +382,7 @@ export function write_cache_page(file: number, index: number): void {
   if (pfn < 0) {
     pfn = read_cache_page(file, index);
     if (pfn < 0) return;
-    lock_page(pfn);
+    lock_page(pfn, at.write_cache_page);
     if (page_mapping(pfn) !== file + 1) {
       unlock_page(pfn);
       put_page(pfn);
@@ -385,7 +400,7 @@ export function write_cache_page(file: number, index: number): void {
  */
 export function test_clear_page_dirty(pfn: number, file: number): boolean {
   const lock = tree_lock(file);
-  const flags = spin_lock_irqsave(lock, LOCK.tree);
+  const flags = spin_lock_irqsave(lock, LOCK.tree, at.test_clear_page_dirty);
   const was = TestClearPageFlag(pfn, PG_dirty);
   if (was) page_hva_make_volatile(pfn, 1);
   spin_unlock_irqrestore(lock, LOCK.tree, flags);
@@ -406,7 +421,7 @@ export function writeback_mapping(file: number): void {
     for (let i = 0; i < n; i++) {
       const pfn = pvec[i]!;
       index = Math.max(index, Atomics.load(K.i32, K.L.page_index + pfn) + 1);
-      lock_page(pfn);
+      lock_page(pfn, at.writeback_mapping);
       if (page_mapping(pfn) === file + 1) test_clear_page_dirty(pfn, file);
       unlock_page(pfn);
     }

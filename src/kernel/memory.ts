@@ -14,6 +14,7 @@ import { EV } from '../check/events.ts';
 import { rec } from '../check/recorder.ts';
 import { MAP_SLOTS, NR_VPAGES, PAGES_PER_FILE, TASKS_PER_CPU } from '../config.ts';
 import { CNT, fileBase, PERCPU, percpuBase, taskBase } from '../shm/layout.ts';
+import { lock_sites } from '../stats/lock_sites.ts';
 import { K, P } from './context.ts';
 import { livelocked } from './fault.ts';
 import { __pagecache_holds, file_size, read_cache_page, tree_lock } from './filemap.ts';
@@ -29,6 +30,21 @@ import {
   spin_unlock_irqrestore,
 } from './spinlock.ts';
 import { truncate_inode_pages } from './truncate.ts';
+
+/** lock_stat's call sites of this file's lock calls (the kernel's _RET_IP_). */
+const at = lock_sites(
+  'do_mmap',
+  'do_munmap',
+  'zap_anon',
+  'page_hva_unmap_all',
+  'unmap_mapping_range',
+  'handle_mm_fault',
+  'handle_mm_fault_2',
+  'do_anonymous_page',
+  'follow_page',
+  'vmtruncate',
+  'vmtruncate_2',
+);
 
 export const FILE_VPAGES = MAP_SLOTS * PAGES_PER_FILE;
 
@@ -86,7 +102,7 @@ function put_zapped(task: number, n: number): void {
 
 export function do_mmap(task: number, slot: number, file: number): void {
   const lock = pte_lock(task);
-  spin_lock(lock, LOCK.pte);
+  spin_lock(lock, LOCK.pte, at.do_mmap);
   if (vma_file(task, slot) < 0) Atomics.store(K.i32, vma_idx(task, slot), file + 1);
   spin_unlock(lock, LOCK.pte);
 }
@@ -94,7 +110,7 @@ export function do_mmap(task: number, slot: number, file: number): void {
 export function do_munmap(task: number, slot: number): void {
   const lock = pte_lock(task);
   let n = 0;
-  spin_lock(lock, LOCK.pte);
+  spin_lock(lock, LOCK.pte, at.do_munmap);
   for (let i = 0; i < PAGES_PER_FILE; i++) {
     const pfn = zap_pte(task, slot * PAGES_PER_FILE + i);
     if (pfn >= 0) zapped[n++] = pfn;
@@ -107,7 +123,7 @@ export function do_munmap(task: number, slot: number): void {
 /** Unmap an anonymous page and free it. */
 export function zap_anon(task: number, vpage: number): void {
   const lock = pte_lock(task);
-  spin_lock(lock, LOCK.pte);
+  spin_lock(lock, LOCK.pte, at.zap_anon);
   const pfn = zap_pte(task, FILE_VPAGES + vpage);
   spin_unlock(lock, LOCK.pte);
   if (pfn >= 0) {
@@ -155,7 +171,7 @@ export function page_hva_unmap_all(pfn: number): void {
     if (!task_maps_file(task, file)) continue;
     const lock = pte_lock(task);
     let n = 0;
-    spin_lock(lock, LOCK.pte);
+    spin_lock(lock, LOCK.pte, at.page_hva_unmap_all);
     for (let slot = 0; slot < MAP_SLOTS; slot++) {
       if (vma_file(task, slot) !== file) continue;
       const vpage = slot * PAGES_PER_FILE + index;
@@ -172,7 +188,7 @@ export function unmap_mapping_range(file: number): void {
     if (!task_maps_file(task, file)) continue;
     const lock = pte_lock(task);
     let n = 0;
-    spin_lock(lock, LOCK.pte);
+    spin_lock(lock, LOCK.pte, at.unmap_mapping_range);
     for (let slot = 0; slot < MAP_SLOTS; slot++) {
       if (vma_file(task, slot) !== file) continue;
       for (let i = 0; i < PAGES_PER_FILE; i++) {
@@ -215,9 +231,9 @@ export function handle_mm_fault(task: number, vpage: number): boolean {
   const lock = pte_lock(task);
   // --lockstat=full: tree_lock nests right inside the pte lock and shares
   // its clock readings (spinlock.ts); -1 otherwise
-  const t = spin_lock(lock, LOCK.pte);
+  const t = spin_lock(lock, LOCK.pte, at.handle_mm_fault);
   const tl = tree_lock(file);
-  const flags = spin_lock_irqsave(tl, LOCK.tree, t);
+  const flags = spin_lock_irqsave(tl, LOCK.tree, at.handle_mm_fault_2, t);
   const ok =
     vma_file(task, slot) === file &&
     i32[pte_idx(task, vpage)] === 0 &&
@@ -244,7 +260,7 @@ function do_anonymous_page(task: number, vpage: number): boolean {
   set_page_mapping(pfn, -(task + 1)); // PAGE_MAPPING_ANON
   Atomics.store(K.i32, K.L.page_index + pfn, vpage);
   const lock = pte_lock(task);
-  spin_lock(lock, LOCK.pte);
+  spin_lock(lock, LOCK.pte, at.do_anonymous_page);
   const idx = pte_idx(task, vpage);
   const ok = K.i32[idx] === 0;
   if (ok) {
@@ -262,7 +278,7 @@ function do_anonymous_page(task: number, vpage: number): boolean {
  */
 export function follow_page(task: number, vpage: number): number {
   const lock = pte_lock(task);
-  spin_lock(lock, LOCK.pte);
+  spin_lock(lock, LOCK.pte, at.follow_page);
   const pte = K.i32[pte_idx(task, vpage)]!;
   if (pte !== 0) get_page(pte - 1);
   spin_unlock(lock, LOCK.pte);
@@ -315,14 +331,14 @@ export function vmtruncate(file: number): void {
   const { i32, L } = K;
   const fb = fileBase(L, file);
   const tl = tree_lock(file);
-  let flags = spin_lock_irqsave(tl, LOCK.tree);
+  let flags = spin_lock_irqsave(tl, LOCK.tree, at.vmtruncate);
   Atomics.store(i32, fb + L.file_size, 0);
   Atomics.add(i32, fb + L.file_truncate_count, 1);
   spin_unlock_irqrestore(tl, LOCK.tree, flags);
   rec(EV.truncate, -1, file);
   unmap_mapping_range(file);
   truncate_inode_pages(file);
-  flags = spin_lock_irqsave(tl, LOCK.tree);
+  flags = spin_lock_irqsave(tl, LOCK.tree, at.vmtruncate_2);
   Atomics.store(i32, fb + L.file_size, PAGES_PER_FILE);
   spin_unlock_irqrestore(tl, LOCK.tree, flags);
   K.f64[K.stats + CNT.truncates]!++;

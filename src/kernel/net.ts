@@ -32,6 +32,7 @@ import { near_miss } from '../check/coverage.ts';
 import { EV } from '../check/events.ts';
 import { rec } from '../check/recorder.ts';
 import { CNT, IRQ_SOURCE, NET, NET_RING, PERCPU_IRQ } from '../shm/layout.ts';
+import { lock_sites } from '../stats/lock_sites.ts';
 import { K } from './context.ts';
 import { __find_get_page, read_cache_page } from './filemap.ts';
 import { open_softirq, raise_softirq_irqoff, SOFTIRQ } from './irq.ts';
@@ -39,6 +40,9 @@ import { alloc_page, get_page, put_page } from './page_alloc.ts';
 import { page_mapping } from './page-flags.ts';
 import { request_irq } from './smp.ts';
 import { LOCK, spin_lock, spin_lock_bh, spin_unlock, spin_unlock_bh } from './spinlock.ts';
+
+/** lock_stat's call sites of this file's lock calls (the kernel's _RET_IP_). */
+const at = lock_sites('tcp_sendpage', 'tcp_sendpage_2', 'net_tx_action');
 
 const ring = (n: number) => K.L.net + NET.ring + (n & (NET_RING - 1));
 
@@ -78,8 +82,8 @@ function tcp_sendpage(pfn: number): boolean {
   const { i32, L } = K;
   const lock = L.net + NET.queue_lock;
   get_page(pfn); // the skb's frag reference
-  if (K.m_tx_lock_without_bh) spin_lock(lock, LOCK.queue);
-  else spin_lock_bh(lock, LOCK.queue);
+  if (K.m_tx_lock_without_bh) spin_lock(lock, LOCK.queue, at.tcp_sendpage);
+  else spin_lock_bh(lock, LOCK.queue, at.tcp_sendpage_2);
   const tail = i32[L.net + NET.tail]!;
   const ok = tail - i32[L.net + NET.head]! < NET_RING;
   if (ok) {
@@ -126,7 +130,7 @@ function net_tx_action(): void {
   const { i32, L } = K;
   const lock = L.net + NET.queue_lock;
   for (;;) {
-    spin_lock(lock, LOCK.queue); // softirq context: bottom halves are off already
+    spin_lock(lock, LOCK.queue, at.net_tx_action); // softirq context: bottom halves are off already
     const head = i32[L.net + NET.head]!;
     const more = ((Atomics.load(i32, L.net + NET.done) - head) | 0) > 0;
     const pfn = more ? i32[ring(head)]! : -1;

@@ -28,6 +28,7 @@ import {
   pvecBase,
   ZONE,
 } from '../shm/layout.ts';
+import { lock_sites } from '../stats/lock_sites.ts';
 import { K, P } from './context.ts';
 import { page_hva_set_stable, page_hva_set_unused } from './essa.ts';
 import { in_interrupt } from './irq.ts';
@@ -63,6 +64,14 @@ import {
   spin_unlock_irqrestore,
 } from './spinlock.ts';
 import { try_to_free_pages } from './vmscan.ts';
+
+/** lock_stat's call sites of this file's lock calls (the kernel's _RET_IP_). */
+const at = lock_sites(
+  '__page_cache_release',
+  '__page_cache_release_2',
+  'rmqueue_bulk',
+  'free_pages_bulk',
+);
 
 // ---- boot -------------------------------------------------------------------
 
@@ -183,8 +192,8 @@ function __page_cache_release(pfn: number): boolean {
   // while we hold it spins on it forever.
   const lru = L.zone + ZONE.lru_lock;
   let flags = false;
-  if (K.m_lru_lock_without_irq) spin_lock(lru, LOCK.lru);
-  else flags = spin_lock_irqsave(lru, LOCK.lru);
+  if (K.m_lru_lock_without_irq) spin_lock(lru, LOCK.lru, at.__page_cache_release);
+  else flags = spin_lock_irqsave(lru, LOCK.lru, at.__page_cache_release_2);
   if (TestClearPageFlag(pfn, PG_lru)) {
     list_del(pfn);
     i32[L.zone + ZONE.nr_lru]!--;
@@ -248,7 +257,7 @@ function rmqueue_bulk(count: number, list: number): number {
   const { i32, L } = K;
   const zone = L.zone;
   const free = headNode(L, HEAD.free);
-  spin_lock(zone + ZONE.lock, LOCK.zone);
+  spin_lock(zone + ZONE.lock, LOCK.zone, at.rmqueue_bulk);
   let n = 0;
   for (; n < count && i32[zone + ZONE.free_pages]! > 0; n++) {
     const pfn = list_first(free);
@@ -337,7 +346,7 @@ function free_pages_bulk(count: number, list: number): void {
   const { i32, L } = K;
   const zone = L.zone;
   const free = headNode(L, HEAD.free);
-  spin_lock(zone + ZONE.lock, LOCK.zone);
+  spin_lock(zone + ZONE.lock, LOCK.zone, at.free_pages_bulk);
   for (let i = 0; i < count; i++) {
     const pfn = list_last(list);
     list_del(pfn);

@@ -9,6 +9,7 @@ import { oracle_bad_page } from '../check/oracle.ts';
 import { rec } from '../check/recorder.ts';
 import { VK } from '../check/violations.ts';
 import { CNT, ZONE } from '../shm/layout.ts';
+import { lock_sites } from '../stats/lock_sites.ts';
 import { K, P } from './context.ts';
 import { page_hva_set_stable_if_resident, page_hva_set_volatile } from './essa.ts';
 import {
@@ -39,6 +40,13 @@ import {
 } from './page-flags.ts';
 import { cpu_relax, point, preempt_disable, preempt_enable } from './smp.ts';
 import { LOCK, spin_lock_irqsave, spin_unlock_irqrestore } from './spinlock.ts';
+
+/** lock_stat's call sites of this file's lock calls (the kernel's _RET_IP_). */
+const at = lock_sites(
+  '__page_hva_discard_page',
+  '__page_hva_discard_page_2',
+  'page_hva_discard_page',
+);
 
 /**
  * page_hva_make_volatile(page, offset): tell the host it may discard the
@@ -124,7 +132,7 @@ export function __page_hva_discard_page(pfn: number): void {
   K.f64[K.stats + CNT.discardPages]!++;
   point(P['discard-uncache']);
   // spin_lock_irq(&zone->lru_lock)
-  const lruFlags = spin_lock_irqsave(L.zone + ZONE.lru_lock, LOCK.lru);
+  const lruFlags = spin_lock_irqsave(L.zone + ZONE.lru_lock, LOCK.lru, at.__page_hva_discard_page);
   if (TestClearPageFlag(pfn, PG_lru)) {
     list_del(pfn); // del_page_from_lru
     i32[L.zone + ZONE.nr_lru]!--;
@@ -148,7 +156,7 @@ export function __page_hva_discard_page(pfn: number): void {
   const file = mapping - 1;
   const index = Atomics.load(i32, L.page_index + pfn);
   const lock = tree_lock(file);
-  const flags = spin_lock_irqsave(lock, LOCK.tree); // write_lock_irq(&mapping->tree_lock)
+  const flags = spin_lock_irqsave(lock, LOCK.tree, at.__page_hva_discard_page_2); // write_lock_irq(&mapping->tree_lock)
   // __remove_from_page_cache without page->mapping = NULL. radix_tree_delete
   // deletes whatever sits at page->index: if that were another page, the
   // kernel would corrupt that page's cache state; report it and leave it.
@@ -179,7 +187,7 @@ function __put_page(pfn: number): void {
  * then __page_hva_discard_page.
  */
 export function page_hva_discard_page(pfn: number): void {
-  lock_page(pfn);
+  lock_page(pfn, at.page_hva_discard_page);
   __page_hva_discard_page(pfn);
   unlock_page(pfn);
 }

@@ -34,6 +34,7 @@ import {
   latency_ipi_sent,
   latency_irqs_off,
 } from '../stats/latency.ts';
+import { lock_sites } from '../stats/lock_sites.ts';
 import { K, P } from './context.ts';
 import { in_interrupt, irq_enter, irq_exit } from './irq.ts';
 import { trace_hardirqs_on } from './lockdep.ts';
@@ -48,6 +49,9 @@ import {
 } from './sched.ts';
 import { LOCK, spin_lock, spin_unlock } from './spinlock.ts';
 import { widen_at } from './widen.ts';
+
+/** lock_stat's call sites of this file's lock calls (the kernel's _RET_IP_). */
+const at = lock_sites('smp_call_function');
 
 /**
  * Functions an IPI can run: `func` in call_data is an id, the same in every
@@ -328,7 +332,7 @@ export function smp_call_function(func: number, wait: boolean, info = 0): void {
   // CPU that waits for us (detail: 1 interrupts off, 2 in interrupt, 3 both).
   const warn = (irqs_disabled() ? 1 : 0) | (in_interrupt() ? 2 : 0);
   if (warn !== 0) oracle_warn(VK['smp-call-irqs-off'], warn);
-  spin_lock(L.call_lock, LOCK.call_lock);
+  spin_lock(L.call_lock, LOCK.call_lock, at.smp_call_function);
   const call = L.call;
   Atomics.store(i32, call + CALL.func, func);
   Atomics.store(i32, call + CALL.wait, wait ? 1 : 0);

@@ -27,8 +27,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import { LOCK_SLOT, PERCPU, PERCPU_SLEEP } from '../shm/layout.ts';
+import type { LockSite } from '../stats/lock_sites.ts';
 import {
-  contended_point,
   lock_acquired,
   lock_contended,
   lock_hold_begin,
@@ -75,11 +75,11 @@ export const PV_SPINS = 256;
  */
 export const PV_WAIT = { offMs: 1, onMs: 1 } as const;
 
-export function spin_trylock(lock: number, cls: number): boolean {
+export function spin_trylock(lock: number, cls: number, site: LockSite): boolean {
   if (!arch_spin_trylock(lock)) return false;
   if (K.lockdep) lock_acquire(cls, true);
   lock_acquired(lock + LOCK_SLOT.cpu, cls);
-  if (K.lockTimed) lock_hold_begin(lock + LOCK_SLOT.cpu, performance.now());
+  if (K.lockTimed) lock_hold_begin(lock + LOCK_SLOT.cpu, performance.now(), site);
   K.i32[K.percpu + PERCPU.locks_held]! |= 1 << cls;
   return true;
 }
@@ -90,12 +90,12 @@ export function spin_trylock(lock: number, cls: number): boolean {
  * with nothing between that takes time (spin_lock_irqsave_at); -1 otherwise
  * (not timed, or a widening point came after the reading).
  */
-export function spin_lock(lock: number, cls: number): number {
+export function spin_lock(lock: number, cls: number, site: LockSite): number {
   if (K.lockdep) lock_acquire(cls, false); // before the wait, as lockdep validates
-  if (K.lockTimed) return spin_lock_timed(lock, cls, -1);
+  if (K.lockTimed) return spin_lock_timed(lock, cls, site, -1);
   if (!arch_spin_trylock(lock)) {
     lock_contended(lock + LOCK_SLOT.cpu, cls);
-    if (K.lockWaitTimed) spin_lock_wait_timed(lock, cls);
+    if (K.lockWaitTimed) spin_lock_wait_timed(lock, cls, site);
     else arch_spin_lock_contended(lock);
   }
   lock_acquired(lock + LOCK_SLOT.cpu, cls);
@@ -105,8 +105,8 @@ export function spin_lock(lock: number, cls: number): number {
 }
 
 /** --lockstat=contention: only a contended acquisition reads the clock, around its wait. */
-function spin_lock_wait_timed(lock: number, cls: number): void {
-  const t0 = lock_wait_begin(lock + LOCK_SLOT.cpu, cls);
+function spin_lock_wait_timed(lock: number, cls: number, site: LockSite): void {
+  const t0 = lock_wait_begin(lock + LOCK_SLOT.cpu, cls, site);
   arch_spin_lock_contended(lock);
   lock_wait_end(cls, t0);
 }
@@ -119,18 +119,18 @@ function spin_lock_wait_timed(lock: number, cls: number): void {
  * lock_acquire, before the trylock (lockdep's check between is counted in
  * the hold here too). Returns the hold's start, or -1 after a widening point.
  */
-function spin_lock_timed(lock: number, cls: number, t0: number): number {
+function spin_lock_timed(lock: number, cls: number, site: LockSite, t0: number): number {
   let t: number;
   if (arch_spin_trylock(lock)) {
     t = t0 < 0 ? performance.now() : t0;
   } else {
     lock_contended(lock + LOCK_SLOT.cpu, cls);
-    const t0 = lock_wait_begin(lock + LOCK_SLOT.cpu, cls);
+    const t0 = lock_wait_begin(lock + LOCK_SLOT.cpu, cls, site);
     arch_spin_lock_contended(lock);
     t = lock_wait_end(cls, t0);
   }
   lock_acquired(lock + LOCK_SLOT.cpu, cls);
-  lock_hold_begin(lock + LOCK_SLOT.cpu, t);
+  lock_hold_begin(lock + LOCK_SLOT.cpu, t, site);
   K.i32[K.percpu + PERCPU.locks_held]! |= 1 << cls;
   if (K.widen) {
     point(P['lock-held']);
@@ -151,10 +151,9 @@ export function spin_unlock(lock: number, cls: number, t = -1): void {
 /** spin_unlock at `t` (performance.now(): the hold's end under --lockstat=full). */
 function __spin_unlock(lock: number, cls: number, t: number): void {
   if (K.lockdep) lock_release(cls);
-  const marked = K.lockTimed ? lock_hold_end(lock + LOCK_SLOT.cpu, cls, t) : 0;
+  if (K.lockTimed) lock_hold_end(lock + LOCK_SLOT.cpu, cls, t);
   K.i32[K.percpu + PERCPU.locks_held]! &= ~(1 << cls);
   arch_spin_unlock(lock);
-  if (marked !== 0) contended_point(cls, marked); // out of the hold: a stack trace
 }
 
 /**
@@ -276,10 +275,10 @@ function pv_wait(lock: number): void {
 // interrupts came back on: then the outer hold reads its own end.
 
 /** spin_lock_irq: interrupts off (they were on), then the lock. */
-export function spin_lock_irq(lock: number, cls: number): void {
+export function spin_lock_irq(lock: number, cls: number, site: LockSite): void {
   const fresh = !irqs_disabled(); // else local_irq_disable reads no clock
   local_irq_disable();
-  spin_lock_irq_off(lock, cls, fresh);
+  spin_lock_irq_off(lock, cls, site, fresh);
 }
 /** spin_unlock_irq: the lock, then interrupts on (a preemption point). */
 export function spin_unlock_irq(lock: number, cls: number): void {
@@ -290,9 +289,9 @@ export function spin_unlock_irq(lock: number, cls: number): void {
  * reading of a lock event a moment before (spin_lock's return), at which
  * interrupts go off; -1: read the clock.
  */
-export function spin_lock_irqsave(lock: number, cls: number, t = -1): boolean {
+export function spin_lock_irqsave(lock: number, cls: number, site: LockSite, t = -1): boolean {
   const flags = local_irq_save(t);
-  spin_lock_irq_off(lock, cls, flags);
+  spin_lock_irq_off(lock, cls, site, flags);
   return flags;
 }
 /**
@@ -304,13 +303,13 @@ export function spin_unlock_irqrestore(lock: number, cls: number, flags: boolean
   return spin_unlock_irq_on(lock, cls, flags);
 }
 /** spin_lock with interrupts off, `fresh`: this caller disabled them a moment ago (K.irqsOffAt). */
-function spin_lock_irq_off(lock: number, cls: number, fresh: boolean): void {
+function spin_lock_irq_off(lock: number, cls: number, site: LockSite, fresh: boolean): void {
   if (!K.lockTimed || !fresh) {
-    spin_lock(lock, cls);
+    spin_lock(lock, cls, site);
     return;
   }
   if (K.lockdep) lock_acquire(cls, false);
-  spin_lock_timed(lock, cls, K.irqsOffAt);
+  spin_lock_timed(lock, cls, site, K.irqsOffAt);
 }
 /** spin_unlock, then interrupts on if `on` (the flags of spin_lock_irqsave); returns as spin_unlock_irqrestore. */
 function spin_unlock_irq_on(lock: number, cls: number, on: boolean): number {
@@ -324,9 +323,9 @@ function spin_unlock_irq_on(lock: number, cls: number, on: boolean): number {
   return local_irq_enable_at(t) ? -1 : t;
 }
 /** spin_lock_bh: bottom halves off (no softirq runs here), then the lock. */
-export function spin_lock_bh(lock: number, cls: number): void {
+export function spin_lock_bh(lock: number, cls: number, site: LockSite): void {
   local_bh_disable();
-  spin_lock(lock, cls);
+  spin_lock(lock, cls, site);
 }
 /** spin_unlock_bh: the lock, then bottom halves on (pending softirqs run). */
 export function spin_unlock_bh(lock: number, cls: number): void {

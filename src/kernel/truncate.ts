@@ -14,6 +14,7 @@
  * put would be the oracle's negative-count.
  */
 import { PAGEVEC_SIZE } from '../config.ts';
+import { lock_sites } from '../stats/lock_sites.ts';
 import { K, P } from './context.ts';
 import {
   find_get_pages,
@@ -25,6 +26,9 @@ import {
 import { put_page } from './page_alloc.ts';
 import { ClearPageFlag, PG_dirty, PG_uptodate, page_mapping } from './page-flags.ts';
 import { point } from './smp.ts';
+
+/** lock_stat's call sites of this file's lock calls (the kernel's _RET_IP_). */
+const at = lock_sites('truncate_inode_pages', 'truncate_inode_pages_2');
 
 /** struct pagevec pvec on truncate_inode_pages' stack (one truncate at a time per thread). */
 const pvec = new Int32Array(PAGEVEC_SIZE);
@@ -64,7 +68,7 @@ export function truncate_inode_pages(file: number): void {
       const index = page_index(pfn);
       if (index > next) next = index;
       next++;
-      if (!trylock_page(pfn)) continue; // TestSetPageLocked
+      if (!trylock_page(pfn, at.truncate_inode_pages)) continue; // TestSetPageLocked
       truncate_complete_page(file, pfn);
       unlock_page(pfn);
     }
@@ -80,7 +84,7 @@ export function truncate_inode_pages(file: number): void {
     }
     for (let i = 0; i < n; i++) {
       const pfn = pvec[i]!;
-      lock_page(pfn);
+      lock_page(pfn, at.truncate_inode_pages_2);
       const index = page_index(pfn);
       if (index > next) next = index;
       next++;

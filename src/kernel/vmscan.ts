@@ -26,6 +26,7 @@ import { oracle_bad_page } from '../check/oracle.ts';
 import { rec } from '../check/recorder.ts';
 import { VK } from '../check/violations.ts';
 import { CNT, HEAD, headNode, PERCPU_HEADS, percpuHeadNode, ZONE } from '../shm/layout.ts';
+import { lock_sites } from '../stats/lock_sites.ts';
 import { K, P } from './context.ts';
 import {
   __remove_from_page_cache,
@@ -50,6 +51,9 @@ import {
 } from './page-flags.ts';
 import { point } from './smp.ts';
 import { LOCK, spin_lock_irqsave, spin_unlock_irqrestore } from './spinlock.ts';
+
+/** lock_stat's call sites of this file's lock calls (the kernel's _RET_IP_). */
+const at = lock_sites('isolate_lru_pages', 'shrink_list', 'remove_mapping');
 
 export const DEF_PRIORITY = 12;
 export const SWAP_CLUSTER_MAX = 32;
@@ -139,7 +143,7 @@ export function isolate_lru_pages(nr: number): number {
   const src = headNode(L, HEAD.lru);
   const dst = percpuHeadNode(L, K.home, PERCPU_HEADS.isolate); // on the task's stack
   const count = L.page_count;
-  const flags = spin_lock_irqsave(L.zone + ZONE.lru_lock, LOCK.lru);
+  const flags = spin_lock_irqsave(L.zone + ZONE.lru_lock, LOCK.lru, at.isolate_lru_pages);
   let scan = 0;
   for (; scan < nr && !list_empty(src); scan++) {
     const pfn = list_last(src); // lru_to_page
@@ -176,7 +180,7 @@ export function shrink_list(): number {
     point(P['shrink-page']); // cond_resched()
     const pfn = list_last(page_list); // lru_to_page
     list_del(pfn);
-    if (!trylock_page(pfn)) {
+    if (!trylock_page(pfn, at.shrink_list)) {
       putback_lru_page(pfn); // keep
       continue;
     }
@@ -253,7 +257,7 @@ function remove_mapping(mapping: number, pfn: number): boolean {
   const file = mapping - 1;
   const index = Atomics.load(K.i32, K.L.page_index + pfn);
   const tl = tree_lock(file);
-  const flags = spin_lock_irqsave(tl, LOCK.tree); // write_lock_irq
+  const flags = spin_lock_irqsave(tl, LOCK.tree, at.remove_mapping); // write_lock_irq
   if (
     page_count(pfn) !== 2 ||
     page_flags(pfn) & PG_dirty ||

@@ -13,11 +13,11 @@
  *     lock_wait_end                    (--lockstat: waittime, the point's wait)
  *   }
  *   lock_acquired                    counts an acquisition
- *   lock_hold_begin                    (full: push on the held stack)
- *   ...
+ *   lock_hold_begin                    (full: push on the held stack,
+ *   ...                                  with the acquiring site)
  *   lock_hold_end                      (full: holdtime; a marked holder
- *   unlock                              notes its site once it let go:
- *   contended_point                     a contended point)
+ *   unlock                              credits its acquiring site: a
+ *                                       contended point)
  *
  * Three costs (--lockstat's modes):
  * - off: the counting hooks only, a few plain stores to this CPU's own lines;
@@ -28,11 +28,12 @@
  *   lock_page_timed): hold times, and the holder-side contended points.
  *
  * Contention points are where a waiter was when it contended; contended
- * points are where the holder was: the kernel records the holder's acquire
- * ip in every lock_acquired (lock->ip, free there). Here a call site costs a
- * stack trace, so the waiter leaves a mark on the holder's CPU instead and
- * the holder names its call site when it releases the lock: the function
- * that held it, at its unlock.
+ * points are where the holder took the lock: the kernel records the
+ * holder's acquire ip in every lock_acquired (lock->ip). A call site here is
+ * a LockSite the caller passes (lock_sites, below: the kernel's _RET_IP_);
+ * the holder's sites are this thread's, so the waiter leaves a mark on the
+ * holder's CPU and the holder, when it releases the lock, credits the site
+ * it acquired the lock at (kept on its held stack in full mode).
  *
  * A bounce is an acquisition (acq-bounce) or a contention (con-bounce) by a
  * different CPU than the one that took the lock last. The last CPU is kept
@@ -52,6 +53,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { K } from '../kernel/context.ts';
 import { LOCK_CLASSES, LOCKSTAT, LOCKSTAT_MARKS, lockstatBase, type Views } from '../shm/layout.ts';
+import { type LockSite, siteNames } from './lock_sites.ts';
 
 // ---- worker side: the hooks ----------------------------------------------------
 
@@ -87,11 +89,10 @@ function lock_bounced(cpuWord: number, r: number, last: number): void {
  * --lockstat (either mode), the kernel's lock_contended with lock_stat on: the
  * contention point (this call site) and, in full mode, the contended point:
  * a mark on the holder, who names its own call site when it releases.
- * Returns the clock (ms) at the start of the wait. The call site costs a
- * stack trace: only contended acquisitions pay it, before the wait starts.
+ * Returns the clock (ms) at the start of the wait.
  */
-export function lock_wait_begin(cpuWord: number, cls: number): number {
-  const s = contention_point(cls);
+export function lock_wait_begin(cpuWord: number, cls: number, site: LockSite): number {
+  const s = contention_point(cls, site);
   s.contentions++;
   waiting[nr_waiting++] = s;
   if (K.lockTimed) mark_holder(cpuWord, cls);
@@ -125,27 +126,33 @@ export function lock_wait_end(cls: number, t0: number): number {
 export const HELD_DEPTH = 16;
 const heldId = new Float64Array(HELD_DEPTH);
 const heldSince = new Float64Array(HELD_DEPTH);
+const heldSite = new Int32Array(HELD_DEPTH);
 let heldDepth = 0;
 
-/** --lockstat=full: the lock `id` (its last-CPU word: unique per lock) is held from `t` on. */
-export function lock_hold_begin(id: number, t: number): void {
+/**
+ * --lockstat=full: the lock `id` (its last-CPU word: unique per lock) is
+ * held from `t` on, taken at `site` (its contended point, should a waiter
+ * mark this CPU meanwhile; the site is named here, where the stack is the
+ * acquirer's, the first time this thread takes a lock there).
+ */
+export function lock_hold_begin(id: number, t: number, site: LockSite): void {
   const depth = heldDepth;
   if (depth >= HELD_DEPTH) return;
+  if (siteLabel[site] === undefined) name_site(site);
   heldId[depth] = id;
   heldSince[depth] = t;
+  heldSite[depth] = site;
   heldDepth = depth + 1;
 }
 
 /**
  * --lockstat=full: the lock `id` of class `cls` is being released at `t`
  * (performance.now(), read by the caller: spin_unlock_irq(restore) hands the
- * same reading to local_irq_enable): its hold time. Returns how many waiters
- * marked this CPU meanwhile (the mark is taken): the caller names its call
- * site for them with contended_point once it has let go of the lock, so that
- * the stack trace (microseconds) does not lengthen the hold the waiters sit
- * out.
+ * same reading to local_irq_enable): its hold time; and if waiters marked
+ * this CPU meanwhile (the mark is taken), the site it was acquired at is
+ * their contended point.
  */
-export function lock_hold_end(id: number, cls: number, t: number): number {
+export function lock_hold_end(id: number, cls: number, t: number): void {
   const mark = 2 * (K.L.lockstat + K.cpu * K.L.lockstat_stride + LOCKSTAT_MARKS) + cls;
   const marked = K.i32[mark] !== 0 ? Atomics.exchange(K.i32, mark, 0) : 0;
   // Usually the top; locks may be released out of order.
@@ -153,15 +160,19 @@ export function lock_hold_end(id: number, cls: number, t: number): number {
   for (let i = depth - 1; i >= 0; i--) {
     if (heldId[i] !== id) continue;
     const us = (t - heldSince[i]!) * 1000;
+    const site = heldSite[i]!;
     for (let j = i + 1; j < depth; j++) {
       heldId[j - 1] = heldId[j]!;
       heldSince[j - 1] = heldSince[j]!;
+      heldSite[j - 1] = heldSite[j]!;
     }
     heldDepth = depth - 1;
     time_inc(K.lockstat + cls * LOCKSTAT.nr_fields + LOCKSTAT.hold_nr, us);
-    return marked;
+    if (marked !== 0) contended_point(cls, siteLabel[site]!, marked);
+    return;
   }
-  return marked;
+  // not on the held stack (nested past HELD_DEPTH): the site is unknown
+  if (marked !== 0) contended_point(cls, '<unknown>', marked);
 }
 
 /** Locks this thread holds with a hold time running (unit tests). */
@@ -197,32 +208,51 @@ type SiteStat = { site: string; contentions: number; totalUs: number; maxUs: num
 
 /** Frames of the lock primitives and of this file, skipped to find the caller. */
 const LOCK_FRAME =
-  /^(?:_*spin_(?:un)?lock\w*|spin_trylock\w*|_*(?:un|try)?lock_page\w*|arch_spin_\w+|lock_wait_begin|lock_hold_end|contention_point|contended_point|call_site)\d*$/;
+  /^(?:_*spin_(?:un)?lock\w*|spin_trylock\w*|_*(?:un|try)?lock_page\w*|arch_spin_\w+|lock_wait_begin|lock_hold_begin|contention_point|name_site|call_site)\d*$/;
 const SITE_FRAMES = 8;
-/** Per class: site -> its waits, on this thread (per thread, not per CPU). */
+/** This thread's labels of the sites it has named, by LockSite. */
+const siteLabel: string[] = [];
+/** Per class: site label -> its waits, on this thread (per thread, not per CPU). */
 const sites: Map<string, SiteStat>[] = LOCK_CLASSES.map(() => new Map());
-/** Per class: holder's site -> contentions others had on it (full mode). */
+/** The same records by LockSite and class (site * LOCK_CLASSES.length + cls). */
+const siteStats: SiteStat[] = [];
+/** Per class: holder's site label -> contentions others had on it (full mode). */
 const holderSites: Map<string, number>[] = LOCK_CLASSES.map(() => new Map());
 /** The waits in progress on this thread (an interrupt taken while spinning may wait on another lock). */
 const waiting: SiteStat[] = [];
 let nr_waiting = 0;
 
-function contention_point(cls: number): SiteStat {
-  const m = sites[cls]!;
-  const site = call_site();
-  let s = m.get(site);
-  if (!s) {
-    s = { site, contentions: 0, totalUs: 0, maxUs: 0 };
-    m.set(site, s);
+/** The label of `site` on this thread: a stack trace the first time (the caller is the lock's caller). */
+function name_site(site: LockSite): string {
+  let label = siteLabel[site];
+  if (label === undefined) {
+    label = call_site();
+    if (label === '<unknown>') label = siteNames[site] ?? label;
+    siteLabel[site] = label;
+  }
+  return label;
+}
+
+function contention_point(cls: number, site: LockSite): SiteStat {
+  const k = site * LOCK_CLASSES.length + cls;
+  let s = siteStats[k];
+  if (s === undefined) {
+    const label = name_site(site);
+    const m = sites[cls]!;
+    s = m.get(label);
+    if (!s) {
+      s = { site: label, contentions: 0, totalUs: 0, maxUs: 0 };
+      m.set(label, s);
+    }
+    siteStats[k] = s;
   }
   return s;
 }
 
-/** --lockstat=full: `n` waiters contended on a lock of class `cls` this thread held: its call site (after the release). */
-export function contended_point(cls: number, n: number): void {
+/** --lockstat=full: `n` waiters contended on a lock of class `cls` this thread took at `label`. */
+function contended_point(cls: number, label: string, n: number): void {
   const m = holderSites[cls]!;
-  const site = call_site();
-  m.set(site, (m.get(site) ?? 0) + n);
+  m.set(label, (m.get(label) ?? 0) + n);
 }
 
 /** What V8 hands Error.prepareStackTrace: the frames, unformatted. */
@@ -242,9 +272,8 @@ const rawFrames = (_e: Error, frames: StackFrame[]) => frames;
  * map at hand (tsx); from the build it stays the bundle's, `fn
  * (/path/chunk.mjs:line:col)`, and the main thread maps it when it reports
  * (site_label): reading a bundle's source map costs tens of milliseconds, a
- * pause no CPU should take in the middle of a run. A stack trace still costs
- * microseconds: only contended acquisitions (and, in full mode, releases
- * others contended on) pay it.
+ * pause no CPU should take in the middle of a run. A stack trace costs
+ * microseconds: name_site takes one once per LockSite and thread.
  */
 export function call_site(): string {
   const limit = Error.stackTraceLimit;
@@ -342,6 +371,8 @@ export function lockstat_sites(): ThreadLockSites {
 /** Forget this thread's call sites and held locks (unit tests). */
 export function lockstat_reset_sites(): void {
   for (const m of sites) m.clear();
+  siteStats.length = 0;
+  siteLabel.length = 0;
   for (const m of holderSites) m.clear();
   nr_waiting = 0;
   heldDepth = 0;

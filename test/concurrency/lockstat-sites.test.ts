@@ -2,9 +2,10 @@
  * lock_stat's two kinds of call site with real threads, both --lockstat
  * modes: the test thread (CPU 0) holds zone->lock, a worker (CPU 1) takes it
  * and contends in worker_waits (its contention point). In full mode the
- * waiter marks CPU 0, which names its call site when it releases the lock
- * (the contended point, released_by_main); in contention mode nobody is
- * marked and no hold time is taken.
+ * waiter marks CPU 0, which, when it releases the lock in released_by_main,
+ * credits the site it took the lock at (the contended point, held_by_main,
+ * as the kernel's lock->ip); in contention mode nobody is marked and no hold
+ * time is taken.
  */
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -14,6 +15,7 @@ import { kernel_boot } from '../../src/kernel/boot.ts';
 import { set_this_cpu } from '../../src/kernel/context.ts';
 import { LOCK, spin_lock, spin_unlock } from '../../src/kernel/spinlock.ts';
 import { allocate, computeLayout, LOCKSTAT, lockstatBase } from '../../src/shm/layout.ts';
+import { lock_sites } from '../../src/stats/lock_sites.ts';
 import {
   lockContention,
   lockstat_reset_sites,
@@ -22,6 +24,9 @@ import {
   type ThreadLockSites,
 } from '../../src/stats/lockstat.ts';
 import { waitUntil, withTimeout } from '../helpers/workers.ts';
+
+/** lock_stat's call sites of this file's lock calls (the kernel's _RET_IP_). */
+const at = lock_sites('held_by_main');
 
 const WORKER = fileURLToPath(new URL('./workers/lockstat-sites.mjs', import.meta.url));
 const TIMEOUT_MS = 30_000;
@@ -40,7 +45,7 @@ async function contend(lockstat: LockstatMode) {
   lockstat_reset_sites();
   const lock = v.L.zone;
   function held_by_main(): void {
-    spin_lock(lock, LOCK.zone);
+    spin_lock(lock, LOCK.zone, at.held_by_main);
   }
   function released_by_main(): void {
     spin_unlock(lock, LOCK.zone);
@@ -81,7 +86,7 @@ describe('lock_stat call sites across threads', () => {
     ]);
     expect(zone.contendedPoints).toEqual([
       {
-        site: expect.stringMatching(/^released_by_main \(lockstat-sites\.test\.ts:\d+\)$/),
+        site: expect.stringMatching(/^held_by_main \(lockstat-sites\.test\.ts:\d+\)$/),
         contentions: 1,
       },
     ]);

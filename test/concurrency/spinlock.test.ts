@@ -10,8 +10,12 @@ import { makeConfig, SPINLOCK_KINDS } from '../../src/config.ts';
 import { kernel_boot } from '../../src/kernel/boot.ts';
 import { LOCK, spin_trylock, spin_unlock } from '../../src/kernel/spinlock.ts';
 import { allocate, computeLayout, ZONE } from '../../src/shm/layout.ts';
+import { lock_sites } from '../../src/stats/lock_sites.ts';
 import { S, scratch } from '../helpers/scratch.ts';
 import { runKernelCpus, threadsBaseline, threadsSettled, waitUntil } from '../helpers/workers.ts';
+
+/** lock_stat's call sites of this file's lock calls (the kernel's _RET_IP_). */
+const at = lock_sites('s1');
 
 const NR_CPUS = 4; // twice the cores of this machine: holders get descheduled
 const ITERATIONS = 5000;
@@ -57,7 +61,7 @@ describe('spin_lock: mutual exclusion under contention', () => {
       const contended = results.reduce((s, r) => s + r.contended, 0);
       expect(contended).toBeGreaterThan(0);
       // the lock is free again
-      expect(spin_trylock(lock, LOCK.zone)).toBe(true);
+      expect(spin_trylock(lock, LOCK.zone, at.s1)).toBe(true);
       spin_unlock(lock, LOCK.zone);
       expect(await threadsSettled(threads0)).toBeLessThanOrEqual(threads0);
     });

@@ -13,7 +13,11 @@ import { kernel_boot } from '../../src/kernel/boot.ts';
 import { set_this_cpu } from '../../src/kernel/context.ts';
 import { LOCK, spin_lock, spin_unlock } from '../../src/kernel/spinlock.ts';
 import { allocate, computeLayout, LOCK_SLOT } from '../../src/shm/layout.ts';
+import { lock_sites } from '../../src/stats/lock_sites.ts';
 import { readLocks } from '../../src/stats/lockstat.ts';
+
+/** lock_stat's call sites of this file's lock calls (the kernel's _RET_IP_). */
+const at = lock_sites('s1');
 
 const WORKER = fileURLToPath(new URL('./workers/ticket.mjs', import.meta.url));
 const TIMEOUT_MS = 30_000;
@@ -43,7 +47,7 @@ describe('ticket spinlock with real CPUs', () => {
     kernel_boot(v, cfg);
     set_this_cpu(0);
     const lock = v.L.zone;
-    spin_lock(lock, LOCK.zone); // ticket 0
+    spin_lock(lock, LOCK.zone, at.s1); // ticket 0
     const log = new Int32Array(new SharedArrayBuffer(4 * (N + 1)));
     let error: Error | undefined;
     const exits: Promise<number>[] = [];

@@ -32,6 +32,7 @@ import {
 } from '../../src/kernel/page-flags.ts';
 import { LOCK, spin_lock, spin_unlock } from '../../src/kernel/spinlock.ts';
 import { fileBase } from '../../src/shm/layout.ts';
+import { lock_sites } from '../../src/stats/lock_sites.ts';
 import {
   boot,
   cachePage,
@@ -45,13 +46,16 @@ import {
   zoneWord,
 } from '../helpers/machine.ts';
 
+/** lock_stat's call sites of this file's lock calls (the kernel's _RET_IP_). */
+const at = lock_sites('removeLocked');
+
 let m: Machine;
 const nrpages = (file: number) => K.i32[fileBase(K.L, file) + K.L.file_nrpages]!;
 const pageIndex = (pfn: number) => K.i32[K.L.page_index + pfn]!;
 
 /** __remove_from_page_cache as its callers run it: under the mapping's tree_lock. */
 function removeLocked(pfn: number, file: number, index: number): number {
-  spin_lock(tree_lock(file), LOCK.tree);
+  spin_lock(tree_lock(file), LOCK.tree, at.removeLocked);
   try {
     return __remove_from_page_cache(pfn, file, index);
   } finally {

@@ -32,7 +32,27 @@ import {
   spin_unlock_bh,
 } from '../../src/kernel/spinlock.ts';
 import { fileBase, ZONE } from '../../src/shm/layout.ts';
+import { lock_sites } from '../../src/stats/lock_sites.ts';
 import { boot, type Machine, violationKinds, violations } from '../helpers/machine.ts';
+
+/** lock_stat's call sites of this file's lock calls (the kernel's _RET_IP_). */
+const at = lock_sites(
+  's1',
+  's2',
+  's3',
+  's4',
+  's5',
+  's6',
+  's7',
+  's8',
+  's9',
+  's10',
+  's11',
+  's12',
+  's13',
+  's14',
+  's15',
+);
 
 let m: Machine;
 const lru = () => K.L.zone + ZONE.lru_lock;
@@ -59,7 +79,7 @@ function interrupt(hard: () => void, soft: () => void = () => {}): void {
 }
 const inSoftirq = (soft: () => void) => interrupt(() => {}, soft);
 const lockUnlock = (lock: number, cls: number) => {
-  spin_lock(lock, cls);
+  spin_lock(lock, cls, at.s1);
   spin_unlock(lock, cls);
 };
 /** The one violation of `kind`, with its splat. */
@@ -109,7 +129,7 @@ describe('inconsistent lock state', () => {
   });
 
   it('spin_lock_bh in process context and spin_lock in softirq (net.ts as written): clean', () => {
-    spin_lock_bh(queue(), LOCK.queue);
+    spin_lock_bh(queue(), LOCK.queue, at.s2);
     spin_unlock_bh(queue(), LOCK.queue);
     inSoftirq(() => lockUnlock(queue(), LOCK.queue));
     local_irq_disable();
@@ -142,7 +162,7 @@ describe('inconsistent lock state', () => {
   it('mark_held_locks: a lock taken with interrupts off becomes HARDIRQ-ON when they are enabled while it is held', () => {
     interrupt(() => lockUnlock(lru(), LOCK.lru));
     local_irq_disable();
-    spin_lock(lru(), LOCK.lru);
+    spin_lock(lru(), LOCK.lru, at.s3);
     expect(violationKinds(m)).toEqual([]);
     local_irq_enable(); // trace_hardirqs_on with lru_lock held
     expect(violationKinds(m)).toEqual(['lockdep-inconsistent']);
@@ -153,7 +173,7 @@ describe('inconsistent lock state', () => {
   it('mark_held_locks at local_bh_enable: a lock held across it becomes SOFTIRQ-ON', () => {
     inSoftirq(() => lockUnlock(queue(), LOCK.queue));
     local_bh_disable();
-    spin_lock(queue(), LOCK.queue);
+    spin_lock(queue(), LOCK.queue, at.s4);
     expect(violationKinds(m)).toEqual([]);
     local_bh_enable();
     expect(violationKinds(m)).toEqual(['lockdep-inconsistent']);
@@ -164,13 +184,13 @@ describe('inconsistent lock state', () => {
 describe('possible circular locking dependency', () => {
   it('zone->lock -> lru_lock on cpu0, then lru_lock -> zone->lock on cpu1: reported when the second order is first taken', () => {
     set_this_cpu(0);
-    spin_lock(zone(), LOCK.zone);
+    spin_lock(zone(), LOCK.zone, at.s5);
     lockUnlock(lru(), LOCK.lru);
     spin_unlock(zone(), LOCK.zone);
     set_this_cpu(1);
-    spin_lock(lru(), LOCK.lru);
+    spin_lock(lru(), LOCK.lru, at.s6);
     expect(violationKinds(m)).toEqual([]);
-    spin_lock(zone(), LOCK.zone);
+    spin_lock(zone(), LOCK.zone, at.s7);
     expect(violationKinds(m)).toEqual(['lockdep-circular']);
     spin_unlock(zone(), LOCK.zone);
     spin_unlock(lru(), LOCK.lru);
@@ -184,14 +204,14 @@ describe('possible circular locking dependency', () => {
   });
 
   it('the same order again, and a lock taken in an interrupt while another is held, make no cycle', () => {
-    spin_lock(zone(), LOCK.zone);
+    spin_lock(zone(), LOCK.zone, at.s8);
     lockUnlock(lru(), LOCK.lru);
     spin_unlock(zone(), LOCK.zone);
-    spin_lock(zone(), LOCK.zone);
+    spin_lock(zone(), LOCK.zone, at.s9);
     lockUnlock(lru(), LOCK.lru);
     spin_unlock(zone(), LOCK.zone);
     // an interrupt's locks depend on nothing the interrupted context holds
-    spin_lock(lru(), LOCK.lru);
+    spin_lock(lru(), LOCK.lru, at.s10);
     spin_unlock(lru(), LOCK.lru);
     expect(violationKinds(m)).toEqual([]);
     expect(readLockdep(m, true).classes[LOCK.zone]!.before).toEqual(['&zone->lru_lock']);
@@ -204,8 +224,8 @@ describe('irq lock inversion', () => {
     lockUnlock(tree(0), LOCK.tree); // tree_lock: taken with softirqs on
     expect(violationKinds(m)).toEqual([]);
     local_irq_disable();
-    spin_lock(lru(), LOCK.lru);
-    spin_lock(tree(0), LOCK.tree); // lru_lock -> tree_lock
+    spin_lock(lru(), LOCK.lru, at.s11);
+    spin_lock(tree(0), LOCK.tree, at.s12); // lru_lock -> tree_lock
     expect(violationKinds(m)).toEqual(['lockdep-irq-inversion']);
     spin_unlock(tree(0), LOCK.tree);
     spin_unlock(lru(), LOCK.lru);
@@ -218,7 +238,7 @@ describe('irq lock inversion', () => {
 
   it('an existing edge, then the first class used in softirq: "possible irq lock inversion dependency"', () => {
     local_irq_disable();
-    spin_lock(lru(), LOCK.lru);
+    spin_lock(lru(), LOCK.lru, at.s13);
     lockUnlock(tree(0), LOCK.tree); // edge lru_lock -> tree_lock, no irq usage yet
     spin_unlock(lru(), LOCK.lru);
     local_irq_enable();
@@ -274,9 +294,9 @@ describe('per-CPU data', () => {
 
 describe('recursive locking, and --no-lockdep', () => {
   it('a second tree_lock while one is held: lockdep-recursive', () => {
-    spin_lock(tree(0), LOCK.tree);
+    spin_lock(tree(0), LOCK.tree, at.s14);
     expect(violationKinds(m)).toEqual([]);
-    spin_lock(tree(1), LOCK.tree);
+    spin_lock(tree(1), LOCK.tree, at.s15);
     expect(violationKinds(m)).toEqual(['lockdep-recursive']);
     spin_unlock(tree(1), LOCK.tree);
     spin_unlock(tree(0), LOCK.tree);

@@ -65,6 +65,7 @@ import {
   ZONE,
 } from '../../src/shm/layout.ts';
 import { bucket_edges, hist_bucket, quantile, readLatency } from '../../src/stats/latency.ts';
+import { lock_sites } from '../../src/stats/lock_sites.ts';
 import {
   call_site,
   lock_contended,
@@ -80,6 +81,45 @@ import {
   site_label,
 } from '../../src/stats/lockstat.ts';
 
+/** lock_stat's call sites of this file's lock calls (the kernel's _RET_IP_). */
+const at = lock_sites(
+  'free_pages_bulk_like',
+  'waiter_like',
+  'rmqueue_like',
+  's1',
+  's2',
+  's3',
+  's4',
+  's5',
+  's6',
+  's7',
+  's8',
+  's9',
+  's10',
+  's11',
+  's12',
+  's13',
+  's14',
+  's15',
+  's16',
+  's17',
+  's18',
+  's19',
+  's20',
+  's21',
+  's22',
+  's23',
+  's24',
+  's25',
+  's26',
+  's27',
+  's28',
+  's29',
+  's30',
+  's31',
+  's32',
+);
+
 function boot(input: Partial<ConfigInput> = {}): Views {
   const cfg = makeConfig({ cpus: 2, pages: 256, files: 4, seed: 1, faultDeliveryUs: 0, ...input });
   const v = allocate(computeLayout(cfg));
@@ -87,6 +127,22 @@ function boot(input: Partial<ConfigInput> = {}): Views {
   set_this_cpu(0);
   lockstat_reset_sites();
   return v;
+}
+
+/** Counts the stack traces taken until restore() (a LockSite is named with one). */
+function countTraces(): { n: number; restore: () => void } {
+  const capture = Error.captureStackTrace;
+  const out = {
+    n: 0,
+    restore: () => {
+      Error.captureStackTrace = capture;
+    },
+  };
+  Error.captureStackTrace = (o: object, f?: Parameters<typeof capture>[1]) => {
+    out.n++;
+    capture(o, f);
+  };
+  return out;
 }
 
 /** performance.now as a fake clock, each reading 500 us after the last; `readings` collects them. */
@@ -112,7 +168,7 @@ describe('cheap counters (always on)', () => {
     const lock = v.L.discard + DISCARD.lock;
     const take = (cpu: number) => {
       set_this_cpu(cpu);
-      spin_lock(lock, LOCK.discard_list);
+      spin_lock(lock, LOCK.discard_list, at.s1);
       spin_unlock(lock, LOCK.discard_list);
     };
     // never taken before: the first acquisition is no bounce (nobody had the line)
@@ -141,10 +197,10 @@ describe('cheap counters (always on)', () => {
     const b = v.L.file + 1 * v.L.file_stride + v.L.file_tree_lock;
     for (let i = 0; i < 3; i++) {
       set_this_cpu(0);
-      spin_lock(a, LOCK.tree);
+      spin_lock(a, LOCK.tree, at.s2);
       spin_unlock(a, LOCK.tree);
       set_this_cpu(1);
-      spin_lock(b, LOCK.tree);
+      spin_lock(b, LOCK.tree, at.s3);
       spin_unlock(b, LOCK.tree);
     }
     expect(lockOf(v, LOCK.tree).acquisitions).toBe(6);
@@ -155,7 +211,7 @@ describe('cheap counters (always on)', () => {
     const v = boot();
     const lock = v.L.zone; // zone->lock
     set_this_cpu(0);
-    spin_lock(lock, LOCK.zone);
+    spin_lock(lock, LOCK.zone, at.s4);
     set_this_cpu(1);
     lock_contended(lock + LOCK_SLOT.cpu, LOCK.zone); // cpu 1 finds it held by cpu 0
     set_this_cpu(0);
@@ -169,8 +225,8 @@ describe('cheap counters (always on)', () => {
   it('counts spin_trylock successes only, and keeps locks_held', () => {
     const v = boot();
     const lock = v.L.call_lock;
-    expect(spin_trylock(lock, LOCK.call_lock)).toBe(true);
-    expect(spin_trylock(lock, LOCK.call_lock)).toBe(false);
+    expect(spin_trylock(lock, LOCK.call_lock, at.s5)).toBe(true);
+    expect(spin_trylock(lock, LOCK.call_lock, at.s6)).toBe(false);
     spin_unlock(lock, LOCK.call_lock);
     expect(lockOf(v, LOCK.call_lock).acquisitions).toBe(1);
   });
@@ -180,13 +236,13 @@ describe('cheap counters (always on)', () => {
     const p = alloc_page();
     const q = alloc_page();
     set_this_cpu(0);
-    lock_page(p);
+    lock_page(p, at.s7);
     unlock_page(p);
     set_this_cpu(1);
-    expect(trylock_page(q)).toBe(true);
-    expect(trylock_page(q)).toBe(false);
+    expect(trylock_page(q, at.s8)).toBe(true);
+    expect(trylock_page(q, at.s9)).toBe(false);
     unlock_page(q);
-    lock_page(p); // p was cpu 0's: a bounce
+    lock_page(p, at.s10); // p was cpu 0's: a bounce
     unlock_page(p);
     const l = lockOf(v, LOCK.page);
     expect(l.name).toBe('PG_locked');
@@ -222,11 +278,11 @@ describe('--lockstat=full: the timed path', () => {
     const v = boot({ lockstat: 'full' });
     const zone = v.L.zone;
     const discard = v.L.discard + DISCARD.lock;
-    spin_lock(zone, LOCK.zone);
-    spin_lock(discard, LOCK.discard_list);
+    spin_lock(zone, LOCK.zone, at.s11);
+    spin_lock(discard, LOCK.discard_list, at.s12);
     spin_unlock(zone, LOCK.zone); // out of order
     spin_unlock(discard, LOCK.discard_list);
-    lock_page(5);
+    lock_page(5, at.s13);
     unlock_page(5);
     for (const cls of [LOCK.zone, LOCK.discard_list, LOCK.page]) {
       const l = lockOf(v, cls);
@@ -247,18 +303,18 @@ describe('--lockstat=full: the timed path', () => {
     const { readings, restore } = fakeClock();
     try {
       // interrupts on: local_irq_save's reading starts the hold, the hold's end ends the section
-      const flags = spin_lock_irqsave(lru, LOCK.lru);
+      const flags = spin_lock_irqsave(lru, LOCK.lru, at.s14);
       spin_unlock_irqrestore(lru, LOCK.lru, flags);
       expect(readings.length).toBe(2);
       expect(lockOf(v, LOCK.lru).holdTimeUs.total).toBe(500);
       expect(v.f64[statsBase(v.L, 0) + CNT.irqsOffMaxUs]).toBe(500);
       // interrupts already off: nothing to share, the lock reads its own clock at each end
       local_irq_disable(); // reading 3
-      const f2 = spin_lock_irqsave(lru, LOCK.lru); // 4
+      const f2 = spin_lock_irqsave(lru, LOCK.lru, at.s15); // 4
       spin_unlock_irqrestore(lru, LOCK.lru, f2); // 5, interrupts stay off
       expect(readings.length).toBe(5);
       expect(lockOf(v, LOCK.lru).holdTimeUs.max).toBe(500);
-      spin_lock_irq(lru, LOCK.lru); // 6: spin_lock_irq with interrupts already off, the same
+      spin_lock_irq(lru, LOCK.lru, at.s16); // 6: spin_lock_irq with interrupts already off, the same
       spin_unlock_irq(lru, LOCK.lru); // 7, shared with the section begun at reading 3
       expect(readings.length).toBe(7);
       expect(lockOf(v, LOCK.lru).holdTimeUs.total).toBe(1500);
@@ -276,8 +332,8 @@ describe('--lockstat=full: the timed path', () => {
     const inner = v.L.zone + ZONE.lru_lock;
     const { readings, restore } = fakeClock();
     try {
-      const t = spin_lock(outer, LOCK.zone); // reading 1: the outer hold and the section start
-      const flags = spin_lock_irqsave(inner, LOCK.lru, t);
+      const t = spin_lock(outer, LOCK.zone, at.s17); // reading 1: the outer hold and the section start
+      const flags = spin_lock_irqsave(inner, LOCK.lru, at.s18, t);
       const t2 = spin_unlock_irqrestore(inner, LOCK.lru, flags); // reading 2
       spin_unlock(outer, LOCK.zone, t2);
       expect([t, t2]).toEqual([1000, 1000.5]);
@@ -287,8 +343,8 @@ describe('--lockstat=full: the timed path', () => {
       expect(v.f64[statsBase(v.L, 0) + CNT.irqsOffMaxUs]).toBe(500);
       // a timer interrupt pending while interrupts are off is taken when they come back on:
       // the outer hold then ends at a reading of its own, after the interrupt
-      const t3 = spin_lock(outer, LOCK.zone);
-      const f2 = spin_lock_irqsave(inner, LOCK.lru, t3);
+      const t3 = spin_lock(outer, LOCK.zone, at.s19);
+      const f2 = spin_lock_irqsave(inner, LOCK.lru, at.s20, t3);
       Atomics.or(v.i32, percpuBase(v.L, 0) + PERCPU_PENDING, PENDING.timer);
       expect(spin_unlock_irqrestore(inner, LOCK.lru, f2)).toBe(-1);
       const before = readings.length;
@@ -303,7 +359,7 @@ describe('--lockstat=full: the timed path', () => {
     expect(lockstat_held_depth()).toBe(0);
     // not timed: nothing to share
     const w = boot({ lockdep: false });
-    expect(spin_lock(w.L.zone + ZONE.lock, LOCK.zone)).toBe(-1);
+    expect(spin_lock(w.L.zone + ZONE.lock, LOCK.zone, at.s21)).toBe(-1);
     spin_unlock(w.L.zone + ZONE.lock, LOCK.zone);
   });
 
@@ -311,11 +367,18 @@ describe('--lockstat=full: the timed path', () => {
     const v = boot({ lockstat: 'full' });
     const zone = v.L.zone;
     function free_pages_bulk_like(): void {
-      const t0 = lock_wait_begin(zone + LOCK_SLOT.cpu, LOCK.zone);
+      const t0 = lock_wait_begin(zone + LOCK_SLOT.cpu, LOCK.zone, at.free_pages_bulk_like);
       lock_wait_end(LOCK.zone, t0);
     }
-    free_pages_bulk_like();
-    free_pages_bulk_like();
+    // the site's label costs one stack trace on this thread, not one per contention
+    const traces = countTraces();
+    try {
+      free_pages_bulk_like();
+      free_pages_bulk_like();
+    } finally {
+      traces.restore();
+    }
+    expect(traces.n).toBe(1);
     const sites = lockstat_sites().contention[LOCK.zone]!;
     expect(sites).toHaveLength(1);
     const [raw, n, total, max] = sites[0]!;
@@ -333,11 +396,11 @@ describe('--lockstat=full: the timed path', () => {
     expect(l.contentionPoints[0]!.waitTimeUs.total).toBeCloseTo(l.waitTimeUs.total, 2);
   });
 
-  it('names the holder where it releases a lock a waiter marked (the contended point)', () => {
+  it('credits the site the holder took a lock at when it releases it marked (the contended point)', () => {
     const v = boot({ lockstat: 'full' });
     const zone = v.L.zone;
     function rmqueue_bulk_like(): void {
-      spin_lock(zone, LOCK.zone);
+      spin_lock(zone, LOCK.zone, at.s22);
     }
     function rmqueue_bulk_like_unlock(): void {
       spin_unlock(zone, LOCK.zone);
@@ -346,28 +409,26 @@ describe('--lockstat=full: the timed path', () => {
     rmqueue_bulk_like();
     // two waiters on cpu 1 find it held by cpu 0 (the lock's last-CPU word)
     set_this_cpu(1);
-    for (let i = 0; i < 2; i++) {
+    function waiter_like(): void {
       lock_contended(zone + LOCK_SLOT.cpu, LOCK.zone);
-      lock_wait_end(LOCK.zone, lock_wait_begin(zone + LOCK_SLOT.cpu, LOCK.zone));
+      lock_wait_end(LOCK.zone, lock_wait_begin(zone + LOCK_SLOT.cpu, LOCK.zone, at.waiter_like));
     }
+    waiter_like();
+    waiter_like();
     set_this_cpu(0);
-    // the holder takes its stack trace once the lock is free: waiters do not sit it out
-    const capture = Error.captureStackTrace;
-    const lockedAtTrace: boolean[] = [];
-    Error.captureStackTrace = (o: object, f?: Parameters<typeof capture>[1]) => {
-      lockedAtTrace.push(arch_spin_is_locked(v.i32, zone));
-      capture(o, f);
-    };
+    // the release takes no stack trace: the site was named when the lock was taken
+    const traces = countTraces();
     try {
       rmqueue_bulk_like_unlock();
     } finally {
-      Error.captureStackTrace = capture;
+      traces.restore();
     }
-    expect(lockedAtTrace).toEqual([false]);
+    expect(traces.n).toBe(0);
     const held = lockstat_sites().contended[LOCK.zone]!;
     expect(held).toHaveLength(1);
     const holder = site_label(held[0]![0]);
-    expect(holder).toMatch(/^rmqueue_bulk_like_unlock \(lockstat\.test\.ts:\d+\)$/);
+    expect(holder).toMatch(/^rmqueue_bulk_like \(lockstat\.test\.ts:\d+\)$/);
+    expect(site_label(lockstat_sites().contention[LOCK.zone]![0]![0])).toMatch(/^waiter_like \(/);
     expect(held[0]![1]).toBe(2);
     // the mark was taken: a second release names nobody
     rmqueue_bulk_like();
@@ -425,12 +486,12 @@ describe('--lockstat=contention: perf lock contention at the lowest cost', () =>
   it('reads no clock on an uncontended acquisition: no hold times, no held stack', () => {
     const v = boot({ lockstat: 'contention' });
     const zone = v.L.zone;
-    spin_lock(zone, LOCK.zone);
+    spin_lock(zone, LOCK.zone, at.s23);
     expect(lockstat_held_depth()).toBe(0);
     spin_unlock(zone, LOCK.zone);
-    lock_page(7);
+    lock_page(7, at.s24);
     unlock_page(7);
-    expect(spin_trylock(zone, LOCK.zone)).toBe(true);
+    expect(spin_trylock(zone, LOCK.zone, at.s25)).toBe(true);
     spin_unlock(zone, LOCK.zone);
     for (const cls of [LOCK.zone, LOCK.page]) {
       expect(field(v, 0, cls, LOCKSTAT.hold_nr)).toBe(0);
@@ -443,10 +504,10 @@ describe('--lockstat=contention: perf lock contention at the lowest cost', () =>
     const v = boot({ lockstat: 'contention' });
     const zone = v.L.zone;
     set_this_cpu(0);
-    spin_lock(zone, LOCK.zone);
+    spin_lock(zone, LOCK.zone, at.s26);
     set_this_cpu(1);
     function rmqueue_like(): void {
-      lock_wait_end(LOCK.zone, lock_wait_begin(zone + LOCK_SLOT.cpu, LOCK.zone));
+      lock_wait_end(LOCK.zone, lock_wait_begin(zone + LOCK_SLOT.cpu, LOCK.zone, at.rmqueue_like));
     }
     rmqueue_like();
     const marks = 2 * (lockstatBase(v.L, 0) + LOCKSTAT_MARKS);
@@ -619,19 +680,19 @@ describe('ticket spinlock', () => {
     const lock = v.L.zone;
     const { i32 } = v;
     expect(arch_spin_is_locked(i32, lock)).toBe(false);
-    spin_lock(lock, LOCK.zone);
+    spin_lock(lock, LOCK.zone, at.s27);
     expect([i32[lock + LOCK_SLOT.val], i32[lock + LOCK_SLOT.owner]]).toEqual([1, 0]);
     expect(arch_spin_is_locked(i32, lock)).toBe(true);
-    expect(spin_trylock(lock, LOCK.zone)).toBe(false);
+    expect(spin_trylock(lock, LOCK.zone, at.s28)).toBe(false);
     // a waiter on another CPU takes ticket 1 (what its slow path does first)
     expect(Atomics.add(i32, lock + LOCK_SLOT.val, 1)).toBe(1);
     spin_unlock(lock, LOCK.zone);
     // ticket 1 is being served: the lock is the waiter's, not free for a trylock
     expect(i32[lock + LOCK_SLOT.owner]).toBe(1);
     expect(arch_spin_is_locked(i32, lock)).toBe(true);
-    expect(spin_trylock(lock, LOCK.zone)).toBe(false);
+    expect(spin_trylock(lock, LOCK.zone, at.s29)).toBe(false);
     Atomics.add(i32, lock + LOCK_SLOT.owner, 1); // the waiter unlocks
-    expect(spin_trylock(lock, LOCK.zone)).toBe(true);
+    expect(spin_trylock(lock, LOCK.zone, at.s30)).toBe(true);
     spin_unlock(lock, LOCK.zone);
     expect([i32[lock + LOCK_SLOT.val], i32[lock + LOCK_SLOT.owner]]).toEqual([3, 3]);
   });
@@ -641,9 +702,9 @@ describe('ticket spinlock', () => {
     const lock = v.L.call_lock;
     v.i32[lock + LOCK_SLOT.val] = 0x7fffffff;
     v.i32[lock + LOCK_SLOT.owner] = 0x7fffffff;
-    spin_lock(lock, LOCK.call_lock);
+    spin_lock(lock, LOCK.call_lock, at.s31);
     spin_unlock(lock, LOCK.call_lock);
-    spin_lock(lock, LOCK.call_lock);
+    spin_lock(lock, LOCK.call_lock, at.s32);
     expect(v.i32[lock + LOCK_SLOT.val]).toBe(-0x7fffffff);
     spin_unlock(lock, LOCK.call_lock);
     expect(arch_spin_is_locked(v.i32, lock)).toBe(false);

@@ -56,16 +56,16 @@ vi.mock('../../src/kernel/spinlock.ts', async (importOriginal) => {
   const mod = await importOriginal<typeof import('../../src/kernel/spinlock.ts')>();
   return {
     ...mod,
-    spin_lock(lock: number, cls: number) {
-      mod.spin_lock(lock, cls);
+    spin_lock(lock: number, cls: number, site: number) {
+      mod.spin_lock(lock, cls, site);
       probe.on?.('lock', lock, cls);
     },
     spin_unlock(lock: number, cls: number) {
       probe.on?.('unlock', lock, cls);
       mod.spin_unlock(lock, cls);
     },
-    spin_lock_irqsave(lock: number, cls: number) {
-      const flags = mod.spin_lock_irqsave(lock, cls);
+    spin_lock_irqsave(lock: number, cls: number, site: number, t?: number) {
+      const flags = mod.spin_lock_irqsave(lock, cls, site, t);
       probe.on?.('lock', lock, cls);
       return flags;
     },

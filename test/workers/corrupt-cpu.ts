@@ -14,8 +14,12 @@ import { K } from '../../src/kernel/context.ts';
 import { LOCK, spin_lock, spin_unlock } from '../../src/kernel/spinlock.ts';
 import machineThread, { type ThreadTask } from '../../src/machine/thread.ts';
 import { DISCARD, HEAD, headNode } from '../../src/shm/layout.ts';
+import { lock_sites } from '../../src/stats/lock_sites.ts';
 import { CORRUPT_AFTER_OPS, CORRUPT_CPU } from '../helpers/corrupt.ts';
 import { at_ops } from './inject.ts';
+
+/** lock_stat's call sites of this file's lock calls (the kernel's _RET_IP_). */
+const at = lock_sites('s1');
 
 let done = false;
 
@@ -24,7 +28,7 @@ at_ops(CORRUPT_CPU, CORRUPT_AFTER_OPS, () => {
   done = true;
   const { i32, L } = K;
   const lock = L.discard + DISCARD.lock;
-  spin_lock(lock, LOCK.discard_list);
+  spin_lock(lock, LOCK.discard_list, at.s1);
   i32[L.lru_prev + headNode(L, HEAD.discard)] = headNode(L, HEAD.free);
   spin_unlock(lock, LOCK.discard_list);
 });

@@ -19,7 +19,11 @@ import {
 import { spin_lock, spin_trylock, spin_unlock } from '../../src/kernel/spinlock.ts';
 import { P } from '../../src/points.ts';
 import { attach, CALL, CNT, computeLayout } from '../../src/shm/layout.ts';
+import { lock_sites } from '../../src/stats/lock_sites.ts';
 import { S, STEP, step } from '../helpers/scratch.ts';
+
+/** lock_stat's call sites of this file's lock calls (the kernel's _RET_IP_). */
+const at = lock_sites('s1', 's2');
 
 export type Role =
   /** take `lock` `iterations` times; inside, a plain read-modify-write and two log entries */
@@ -90,9 +94,9 @@ export default function kernelTestCpu(task: KernelTask): KernelResult {
     case 'spin': {
       const { lock, cls } = task;
       for (let i = 0; i < task.iterations; i++) {
-        if (!spin_trylock(lock, cls)) {
+        if (!spin_trylock(lock, cls, at.s1)) {
           res.contended++;
-          spin_lock(lock, cls);
+          spin_lock(lock, cls, at.s2);
         }
         // The critical section: plain, non-atomic accesses only. Two CPUs in
         // here at once read the same counter and write the same log pair.

@@ -25,6 +25,7 @@ import { near_miss, near_miss_if_window } from '../../check/coverage.ts';
 import { EV } from '../../check/events.ts';
 import { rec } from '../../check/recorder.ts';
 import { CNT, DISCARD, HEAD, headNode, PERCPU_HEADS, percpuHeadNode } from '../../shm/layout.ts';
+import { lock_sites } from '../../stats/lock_sites.ts';
 import { K, P } from '../context.ts';
 import {
   list_add_tail,
@@ -56,6 +57,9 @@ import {
 } from '../smp.ts';
 import { arch_spin_is_locked, LOCK, spin_lock, spin_unlock } from '../spinlock.ts';
 import type { DiscardProtocol } from './index.ts';
+
+/** lock_stat's call sites of this file's lock calls (the kernel's _RET_IP_). */
+const at = lock_sites('free_hot_cold_page_discarded', 'shrink_discards');
 
 /**
  * mm/page_alloc.c, free_hot_cold_page, `#ifdef CONFIG_PAGE_HVA`:
@@ -98,7 +102,7 @@ export function free_hot_cold_page_discarded(pfn: number): boolean {
     point(P['pvec-flush']);
     const lock = L.discard + DISCARD.lock;
     if (arch_spin_is_locked(i32, lock)) near_miss(CNT.nmDiscardLockContended);
-    spin_lock(lock, LOCK.discard_list);
+    spin_lock(lock, LOCK.discard_list, at.free_hot_cold_page_discarded);
     const n = pagevec_count(pvec);
     const list = headNode(L, HEAD.discard);
     for (let i = 0; i < n; i++) {
@@ -158,7 +162,7 @@ export function shrink_discards(): void {
   }
   const lock = L.discard + DISCARD.lock;
   if (arch_spin_is_locked(i32, lock)) near_miss(CNT.nmDiscardLockContended);
-  spin_lock(lock, LOCK.discard_list);
+  spin_lock(lock, LOCK.discard_list, at.shrink_discards);
   list_splice_init(headNode(L, HEAD.discard), local);
   const n = i32[L.discard + DISCARD.nr_pages]!;
   i32[L.discard + DISCARD.nr_pages] = 0;

@@ -71,6 +71,7 @@ import {
   percpuBase,
   percpuHeadNode,
 } from '../../shm/layout.ts';
+import { lock_sites } from '../../stats/lock_sites.ts';
 import { K } from '../context.ts';
 import {
   list_add_tail,
@@ -94,6 +95,9 @@ import {
 } from '../smp.ts';
 import { arch_spin_is_locked, LOCK, spin_lock, spin_unlock } from '../spinlock.ts';
 import type { DiscardProtocol } from './index.ts';
+
+/** lock_stat's call sites of this file's lock calls (the kernel's _RET_IP_). */
+const at = lock_sites('__page_shrink_discards');
 
 /** include/asm-s390/page-states.h: MACHINE_HAS_ESSA; the model's host always discards. */
 const page_host_discards = () => true;
@@ -139,7 +143,7 @@ export function __page_shrink_discards(info: number): void {
   if (list_empty(cpu_list)) return;
   const splice_lock = K.L.discard + DISCARD.lock;
   if (arch_spin_is_locked(K.i32, splice_lock)) near_miss(CNT.nmDiscardLockContended);
-  spin_lock(splice_lock, LOCK.discard_list);
+  spin_lock(splice_lock, LOCK.discard_list, at.__page_shrink_discards);
   let n = 0; // for the flight recorder (and the near misses) only
   for (let p = list_first(cpu_list); p !== cpu_list; p = list_next(p)) {
     n++;
