@@ -23,6 +23,12 @@ import type { JobResult, Spin1 } from './jobs.ts';
 import { compareBuffers } from './lib/compare.ts';
 import { countHotLoopCalls } from './lib/count.ts';
 import { type GuidedPair, guidedFigure } from './lib/guided.ts';
+import {
+  type InterleavedOverhead,
+  interleavedOverhead,
+  interleavedRun,
+  type Slice,
+} from './lib/interleave.ts';
 import { BUILD_DIR, buildNative, type Native, runNative, writeImage } from './lib/native.ts';
 import { buildReport, fmt, markdown, type Report, type Row } from './lib/report.ts';
 import {
@@ -726,59 +732,61 @@ async function benchGuided(ctx: Ctx) {
 async function benchLockstat(ctx: Ctx) {
   const { plan } = ctx;
   const cpus = 2;
-  // --lockstat's modes in rounds (same seed, back to back; lib/rounds.ts):
-  // off first and last, full (lock_stat) and contention (perf lock
-  // contention) between, their order alternating. A ratio is the median of
-  // the ratios of the rounds that did not straddle a change of the machine. Ops/s are counted after the warm-up window, as the workload
-  // section counts them: over a whole run, the first tiers of the JIT (more
-  // code to compile with lock_stat's timed paths) weighed more in a short
-  // run than in a long one.
-  const modes = ['off', 'full', 'contention'] as const;
-  const lockstatOf = { off: false, full: 'full', contention: 'contention' } as const;
+  // --lockstat's cost inside each run (lib/interleave.ts): the CPUs run
+  // slices of plan.lsSliceMs with the mode and without it in turn, so that
+  // both sides meet the same moments of the machine; a slice is compared
+  // with its two neighbours, and the overhead is the median over the slices
+  // after the warm-up window of every run of the mode. Runs of full and
+  // contention mode alternate, plan.lsRuns of each, seeds 1, 2, ...
+  const runsOf: Record<'full' | 'contention', Slice[][]> = { full: [], contention: [] };
+  const verdicts: string[] = [];
   let implemented = false;
-  const rounds = await workloadRounds(
-    ctx,
-    'off',
-    ['full', 'contention'],
-    (mode, seed) =>
-      makeConfig({ cpus, durationMs: plan.lsMs, seed, lockstat: lockstatOf[mode] as LockstatMode }),
-    2000,
-    (mode, rep) => {
-      if (mode === 'full' && rep.locks.some((l) => l.holdTimeUs.total > 0)) implemented = true;
-    },
-  );
-  const runs = Object.fromEntries(modes.map((m) => [m, rounds.map((r) => r.runs[m])])) as Record<
-    (typeof modes)[number],
-    RoundSample[]
-  >;
+  for (let r = 0; r < plan.lsRuns; r++) {
+    const order =
+      r % 2 === 0 ? (['full', 'contention'] as const) : (['contention', 'full'] as const);
+    for (const mode of order) {
+      const cfg = makeConfig({ cpus, durationMs: plan.lsMs, seed: 1 + r, lockstat: mode });
+      const run = await interleavedRun(cfg, plan.lsSliceMs);
+      runsOf[mode].push(run.slices);
+      verdicts.push(run.verdict);
+      if (mode === 'full' && run.slices.length > 0) implemented = true;
+    }
+  }
+  const full = interleavedOverhead(runsOf.full, WARMUP.workloadMs);
+  const contention = interleavedOverhead(runsOf.contention, WARMUP.workloadMs);
   if (!implemented) {
     ctx.rows.push({
       name: '--lockstat cost',
       js: 'missing',
       c: '',
       ratio: '',
-      note: 'a --lockstat run reported no hold times: lockstat is not implemented yet',
+      note: 'the interleaved --lockstat runs gave no slices',
     });
     ctx.ratios.lockstatOverhead = null;
     ctx.ratios.lockstatContentionOverhead = null;
-    return { implemented, runs, overhead: null, contentionOverhead: null };
+    return { implemented, overhead: null, contentionOverhead: null };
   }
-  const med = (xs: RoundSample[]) => median(xs.map((x) => x.opsPerSec));
-  const full = overheadOf(rounds, 'full', 'off', 'opsPerSec');
-  const contention = overheadOf(rounds, 'contention', 'off', 'opsPerSec');
-  const fullCpu = overheadOf(rounds, 'full', 'off', 'opsPerCpuSec');
-  const contentionCpu = overheadOf(rounds, 'contention', 'off', 'opsPerCpuSec');
   const overhead = full.value;
   const contentionOverhead = contention.value;
   ctx.ratios.lockstatOverhead = overhead;
   ctx.ratios.lockstatContentionOverhead = contentionOverhead;
   const pct = (x: number | null) => (x === null ? 'n/a' : `${(x * 100).toFixed(1)}%`);
+  const spread = (o: InterleavedOverhead) =>
+    `${o.estimates} slices, quartiles ${pct(o.q1)} to ${pct(o.q3)}, per CPU-second ${pct(o.perCpuSecond)}`;
+  const bad = verdicts.filter((v) => v !== 'SUCCESS');
   ctx.rows.push({
-    name: `standard workload, ${cpus} CPUs: ops/s without / with --lockstat=full / =contention`,
-    js: `${fmt.rate(med(runs.off))} / ${fmt.rate(med(runs.full))} / ${fmt.rate(med(runs.contention))}`,
+    name: `standard workload, ${cpus} CPUs, ${plan.lsSliceMs} ms slices with and without --lockstat in each run: ops/s without / with =full; without / with =contention`,
+    js: `${fmt.rate(full.offOpsPerSec)} / ${fmt.rate(full.onOpsPerSec)}; ${fmt.rate(contention.offOpsPerSec)} / ${fmt.rate(contention.onOpsPerSec)}`,
     c: '',
     ratio: '',
-    note: `overhead full ${pct(overhead)} (lockstatOverhead), contention ${pct(contentionOverhead)} (lockstatContentionOverhead); per CPU-second ${pct(fullCpu.value)}, ${pct(contentionCpu.value)}; ${roundsNote(rounds, full)}`,
+    note: [
+      `overhead full ${pct(overhead)} (lockstatOverhead; ${spread(full)})`,
+      `contention ${pct(contentionOverhead)} (lockstatContentionOverhead; ${spread(contention)})`,
+      `${plan.lsRuns} runs of ${plan.lsMs / 1000} s each mode`,
+      bad.length ? `verdicts ${bad.join(',')}` : '',
+    ]
+      .filter(Boolean)
+      .join('; '),
   });
   // The same on the single-thread hot loop (on the CPU, so little noise): the
   // price of the timed lock path per page (about 0.4 lock acquisitions a page;
@@ -813,15 +821,12 @@ async function benchLockstat(ctx: Ctx) {
   return {
     implemented,
     cpus,
-    off: runs.off,
-    on: runs.full,
-    contention: runs.contention,
     overhead,
     contentionOverhead,
-    overheadPerCpuSecond: fullCpu.value,
-    contentionOverheadPerCpuSecond: contentionCpu.value,
-    rounds,
-    roundsCounted: full.used,
+    full,
+    contention,
+    slices: runsOf,
+    sliceMs: plan.lsSliceMs,
     durationMs: plan.lsMs,
     hotLoop: { offNsPerPage: hotOff, onNsPerPage: hotOn, contentionNsPerPage: hotContention },
   };
