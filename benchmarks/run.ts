@@ -732,12 +732,13 @@ async function benchGuided(ctx: Ctx) {
 async function benchLockstat(ctx: Ctx) {
   const { plan } = ctx;
   const cpus = 2;
-  // --lockstat's cost inside each run (lib/interleave.ts): the CPUs run
-  // slices of plan.lsSliceMs with the mode and without it in turn, so that
-  // both sides meet the same moments of the machine; a slice is compared
-  // with its two neighbours, and the overhead is the median over the slices
-  // after the warm-up window of every run of the mode. Runs of full and
-  // contention mode alternate, plan.lsRuns of each, seeds 1, 2, ...
+  // --lockstat's cost with both sides in turns (lib/interleave.ts): a
+  // machine without --lockstat and one with it run at once, each parked
+  // while the other has its turn of plan.lsSliceMs, so that both meet the
+  // same moments of the machine; a turn is compared with its two
+  // neighbours, and the overhead is the median over the turns after the
+  // warm-up window of every run of the mode. Runs of full and contention
+  // mode alternate, plan.lsRuns of each, seeds 1, 2, ...
   const runsOf: Record<'full' | 'contention', Slice[][]> = { full: [], contention: [] };
   const verdicts: string[] = [];
   let implemented = false;
@@ -745,15 +746,27 @@ async function benchLockstat(ctx: Ctx) {
     const order =
       r % 2 === 0 ? (['full', 'contention'] as const) : (['contention', 'full'] as const);
     for (const mode of order) {
-      const cfg = makeConfig({ cpus, durationMs: plan.lsMs, seed: 1 + r, lockstat: mode });
+      // two machines in turn: each runs plan.lsMs of its turns
+      const cfg = makeConfig({ cpus, durationMs: 2 * plan.lsMs, seed: 1 + r, lockstat: mode });
       const run = await interleavedRun(cfg, plan.lsSliceMs);
       runsOf[mode].push(run.slices);
-      verdicts.push(run.verdict);
+      verdicts.push(...run.verdicts);
       if (mode === 'full' && run.slices.length > 0) implemented = true;
     }
   }
-  const full = interleavedOverhead(runsOf.full, WARMUP.workloadMs);
-  const contention = interleavedOverhead(runsOf.contention, WARMUP.workloadMs);
+  // The control: the same configuration without --lockstat on both
+  // machines, whose "overhead" should be 0 within the method's noise.
+  const controlRuns: Slice[][] = [];
+  for (let r = 0; r < Math.max(1, plan.lsRuns / 2); r++) {
+    const cfg = makeConfig({ cpus, durationMs: 2 * plan.lsMs, seed: 1 + r, lockstat: false });
+    const run = await interleavedRun(cfg, plan.lsSliceMs, cfg);
+    controlRuns.push(run.slices);
+    verdicts.push(...run.verdicts);
+  }
+  // each machine's first WARMUP.workloadMs of turns are its warm-up
+  const full = interleavedOverhead(runsOf.full, 2 * WARMUP.workloadMs);
+  const contention = interleavedOverhead(runsOf.contention, 2 * WARMUP.workloadMs);
+  const control = interleavedOverhead(controlRuns, 2 * WARMUP.workloadMs);
   if (!implemented) {
     ctx.rows.push({
       name: '--lockstat cost',
@@ -775,14 +788,15 @@ async function benchLockstat(ctx: Ctx) {
     `${o.estimates} slices, quartiles ${pct(o.q1)} to ${pct(o.q3)}, per CPU-second ${pct(o.perCpuSecond)}`;
   const bad = verdicts.filter((v) => v !== 'SUCCESS');
   ctx.rows.push({
-    name: `standard workload, ${cpus} CPUs, ${plan.lsSliceMs} ms slices with and without --lockstat in each run: ops/s without / with =full; without / with =contention`,
+    name: `standard workload, ${cpus} CPUs, a machine without --lockstat and one with it in turns: ops/s without / with =full; without / with =contention`,
     js: `${fmt.rate(full.offOpsPerSec)} / ${fmt.rate(full.onOpsPerSec)}; ${fmt.rate(contention.offOpsPerSec)} / ${fmt.rate(contention.onOpsPerSec)}`,
     c: '',
     ratio: '',
     note: [
       `overhead full ${pct(overhead)} (lockstatOverhead; ${spread(full)})`,
       `contention ${pct(contentionOverhead)} (lockstatContentionOverhead; ${spread(contention)})`,
-      `${plan.lsRuns} runs of ${plan.lsMs / 1000} s each mode`,
+      `control, no --lockstat on either machine: ${pct(control.value)} (${spread(control)})`,
+      `${plan.lsRuns} runs of each mode, two machines in turns of ${plan.lsSliceMs} ms, ${plan.lsMs / 1000} s each`,
       bad.length ? `verdicts ${bad.join(',')}` : '',
     ]
       .filter(Boolean)
@@ -825,7 +839,8 @@ async function benchLockstat(ctx: Ctx) {
     contentionOverhead,
     full,
     contention,
-    slices: runsOf,
+    control,
+    slices: { ...runsOf, control: controlRuns },
     sliceMs: plan.lsSliceMs,
     durationMs: plan.lsMs,
     hotLoop: { offNsPerPage: hotOff, onNsPerPage: hotOn, contentionNsPerPage: hotContention },

@@ -1,59 +1,117 @@
 /**
- * --lockstat's cost measured inside one run: the CPUs alternate between the
- * configured mode and no lock_stat timing every `sliceMs` (CTRL.lockstat_off,
- * written by the main thread at its monitor tick; each CPU looks at it between
- * two batches of 64 operations and switches with lockstat_pause), and the
- * main thread counts the operations of each slice.
+ * --lockstat's cost with both sides taking turns on the cores: two machines
+ * in this process, the same configuration and seed, one without --lockstat
+ * (A) and one with it (B), run at once, and every `sliceMs` the main thread
+ * parks the CPUs of the one whose turn ends (stop_machine: they park at
+ * their next batch boundary, holding no lock, still taking IPIs) and
+ * releases the other's; it counts the operations of each turn.
  *
- * Why not separate runs: a 2-CPU run on this machine falls for seconds to
- * minutes into a mode where a cache line's round trip between the cores
- * costs four times as much (README, "Half-speed 2-CPU runs"), and runs a few
- * seconds apart then compare two machines. Slices of 100 ms taken in turn
- * meet the same modes: a change of mode falls inside one pair of slices, and
- * the median of the pairs' ratios leaves it out.
+ * Why not runs one after the other: a 2-CPU run on this machine falls for
+ * seconds to minutes into a mode where a cache line's round trip between the
+ * cores costs four times as much (README, "Half-speed 2-CPU runs"), and runs
+ * a few seconds apart then compare two machines. Turns of 100 ms meet the
+ * same modes: a change falls inside one turn, and the median over the turns
+ * leaves it out.
  *
- * What it costs the comparison: both paths are compiled in one process, so
- * each side runs code the JIT built having seen the other too (a branch on
- * K.lockTimed that a plain run never takes the other way); the switch, one
- * Atomics.load a batch, is paid by both sides.
+ * Why two machines and not one that switches its timing on and off: each
+ * machine's CPUs are threads of their own, so each side runs the code the JIT
+ * built for it alone. One machine switching modes runs code compiled for
+ * both, and that hid most of the cost (the hot loop, CPU time a page:
+ * without 849 ns alone against 899 switching; full mode +13.5% alone, +3.3%
+ * switching).
+ *
+ * What the turns cost both sides alike: the parked machine's threads wake
+ * once a millisecond to look for IPIs, and its host thread keeps discarding
+ * (its CPUs meet more discarded pages when they resume); a resumed machine
+ * finds the caches holding the other's lines.
  */
 import type { Config } from '../../src/config.ts';
 import { runMachine, sumCounters } from '../../src/machine/machine.ts';
-import { CTRL } from '../../src/shm/layout.ts';
+import { CTRL, PERCPU_PENDING, percpuBase, type Views } from '../../src/shm/layout.ts';
 import { median } from './stats.ts';
 
-/** One slice of a run: which side ran, when (ms after the CPUs started), its ops and the process's CPU time. */
+/**
+ * One turn: whose it was (`off`: the machine without --lockstat), when (ms
+ * after the turns began), the ops its machine made, the process's CPU time.
+ */
 export type Slice = { off: boolean; fromMs: number; toMs: number; ops: number; cpuUs: number };
 
-export type InterleavedRun = { slices: Slice[]; verdict: string };
+export type InterleavedRun = { slices: Slice[]; verdicts: [string, string] };
 
-/** Run `cfg` (its --lockstat mode), alternating with lock_stat's timing off every `sliceMs`. */
-export async function interleavedRun(cfg: Config, sliceMs: number): Promise<InterleavedRun> {
+function park(v: Views, parked: boolean): void {
+  Atomics.store(v.i32, v.L.ctrl + CTRL.stop_machine, parked ? 1 : 0);
+  // parked CPUs sleep on their IPI pending word (1 ms at most): wake them now
+  if (!parked) {
+    for (let c = 0; c < v.L.nr_cpus; c++)
+      Atomics.notify(v.i32, percpuBase(v.L, c) + PERCPU_PENDING);
+  }
+}
+
+/**
+ * `withMode` (a --lockstat mode) and the same configuration without
+ * --lockstat (or `base`, for an A/A control: the same configuration on
+ * both), in turns of `sliceMs`: each machine runs about half of
+ * `withMode.durationMs`. The turns end when either machine stops.
+ */
+export async function interleavedRun(
+  withMode: Config,
+  sliceMs: number,
+  base: Config = { ...withMode, lockstat: false },
+): Promise<InterleavedRun> {
+  const machines: { v?: Views; ops: number }[] = [{ ops: 0 }, { ops: 0 }];
   const slices: Slice[] = [];
-  let off = false;
+  let turn = -1; // whose turn: 0 (without), 1 (with); -1 until both machines run
+  let done = false;
+  let t0 = 0;
   let from = 0;
-  let ops = 0;
   let cpu = process.cpuUsage();
-  const rep = await runMachine(cfg, {
-    onTick(v, ms) {
-      if (ms - from < sliceMs) return;
-      const o = sumCounters(v).ops;
+  const flip = () => {
+    const a = machines[0]!.v;
+    const b = machines[1]!.v;
+    if (!a || !b || done) return;
+    if (
+      Atomics.load(a.i32, a.L.ctrl + CTRL.stop) !== 0 ||
+      Atomics.load(b.i32, b.L.ctrl + CTRL.stop) !== 0
+    ) {
+      // one machine is ending: no more turns (the other's CPUs must not stay parked)
+      done = true;
+      park(a, false);
+      park(b, false);
+      return;
+    }
+    const now = performance.now();
+    if (turn < 0) {
+      t0 = now;
+    } else {
+      if (now - t0 - from < sliceMs) return;
+      const m = machines[turn]!;
+      const ops = sumCounters(m.v!).ops;
       const c = process.cpuUsage();
       slices.push({
-        off,
+        off: turn === 0,
         fromMs: from,
-        toMs: ms,
-        ops: o - ops,
+        toMs: now - t0,
+        ops: ops - m.ops,
         cpuUs: c.user - cpu.user + c.system - cpu.system,
       });
-      off = !off;
-      Atomics.store(v.i32, v.L.ctrl + CTRL.lockstat_off, off ? 1 : 0);
-      from = ms;
-      ops = o;
       cpu = c;
-    },
-  });
-  return { slices, verdict: rep.verdict };
+    }
+    turn = turn === 0 ? 1 : 0;
+    const next = machines[turn]!;
+    park(next === machines[0] ? b : a, true);
+    park(next.v!, false);
+    next.ops = sumCounters(next.v!).ops;
+    from = now - t0;
+  };
+  const run = (cfg: Config, i: number) =>
+    runMachine(cfg, {
+      onTick(v) {
+        machines[i]!.v ??= v;
+        flip();
+      },
+    });
+  const [a, b] = await Promise.all([run(base, 0), run(withMode, 1)]);
+  return { slices, verdicts: [a.verdict, b.verdict] };
 }
 
 export type InterleavedOverhead = {

@@ -11,7 +11,6 @@ import { S, sched_exit, sched_idle, sched_wait_turn } from '../kernel/sched.ts';
 import { ipi_point, pending_nap, point } from '../kernel/smp.ts';
 import { CNT, CPU_STATE, CTRL, PERCPU, PERCPU_HOLD } from '../shm/layout.ts';
 import { memstat_every } from '../soak/memstat.ts';
-import { lockstat_pause } from '../stats/lockstat.ts';
 import { workload_op } from '../workload/workload.ts';
 import { waitWord } from './wait.ts';
 
@@ -42,7 +41,6 @@ export async function cpu_loop(): Promise<void> {
   let failure: unknown;
   try {
     let lastYield = performance.now();
-    let lockstatOff = false;
     while (Atomics.load(i32, ctrl + CTRL.stop) === 0) {
       for (let i = 0; i < BATCH; i++) {
         workload_op();
@@ -53,10 +51,6 @@ export async function cpu_loop(): Promise<void> {
       }
       if (Atomics.load(i32, ctrl + CTRL.stop_machine) !== 0) stop_machine_park();
       if (K.stutter && Atomics.load(i32, K.percpu + PERCPU_HOLD) !== 0) stutter_hold();
-      if (K.cfg.lockstat !== false) {
-        const off = Atomics.load(i32, ctrl + CTRL.lockstat_off) !== 0;
-        if (off !== lockstatOff) lockstat_pause((lockstatOff = off));
-      }
       const t = performance.now();
       if (t - lastYield > YIELD_MS) {
         lastYield = t;

@@ -71,7 +71,6 @@ export const CTRL = {
   list_bug: 9, // 1 once a list-corruption was reported (later finds are its echoes)
   guided_arm: 10, // --guided: the workload mix arm the CPUs run (src/check/guided.ts; 0: as configured)
   setup_turn: 11, // the CPU whose thread may write its setup into the buffer now (thread.ts)
-  lockstat_off: 12, // 1: CPUs run their next batches without --lockstat's timing (the bench's interleaved cost, lockstat_pause)
   nr_words: 16,
 } as const;
 

@@ -175,22 +175,6 @@ export function lock_hold_end(id: number, cls: number, t: number): void {
   if (marked !== 0) contended_point(cls, '<unknown>', marked);
 }
 
-/**
- * The bench's interleaved measurement of --lockstat's cost
- * (benchmarks/lib/interleave.ts): while the main thread holds
- * CTRL.lockstat_off at 1, a CPU runs its batches as a run without --lockstat
- * does (the counting hooks only), and with the configured mode again once it
- * is 0; so both sides of the comparison meet the same moments of the machine.
- * Called at a batch boundary (cpu_loop), where this CPU holds no lock and
- * waits for none.
- */
-export function lockstat_pause(off: boolean): void {
-  K.lockTimed = !off && K.cfg.lockstat === 'full';
-  K.lockWaitTimed = !off && K.cfg.lockstat !== false;
-  heldDepth = 0;
-  nr_waiting = 0;
-}
-
 /** Locks this thread holds with a hold time running (unit tests). */
 export const lockstat_held_depth = (): number => heldDepth;
 

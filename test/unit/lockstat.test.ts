@@ -75,7 +75,6 @@ import {
   lockContentionJson,
   locksJson,
   lockstat_held_depth,
-  lockstat_pause,
   lockstat_reset_sites,
   lockstat_sites,
   readLocks,
@@ -84,8 +83,6 @@ import {
 
 /** lock_stat's call sites of this file's lock calls (the kernel's _RET_IP_). */
 const at = lock_sites(
-  'paused',
-  'resumed',
   'free_pages_bulk_like',
   'waiter_like',
   'rmqueue_like',
@@ -481,28 +478,6 @@ describe('call sites of the build: mapped to the TypeScript source by the main t
       expect(site_label(`f (${bare}:3:1)`)).toBe('f (bare.mjs:3)');
     } finally {
       rmSync(dir, { recursive: true, force: true });
-    }
-  });
-});
-
-describe('lockstat_pause: the bench switches the timing off and on between batches', () => {
-  it('times nothing while paused, and the configured mode again after', () => {
-    const v = boot({ lockstat: 'full' });
-    const zone = v.L.zone;
-    try {
-      lockstat_pause(true);
-      spin_lock(zone, LOCK.zone, at.paused);
-      expect(lockstat_held_depth()).toBe(0);
-      spin_unlock(zone, LOCK.zone);
-      expect(field(v, 0, LOCK.zone, LOCKSTAT.hold_nr)).toBe(0);
-      expect(field(v, 0, LOCK.zone, LOCKSTAT.acquisitions)).toBe(1); // the counting hooks stay
-      lockstat_pause(false);
-      spin_lock(zone, LOCK.zone, at.resumed);
-      expect(lockstat_held_depth()).toBe(1);
-      spin_unlock(zone, LOCK.zone);
-      expect(field(v, 0, LOCK.zone, LOCKSTAT.hold_nr)).toBe(1);
-    } finally {
-      lockstat_pause(false);
     }
   });
 });
