@@ -36,8 +36,9 @@ export const BENCH = {
    */
   percpuSpread: 64,
   /**
-   * The line probe beside the overhead rounds (native `linetrip`, lib/rounds.ts):
-   * this long a probe (ms of wall time, both cores).
+   * The line probe beside the 2-CPU runs (native `linetrip`: the cost of a
+   * cache line's round trip between the cores, the machine's mode): this long
+   * a probe (ms of wall time, both cores).
    */
   lineProbeMs: 150,
 };
@@ -104,7 +105,6 @@ export const PLANS = {
     wlMs: 4000,
     wlRuns: 2,
     lsMs: 3000,
-    lsPairs: 4,
     lsRuns: 2,
     lsSliceMs: 100,
     startRuns: 3,
@@ -129,7 +129,6 @@ export const PLANS = {
     wlMs: 4000,
     wlRuns: 3,
     lsMs: 3000,
-    lsPairs: 6,
     lsRuns: 4,
     lsSliceMs: 100,
     startRuns: 5,

@@ -31,23 +31,10 @@ import {
 } from './lib/interleave.ts';
 import { BUILD_DIR, buildNative, type Native, runNative, writeImage } from './lib/native.ts';
 import { buildReport, fmt, markdown, type Report, type Row } from './lib/report.ts';
-import {
-  meanSample,
-  overheadOf,
-  type Round,
-  type RoundSample,
-  roundOrder,
-  roundSteady,
-} from './lib/rounds.ts';
 import { benchStartupRuns } from './lib/startup.ts';
 import { loadMeter, machineInfo, median, percentile } from './lib/stats.ts';
 import { runWorkers } from './lib/threads.ts';
-import {
-  measureWorkload,
-  PROTOCOL_EVENTS,
-  runWorkload,
-  type WorkloadSample,
-} from './lib/workload.ts';
+import { measureWorkload, PROTOCOL_EVENTS, type WorkloadSample } from './lib/workload.ts';
 import { BENCH, benchConfig, PLANS, type Plan, WARMUP } from './params.ts';
 
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
@@ -742,6 +729,7 @@ async function benchLockstat(ctx: Ctx) {
   const runsOf: Record<'full' | 'contention', Slice[][]> = { full: [], contention: [] };
   const verdicts: string[] = [];
   let implemented = false;
+  const lines = [await lineTrip(ctx)];
   for (let r = 0; r < plan.lsRuns; r++) {
     const order =
       r % 2 === 0 ? (['full', 'contention'] as const) : (['contention', 'full'] as const);
@@ -763,6 +751,7 @@ async function benchLockstat(ctx: Ctx) {
     controlRuns.push(run.slices);
     verdicts.push(...run.verdicts);
   }
+  lines.push(await lineTrip(ctx));
   // each machine's first WARMUP.workloadMs of turns are its warm-up
   const full = interleavedOverhead(runsOf.full, 2 * WARMUP.workloadMs);
   const contention = interleavedOverhead(runsOf.contention, 2 * WARMUP.workloadMs);
@@ -797,6 +786,7 @@ async function benchLockstat(ctx: Ctx) {
       `contention ${pct(contentionOverhead)} (lockstatContentionOverhead; ${spread(contention)})`,
       `control, no --lockstat on either machine: ${pct(control.value)} (${spread(control)})`,
       `${plan.lsRuns} runs of each mode, two machines in turns of ${plan.lsSliceMs} ms, ${plan.lsMs / 1000} s each`,
+      linesNote(lines),
       bad.length ? `verdicts ${bad.join(',')}` : '',
     ]
       .filter(Boolean)
@@ -843,55 +833,69 @@ async function benchLockstat(ctx: Ctx) {
     slices: { ...runsOf, control: controlRuns },
     sliceMs: plan.lsSliceMs,
     durationMs: plan.lsMs,
+    lineNs: lines,
     hotLoop: { offNsPerPage: hotOff, onNsPerPage: hotOn, contentionNsPerPage: hotContention },
   };
 }
 
 /**
  * The cost of the lock validator (on by default): the standard workload at 2
- * CPUs with it and with --no-lockdep, back to back in each round (same seed,
- * --no-lockdep first and last; lib/rounds.ts), ops/s counted after the
- * warm-up window; the ratio is the median of the rounds' ratios.
+ * CPUs, a machine with --no-lockdep and one with the validator in turns
+ * (lib/interleave.ts), plan.lsRuns runs, seeds 1, 2, ...; the overhead is
+ * the median over the turns after the warm-up window.
  */
 async function benchLockdep(ctx: Ctx) {
   const { plan } = ctx;
   const cpus = 2;
   const reports: number[] = [];
-  const rounds = await workloadRounds(
-    ctx,
-    'off' as 'on' | 'off',
-    ['on'],
-    (mode, seed) => makeConfig({ cpus, durationMs: plan.lsMs, seed, lockdep: mode === 'on' }),
-    3000,
-    (mode, rep) => {
-      if (mode === 'on') reports.push(rep.lockdep.reports);
-    },
-  );
-  const on = rounds.map((r) => r.runs.on.opsPerSec);
-  const off = rounds.map((r) => r.runs.off.opsPerSec);
-  const o = overheadOf(rounds, 'on', 'off', 'opsPerSec');
-  const perCpu = overheadOf(rounds, 'on', 'off', 'opsPerCpuSec');
+  const runs: Slice[][] = [];
+  const verdicts: string[] = [];
+  const lines = [await lineTrip(ctx)];
+  for (let r = 0; r < plan.lsRuns; r++) {
+    const on = makeConfig({ cpus, durationMs: 2 * plan.lsMs, seed: 1 + r, lockdep: true });
+    const run = await interleavedRun(on, plan.lsSliceMs, { ...on, lockdep: false });
+    runs.push(run.slices);
+    verdicts.push(...run.verdicts);
+    reports.push(run.reports[1].lockdep.reports);
+  }
+  lines.push(await lineTrip(ctx));
+  const o = interleavedOverhead(runs, 2 * WARMUP.workloadMs);
   const overhead = o.value;
   ctx.ratios.lockdepOverhead = overhead;
   const pct = (x: number | null) => (x === null ? 'n/a' : `${(x * 100).toFixed(1)}%`);
+  const bad = verdicts.filter((v) => v !== 'SUCCESS');
   ctx.rows.push({
-    name: `standard workload, ${cpus} CPUs: ops/s with / without the lock validator (--no-lockdep)`,
-    js: `${fmt.rate(median(on))} / ${fmt.rate(median(off))}`,
+    name: `standard workload, ${cpus} CPUs, a machine with --no-lockdep and one with the lock validator in turns: ops/s with / without`,
+    js: `${fmt.rate(o.onOpsPerSec)} / ${fmt.rate(o.offOpsPerSec)}`,
     c: '',
     ratio: '',
-    note: `overhead ${pct(overhead)} (lockdepOverhead); per CPU-second ${pct(perCpu.value)}; ${roundsNote(rounds, o)}${reports.some((n) => n > 0) ? `; reports ${reports.join(',')}` : ''}`,
+    note: [
+      `overhead ${pct(overhead)} (lockdepOverhead; ${o.estimates} turns, quartiles ${pct(o.q1)} to ${pct(o.q3)}, per CPU-second ${pct(o.perCpuSecond)})`,
+      `${plan.lsRuns} runs, turns of ${plan.lsSliceMs} ms, ${plan.lsMs / 1000} s each machine`,
+      linesNote(lines),
+      reports.some((n) => n > 0) ? `reports ${reports.join(',')}` : '',
+      bad.length ? `verdicts ${bad.join(',')}` : '',
+    ]
+      .filter(Boolean)
+      .join('; '),
   });
   return {
     cpus,
-    on,
-    off,
     overhead,
-    overheadPerCpuSecond: perCpu.value,
+    turns: o,
     reports,
-    rounds,
-    roundsCounted: o.used,
+    slices: runs,
+    sliceMs: plan.lsSliceMs,
     durationMs: plan.lsMs,
+    lineNs: lines,
   };
+}
+
+/** The line probes before and after a section's 2-CPU runs: the machine's mode then ("Half-speed 2-CPU runs"). */
+function linesNote(lines: (number | null)[]): string {
+  return lines.every((x) => x === null)
+    ? 'no line probe'
+    : `a cache line's round trip ${lines.map((x) => (x === null ? '?' : x.toFixed(0))).join(' ns before, ')} ns after`;
 }
 
 /** The native reference's line probe needs a booted 2-CPU image: written once. */
@@ -925,66 +929,6 @@ async function lineTrip(ctx: Ctx): Promise<number | null> {
 }
 /** A line probe that timed fewer batches than this says nothing. */
 const LINE_BATCHES = 50;
-
-/**
- * plan.lsPairs rounds of the standard workload: in each, `base` first, the
- * `others` (roundOrder: their order alternates), `base` again; seeds seed0,
- * seed0+1, ...; the line probe before the first run, between runs and after
- * the last (lib/rounds.ts). `cfgOf`: the run's configuration; `onReport`:
- * each run's report, for the section's own checks.
- */
-async function workloadRounds<M extends string>(
-  ctx: Ctx,
-  base: M,
-  others: readonly M[],
-  cfgOf: (mode: M, seed: number) => Config,
-  seed0: number,
-  onReport: (mode: M, report: Awaited<ReturnType<typeof runWorkload>>['report']) => void,
-): Promise<Round<M>[]> {
-  const rounds: Round<M>[] = [];
-  for (let r = 0; r < ctx.plan.lsPairs; r++) {
-    const seed = seed0 + r;
-    const order = roundOrder(base, others, r);
-    const lineNs = [await lineTrip(ctx)];
-    const runs = {} as Record<M, RoundSample>;
-    const baseRuns: RoundSample[] = [];
-    for (const mode of order) {
-      const { sample, report } = await runWorkload(cfgOf(mode, seed), WARMUP.workloadMs);
-      const s = { opsPerSec: sample.opsPerSec, opsPerCpuSec: sample.opsPerCpuSec };
-      if (mode === base) baseRuns.push(s);
-      else runs[mode] = s;
-      onReport(mode, report);
-      lineNs.push(await lineTrip(ctx));
-    }
-    runs[base] = meanSample(baseRuns);
-    rounds.push({ seed, order, runs, baseRuns, lineNs, steady: roundSteady(lineNs, baseRuns) });
-  }
-  return rounds;
-}
-
-/** How many rounds a ratio counted, and why the others were left out. */
-function roundsNote<M extends string>(
-  rounds: readonly Round<M>[],
-  o: { used: number; steady: number; of: number },
-): string {
-  const ns = (r: Round<M>) => r.lineNs.map((x) => (x === null ? '?' : x.toFixed(0))).join('/');
-  const rate = (r: Round<M>) => r.baseRuns.map((x) => fmt.rate(x.opsPerSec)).join(' and ');
-  const out = rounds.filter((r) => r.steady === false);
-  const counted =
-    o.used < o.of || out.length === 0
-      ? `${o.used} of ${o.of} rounds counted`
-      : `all ${o.of} rounds counted, none steady (the figure is as noisy as they are)`;
-  const line = rounds
-    .filter((r) => r.steady === true)
-    .map((r) => median(r.lineNs as number[]).toFixed(0))
-    .join(', ');
-  const probes = rounds.every((r) => r.lineNs.every((x) => x === null))
-    ? 'no line probe'
-    : `line round trip ${line || '-'} ns`;
-  const why = out.map((r) => `probes ${ns(r)} ns, base runs ${rate(r)}`).join('; ');
-  const label = o.used < o.of ? 'left out' : 'straddled';
-  return `${counted}, ${probes}${why ? `; ${label} (a change during the round): ${why}` : ''}`;
-}
 
 /**
  * The controlled scheduler (--sched): steps (decisions) per second, switches

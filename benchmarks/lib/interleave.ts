@@ -26,7 +26,7 @@
  * finds the caches holding the other's lines.
  */
 import type { Config } from '../../src/config.ts';
-import { runMachine, sumCounters } from '../../src/machine/machine.ts';
+import { type RunReport, runMachine, sumCounters } from '../../src/machine/machine.ts';
 import { CTRL, PERCPU_PENDING, percpuBase, type Views } from '../../src/shm/layout.ts';
 import { median } from './stats.ts';
 
@@ -36,7 +36,12 @@ import { median } from './stats.ts';
  */
 export type Slice = { off: boolean; fromMs: number; toMs: number; ops: number; cpuUs: number };
 
-export type InterleavedRun = { slices: Slice[]; verdicts: [string, string] };
+export type InterleavedRun = {
+  slices: Slice[];
+  verdicts: [string, string];
+  /** the two machines' reports: the base's, then the other's */
+  reports: [RunReport, RunReport];
+};
 
 function park(v: Views, parked: boolean): void {
   Atomics.store(v.i32, v.L.ctrl + CTRL.stop_machine, parked ? 1 : 0);
@@ -111,7 +116,7 @@ export async function interleavedRun(
       },
     });
   const [a, b] = await Promise.all([run(base, 0), run(withMode, 1)]);
-  return { slices, verdicts: [a.verdict, b.verdict] };
+  return { slices, verdicts: [a.verdict, b.verdict], reports: [a, b] };
 }
 
 export type InterleavedOverhead = {

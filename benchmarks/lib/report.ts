@@ -60,12 +60,12 @@ export const BOUNDS: Record<RatioName, Bound> = {
  * 0.38) were pairs with one run at about half the speed of the other (a
  * mode of the machine); the pairs whose two runs were at the same speed,
  * slow or fast, agreed within 0.03 (full 0.40, 0.41, 0.42; contention 0.07,
- * 0.08; lockdep 0.12, 0.15). The bench now probes what a cache line costs
- * between the cores beside every run and leaves out the rounds that
- * straddled a change, or whose two uninstrumented runs disagree
- * (lib/rounds.ts; on a quiet machine a 2-CPU run in the probe's slow mode
- * made 0.6-0.8 of the ops/s of one in the fast mode with the same CPU time:
- * benchmarks/README.md, "Half-speed 2-CPU runs").
+ * 0.08; lockdep 0.12, 0.15). The overheads are now measured with both
+ * sides in turns of 100 ms (lib/interleave.ts): two machines, one with the
+ * instrumentation, parked in turn, so that a change of the machine's mode
+ * (on a quiet machine a 2-CPU run in the slow mode made 0.6-0.8 of the ops/s
+ * of one in the fast mode with the same CPU time: benchmarks/README.md,
+ * "Half-speed 2-CPU runs") falls on both sides alike.
  */
 export const SPREAD: Record<RatioName, { relative: number } | { absolute: number }> = {
   hotPathJsOverNative: { relative: 0.1 },

@@ -16,16 +16,6 @@ import {
   SPREAD,
   withinSpread,
 } from '../../benchmarks/lib/report.ts';
-import {
-  BASE_STEADY,
-  isSteady,
-  LINE_STEADY,
-  meanSample,
-  overheadOf,
-  type Round,
-  roundOrder,
-  roundSteady,
-} from '../../benchmarks/lib/rounds.ts';
 import { ratesAfterWarmup } from '../../benchmarks/lib/workload.ts';
 import { PLANS, WARMUP } from '../../benchmarks/params.ts';
 import { schemaErrors } from '../helpers/schema.ts';
@@ -199,10 +189,10 @@ describe('bench: --quick is timed like the full run', () => {
 
   it('times the paths with slow modes as long in quick as in full runs, only fewer times', () => {
     // smp_call_function latencies, the standard workload (oversubscription8over4),
-    // and the lockstat and lockdep pairs: a shorter run is not a smaller sample
-    for (const k of ['rvCalls', 'wlMs', 'lsMs'] as const)
+    // and the lockstat and lockdep turns: a shorter run is not a smaller sample
+    for (const k of ['rvCalls', 'wlMs', 'lsMs', 'lsSliceMs'] as const)
       expect(PLANS.quick[k]).toBe(PLANS.full[k]);
-    for (const k of ['rvRounds', 'wlRuns', 'lsPairs'] as const) {
+    for (const k of ['rvRounds', 'wlRuns', 'lsRuns'] as const) {
       expect(PLANS.quick[k]).toBeGreaterThanOrEqual(2);
       expect(PLANS.quick[k]).toBeLessThanOrEqual(PLANS.full[k]);
     }
@@ -280,92 +270,6 @@ describe('bench workload: rates after the warm-up window', () => {
 
   it('refuses a run with no window after the warm-up', () => {
     expect(() => ratesAfterWarmup([{ ms: 100, totals: totals(1, 0) }], 500)).toThrow(/warm-up/);
-  });
-});
-
-describe('bench overhead rounds: the line probe, the base run twice, the order', () => {
-  /** A round: "on" at `on` ops/s, the base "off" at `off` first and `off2` last. */
-  const round = (
-    r: number,
-    on: number,
-    off: number,
-    lineNs: (number | null)[],
-    off2 = off,
-  ): Round<'on' | 'off'> => {
-    const baseRuns = [
-      { opsPerSec: off, opsPerCpuSec: null },
-      { opsPerSec: off2, opsPerCpuSec: null },
-    ];
-    return {
-      seed: r,
-      order: roundOrder('off' as 'on' | 'off', ['on'], r),
-      runs: { on: { opsPerSec: on, opsPerCpuSec: on / 2 }, off: meanSample(baseRuns) },
-      baseRuns,
-      lineNs,
-      steady: roundSteady(lineNs, baseRuns),
-    };
-  };
-
-  it('runs the base first and last, the other modes between in alternating order', () => {
-    expect(roundOrder('off', ['full', 'contention'], 0)).toEqual([
-      'off',
-      'full',
-      'contention',
-      'off',
-    ]);
-    expect(roundOrder('off', ['full', 'contention'], 1)).toEqual([
-      'off',
-      'contention',
-      'full',
-      'off',
-    ]);
-  });
-
-  it('calls a round steady when its probes agree within LINE_STEADY and its base runs within BASE_STEADY', () => {
-    expect(isSteady([80, 85, 90])).toBe(true);
-    expect(isSteady([80, 80 * LINE_STEADY + 1])).toBe(false);
-    expect(isSteady([80, null])).toBeNull();
-    const base = (a: number, b: number) => [
-      { opsPerSec: a, opsPerCpuSec: 1 },
-      { opsPerSec: b, opsPerCpuSec: 1 },
-    ];
-    expect(roundSteady([80, 82], base(1.6e6, 1.55e6))).toBe(true);
-    // the base at half speed once: left out even where the probes saw nothing
-    expect(roundSteady([80, 82], base(1.6e6, 1.6e6 * (1 - BASE_STEADY) - 1))).toBe(false);
-    expect(roundSteady([null], base(1.6e6, 1.55e6))).toBeNull();
-    expect(roundSteady([null], base(1.6e6, 0.9e6))).toBe(false);
-    expect(meanSample(base(1e6, 2e6))).toEqual({ opsPerSec: 1.5e6, opsPerCpuSec: 1 });
-  });
-
-  it('leaves out the rounds that straddled a change', () => {
-    const rounds = [
-      round(0, 90, 100, [80, 82, 81]),
-      // "on" ran with 350 ns lines, the base with 80 ns ones
-      round(1, 40, 100, [80, 352, 80]),
-      round(2, 88, 100, [81, 80, 83]),
-      // the probes agreed, but the base's second run was at half speed
-      round(3, 45, 100, [81, 80, 83], 50),
-    ];
-    const o = overheadOf(rounds, 'on', 'off', 'opsPerSec');
-    expect(o.value).toBeCloseTo(0.11); // median of 0.10 and 0.12, not with 0.6 and 0.4 among them
-    expect([o.used, o.steady, o.of]).toEqual([2, 2, 4]);
-  });
-
-  it('counts the rounds that agree where there is no probe, all of them when none does, null for a missing rate', () => {
-    const rounds = [
-      round(0, 90, 100, [null]),
-      round(1, 80, 100, [null]),
-      round(2, 40, 100, [null], 50),
-    ];
-    expect(overheadOf(rounds, 'on', 'off', 'opsPerSec')).toMatchObject({
-      used: 2,
-      steady: 0,
-      of: 3,
-    });
-    expect(overheadOf(rounds, 'on', 'off', 'opsPerSec').value).toBeCloseTo(0.15);
-    const bad = [round(0, 90, 100, [null], 50), round(1, 80, 100, [null], 40)];
-    expect(overheadOf(bad, 'on', 'off', 'opsPerSec')).toMatchObject({ used: 2, steady: 0, of: 2 });
-    expect(overheadOf(rounds, 'on', 'off', 'opsPerCpuSec').value).toBeNull();
   });
 });
 
