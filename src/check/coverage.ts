@@ -100,9 +100,9 @@ export function window_open_on(pfn: number): boolean {
  * times a page, where an Atomics.load is a builtin call on Node 20.
  */
 export function near_miss_if_window(pfn: number, cnt: number): void {
-  if (pfn >>> 0 < K.L.nr_pages && K.i32[K.L.ghost_wtarget + pfn] !== 0) {
-    K.f64[K.stats + cnt]!++;
-  }
+  const k = K;
+  const L = k.L;
+  if (pfn >>> 0 < L.nr_pages && k.i32[L.ghost_wtarget + pfn] !== 0) k.f64[k.stats + cnt]!++;
 }
 
 /**

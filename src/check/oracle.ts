@@ -121,7 +121,12 @@ export function oracle_enter_allocator(pfn: number): void {
   if (pfn >>> 0 >= L.nr_pages) ghost_pfn_bug(pfn);
   i32[L.ghost_last_free + pfn] = K.cpu;
   hist(pfn, HIST.free);
-  if (Atomics.load(i32, L.ghost_wtarget + pfn) === 0) return;
+  if (Atomics.load(i32, L.ghost_wtarget + pfn) !== 0) free_in_window(pfn);
+}
+/** oracle_enter_allocator's report, out of line (the hook runs once a page freed). */
+function free_in_window(pfn: number): void {
+  const i32 = K.i32;
+  const L = K.L;
   // Whose window? ghost_last_fault names the CPU whose flight recorder holds
   // the fault (written before the window opened, so it is there now), even
   // if that window closes while we report. The frame is still in the
@@ -188,8 +193,7 @@ export function ghost_pvec_store(slot: number, pfn: number): void {
     old < L.nr_pages &&
     Atomics.load(i32, L.ghost_list + old) === tag
   ) {
-    const g = Atomics.load(i32, L.ghost_gen + old);
-    report_violation(VK['lost-page'], old, g, g, -1, pfn);
+    lost_page(old, pfn);
   }
   if (Atomics.exchange(i32, L.ghost_list + pfn, tag) !== 0) {
     oracle_bad_page(pfn, VK['double-list'], 0);
@@ -199,6 +203,12 @@ export function ghost_pvec_store(slot: number, pfn: number): void {
 }
 
 /** pagevec_add found the vector already full: `pfn` is not stored (lost). */
+/** ghost_pvec_store: the slot's page `old` is still in it (out of line: never on a good run). */
+function lost_page(old: number, pfn: number): void {
+  const g = Atomics.load(K.i32, K.L.ghost_gen + old);
+  report_violation(VK['lost-page'], old, g, g, -1, pfn);
+}
+
 export function oracle_pvec_overflow(pfn: number, nr: number): void {
   oracle_bad_page(pfn, VK['pagevec-overflow'], nr);
 }

@@ -24,16 +24,19 @@ export const now = (): number => (S.on ? sched_now() : ORIGIN + performance.now(
 
 /** Record an event; `t` (ms, from now()) when the caller has just read the clock. */
 export function rec(ev: number, pfn: number, a = 0, b = 0, t = now()): void {
-  const i32 = K.i32;
-  const ring = K.ring;
+  // K and K.L read once each: the bytecode stays small enough for V8 to inline.
+  const k = K;
+  const L = k.L;
+  const i32 = k.i32;
+  const ring = k.ring;
   const n = i32[ring]!;
   const slot = n & MASK;
-  const e = ring + K.L.ring_events + slot * EVENT_WORDS;
+  const e = ring + L.ring_events + slot * EVENT_WORDS;
   i32[e] = ev;
   i32[e + 1] = pfn;
   i32[e + 2] = a;
   i32[e + 3] = b;
-  K.f64[K.L.ring_time + K.cpu * RING_EVENTS + slot] = t;
+  k.f64[L.ring_time + k.cpu * RING_EVENTS + slot] = t;
   // Only this CPU writes the ring and readers copy it racily anyway: a plain
   // store (an Atomics.store is a ~13 ns builtin call on Node 20, 5 per page).
   i32[ring] = n + 1;

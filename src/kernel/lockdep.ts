@@ -223,7 +223,11 @@ export function trace_softirq_exit(): void {
  * middle of the process-side use: lockdep-percpu.
  */
 export function lockdep_percpu(v: number): void {
-  if (!K.lockdep) return;
+  // The check out of line: without the validator (the benchmarks, --no-lockdep)
+  // this is a test of one flag, small enough for V8 to inline at every use.
+  if (K.lockdep) lockdep_percpu_check(v);
+}
+function lockdep_percpu_check(v: number): void {
   const i32 = K.i32;
   const pc = i32[K.percpu + PERCPU.preempt_count]!;
   const t = tasks[K.home];

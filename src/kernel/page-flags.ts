@@ -32,7 +32,10 @@ const flagsIdx = (pfn: number) => K.L.page_flags + pfn;
  * round (point() does) so that the load is not hoisted out of it.
  */
 export function page_flags(pfn: number): number {
-  return K.i32[flagsIdx(pfn)]!;
+  // K read once: 27 bytes of bytecode, which V8 inlines wherever it is
+  // called (--max-inlined-bytecode-size-small), whatever the caller's budget.
+  const k = K;
+  return k.i32[pfn + k.L.page_flags]!;
 }
 export function SetPageFlag(pfn: number, bit: number): void {
   Atomics.or(K.i32, flagsIdx(pfn), bit);
@@ -57,7 +60,8 @@ export const PageDirty = (pfn: number) => (page_flags(pfn) & PG_dirty) !== 0;
 
 /** page->mapping: 0 NULL, file + 1 for page cache pages, -(task + 1) for anonymous pages. */
 export function page_mapping(pfn: number): number {
-  return K.i32[K.L.page_mapping + pfn]!;
+  const k = K; // small enough to inline anywhere: see page_flags
+  return k.i32[pfn + k.L.page_mapping]!;
 }
 /** page->mapping = mapping: a plain store, as in the kernel (no caller orders a later load after it). */
 export function set_page_mapping(pfn: number, mapping: number): void {
@@ -65,8 +69,10 @@ export function set_page_mapping(pfn: number, mapping: number): void {
 }
 export const PageAnon = (pfn: number) => page_mapping(pfn) < 0;
 export function page_count(pfn: number): number {
-  return K.i32[K.L.page_count + pfn]!;
+  const k = K; // small enough to inline anywhere: see page_flags
+  return k.i32[pfn + k.L.page_count]!;
 }
 export function page_mapcount(pfn: number): number {
-  return K.i32[K.L.page_mapcount + pfn]!;
+  const k = K;
+  return k.i32[pfn + k.L.page_mapcount]!;
 }

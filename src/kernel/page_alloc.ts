@@ -141,14 +141,19 @@ export function put_page(pfn: number): void {
     return;
   }
   if (old <= 0) {
-    Atomics.add(i32, K.L.page_count + pfn, 1);
-    oracle_bad_page(pfn, VK['negative-count'], old);
+    put_page_negative(pfn, old);
     return;
   }
   rec(EV['put-last'], pfn);
   near_miss_if_window(pfn, CNT.nmLastPutInWindow); // coverage: the window finds count 0
   if (in_interrupt()) K.f64[K.stats + CNT.irqFrees]!++;
   if (__page_cache_release(pfn)) free_hot_cold_page(pfn, false);
+}
+
+/** put_page found the count at `old` <= 0: undo the decrement, report (out of line). */
+function put_page_negative(pfn: number, old: number): void {
+  Atomics.add(K.i32, K.L.page_count + pfn, 1);
+  oracle_bad_page(pfn, VK['negative-count'], old);
 }
 
 /**
@@ -198,9 +203,25 @@ function __page_cache_release(pfn: number): boolean {
 
 /** __alloc_pages(GFP_KERNEL, 0): direct reclaim when free memory is low. Returns a pfn or -1. */
 export function alloc_page(cold = false, atomic = false): number {
+  // The first try without reclaim, inline; the rest of the loop out of line
+  // (alloc_page_slow goes on where this left off), so that this is small
+  // enough for V8 to inline into its callers.
+  const zone = K.L.zone;
+  const i32 = K.i32;
+  if (atomic || i32[zone + ZONE.free_pages]! >= i32[zone + ZONE.pages_low]!) {
+    const pfn = buffered_rmqueue(cold);
+    if (pfn >= 0) {
+      K.f64[K.stats + CNT.allocs]!++;
+      return pfn;
+    }
+    return alloc_page_slow(cold, atomic, 1);
+  }
+  return alloc_page_slow(cold, atomic, 0);
+}
+function alloc_page_slow(cold: boolean, atomic: boolean, from: number): number {
   const { i32, L } = K;
   const zone = L.zone;
-  for (let tries = 0; ; tries++) {
+  for (let tries = from; ; tries++) {
     // zone_watermark_ok reads free_pages without zone->lock (a plain load).
     // GFP_ATOMIC (interrupt context) never enters direct reclaim: it may not
     // sleep, and try_to_free_pages' smp_call_function may not run there.
@@ -265,9 +286,7 @@ function prep_new_page(pfn: number): void {
   const { i32, L } = K;
   const count = page_count(pfn);
   const bad = page_flags(pfn) & PAGE_FLAGS_CHECK_AT_FREE;
-  if (count !== 0 || bad !== 0 || page_mapping(pfn) !== 0) {
-    oracle_bad_page(pfn, VK['bad-alloc'], count !== 0 ? count : bad);
-  }
+  if ((count | bad | page_mapping(pfn)) !== 0) bad_alloc(pfn, count, bad);
   Atomics.store(i32, L.page_flags + pfn, 0);
   set_page_mapping(pfn, 0);
   Atomics.store(i32, L.page_mapcount + pfn, 0);
@@ -278,6 +297,11 @@ function prep_new_page(pfn: number): void {
   page_hva_set_stable(pfn);
   Atomics.store(i32, L.page_count + pfn, 1);
   rec(EV.alloc, pfn, gen, 0, K.histT);
+}
+
+/** prep_new_page's bad_page, out of line (the caller stays small enough to inline its steps). */
+function bad_alloc(pfn: number, count: number, bad: number): void {
+  oracle_bad_page(pfn, VK['bad-alloc'], count !== 0 ? count : bad);
 }
 
 // ---- freeing ----------------------------------------------------------------
@@ -321,11 +345,14 @@ export function free_cold_page(pfn: number): void {
 
 /** free_pages_check/bad_page: report a page freed in a bad state, then repair it. */
 function free_pages_check(pfn: number): void {
-  const i32 = K.i32;
   const bad = page_flags(pfn) & PAGE_FLAGS_CHECK_AT_FREE;
   const count = page_count(pfn);
   const mapping = page_mapping(pfn);
-  if (bad === 0 && count === 0 && mapping === 0) return;
+  if ((bad | count | mapping) !== 0) bad_free(pfn, bad, count, mapping);
+}
+/** free_pages_check's report and repair, out of line (the common case stays small enough to inline). */
+function bad_free(pfn: number, bad: number, count: number, mapping: number): void {
+  const i32 = K.i32;
   oracle_bad_page(pfn, VK['bad-page'], bad !== 0 ? bad : mapping !== 0 ? mapping : count);
   ClearPageFlag(pfn, PAGE_FLAGS_CHECK_AT_FREE);
   set_page_mapping(pfn, 0);
