@@ -99,10 +99,11 @@ export function list_last(head: number): number {
 export function list_next(node: number): number {
   const { i32, L } = K;
   const n = i32[L.lru_next + node]!;
-  if (n >>> 0 >= L.nr_nodes || i32[L.lru_prev + n] !== node) {
-    list_corruption(LC['next-back'], node, n, WHERE.find);
-  }
+  if (n >>> 0 >= L.nr_nodes || i32[L.lru_prev + n] !== node) list_next_corrupt(node, n);
   return n;
+}
+function list_next_corrupt(node: number, n: number): never {
+  list_corruption(LC['next-back'], node, n, WHERE.find);
 }
 
 /**

@@ -20,8 +20,6 @@ export const PG_writable = 1 << 9;
 export const PAGE_FLAGS_CHECK_AT_FREE =
   PG_locked | PG_lru | PG_dirty | PG_writeback | PG_private | PG_reserved | PG_discarded;
 
-const flagsIdx = (pfn: number) => K.L.page_flags + pfn;
-
 /**
  * Reads of struct page words are plain loads, as the kernel's test_bit,
  * atomic_read and page->mapping are: on x86 an Atomics.load is the same mov,
@@ -38,17 +36,21 @@ export function page_flags(pfn: number): number {
   return k.i32[pfn + k.L.page_flags]!;
 }
 export function SetPageFlag(pfn: number, bit: number): void {
-  Atomics.or(K.i32, flagsIdx(pfn), bit);
+  const k = K;
+  Atomics.or(k.i32, pfn + k.L.page_flags, bit);
 }
 export function ClearPageFlag(pfn: number, bit: number): void {
-  Atomics.and(K.i32, flagsIdx(pfn), ~bit);
+  const k = K;
+  Atomics.and(k.i32, pfn + k.L.page_flags, ~bit);
 }
 /** Returns whether the bit was set before. */
 export function TestSetPageFlag(pfn: number, bit: number): boolean {
-  return (Atomics.or(K.i32, flagsIdx(pfn), bit) & bit) !== 0;
+  const k = K;
+  return (Atomics.or(k.i32, pfn + k.L.page_flags, bit) & bit) !== 0;
 }
 export function TestClearPageFlag(pfn: number, bit: number): boolean {
-  return (Atomics.and(K.i32, flagsIdx(pfn), ~bit) & bit) !== 0;
+  const k = K;
+  return (Atomics.and(k.i32, pfn + k.L.page_flags, ~bit) & bit) !== 0;
 }
 
 export const PageDiscarded = (pfn: number) => (page_flags(pfn) & PG_discarded) !== 0;
