@@ -21,24 +21,50 @@
  * stray reference instead of discarding someone else's page), so a run can go
  * on and find more.
  */
-import { MAX_VIOLATIONS, RING_EVENTS, VIOLATION_CPUS } from '../config.ts';
-import { K } from '../kernel/context.ts';
 import {
-  CNT,
-  CTRL,
-  EVENT_WORDS,
-  FAULTREC,
-  HEAD,
-  HIST,
-  PERCPU_HEADS,
+  MAX_VIOLATIONS as MAX_VIOLATIONS_,
+  RING_EVENTS as RING_EVENTS_,
+  VIOLATION_CPUS as VIOLATION_CPUS_,
+} from '../config.ts';
+import { K as THIS_CPU } from '../kernel/k.ts';
+import {
+  CNT as CNT_,
+  CTRL as CTRL_,
+  EVENT_WORDS as EVENT_WORDS_,
+  FAULTREC as FAULTREC_,
+  HEAD as HEAD_,
+  HIST as HIST_,
+  PERCPU_HEADS as PERCPU_HEADS_,
   ringBase,
-  VIOL,
-  VIOL_TIME,
+  VIOL as VIOL_,
+  VIOL_TIME as VIOL_TIME_,
   violBase,
 } from '../shm/layout.ts';
-import { EV } from './events.ts';
+import { EV as EV_ } from './events.ts';
 import { now, rec } from './recorder.ts';
-import { LC, VK } from './violations.ts';
+import { LC as LC_, VK as VK_ } from './violations.ts';
+
+/**
+ * This CPU and the layout's (events', checks') constants as module-local
+ * consts, which V8's optimizing compiler folds; imported bindings are cells
+ * it loads and tests at every use (k.ts).
+ */
+const K = THIS_CPU;
+const MAX_VIOLATIONS = MAX_VIOLATIONS_;
+const RING_EVENTS = RING_EVENTS_;
+const VIOLATION_CPUS = VIOLATION_CPUS_;
+const CNT = CNT_;
+const CTRL = CTRL_;
+const EVENT_WORDS = EVENT_WORDS_;
+const FAULTREC = FAULTREC_;
+const HEAD = HEAD_;
+const HIST = HIST_;
+const PERCPU_HEADS = PERCPU_HEADS_;
+const VIOL = VIOL_;
+const VIOL_TIME = VIOL_TIME_;
+const EV = EV_;
+const LC = LC_;
+const VK = VK_;
 
 /** The fault record is the task's (K.home): --migrate may move a task whose W has interrupts on (mutant). */
 const faultrec = (cpu: number) => K.L.faultrec + cpu * K.L.faultrec_stride;

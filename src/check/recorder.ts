@@ -6,10 +6,19 @@
  * what a crash dump of a live machine gives too.
  */
 import { performance } from 'node:perf_hooks';
-import { RING_EVENTS } from '../config.ts';
-import { K } from '../kernel/context.ts';
+import { RING_EVENTS as RING_EVENTS_ } from '../config.ts';
+import { K as THIS_CPU } from '../kernel/k.ts';
 import { S, sched_now } from '../kernel/sched.ts';
-import { EVENT_WORDS } from '../shm/layout.ts';
+import { EVENT_WORDS as EVENT_WORDS_ } from '../shm/layout.ts';
+
+/**
+ * This CPU and the layout's (events', checks') constants as module-local
+ * consts, which V8's optimizing compiler folds; imported bindings are cells
+ * it loads and tests at every use (k.ts).
+ */
+const K = THIS_CPU;
+const RING_EVENTS = RING_EVENTS_;
+const EVENT_WORDS = EVENT_WORDS_;
 
 const MASK = RING_EVENTS - 1;
 

@@ -23,11 +23,32 @@ import {
   list_corruption,
   WHERE,
 } from '../check/oracle.ts';
-import { LC } from '../check/violations.ts';
-import { DISCARD, FAULTREC, fileBase, LOCK_SLOT, PERCPU, taskBase, ZONE } from '../shm/layout.ts';
-import { K } from './context.ts';
+import { LC as LC_ } from '../check/violations.ts';
+import {
+  DISCARD as DISCARD_,
+  FAULTREC as FAULTREC_,
+  fileBase,
+  LOCK_SLOT as LOCK_SLOT_,
+  PERCPU as PERCPU_,
+  taskBase,
+  ZONE as ZONE_,
+} from '../shm/layout.ts';
+import { K as THIS_CPU } from './k.ts';
 import { ClearPageFlag, PageLocked, PG_locked } from './page-flags.ts';
 import { arch_spin_is_locked, LOCK, spin_unlock } from './spinlock.ts';
+
+/**
+ * This CPU and the layout's (events', checks') constants as module-local
+ * consts, which V8's optimizing compiler folds; imported bindings are cells
+ * it loads and tests at every use (k.ts).
+ */
+const K = THIS_CPU;
+const LC = LC_;
+const DISCARD = DISCARD_;
+const FAULTREC = FAULTREC_;
+const LOCK_SLOT = LOCK_SLOT_;
+const PERCPU = PERCPU_;
+const ZONE = ZONE_;
 
 export { ListCorruption };
 

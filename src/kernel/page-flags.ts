@@ -3,7 +3,10 @@
  * PG_discarded, PG_writable). Every change is an Atomics op on page_flags[pfn]:
  * other CPUs test and set bits of the same word concurrently.
  */
-import { K } from './context.ts';
+import { K as THIS_CPU } from './k.ts';
+
+/** This CPU as a module-local const, which V8 folds (k.ts). */
+const K = THIS_CPU;
 
 export const PG_locked = 1 << 0;
 export const PG_lru = 1 << 1;

@@ -8,7 +8,7 @@
  * only the arithmetic differs).
  */
 import { near_miss_if_window } from '../check/coverage.ts';
-import { EV } from '../check/events.ts';
+import { EV as EV_ } from '../check/events.ts';
 import {
   oracle_alloc,
   oracle_bad_page,
@@ -16,21 +16,22 @@ import {
   oracle_ref_from_zero,
 } from '../check/oracle.ts';
 import { rec } from '../check/recorder.ts';
-import { VK } from '../check/violations.ts';
+import { VK as VK_ } from '../check/violations.ts';
+import { P as P_ } from '../points.ts';
 import {
-  CNT,
-  HEAD,
+  CNT as CNT_,
+  HEAD as HEAD_,
   headNode,
-  PERCPU,
-  PERCPU_HEADS,
+  PERCPU as PERCPU_,
+  PERCPU_HEADS as PERCPU_HEADS_,
   percpuBase,
   percpuHeadNode,
   pvecBase,
-  ZONE,
+  ZONE as ZONE_,
 } from '../shm/layout.ts';
-import { K, P } from './context.ts';
 import { page_hva_set_stable, page_hva_set_unused } from './essa.ts';
 import { in_interrupt } from './irq.ts';
+import { K as THIS_CPU } from './k.ts';
 import {
   INIT_LIST_HEAD,
   list_add,
@@ -63,6 +64,21 @@ import {
   spin_unlock_irqrestore,
 } from './spinlock.ts';
 import { try_to_free_pages } from './vmscan.ts';
+
+/**
+ * This CPU and the layout's (events', checks') constants as module-local
+ * consts, which V8's optimizing compiler folds; imported bindings are cells
+ * it loads and tests at every use (k.ts).
+ */
+const K = THIS_CPU;
+const EV = EV_;
+const VK = VK_;
+const CNT = CNT_;
+const HEAD = HEAD_;
+const PERCPU = PERCPU_;
+const PERCPU_HEADS = PERCPU_HEADS_;
+const ZONE = ZONE_;
+const P = P_;
 
 // ---- boot -------------------------------------------------------------------
 

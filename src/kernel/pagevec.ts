@@ -14,9 +14,19 @@ import {
   oracle_pvec_overflow,
   WHERE,
 } from '../check/oracle.ts';
-import { LC } from '../check/violations.ts';
-import { K, P } from './context.ts';
+import { LC as LC_ } from '../check/violations.ts';
+import { P as P_ } from '../points.ts';
+import { K as THIS_CPU } from './k.ts';
 import { point } from './smp.ts';
+
+/**
+ * This CPU and the layout's (events', checks') constants as module-local
+ * consts, which V8's optimizing compiler folds; imported bindings are cells
+ * it loads and tests at every use (k.ts).
+ */
+const K = THIS_CPU;
+const LC = LC_;
+const P = P_;
 
 /** The list-corruption `where` of the vector at i32 index `pvec`: its CPU's pagevec. */
 export const pvec_where = (pvec: number) =>

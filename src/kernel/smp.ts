@@ -14,18 +14,19 @@
  */
 import { performance } from 'node:perf_hooks';
 import { near_miss_ipi_targets } from '../check/coverage.ts';
-import { EV } from '../check/events.ts';
+import { EV as EV_ } from '../check/events.ts';
 import { oracle_warn } from '../check/oracle.ts';
 import { now, rec } from '../check/recorder.ts';
-import { VK } from '../check/violations.ts';
+import { VK as VK_ } from '../check/violations.ts';
+import { P as P_ } from '../points.ts';
 import {
-  CALL,
-  CNT,
-  IRQ_SOURCE,
-  PENDING,
-  PERCPU,
-  PERCPU_PENDING,
-  PERCPU_SLEEP,
+  CALL as CALL_,
+  CNT as CNT_,
+  IRQ_SOURCE as IRQ_SOURCE_,
+  PENDING as PENDING_,
+  PERCPU as PERCPU_,
+  PERCPU_PENDING as PERCPU_PENDING_,
+  PERCPU_SLEEP as PERCPU_SLEEP_,
   percpuBase,
 } from '../shm/layout.ts';
 import {
@@ -34,8 +35,8 @@ import {
   latency_ipi_sent,
   latency_irqs_off,
 } from '../stats/latency.ts';
-import { K, P } from './context.ts';
 import { in_interrupt, irq_enter, irq_exit } from './irq.ts';
+import { K as THIS_CPU } from './k.ts';
 import { trace_hardirqs_on } from './lockdep.ts';
 import {
   irq_due,
@@ -48,6 +49,23 @@ import {
 } from './sched.ts';
 import { LOCK, spin_lock, spin_unlock } from './spinlock.ts';
 import { widen_at } from './widen.ts';
+
+/**
+ * This CPU and the layout's (events', checks') constants as module-local
+ * consts, which V8's optimizing compiler folds; imported bindings are cells
+ * it loads and tests at every use (k.ts).
+ */
+const K = THIS_CPU;
+const EV = EV_;
+const VK = VK_;
+const CALL = CALL_;
+const CNT = CNT_;
+const IRQ_SOURCE = IRQ_SOURCE_;
+const PENDING = PENDING_;
+const PERCPU = PERCPU_;
+const PERCPU_PENDING = PERCPU_PENDING_;
+const PERCPU_SLEEP = PERCPU_SLEEP_;
+const P = P_;
 
 /**
  * Functions an IPI can run: `func` in call_data is an id, the same in every

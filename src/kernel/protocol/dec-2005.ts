@@ -22,10 +22,18 @@
  *   switches here (K.m_*), each where it acts.
  */
 import { near_miss, near_miss_if_window } from '../../check/coverage.ts';
-import { EV } from '../../check/events.ts';
+import { EV as EV_ } from '../../check/events.ts';
 import { rec } from '../../check/recorder.ts';
-import { CNT, DISCARD, HEAD, headNode, PERCPU_HEADS, percpuHeadNode } from '../../shm/layout.ts';
-import { K, P } from '../context.ts';
+import { P as P_ } from '../../points.ts';
+import {
+  CNT as CNT_,
+  DISCARD as DISCARD_,
+  HEAD as HEAD_,
+  headNode,
+  PERCPU_HEADS as PERCPU_HEADS_,
+  percpuHeadNode,
+} from '../../shm/layout.ts';
+import { K as THIS_CPU } from '../k.ts';
 import {
   list_add_tail,
   list_del,
@@ -56,6 +64,19 @@ import {
 } from '../smp.ts';
 import { arch_spin_is_locked, LOCK, spin_lock, spin_unlock } from '../spinlock.ts';
 import type { DiscardProtocol } from './index.ts';
+
+/**
+ * This CPU and the layout's (events', checks') constants as module-local
+ * consts, which V8's optimizing compiler folds; imported bindings are cells
+ * it loads and tests at every use (k.ts).
+ */
+const K = THIS_CPU;
+const EV = EV_;
+const CNT = CNT_;
+const DISCARD = DISCARD_;
+const HEAD = HEAD_;
+const PERCPU_HEADS = PERCPU_HEADS_;
+const P = P_;
 
 /**
  * mm/page_alloc.c, free_hot_cold_page, `#ifdef CONFIG_PAGE_HVA`:
