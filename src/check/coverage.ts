@@ -22,9 +22,18 @@
  */
 import type { Config } from '../config.ts';
 import { protocolModule } from '../config.ts';
-import { K } from '../kernel/context.ts';
+import { K as THIS_CPU } from '../kernel/k.ts';
 import { protocol_ops } from '../kernel/protocol/index.ts';
-import { CNT, type CounterName, FAULTREC } from '../shm/layout.ts';
+import { CNT as CNT_, type CounterName, FAULTREC as FAULTREC_ } from '../shm/layout.ts';
+
+/**
+ * This CPU and the layout's (events', checks') constants as module-local
+ * consts, which V8's optimizing compiler folds; imported bindings are cells
+ * it loads and tests at every use (k.ts).
+ */
+const K = THIS_CPU;
+const CNT = CNT_;
+const FAULTREC = FAULTREC_;
 
 /** Every hazard a protocol version may declare: its counter and what it is. */
 export const HAZARDS = {
@@ -100,9 +109,9 @@ export function window_open_on(pfn: number): boolean {
  * times a page, where an Atomics.load is a builtin call on Node 20.
  */
 export function near_miss_if_window(pfn: number, cnt: number): void {
-  if (pfn >>> 0 < K.L.nr_pages && K.i32[K.L.ghost_wtarget + pfn] !== 0) {
-    K.f64[K.stats + cnt]!++;
-  }
+  const k = K;
+  const L = k.L;
+  if (pfn >>> 0 < L.nr_pages && k.i32[L.ghost_wtarget + pfn] !== 0) k.f64[k.stats + cnt]!++;
 }
 
 /**

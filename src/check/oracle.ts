@@ -21,24 +21,50 @@
  * stray reference instead of discarding someone else's page), so a run can go
  * on and find more.
  */
-import { MAX_VIOLATIONS, RING_EVENTS, VIOLATION_CPUS } from '../config.ts';
-import { K } from '../kernel/context.ts';
 import {
-  CNT,
-  CTRL,
-  EVENT_WORDS,
-  FAULTREC,
-  HEAD,
-  HIST,
-  PERCPU_HEADS,
+  MAX_VIOLATIONS as MAX_VIOLATIONS_,
+  RING_EVENTS as RING_EVENTS_,
+  VIOLATION_CPUS as VIOLATION_CPUS_,
+} from '../config.ts';
+import { K as THIS_CPU } from '../kernel/k.ts';
+import {
+  CNT as CNT_,
+  CTRL as CTRL_,
+  EVENT_WORDS as EVENT_WORDS_,
+  FAULTREC as FAULTREC_,
+  HEAD as HEAD_,
+  HIST as HIST_,
+  PERCPU_HEADS as PERCPU_HEADS_,
   ringBase,
-  VIOL,
-  VIOL_TIME,
+  VIOL as VIOL_,
+  VIOL_TIME as VIOL_TIME_,
   violBase,
 } from '../shm/layout.ts';
-import { EV } from './events.ts';
+import { EV as EV_ } from './events.ts';
 import { now, rec } from './recorder.ts';
-import { LC, VK } from './violations.ts';
+import { LC as LC_, VK as VK_ } from './violations.ts';
+
+/**
+ * This CPU and the layout's (events', checks') constants as module-local
+ * consts, which V8's optimizing compiler folds; imported bindings are cells
+ * it loads and tests at every use (k.ts).
+ */
+const K = THIS_CPU;
+const MAX_VIOLATIONS = MAX_VIOLATIONS_;
+const RING_EVENTS = RING_EVENTS_;
+const VIOLATION_CPUS = VIOLATION_CPUS_;
+const CNT = CNT_;
+const CTRL = CTRL_;
+const EVENT_WORDS = EVENT_WORDS_;
+const FAULTREC = FAULTREC_;
+const HEAD = HEAD_;
+const HIST = HIST_;
+const PERCPU_HEADS = PERCPU_HEADS_;
+const VIOL = VIOL_;
+const VIOL_TIME = VIOL_TIME_;
+const EV = EV_;
+const LC = LC_;
+const VK = VK_;
 
 /** The fault record is the task's (K.home): --migrate may move a task whose W has interrupts on (mutant). */
 const faultrec = (cpu: number) => K.L.faultrec + cpu * K.L.faultrec_stride;
@@ -121,7 +147,12 @@ export function oracle_enter_allocator(pfn: number): void {
   if (pfn >>> 0 >= L.nr_pages) ghost_pfn_bug(pfn);
   i32[L.ghost_last_free + pfn] = K.cpu;
   hist(pfn, HIST.free);
-  if (Atomics.load(i32, L.ghost_wtarget + pfn) === 0) return;
+  if (Atomics.load(i32, L.ghost_wtarget + pfn) !== 0) free_in_window(pfn);
+}
+/** oracle_enter_allocator's report, out of line (the hook runs once a page freed). */
+function free_in_window(pfn: number): void {
+  const i32 = K.i32;
+  const L = K.L;
   // Whose window? ghost_last_fault names the CPU whose flight recorder holds
   // the fault (written before the window opened, so it is there now), even
   // if that window closes while we report. The frame is still in the
@@ -188,8 +219,7 @@ export function ghost_pvec_store(slot: number, pfn: number): void {
     old < L.nr_pages &&
     Atomics.load(i32, L.ghost_list + old) === tag
   ) {
-    const g = Atomics.load(i32, L.ghost_gen + old);
-    report_violation(VK['lost-page'], old, g, g, -1, pfn);
+    lost_page(old, pfn);
   }
   if (Atomics.exchange(i32, L.ghost_list + pfn, tag) !== 0) {
     oracle_bad_page(pfn, VK['double-list'], 0);
@@ -199,6 +229,12 @@ export function ghost_pvec_store(slot: number, pfn: number): void {
 }
 
 /** pagevec_add found the vector already full: `pfn` is not stored (lost). */
+/** ghost_pvec_store: the slot's page `old` is still in it (out of line: never on a good run). */
+function lost_page(old: number, pfn: number): void {
+  const g = Atomics.load(K.i32, K.L.ghost_gen + old);
+  report_violation(VK['lost-page'], old, g, g, -1, pfn);
+}
+
 export function oracle_pvec_overflow(pfn: number, nr: number): void {
   oracle_bad_page(pfn, VK['pagevec-overflow'], nr);
 }

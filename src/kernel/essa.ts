@@ -7,8 +7,16 @@
  * Encoding: usage * 4 + content; usage S 0, U 1, V 2, P 3; content r 0, p 1, z 2.
  */
 import { list_corruption, WHERE } from '../check/oracle.ts';
-import { LC } from '../check/violations.ts';
-import { K } from './context.ts';
+import { LC as LC_ } from '../check/violations.ts';
+import { K as THIS_CPU } from './k.ts';
+
+/**
+ * This CPU and the layout's (events', checks') constants as module-local
+ * consts, which V8's optimizing compiler folds; imported bindings are cells
+ * it loads and tests at every use (k.ts).
+ */
+const K = THIS_CPU;
+const LC = LC_;
 
 export const HS = {
   Sr: 0,

@@ -20,16 +20,27 @@
  * inside another (in_interrupt()).
  */
 import { near_miss_irq_enter } from '../check/coverage.ts';
-import { EV } from '../check/events.ts';
+import { EV as EV_ } from '../check/events.ts';
 import { rec } from '../check/recorder.ts';
-import { CNT, PERCPU, PERCPU_IRQ } from '../shm/layout.ts';
-import { K } from './context.ts';
+import { CNT as CNT_, PERCPU as PERCPU_, PERCPU_IRQ as PERCPU_IRQ_ } from '../shm/layout.ts';
+import { K as THIS_CPU } from './k.ts';
 import {
   trace_hardirqs_on,
   trace_softirq_enter,
   trace_softirq_exit,
   trace_softirqs_on,
 } from './lockdep.ts';
+
+/**
+ * This CPU and the layout's (events', checks') constants as module-local
+ * consts, which V8's optimizing compiler folds; imported bindings are cells
+ * it loads and tests at every use (k.ts).
+ */
+const K = THIS_CPU;
+const EV = EV_;
+const CNT = CNT_;
+const PERCPU = PERCPU_;
+const PERCPU_IRQ = PERCPU_IRQ_;
 
 export const PREEMPT_MASK = 0x000000ff;
 export const SOFTIRQ_OFFSET = 0x00000100;

@@ -23,11 +23,32 @@ import {
   list_corruption,
   WHERE,
 } from '../check/oracle.ts';
-import { LC } from '../check/violations.ts';
-import { DISCARD, FAULTREC, fileBase, LOCK_SLOT, PERCPU, taskBase, ZONE } from '../shm/layout.ts';
-import { K } from './context.ts';
+import { LC as LC_ } from '../check/violations.ts';
+import {
+  DISCARD as DISCARD_,
+  FAULTREC as FAULTREC_,
+  fileBase,
+  LOCK_SLOT as LOCK_SLOT_,
+  PERCPU as PERCPU_,
+  taskBase,
+  ZONE as ZONE_,
+} from '../shm/layout.ts';
+import { K as THIS_CPU } from './k.ts';
 import { ClearPageFlag, PageLocked, PG_locked } from './page-flags.ts';
 import { arch_spin_is_locked, LOCK, spin_unlock } from './spinlock.ts';
+
+/**
+ * This CPU and the layout's (events', checks') constants as module-local
+ * consts, which V8's optimizing compiler folds; imported bindings are cells
+ * it loads and tests at every use (k.ts).
+ */
+const K = THIS_CPU;
+const LC = LC_;
+const DISCARD = DISCARD_;
+const FAULTREC = FAULTREC_;
+const LOCK_SLOT = LOCK_SLOT_;
+const PERCPU = PERCPU_;
+const ZONE = ZONE_;
 
 export { ListCorruption };
 
@@ -60,24 +81,35 @@ export function list_empty(head: number): boolean {
 export function list_first(head: number): number {
   const { i32, L } = K;
   const n = i32[L.lru_next + head]!;
-  if (n === head) {
-    if (i32[L.lru_prev + head] !== head) list_corruption(LC['first-not-page'], head, n, head);
-    return n;
+  // One test on the common path; the report (which check failed) out of line,
+  // so that the function is small enough for V8 to inline (as below).
+  if (
+    n === head
+      ? i32[L.lru_prev + head] !== head
+      : n >>> 0 >= L.nr_pages || i32[L.lru_prev + n] !== head
+  ) {
+    list_end_corrupt(head, n, L.lru_prev);
   }
-  if (n >>> 0 >= L.nr_pages) list_corruption(LC['first-not-page'], head, n, head);
-  if (i32[L.lru_prev + n] !== head) list_corruption(LC['first-back'], head, n, head);
   return n;
+}
+/** list_first/list_last found a bad first (last) node `n` of `head`: report it (throws). */
+function list_end_corrupt(head: number, n: number, back: number): never {
+  const { i32, L } = K;
+  if (n === head || n >>> 0 >= L.nr_pages) list_corruption(LC['first-not-page'], head, n, head);
+  if (i32[back + n] !== head) list_corruption(LC['first-back'], head, n, head);
+  throw new Error('list_end_corrupt: no check failed');
 }
 /** The last page of the list, or `head` if it is empty both ways. */
 export function list_last(head: number): number {
   const { i32, L } = K;
   const n = i32[L.lru_prev + head]!;
-  if (n === head) {
-    if (i32[L.lru_next + head] !== head) list_corruption(LC['first-not-page'], head, n, head);
-    return n;
+  if (
+    n === head
+      ? i32[L.lru_next + head] !== head
+      : n >>> 0 >= L.nr_pages || i32[L.lru_next + n] !== head
+  ) {
+    list_end_corrupt(head, n, L.lru_next);
   }
-  if (n >>> 0 >= L.nr_pages) list_corruption(LC['first-not-page'], head, n, head);
-  if (i32[L.lru_next + n] !== head) list_corruption(LC['first-back'], head, n, head);
   return n;
 }
 /**
@@ -88,10 +120,11 @@ export function list_last(head: number): number {
 export function list_next(node: number): number {
   const { i32, L } = K;
   const n = i32[L.lru_next + node]!;
-  if (n >>> 0 >= L.nr_nodes || i32[L.lru_prev + n] !== node) {
-    list_corruption(LC['next-back'], node, n, WHERE.find);
-  }
+  if (n >>> 0 >= L.nr_nodes || i32[L.lru_prev + n] !== node) list_next_corrupt(node, n);
   return n;
+}
+function list_next_corrupt(node: number, n: number): never {
+  list_corruption(LC['next-back'], node, n, WHERE.find);
 }
 
 /**
@@ -100,26 +133,44 @@ export function list_next(node: number): number {
  * `next`, and both are node indices (so the writes stay in the link arrays).
  */
 function __list_add(node: number, prev: number, next: number, head: number): void {
-  const { i32, L } = K;
+  const k = K;
+  const i32 = k.i32;
+  const L = k.L;
   const nextArr = L.lru_next;
   const prevArr = L.lru_prev;
-  if (node >>> 0 >= L.nr_pages) list_corruption(LC['add-not-page'], node, node, head);
+  const nr_nodes = L.nr_nodes;
   const ln = i32[nextArr + node]!;
   const lp = i32[prevArr + node]!;
-  if (!((ln === LIST_POISON1 && lp === LIST_POISON2) || (ln | lp) === 0)) {
-    list_corruption(LC['add-linked'], node, ln, head);
-  }
-  if (next >>> 0 >= L.nr_nodes || i32[prevArr + next] !== prev) {
-    list_corruption(LC['add-next'], prev, next, head);
-  }
-  if (prev >>> 0 >= L.nr_nodes || i32[nextArr + prev] !== next) {
-    list_corruption(LC['add-prev'], next, prev, head);
+  if (
+    node >>> 0 >= L.nr_pages ||
+    !((ln === LIST_POISON1 && lp === LIST_POISON2) || (ln | lp) === 0) ||
+    next >>> 0 >= nr_nodes ||
+    i32[prevArr + next] !== prev ||
+    prev >>> 0 >= nr_nodes ||
+    i32[nextArr + prev] !== next
+  ) {
+    list_add_corrupt(node, prev, next, head);
   }
   ghost_list_add(node);
   i32[nextArr + node] = next;
   i32[prevArr + node] = prev;
   i32[nextArr + prev] = node;
   i32[prevArr + next] = node;
+}
+
+/** __list_add_valid failed: report the first check that did, in its order (throws). */
+function list_add_corrupt(node: number, prev: number, next: number, head: number): never {
+  const { i32, L } = K;
+  if (node >>> 0 >= L.nr_pages) list_corruption(LC['add-not-page'], node, node, head);
+  const ln = i32[L.lru_next + node]!;
+  const lp = i32[L.lru_prev + node]!;
+  if (!((ln === LIST_POISON1 && lp === LIST_POISON2) || (ln | lp) === 0)) {
+    list_corruption(LC['add-linked'], node, ln, head);
+  }
+  if (next >>> 0 >= L.nr_nodes || i32[L.lru_prev + next] !== prev) {
+    list_corruption(LC['add-next'], prev, next, head);
+  }
+  list_corruption(LC['add-prev'], next, prev, head);
 }
 
 /** Add after the head (stack order). */
@@ -136,24 +187,42 @@ export function list_add_tail(node: number, head: number): void {
  * the list is unknown here: a report finds its head from the node.
  */
 export function list_del(node: number): void {
-  const { i32, L } = K;
+  const k = K;
+  const i32 = k.i32;
+  const L = k.L;
   const nextArr = L.lru_next;
   const prevArr = L.lru_prev;
-  if (node >>> 0 >= L.nr_pages) list_corruption(LC['del-not-page'], node, node, WHERE.find);
+  const nr_nodes = L.nr_nodes;
   const next = i32[nextArr + node]!;
   const prev = i32[prevArr + node]!;
-  if (next === LIST_POISON1) list_corruption(LC['del-poisoned'], node, next, WHERE.find);
-  if (next >>> 0 >= L.nr_nodes || i32[prevArr + next] !== node) {
-    list_corruption(LC['del-next'], node, next, WHERE.find);
-  }
-  if (prev >>> 0 >= L.nr_nodes || i32[nextArr + prev] !== node) {
-    list_corruption(LC['del-prev'], node, prev, WHERE.find);
+  if (
+    node >>> 0 >= L.nr_pages ||
+    next === LIST_POISON1 ||
+    next >>> 0 >= nr_nodes ||
+    i32[prevArr + next] !== node ||
+    prev >>> 0 >= nr_nodes ||
+    i32[nextArr + prev] !== node
+  ) {
+    list_del_corrupt(node);
   }
   i32[nextArr + prev] = next;
   i32[prevArr + next] = prev;
   i32[nextArr + node] = LIST_POISON1;
   i32[prevArr + node] = LIST_POISON2;
   ghost_list_del(node);
+}
+
+/** __list_del_entry_valid failed: report the first check that did, in its order (throws). */
+function list_del_corrupt(node: number): never {
+  const { i32, L } = K;
+  if (node >>> 0 >= L.nr_pages) list_corruption(LC['del-not-page'], node, node, WHERE.find);
+  const next = i32[L.lru_next + node]!;
+  const prev = i32[L.lru_prev + node]!;
+  if (next === LIST_POISON1) list_corruption(LC['del-poisoned'], node, next, WHERE.find);
+  if (next >>> 0 >= L.nr_nodes || i32[L.lru_prev + next] !== node) {
+    list_corruption(LC['del-next'], node, next, WHERE.find);
+  }
+  list_corruption(LC['del-prev'], node, prev, WHERE.find);
 }
 
 /** Move all nodes of `list` to the front of `head`; reinitialise `list`. */

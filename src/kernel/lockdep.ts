@@ -40,26 +40,48 @@
  * stack trace (function names: the model's functions are the kernel's).
  */
 import { report_violation } from '../check/oracle.ts';
-import { VIOLATION_KINDS, VK } from '../check/violations.ts';
-import { POINTS } from '../points.ts';
+import { VIOLATION_KINDS as VIOLATION_KINDS_, VK as VK_ } from '../check/violations.ts';
+import { POINTS as POINTS_ } from '../points.ts';
 import {
-  CTRL,
+  CTRL as CTRL_,
   type Layout,
-  LD_CLASSES,
-  LD_MAX_REPORTS,
-  LD_PATH,
-  LD_REC,
-  LD_REPORT,
-  LD_TARGETS,
-  LD_USAGE,
-  LOCK_CLASSES,
-  LOCKDEP,
-  LOCKDEP_PERCPU,
-  PERCPU,
+  LD_CLASSES as LD_CLASSES_,
+  LD_MAX_REPORTS as LD_MAX_REPORTS_,
+  LD_PATH as LD_PATH_,
+  LD_REC as LD_REC_,
+  LD_REPORT as LD_REPORT_,
+  LD_TARGETS as LD_TARGETS_,
+  LD_USAGE as LD_USAGE_,
+  LOCK_CLASSES as LOCK_CLASSES_,
+  LOCKDEP as LOCKDEP_,
+  LOCKDEP_PERCPU as LOCKDEP_PERCPU_,
+  PERCPU as PERCPU_,
   type Views,
 } from '../shm/layout.ts';
-import { K } from './context.ts';
 import { HARDIRQ_MASK, PREEMPT_MASK, SOFTIRQ_MASK, SOFTIRQ_NAMES } from './irq.ts';
+import { K as THIS_CPU } from './k.ts';
+
+/**
+ * This CPU and the layout's (events', checks') constants as module-local
+ * consts, which V8's optimizing compiler folds; imported bindings are cells
+ * it loads and tests at every use (k.ts).
+ */
+const K = THIS_CPU;
+const VIOLATION_KINDS = VIOLATION_KINDS_;
+const VK = VK_;
+const POINTS = POINTS_;
+const CTRL = CTRL_;
+const LD_CLASSES = LD_CLASSES_;
+const LD_MAX_REPORTS = LD_MAX_REPORTS_;
+const LD_PATH = LD_PATH_;
+const LD_REC = LD_REC_;
+const LD_REPORT = LD_REPORT_;
+const LD_TARGETS = LD_TARGETS_;
+const LD_USAGE = LD_USAGE_;
+const LOCK_CLASSES = LOCK_CLASSES_;
+const LOCKDEP = LOCKDEP_;
+const LOCKDEP_PERCPU = LOCKDEP_PERCPU_;
+const PERCPU = PERCPU_;
 
 /** Usage bits (LD_USAGE order). */
 const IN_HARDIRQ = 1;
@@ -223,7 +245,11 @@ export function trace_softirq_exit(): void {
  * middle of the process-side use: lockdep-percpu.
  */
 export function lockdep_percpu(v: number): void {
-  if (!K.lockdep) return;
+  // The check out of line: without the validator (the benchmarks, --no-lockdep)
+  // this is a test of one flag, small enough for V8 to inline at every use.
+  if (K.lockdep) lockdep_percpu_check(v);
+}
+function lockdep_percpu_check(v: number): void {
   const i32 = K.i32;
   const pc = i32[K.percpu + PERCPU.preempt_count]!;
   const t = tasks[K.home];

@@ -3,7 +3,10 @@
  * PG_discarded, PG_writable). Every change is an Atomics op on page_flags[pfn]:
  * other CPUs test and set bits of the same word concurrently.
  */
-import { K } from './context.ts';
+import { K as THIS_CPU } from './k.ts';
+
+/** This CPU as a module-local const, which V8 folds (k.ts). */
+const K = THIS_CPU;
 
 export const PG_locked = 1 << 0;
 export const PG_lru = 1 << 1;
@@ -20,8 +23,6 @@ export const PG_writable = 1 << 9;
 export const PAGE_FLAGS_CHECK_AT_FREE =
   PG_locked | PG_lru | PG_dirty | PG_writeback | PG_private | PG_reserved | PG_discarded;
 
-const flagsIdx = (pfn: number) => K.L.page_flags + pfn;
-
 /**
  * Reads of struct page words are plain loads, as the kernel's test_bit,
  * atomic_read and page->mapping are: on x86 an Atomics.load is the same mov,
@@ -32,20 +33,27 @@ const flagsIdx = (pfn: number) => K.L.page_flags + pfn;
  * round (point() does) so that the load is not hoisted out of it.
  */
 export function page_flags(pfn: number): number {
-  return K.i32[flagsIdx(pfn)]!;
+  // K read once: 27 bytes of bytecode, which V8 inlines wherever it is
+  // called (--max-inlined-bytecode-size-small), whatever the caller's budget.
+  const k = K;
+  return k.i32[pfn + k.L.page_flags]!;
 }
 export function SetPageFlag(pfn: number, bit: number): void {
-  Atomics.or(K.i32, flagsIdx(pfn), bit);
+  const k = K;
+  Atomics.or(k.i32, pfn + k.L.page_flags, bit);
 }
 export function ClearPageFlag(pfn: number, bit: number): void {
-  Atomics.and(K.i32, flagsIdx(pfn), ~bit);
+  const k = K;
+  Atomics.and(k.i32, pfn + k.L.page_flags, ~bit);
 }
 /** Returns whether the bit was set before. */
 export function TestSetPageFlag(pfn: number, bit: number): boolean {
-  return (Atomics.or(K.i32, flagsIdx(pfn), bit) & bit) !== 0;
+  const k = K;
+  return (Atomics.or(k.i32, pfn + k.L.page_flags, bit) & bit) !== 0;
 }
 export function TestClearPageFlag(pfn: number, bit: number): boolean {
-  return (Atomics.and(K.i32, flagsIdx(pfn), ~bit) & bit) !== 0;
+  const k = K;
+  return (Atomics.and(k.i32, pfn + k.L.page_flags, ~bit) & bit) !== 0;
 }
 
 export const PageDiscarded = (pfn: number) => (page_flags(pfn) & PG_discarded) !== 0;
@@ -57,7 +65,8 @@ export const PageDirty = (pfn: number) => (page_flags(pfn) & PG_dirty) !== 0;
 
 /** page->mapping: 0 NULL, file + 1 for page cache pages, -(task + 1) for anonymous pages. */
 export function page_mapping(pfn: number): number {
-  return K.i32[K.L.page_mapping + pfn]!;
+  const k = K; // small enough to inline anywhere: see page_flags
+  return k.i32[pfn + k.L.page_mapping]!;
 }
 /** page->mapping = mapping: a plain store, as in the kernel (no caller orders a later load after it). */
 export function set_page_mapping(pfn: number, mapping: number): void {
@@ -65,8 +74,10 @@ export function set_page_mapping(pfn: number, mapping: number): void {
 }
 export const PageAnon = (pfn: number) => page_mapping(pfn) < 0;
 export function page_count(pfn: number): number {
-  return K.i32[K.L.page_count + pfn]!;
+  const k = K; // small enough to inline anywhere: see page_flags
+  return k.i32[pfn + k.L.page_count]!;
 }
 export function page_mapcount(pfn: number): number {
-  return K.i32[K.L.page_mapcount + pfn]!;
+  const k = K;
+  return k.i32[pfn + k.L.page_mapcount]!;
 }

@@ -8,7 +8,7 @@
  * only the arithmetic differs).
  */
 import { near_miss_if_window } from '../check/coverage.ts';
-import { EV } from '../check/events.ts';
+import { EV as EV_ } from '../check/events.ts';
 import {
   oracle_alloc,
   oracle_bad_page,
@@ -16,22 +16,23 @@ import {
   oracle_ref_from_zero,
 } from '../check/oracle.ts';
 import { rec } from '../check/recorder.ts';
-import { VK } from '../check/violations.ts';
+import { VK as VK_ } from '../check/violations.ts';
+import { P as P_ } from '../points.ts';
 import {
-  CNT,
-  HEAD,
+  CNT as CNT_,
+  HEAD as HEAD_,
   headNode,
-  PERCPU,
-  PERCPU_HEADS,
+  PERCPU as PERCPU_,
+  PERCPU_HEADS as PERCPU_HEADS_,
   percpuBase,
   percpuHeadNode,
   pvecBase,
-  ZONE,
+  ZONE as ZONE_,
 } from '../shm/layout.ts';
 import { lock_sites } from '../stats/lock_sites.ts';
-import { K, P } from './context.ts';
 import { page_hva_set_stable, page_hva_set_unused } from './essa.ts';
 import { in_interrupt } from './irq.ts';
+import { K as THIS_CPU } from './k.ts';
 import {
   INIT_LIST_HEAD,
   list_add,
@@ -72,6 +73,20 @@ const at = lock_sites(
   'rmqueue_bulk',
   'free_pages_bulk',
 );
+/**
+ * This CPU and the layout's (events', checks') constants as module-local
+ * consts, which V8's optimizing compiler folds; imported bindings are cells
+ * it loads and tests at every use (k.ts).
+ */
+const K = THIS_CPU;
+const EV = EV_;
+const VK = VK_;
+const CNT = CNT_;
+const HEAD = HEAD_;
+const PERCPU = PERCPU_;
+const PERCPU_HEADS = PERCPU_HEADS_;
+const ZONE = ZONE_;
+const P = P_;
 
 // ---- boot -------------------------------------------------------------------
 
@@ -150,14 +165,19 @@ export function put_page(pfn: number): void {
     return;
   }
   if (old <= 0) {
-    Atomics.add(i32, K.L.page_count + pfn, 1);
-    oracle_bad_page(pfn, VK['negative-count'], old);
+    put_page_negative(pfn, old);
     return;
   }
   rec(EV['put-last'], pfn);
   near_miss_if_window(pfn, CNT.nmLastPutInWindow); // coverage: the window finds count 0
   if (in_interrupt()) K.f64[K.stats + CNT.irqFrees]!++;
   if (__page_cache_release(pfn)) free_hot_cold_page(pfn, false);
+}
+
+/** put_page found the count at `old` <= 0: undo the decrement, report (out of line). */
+function put_page_negative(pfn: number, old: number): void {
+  Atomics.add(K.i32, K.L.page_count + pfn, 1);
+  oracle_bad_page(pfn, VK['negative-count'], old);
 }
 
 /**
@@ -207,9 +227,25 @@ function __page_cache_release(pfn: number): boolean {
 
 /** __alloc_pages(GFP_KERNEL, 0): direct reclaim when free memory is low. Returns a pfn or -1. */
 export function alloc_page(cold = false, atomic = false): number {
+  // The first try without reclaim, inline; the rest of the loop out of line
+  // (alloc_page_slow goes on where this left off), so that this is small
+  // enough for V8 to inline into its callers.
+  const zone = K.L.zone;
+  const i32 = K.i32;
+  if (atomic || i32[zone + ZONE.free_pages]! >= i32[zone + ZONE.pages_low]!) {
+    const pfn = buffered_rmqueue(cold);
+    if (pfn >= 0) {
+      K.f64[K.stats + CNT.allocs]!++;
+      return pfn;
+    }
+    return alloc_page_slow(cold, atomic, 1);
+  }
+  return alloc_page_slow(cold, atomic, 0);
+}
+function alloc_page_slow(cold: boolean, atomic: boolean, from: number): number {
   const { i32, L } = K;
   const zone = L.zone;
-  for (let tries = 0; ; tries++) {
+  for (let tries = from; ; tries++) {
     // zone_watermark_ok reads free_pages without zone->lock (a plain load).
     // GFP_ATOMIC (interrupt context) never enters direct reclaim: it may not
     // sleep, and try_to_free_pages' smp_call_function may not run there.
@@ -274,9 +310,7 @@ function prep_new_page(pfn: number): void {
   const { i32, L } = K;
   const count = page_count(pfn);
   const bad = page_flags(pfn) & PAGE_FLAGS_CHECK_AT_FREE;
-  if (count !== 0 || bad !== 0 || page_mapping(pfn) !== 0) {
-    oracle_bad_page(pfn, VK['bad-alloc'], count !== 0 ? count : bad);
-  }
+  if ((count | bad | page_mapping(pfn)) !== 0) bad_alloc(pfn, count, bad);
   Atomics.store(i32, L.page_flags + pfn, 0);
   set_page_mapping(pfn, 0);
   Atomics.store(i32, L.page_mapcount + pfn, 0);
@@ -287,6 +321,11 @@ function prep_new_page(pfn: number): void {
   page_hva_set_stable(pfn);
   Atomics.store(i32, L.page_count + pfn, 1);
   rec(EV.alloc, pfn, gen, 0, K.histT);
+}
+
+/** prep_new_page's bad_page, out of line (the caller stays small enough to inline its steps). */
+function bad_alloc(pfn: number, count: number, bad: number): void {
+  oracle_bad_page(pfn, VK['bad-alloc'], count !== 0 ? count : bad);
 }
 
 // ---- freeing ----------------------------------------------------------------
@@ -300,8 +339,17 @@ function prep_new_page(pfn: number): void {
  * zone->lock when `count >= high`.
  */
 export function free_hot_cold_page(pfn: number, cold: boolean): void {
-  const { i32, L } = K;
   if (PageDiscarded(pfn) && K.free_hot_cold_page_discarded(pfn)) return;
+  free_hot_cold_page_pcp(pfn, cold);
+}
+/**
+ * The rest of free_hot_cold_page: to the per-CPU list. A function of its own
+ * so that the test above, which every parked page passes through, is small
+ * enough for V8 to inline into put_page (the whole was over V8's 460 bytes
+ * of bytecode for any inlining).
+ */
+function free_hot_cold_page_pcp(pfn: number, cold: boolean): void {
+  const { i32, L } = K;
   point(P['free-pcp']);
   page_hva_set_unused(pfn); // arch_free_page
   if (PageAnon(pfn)) set_page_mapping(pfn, 0);
@@ -330,11 +378,14 @@ export function free_cold_page(pfn: number): void {
 
 /** free_pages_check/bad_page: report a page freed in a bad state, then repair it. */
 function free_pages_check(pfn: number): void {
-  const i32 = K.i32;
   const bad = page_flags(pfn) & PAGE_FLAGS_CHECK_AT_FREE;
   const count = page_count(pfn);
   const mapping = page_mapping(pfn);
-  if (bad === 0 && count === 0 && mapping === 0) return;
+  if ((bad | count | mapping) !== 0) bad_free(pfn, bad, count, mapping);
+}
+/** free_pages_check's report and repair, out of line (the common case stays small enough to inline). */
+function bad_free(pfn: number, bad: number, count: number, mapping: number): void {
+  const i32 = K.i32;
   oracle_bad_page(pfn, VK['bad-page'], bad !== 0 ? bad : mapping !== 0 ? mapping : count);
   ClearPageFlag(pfn, PAGE_FLAGS_CHECK_AT_FREE);
   set_page_mapping(pfn, 0);

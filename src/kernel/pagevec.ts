@@ -14,9 +14,19 @@ import {
   oracle_pvec_overflow,
   WHERE,
 } from '../check/oracle.ts';
-import { LC } from '../check/violations.ts';
-import { K, P } from './context.ts';
+import { LC as LC_ } from '../check/violations.ts';
+import { P as P_ } from '../points.ts';
+import { K as THIS_CPU } from './k.ts';
 import { point } from './smp.ts';
+
+/**
+ * This CPU and the layout's (events', checks') constants as module-local
+ * consts, which V8's optimizing compiler folds; imported bindings are cells
+ * it loads and tests at every use (k.ts).
+ */
+const K = THIS_CPU;
+const LC = LC_;
+const P = P_;
 
 /** The list-corruption `where` of the vector at i32 index `pvec`: its CPU's pagevec. */
 export const pvec_where = (pvec: number) =>
@@ -24,14 +34,18 @@ export const pvec_where = (pvec: number) =>
 
 export function pagevec_count(pvec: number): number {
   const nr = K.i32[pvec]!;
-  if (nr >>> 0 > K.L.pagevec_size) list_corruption(LC['pvec-count'], -1, nr, pvec_where(pvec));
+  if (nr >>> 0 > K.L.pagevec_size) pvec_corrupt(LC['pvec-count'], pvec, -1, nr);
   return nr;
 }
 /** The pfn in slot `i` (< pagevec_count): checked to be a frame. */
 export function pagevec_page(pvec: number, i: number): number {
   const pfn = K.i32[pvec + 1 + i]!;
-  if (pfn >>> 0 >= K.L.nr_pages) list_corruption(LC['pvec-pfn'], i, pfn, pvec_where(pvec));
+  if (pfn >>> 0 >= K.L.nr_pages) pvec_corrupt(LC['pvec-pfn'], pvec, i, pfn);
   return pfn;
+}
+/** A bad count or pfn in the vector at `pvec` (out of line: the checks stay small enough to inline). */
+function pvec_corrupt(check: number, pvec: number, node: number, found: number): never {
+  list_corruption(check, node, found, pvec_where(pvec));
 }
 /**
  * Add a page; returns the space left (0: the vector is now full). Two steps:
@@ -41,7 +55,7 @@ export function pagevec_page(pvec: number, i: number): number {
 export function pagevec_add(pvec: number, pfn: number): number {
   const i32 = K.i32;
   const nr = i32[pvec]!;
-  if (nr < 0) list_corruption(LC['pvec-count'], -1, nr, pvec_where(pvec));
+  if (nr < 0) pvec_corrupt(LC['pvec-count'], pvec, -1, nr);
   point(P['pvec-store']);
   if (nr >= K.L.pagevec_size) {
     // Past the end: the kernel would scribble over memory; report, drop the page.

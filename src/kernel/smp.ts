@@ -14,18 +14,19 @@
  */
 import { performance } from 'node:perf_hooks';
 import { near_miss_ipi_targets } from '../check/coverage.ts';
-import { EV } from '../check/events.ts';
+import { EV as EV_ } from '../check/events.ts';
 import { oracle_warn } from '../check/oracle.ts';
 import { now, rec } from '../check/recorder.ts';
-import { VK } from '../check/violations.ts';
+import { VK as VK_ } from '../check/violations.ts';
+import { P as P_ } from '../points.ts';
 import {
-  CALL,
-  CNT,
-  IRQ_SOURCE,
-  PENDING,
-  PERCPU,
-  PERCPU_PENDING,
-  PERCPU_SLEEP,
+  CALL as CALL_,
+  CNT as CNT_,
+  IRQ_SOURCE as IRQ_SOURCE_,
+  PENDING as PENDING_,
+  PERCPU as PERCPU_,
+  PERCPU_PENDING as PERCPU_PENDING_,
+  PERCPU_SLEEP as PERCPU_SLEEP_,
   percpuBase,
 } from '../shm/layout.ts';
 import {
@@ -35,8 +36,8 @@ import {
   latency_irqs_off,
 } from '../stats/latency.ts';
 import { lock_sites } from '../stats/lock_sites.ts';
-import { K, P } from './context.ts';
 import { in_interrupt, irq_enter, irq_exit } from './irq.ts';
+import { K as THIS_CPU } from './k.ts';
 import { trace_hardirqs_on } from './lockdep.ts';
 import {
   irq_due,
@@ -52,6 +53,23 @@ import { widen_at } from './widen.ts';
 
 /** lock_stat's call sites of this file's lock calls (the kernel's _RET_IP_). */
 const at = lock_sites('smp_call_function');
+
+/**
+ * This CPU and the layout's (events', checks') constants as module-local
+ * consts, which V8's optimizing compiler folds; imported bindings are cells
+ * it loads and tests at every use (k.ts).
+ */
+const K = THIS_CPU;
+const EV = EV_;
+const VK = VK_;
+const CALL = CALL_;
+const CNT = CNT_;
+const IRQ_SOURCE = IRQ_SOURCE_;
+const PENDING = PENDING_;
+const PERCPU = PERCPU_;
+const PERCPU_PENDING = PERCPU_PENDING_;
+const PERCPU_SLEEP = PERCPU_SLEEP_;
+const P = P_;
 
 /**
  * Functions an IPI can run: `func` in call_data is an id, the same in every
@@ -95,16 +113,20 @@ export function local_irq_enable(): void {
  * interrupt (then `t` is no longer "a moment before" for what follows).
  */
 export function local_irq_enable_at(t: number): boolean {
-  const i32 = K.i32;
-  if (i32[K.percpu + PERCPU.irqs_enabled] !== 0) return false;
-  const offUs = ((t < 0 ? performance.now() : t) - K.irqsOffAt) * 1000;
-  const m = K.stats + CNT.irqsOffMaxUs;
-  if (offUs > K.f64[m]!) K.f64[m] = offUs;
+  // K read once (k): less bytecode, so that V8 inlines this into more callers.
+  const k = K;
+  const i32 = k.i32;
+  const en = k.percpu + PERCPU.irqs_enabled;
+  if (i32[en] !== 0) return false;
+  const offUs = ((t < 0 ? performance.now() : t) - k.irqsOffAt) * 1000;
+  const f64 = k.f64;
+  const m = k.stats + CNT.irqsOffMaxUs;
+  if (offUs > f64[m]!) f64[m] = offUs;
   latency_irqs_off(offUs);
-  i32[K.percpu + PERCPU.irqs_enabled] = 1;
+  i32[en] = 1;
   trace_hardirqs_on(); // lockdep: held locks are now held with interrupts on
   // A plain read, as at point(): an interrupt is seen at this or the next boundary.
-  if (i32[K.pending]! === 0) return false;
+  if (i32[k.pending]! === 0) return false;
   do_IRQ();
   return true;
 }
@@ -116,10 +138,12 @@ export function local_irq_enable_at(t: number): boolean {
  * -1: read the clock.
  */
 export function local_irq_save(t = -1): boolean {
-  const i32 = K.i32;
-  if (i32[K.percpu + PERCPU.irqs_enabled] === 0) return false;
-  i32[K.percpu + PERCPU.irqs_enabled] = 0;
-  K.irqsOffAt = t < 0 ? performance.now() : t;
+  const k = K;
+  const en = k.percpu + PERCPU.irqs_enabled;
+  const i32 = k.i32;
+  if (i32[en] === 0) return false;
+  i32[en] = 0;
+  k.irqsOffAt = t < 0 ? performance.now() : t;
   return true;
 }
 export function local_irq_restore(was: boolean): void {
@@ -142,20 +166,24 @@ export function preempt_enable(): void {
  * it may sleep or move the task to another CPU here.
  */
 export function point(p: number): void {
-  const i32 = K.i32;
-  i32[K.percpu + PERCPU.point] = p;
+  const k = K;
+  const i32 = k.i32;
+  i32[k.percpu + PERCPU.point] = p;
   if (S.on) sched_point(p); // --sched random|pct: hand the token on here
   // The pending word is read plainly, as hardware samples its interrupt line
   // at an instruction boundary: the sender's Atomics.store is seen here or at
   // a later point, and the rendezvous waits for it (started/finished). Not
   // Atomics.load: Node 20's V8 makes every Atomics.* a builtin call (~10 ns;
   // benchmarks/README.md), and this runs at every point.
+  if (i32[k.percpu + PERCPU.irqs_enabled] !== 0 && i32[k.pending]! !== 0) do_IRQ();
+  if (k.widen) point_widen(p);
+}
+/** point's widening, out of line so that point stays small enough to inline. */
+function point_widen(p: number): void {
+  widen_at(p);
+  // An interrupt raised while the window was held open lands inside it.
+  const i32 = K.i32;
   if (i32[K.percpu + PERCPU.irqs_enabled] !== 0 && i32[K.pending]! !== 0) do_IRQ();
-  if (K.widen) {
-    widen_at(p);
-    // An interrupt raised while the window was held open lands inside it.
-    if (i32[K.percpu + PERCPU.irqs_enabled] !== 0 && i32[K.pending]! !== 0) do_IRQ();
-  }
 }
 
 /**

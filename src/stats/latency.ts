@@ -11,8 +11,25 @@
  * octave up to 134 s).
  */
 import { now } from '../check/recorder.ts';
-import { K } from '../kernel/context.ts';
-import { CNT, LAT_HIST, LATENCY, latencyBase, statsBase, type Views } from '../shm/layout.ts';
+import { K as THIS_CPU } from '../kernel/k.ts';
+import {
+  CNT as CNT_,
+  LAT_HIST as LAT_HIST_,
+  LATENCY as LATENCY_,
+  latencyBase,
+  statsBase,
+  type Views,
+} from '../shm/layout.ts';
+
+/**
+ * This CPU and the layout's (events', checks') constants as module-local
+ * consts, which V8's optimizing compiler folds; imported bindings are cells
+ * it loads and tests at every use (k.ts).
+ */
+const K = THIS_CPU;
+const CNT = CNT_;
+const LAT_HIST = LAT_HIST_;
+const LATENCY = LATENCY_;
 
 /** Quarter microseconds: the histograms' unit (exported for the native benchmark's header). */
 export const Q_PER_US = 4;

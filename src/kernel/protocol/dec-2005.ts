@@ -22,11 +22,19 @@
  *   switches here (K.m_*), each where it acts.
  */
 import { near_miss, near_miss_if_window } from '../../check/coverage.ts';
-import { EV } from '../../check/events.ts';
+import { EV as EV_ } from '../../check/events.ts';
 import { rec } from '../../check/recorder.ts';
-import { CNT, DISCARD, HEAD, headNode, PERCPU_HEADS, percpuHeadNode } from '../../shm/layout.ts';
+import { P as P_ } from '../../points.ts';
+import {
+  CNT as CNT_,
+  DISCARD as DISCARD_,
+  HEAD as HEAD_,
+  headNode,
+  PERCPU_HEADS as PERCPU_HEADS_,
+  percpuHeadNode,
+} from '../../shm/layout.ts';
 import { lock_sites } from '../../stats/lock_sites.ts';
-import { K, P } from '../context.ts';
+import { K as THIS_CPU } from '../k.ts';
 import {
   list_add_tail,
   list_del,
@@ -59,7 +67,20 @@ import { arch_spin_is_locked, LOCK, spin_lock, spin_unlock } from '../spinlock.t
 import type { DiscardProtocol } from './index.ts';
 
 /** lock_stat's call sites of this file's lock calls (the kernel's _RET_IP_). */
-const at = lock_sites('free_hot_cold_page_discarded', 'shrink_discards');
+const at = lock_sites('flush_discard_pvec', 'shrink_discards');
+
+/**
+ * This CPU and the layout's (events', checks') constants as module-local
+ * consts, which V8's optimizing compiler folds; imported bindings are cells
+ * it loads and tests at every use (k.ts).
+ */
+const K = THIS_CPU;
+const EV = EV_;
+const CNT = CNT_;
+const DISCARD = DISCARD_;
+const HEAD = HEAD_;
+const PERCPU_HEADS = PERCPU_HEADS_;
+const P = P_;
 
 /**
  * mm/page_alloc.c, free_hot_cold_page, `#ifdef CONFIG_PAGE_HVA`:
@@ -85,7 +106,6 @@ export function free_hot_cold_page_discarded(pfn: number): boolean {
     set_page_mapping(pfn, 0);
     return false;
   }
-  const { i32, L } = K;
   // get_cpu_var: preemption off, the vector stays this CPU's. Mutant
   // pagevec-without-preempt-off takes the pointer with preemption enabled:
   // with --migrate the task may move at the points below and go on adding
@@ -98,27 +118,36 @@ export function free_hot_cold_page_discarded(pfn: number): boolean {
   near_miss_if_window(pfn, CNT.nmParkInWindow);
   rec(EV.park, pfn, pagevec_count(pvec), 0, K.histT);
   K.f64[K.stats + CNT.pagesParked]!++;
-  if (left === 0) {
-    point(P['pvec-flush']);
-    const lock = L.discard + DISCARD.lock;
-    if (arch_spin_is_locked(i32, lock)) near_miss(CNT.nmDiscardLockContended);
-    spin_lock(lock, LOCK.discard_list, at.free_hot_cold_page_discarded);
-    const n = pagevec_count(pvec);
-    const list = headNode(L, HEAD.discard);
-    for (let i = 0; i < n; i++) {
-      const page = pagevec_page(pvec, i);
-      pagevec_release_ghost(page);
-      near_miss_if_window(page, CNT.nmFlushInWindow);
-      list_add_tail(page, list);
-    }
-    i32[L.discard + DISCARD.nr_pages]! += n;
-    spin_unlock(lock, LOCK.discard_list);
-    pagevec_reinit(pvec);
-    rec(EV['list-flush'], -1, n);
-    K.f64[K.stats + CNT.listFlushes]!++;
-  }
+  if (left === 0) flush_discard_pvec(pvec);
   if (!K.m_pvec_no_preempt) preempt_enable(); // put_cpu_var
   return true;
+}
+
+/**
+ * The `!pagevec_add` branch above: the full vector to page_hva_discard_list.
+ * Out of line (once per PAGEVEC_SIZE pages), so that V8 compiles it with an
+ * inlining budget of its own: the loop's per-page steps inline here, and the
+ * branch above stays small enough to inline its own.
+ */
+function flush_discard_pvec(pvec: number): void {
+  const { i32, L } = K;
+  point(P['pvec-flush']);
+  const lock = L.discard + DISCARD.lock;
+  if (arch_spin_is_locked(i32, lock)) near_miss(CNT.nmDiscardLockContended);
+  spin_lock(lock, LOCK.discard_list, at.flush_discard_pvec);
+  const n = pagevec_count(pvec);
+  const list = headNode(L, HEAD.discard);
+  for (let i = 0; i < n; i++) {
+    const page = pagevec_page(pvec, i);
+    pagevec_release_ghost(page);
+    near_miss_if_window(page, CNT.nmFlushInWindow);
+    list_add_tail(page, list);
+  }
+  i32[L.discard + DISCARD.nr_pages]! += n;
+  spin_unlock(lock, LOCK.discard_list);
+  pagevec_reinit(pvec);
+  rec(EV['list-flush'], -1, n);
+  K.f64[K.stats + CNT.listFlushes]!++;
 }
 
 /** mm/vmscan.c: `static void page_hva_sync(void *info) {}`, the IPI's function. */
@@ -173,11 +202,7 @@ export function shrink_discards(): void {
   }
   rec(EV.splice, -1, n);
   K.f64[K.stats + CNT.splices]!++;
-  // Near misses: a page spliced away while a window is open on it (the
-  // window ends before our IPI is taken, or finds the page at count 0).
-  for (let p = list_first(local); p !== local; p = list_next(p)) {
-    near_miss_if_window(p, CNT.nmSpliceInWindow);
-  }
+  splice_near_misses(local);
   if (!K.m_barrier_before_splice) {
     point(P['splice-to-ipi']);
     smp_call_function(FUNC.page_hva_sync, true);
@@ -198,6 +223,18 @@ export function shrink_discards(): void {
     K.f64[K.stats + CNT.pagesFreedFromList]!++;
   }
   local_irq_restore(irqs);
+}
+
+/**
+ * Near misses: a page spliced away while a window is open on it (the window
+ * ends before our IPI is taken, or finds the page at count 0). A walk of its
+ * own: V8 compiles it with its own inlining budget, so that the walk's steps
+ * inline (in shrink_discards they were two calls a page).
+ */
+function splice_near_misses(local: number): void {
+  for (let p = list_first(local); p !== local; p = list_next(p)) {
+    near_miss_if_window(p, CNT.nmSpliceInWindow);
+  }
 }
 
 export const ops: DiscardProtocol = {
