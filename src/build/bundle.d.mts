@@ -12,3 +12,4 @@ export declare function ensureBuild(opts?: {
   onBuild?: () => void;
 }): Promise<Build & { key: string; built: boolean }>;
 export declare function isUnwritable(e: unknown): boolean;
+export declare function constAliases(code: string): string;

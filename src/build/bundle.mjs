@@ -166,6 +166,35 @@ async function bundle(root, outdir) {
     define: { HVAEMU_BUNDLE_URL: 'import.meta.url' },
     plugins: [sourceUrls(root)],
   });
+  for (const f of readdirSync(outdir)) {
+    if (f.endsWith('.mjs')) {
+      const file = join(outdir, f);
+      writeFileSync(file, constAliases(readFileSync(file, 'utf8')));
+    }
+  }
+}
+
+/**
+ * The hot modules bind what they import to module-local consts
+ * (`const K = THIS_CPU`, `const CNT = CNT_`: src/kernel/k.ts), which V8's
+ * optimizing compiler folds to the object itself. Bundling, esbuild writes
+ * every top-level const as `var` (deliberately, and with no option to keep
+ * it), and V8 then loads a `var` at every use like any mutable binding. So a
+ * top-level `var A = B;` (one name bound to another) that nothing in the
+ * chunk assigns again goes back to `const`: as the source wrote it, or as
+ * a `let` never reassigned would be. Only the keyword changes: the source
+ * map's lines stay right.
+ */
+export function constAliases(code) {
+  return code.replace(/^var ([\w$]+) = ([A-Za-z_$][\w$]*);$/gm, (line, name, value) => {
+    const id = name.replace(/\$/g, '\\$');
+    const assigned = new RegExp(
+      `(?<![\\w$.])(?:${id}\\s*(?:[-+*/%&|^]|\\*\\*|<<|>>>?|&&|\\|\\||\\?\\?)?=(?!=)|${id}\\s*(?:\\+\\+|--)|(?:\\+\\+|--)\\s*${id}(?![\\w$]))`,
+      'g',
+    );
+    const n = code.match(assigned)?.length ?? 0;
+    return n === 1 ? `const ${name} = ${value};` : line; // the declaration's own '=' is the one
+  });
 }
 
 /**

@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   cacheRoot,
+  constAliases,
   ensureBuild,
   KEY_DIRS,
   KEY_FILES,
@@ -78,6 +79,39 @@ describe('the source key', () => {
   });
 });
 
+describe('constAliases: the top-level aliases esbuild turned into var', () => {
+  it('gives back const to a name bound to another and never assigned again', () => {
+    const code = [
+      'var K = { a: 1 };',
+      'var K2 = K;',
+      'var cur = K;',
+      'function f() { cur = 3; }',
+      'var n$ = K;',
+      'function g() { n$++; }',
+      'var w = K;',
+      'function h() { w += 1; }',
+      'var y = K;',
+      'function i() { if (y == 1) o.y = 2; }',
+      '  var inner = K;',
+      'var lit = 0;',
+    ].join('\n');
+    expect(constAliases(code).split('\n')).toEqual([
+      'var K = { a: 1 };',
+      'const K2 = K;',
+      'var cur = K;',
+      'function f() { cur = 3; }',
+      'var n$ = K;',
+      'function g() { n$++; }',
+      'var w = K;',
+      'function h() { w += 1; }',
+      'const y = K;',
+      'function i() { if (y == 1) o.y = 2; }',
+      '  var inner = K;',
+      'var lit = 0;',
+    ]);
+  });
+});
+
 describe('hvaemu run from the build', () => {
   it('builds on first use, reuses the build, and rebuilds (never the stale build) when a source changes', async () => {
     const root = copyCheckout('stale');
@@ -88,6 +122,11 @@ describe('hvaemu run from the build', () => {
     const k0 = sourceKey(root);
     expect(builds(root)).toEqual([k0]);
     const stamp = readFileSync(join(cacheRoot(root), k0, 'build.json'), 'utf8');
+    // the hot modules' aliases of K are consts again in the chunks (constAliases)
+    const chunks = readdirSync(join(cacheRoot(root), k0)).filter((f) => f.endsWith('.mjs'));
+    const code = chunks.map((f) => readFileSync(join(cacheRoot(root), k0, f), 'utf8')).join('\n');
+    expect(code).toMatch(/^const K\d+ = K;$/m);
+    expect(code).not.toMatch(/^var K\d+ = K;$/m);
 
     const again = await hvaemu(root, args);
     expect(again.code, again.out + again.err).toBe(0);
