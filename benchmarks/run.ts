@@ -754,7 +754,7 @@ async function benchLockstat(ctx: Ctx) {
     for (const mode of order) {
       // two machines in turn: each runs plan.lsMs of its turns
       const cfg = makeConfig({ cpus, durationMs: 2 * plan.lsMs, seed: 1 + r, lockstat: mode });
-      const run = await interleavedRun(cfg, plan.lsSliceMs);
+      const run = await interleavedRun(cfg, plan.lsSliceMs, undefined, r % 2 === 1);
       runsOf[mode].push(run.slices);
       verdicts.push(...run.verdicts);
       if (mode === 'full' && run.slices.length > 0) implemented = true;
@@ -763,9 +763,9 @@ async function benchLockstat(ctx: Ctx) {
   // The control: the same configuration without --lockstat on both
   // machines, whose "overhead" should be 0 within the method's noise.
   const controlRuns: Slice[][] = [];
-  for (let r = 0; r < Math.max(1, plan.lsRuns / 2); r++) {
+  for (let r = 0; r < plan.lsRuns; r++) {
     const cfg = makeConfig({ cpus, durationMs: 2 * plan.lsMs, seed: 1 + r, lockstat: false });
-    const run = await interleavedRun(cfg, plan.lsSliceMs, cfg);
+    const run = await interleavedRun(cfg, plan.lsSliceMs, cfg, r % 2 === 1);
     controlRuns.push(run.slices);
     verdicts.push(...run.verdicts);
   }
@@ -774,6 +774,12 @@ async function benchLockstat(ctx: Ctx) {
   const full = interleavedOverhead(runsOf.full, 2 * WARMUP.workloadMs);
   const contention = interleavedOverhead(runsOf.contention, 2 * WARMUP.workloadMs);
   const control = interleavedOverhead(controlRuns, 2 * WARMUP.workloadMs);
+  // the control split by place: what the alternation of the places cancels
+  const place = (k: number) =>
+    interleavedOverhead(
+      controlRuns.filter((_, i) => i % 2 === k),
+      2 * WARMUP.workloadMs,
+    ).value;
   if (!implemented) {
     ctx.rows.push({
       name: '--lockstat cost',
@@ -802,7 +808,7 @@ async function benchLockstat(ctx: Ctx) {
     note: [
       `overhead full ${pct(overhead)} (lockstatOverhead; ${spread(full)})`,
       `contention ${pct(contentionOverhead)} (lockstatContentionOverhead; ${spread(contention)})`,
-      `control, no --lockstat on either machine: ${pct(control.value)} (${spread(control)})`,
+      `control, no --lockstat on either machine: ${pct(control.value)} (${spread(control)}; runs with the base started first ${pct(place(0))}, second ${pct(place(1))}: the places alternate from run to run)`,
       `${plan.lsRuns} runs of each mode, two machines in turns of ${plan.lsSliceMs} ms, ${plan.lsMs / 1000} s each`,
       linesNote(lines),
       bad.length ? `verdicts ${bad.join(',')}` : '',
@@ -848,6 +854,7 @@ async function benchLockstat(ctx: Ctx) {
     full,
     contention,
     control,
+    controlByPlace: { baseFirst: place(0), baseSecond: place(1) },
     slices: { ...runsOf, control: controlRuns },
     sliceMs: plan.lsSliceMs,
     durationMs: plan.lsMs,
@@ -871,7 +878,7 @@ async function benchLockdep(ctx: Ctx) {
   const lines = [await lineTrip(ctx)];
   for (let r = 0; r < plan.lsRuns; r++) {
     const on = makeConfig({ cpus, durationMs: 2 * plan.lsMs, seed: 1 + r, lockdep: true });
-    const run = await interleavedRun(on, plan.lsSliceMs, { ...on, lockdep: false });
+    const run = await interleavedRun(on, plan.lsSliceMs, { ...on, lockdep: false }, r % 2 === 1);
     runs.push(run.slices);
     verdicts.push(...run.verdicts);
     reports.push(run.reports[1].lockdep.reports);

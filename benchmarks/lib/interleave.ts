@@ -31,10 +31,19 @@ import { CTRL, PERCPU_PENDING, percpuBase, type Views } from '../../src/shm/layo
 import { median } from './stats.ts';
 
 /**
- * One turn: whose it was (`off`: the machine without --lockstat), when (ms
- * after the turns began), the ops its machine made, the process's CPU time.
+ * One turn: whose it was (`off`: the base machine, without --lockstat), when
+ * (ms after the turns began), the ops its machine made, the ops the parked
+ * machine made meanwhile (the batch it was in when parked: next to none),
+ * the process's CPU time.
  */
-export type Slice = { off: boolean; fromMs: number; toMs: number; ops: number; cpuUs: number };
+export type Slice = {
+  off: boolean;
+  fromMs: number;
+  toMs: number;
+  ops: number;
+  parkedOps?: number;
+  cpuUs: number;
+};
 
 export type InterleavedRun = {
   slices: Slice[];
@@ -57,15 +66,21 @@ function park(v: Views, parked: boolean): void {
  * --lockstat (or `base`, for an A/A control: the same configuration on
  * both), in turns of `sliceMs`: each machine runs about half of
  * `withMode.durationMs`. The turns end when either machine stops.
+ * `baseSecond`: start the base machine second, and give the first turn to
+ * the other. The two places are not alike: in A/A controls on a quiet
+ * machine the machine started second made 2-4% more ops a turn (01:02 and
+ * 01:11, 86 turns each: -2.0% and -4.4%), so a figure alternates them from
+ * run to run and the difference cancels in the median.
  */
 export async function interleavedRun(
   withMode: Config,
   sliceMs: number,
   base: Config = { ...withMode, lockstat: false },
+  baseSecond = false,
 ): Promise<InterleavedRun> {
   const machines: { v?: Views; ops: number }[] = [{ ops: 0 }, { ops: 0 }];
   const slices: Slice[] = [];
-  let turn = -1; // whose turn: 0 (without), 1 (with); -1 until both machines run
+  let turn = -1; // whose turn: machine 0 (started first) or 1; -1 until both machines run
   let done = false;
   let t0 = 0;
   let from = 0;
@@ -85,27 +100,27 @@ export async function interleavedRun(
       return;
     }
     const now = performance.now();
+    if (turn >= 0 && now - t0 - from < sliceMs) return;
+    const ops = [sumCounters(a).ops, sumCounters(b).ops];
     if (turn < 0) {
       t0 = now;
     } else {
-      if (now - t0 - from < sliceMs) return;
-      const m = machines[turn]!;
-      const ops = sumCounters(m.v!).ops;
       const c = process.cpuUsage();
       slices.push({
-        off: turn === 0,
+        off: turn === (baseSecond ? 1 : 0),
         fromMs: from,
         toMs: now - t0,
-        ops: ops - m.ops,
+        ops: ops[turn]! - machines[turn]!.ops,
+        parkedOps: ops[1 - turn]! - machines[1 - turn]!.ops,
         cpuUs: c.user - cpu.user + c.system - cpu.system,
       });
       cpu = c;
     }
+    machines[0]!.ops = ops[0]!;
+    machines[1]!.ops = ops[1]!;
     turn = turn === 0 ? 1 : 0;
-    const next = machines[turn]!;
-    park(next === machines[0] ? b : a, true);
-    park(next.v!, false);
-    next.ops = sumCounters(next.v!).ops;
+    park(turn === 0 ? b : a, true);
+    park(turn === 0 ? a : b, false);
     from = now - t0;
   };
   const run = (cfg: Config, i: number) =>
@@ -115,7 +130,10 @@ export async function interleavedRun(
         flip();
       },
     });
-  const [a, b] = await Promise.all([run(base, 0), run(withMode, 1)]);
+  const first = baseSecond ? withMode : base;
+  const second = baseSecond ? base : withMode;
+  const [x, y] = await Promise.all([run(first, 0), run(second, 1)]);
+  const [a, b] = baseSecond ? [y, x] : [x, y];
   return { slices, verdicts: [a.verdict, b.verdict], reports: [a, b] };
 }
 
