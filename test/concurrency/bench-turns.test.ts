@@ -36,7 +36,7 @@ describe('two machines in turns', () => {
       expect(s.slice(2).every((x) => x.ops > 0)).toBe(true);
       const ran = s.reduce((n, x) => n + x.ops, 0);
       const parked = s.reduce((n, x) => n + x.parkedOps!, 0);
-    expect(parked).toBeLessThan(ran * 0.05);
+      expect(parked).toBeLessThan(ran * 0.05);
       expect(await threadsSettled(baseline)).toBeLessThanOrEqual(baseline);
     },
   );

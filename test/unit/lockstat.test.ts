@@ -81,43 +81,16 @@ import {
   site_label,
 } from '../../src/stats/lockstat.ts';
 
-/** lock_stat's call sites of this file's lock calls (the kernel's _RET_IP_). */
+/**
+ * lock_stat's call sites of this file's lock calls: `at.any` where a test
+ * looks at no site's label (the label is the stack of its first use).
+ */
 const at = lock_sites(
   'free_pages_bulk_like',
   'waiter_like',
   'rmqueue_like',
-  's1',
-  's2',
-  's3',
-  's4',
-  's5',
-  's6',
-  's7',
-  's8',
-  's9',
-  's10',
-  's11',
-  's12',
-  's13',
-  's14',
-  's15',
-  's16',
-  's17',
-  's18',
-  's19',
-  's20',
-  's21',
-  's22',
-  's23',
-  's24',
-  's25',
-  's26',
-  's27',
-  's28',
-  's29',
-  's30',
-  's31',
-  's32',
+  'rmqueue_bulk_like',
+  'any',
 );
 
 function boot(input: Partial<ConfigInput> = {}): Views {
@@ -168,7 +141,7 @@ describe('cheap counters (always on)', () => {
     const lock = v.L.discard + DISCARD.lock;
     const take = (cpu: number) => {
       set_this_cpu(cpu);
-      spin_lock(lock, LOCK.discard_list, at.s1);
+      spin_lock(lock, LOCK.discard_list, at.any);
       spin_unlock(lock, LOCK.discard_list);
     };
     // never taken before: the first acquisition is no bounce (nobody had the line)
@@ -197,10 +170,10 @@ describe('cheap counters (always on)', () => {
     const b = v.L.file + 1 * v.L.file_stride + v.L.file_tree_lock;
     for (let i = 0; i < 3; i++) {
       set_this_cpu(0);
-      spin_lock(a, LOCK.tree, at.s2);
+      spin_lock(a, LOCK.tree, at.any);
       spin_unlock(a, LOCK.tree);
       set_this_cpu(1);
-      spin_lock(b, LOCK.tree, at.s3);
+      spin_lock(b, LOCK.tree, at.any);
       spin_unlock(b, LOCK.tree);
     }
     expect(lockOf(v, LOCK.tree).acquisitions).toBe(6);
@@ -211,7 +184,7 @@ describe('cheap counters (always on)', () => {
     const v = boot();
     const lock = v.L.zone; // zone->lock
     set_this_cpu(0);
-    spin_lock(lock, LOCK.zone, at.s4);
+    spin_lock(lock, LOCK.zone, at.any);
     set_this_cpu(1);
     lock_contended(lock + LOCK_SLOT.cpu, LOCK.zone); // cpu 1 finds it held by cpu 0
     set_this_cpu(0);
@@ -225,8 +198,8 @@ describe('cheap counters (always on)', () => {
   it('counts spin_trylock successes only, and keeps locks_held', () => {
     const v = boot();
     const lock = v.L.call_lock;
-    expect(spin_trylock(lock, LOCK.call_lock, at.s5)).toBe(true);
-    expect(spin_trylock(lock, LOCK.call_lock, at.s6)).toBe(false);
+    expect(spin_trylock(lock, LOCK.call_lock, at.any)).toBe(true);
+    expect(spin_trylock(lock, LOCK.call_lock, at.any)).toBe(false);
     spin_unlock(lock, LOCK.call_lock);
     expect(lockOf(v, LOCK.call_lock).acquisitions).toBe(1);
   });
@@ -236,13 +209,13 @@ describe('cheap counters (always on)', () => {
     const p = alloc_page();
     const q = alloc_page();
     set_this_cpu(0);
-    lock_page(p, at.s7);
+    lock_page(p, at.any);
     unlock_page(p);
     set_this_cpu(1);
-    expect(trylock_page(q, at.s8)).toBe(true);
-    expect(trylock_page(q, at.s9)).toBe(false);
+    expect(trylock_page(q, at.any)).toBe(true);
+    expect(trylock_page(q, at.any)).toBe(false);
     unlock_page(q);
-    lock_page(p, at.s10); // p was cpu 0's: a bounce
+    lock_page(p, at.any); // p was cpu 0's: a bounce
     unlock_page(p);
     const l = lockOf(v, LOCK.page);
     expect(l.name).toBe('PG_locked');
@@ -278,11 +251,11 @@ describe('--lockstat=full: the timed path', () => {
     const v = boot({ lockstat: 'full' });
     const zone = v.L.zone;
     const discard = v.L.discard + DISCARD.lock;
-    spin_lock(zone, LOCK.zone, at.s11);
-    spin_lock(discard, LOCK.discard_list, at.s12);
+    spin_lock(zone, LOCK.zone, at.any);
+    spin_lock(discard, LOCK.discard_list, at.any);
     spin_unlock(zone, LOCK.zone); // out of order
     spin_unlock(discard, LOCK.discard_list);
-    lock_page(5, at.s13);
+    lock_page(5, at.any);
     unlock_page(5);
     for (const cls of [LOCK.zone, LOCK.discard_list, LOCK.page]) {
       const l = lockOf(v, cls);
@@ -303,18 +276,18 @@ describe('--lockstat=full: the timed path', () => {
     const { readings, restore } = fakeClock();
     try {
       // interrupts on: local_irq_save's reading starts the hold, the hold's end ends the section
-      const flags = spin_lock_irqsave(lru, LOCK.lru, at.s14);
+      const flags = spin_lock_irqsave(lru, LOCK.lru, at.any);
       spin_unlock_irqrestore(lru, LOCK.lru, flags);
       expect(readings.length).toBe(2);
       expect(lockOf(v, LOCK.lru).holdTimeUs.total).toBe(500);
       expect(v.f64[statsBase(v.L, 0) + CNT.irqsOffMaxUs]).toBe(500);
       // interrupts already off: nothing to share, the lock reads its own clock at each end
       local_irq_disable(); // reading 3
-      const f2 = spin_lock_irqsave(lru, LOCK.lru, at.s15); // 4
+      const f2 = spin_lock_irqsave(lru, LOCK.lru, at.any); // 4
       spin_unlock_irqrestore(lru, LOCK.lru, f2); // 5, interrupts stay off
       expect(readings.length).toBe(5);
       expect(lockOf(v, LOCK.lru).holdTimeUs.max).toBe(500);
-      spin_lock_irq(lru, LOCK.lru, at.s16); // 6: spin_lock_irq with interrupts already off, the same
+      spin_lock_irq(lru, LOCK.lru, at.any); // 6: spin_lock_irq with interrupts already off, the same
       spin_unlock_irq(lru, LOCK.lru); // 7, shared with the section begun at reading 3
       expect(readings.length).toBe(7);
       expect(lockOf(v, LOCK.lru).holdTimeUs.total).toBe(1500);
@@ -332,8 +305,8 @@ describe('--lockstat=full: the timed path', () => {
     const inner = v.L.zone + ZONE.lru_lock;
     const { readings, restore } = fakeClock();
     try {
-      const t = spin_lock(outer, LOCK.zone, at.s17); // reading 1: the outer hold and the section start
-      const flags = spin_lock_irqsave(inner, LOCK.lru, at.s18, t);
+      const t = spin_lock(outer, LOCK.zone, at.any); // reading 1: the outer hold and the section start
+      const flags = spin_lock_irqsave(inner, LOCK.lru, at.any, t);
       const t2 = spin_unlock_irqrestore(inner, LOCK.lru, flags); // reading 2
       spin_unlock(outer, LOCK.zone, t2);
       expect([t, t2]).toEqual([1000, 1000.5]);
@@ -343,8 +316,8 @@ describe('--lockstat=full: the timed path', () => {
       expect(v.f64[statsBase(v.L, 0) + CNT.irqsOffMaxUs]).toBe(500);
       // a timer interrupt pending while interrupts are off is taken when they come back on:
       // the outer hold then ends at a reading of its own, after the interrupt
-      const t3 = spin_lock(outer, LOCK.zone, at.s19);
-      const f2 = spin_lock_irqsave(inner, LOCK.lru, at.s20, t3);
+      const t3 = spin_lock(outer, LOCK.zone, at.any);
+      const f2 = spin_lock_irqsave(inner, LOCK.lru, at.any, t3);
       Atomics.or(v.i32, percpuBase(v.L, 0) + PERCPU_PENDING, PENDING.timer);
       expect(spin_unlock_irqrestore(inner, LOCK.lru, f2)).toBe(-1);
       const before = readings.length;
@@ -359,7 +332,7 @@ describe('--lockstat=full: the timed path', () => {
     expect(lockstat_held_depth()).toBe(0);
     // not timed: nothing to share
     const w = boot({ lockdep: false });
-    expect(spin_lock(w.L.zone + ZONE.lock, LOCK.zone, at.s21)).toBe(-1);
+    expect(spin_lock(w.L.zone + ZONE.lock, LOCK.zone, at.any)).toBe(-1);
     spin_unlock(w.L.zone + ZONE.lock, LOCK.zone);
   });
 
@@ -400,7 +373,7 @@ describe('--lockstat=full: the timed path', () => {
     const v = boot({ lockstat: 'full' });
     const zone = v.L.zone;
     function rmqueue_bulk_like(): void {
-      spin_lock(zone, LOCK.zone, at.s22);
+      spin_lock(zone, LOCK.zone, at.rmqueue_bulk_like);
     }
     function rmqueue_bulk_like_unlock(): void {
       spin_unlock(zone, LOCK.zone);
@@ -486,12 +459,12 @@ describe('--lockstat=contention: perf lock contention at the lowest cost', () =>
   it('reads no clock on an uncontended acquisition: no hold times, no held stack', () => {
     const v = boot({ lockstat: 'contention' });
     const zone = v.L.zone;
-    spin_lock(zone, LOCK.zone, at.s23);
+    spin_lock(zone, LOCK.zone, at.any);
     expect(lockstat_held_depth()).toBe(0);
     spin_unlock(zone, LOCK.zone);
-    lock_page(7, at.s24);
+    lock_page(7, at.any);
     unlock_page(7);
-    expect(spin_trylock(zone, LOCK.zone, at.s25)).toBe(true);
+    expect(spin_trylock(zone, LOCK.zone, at.any)).toBe(true);
     spin_unlock(zone, LOCK.zone);
     for (const cls of [LOCK.zone, LOCK.page]) {
       expect(field(v, 0, cls, LOCKSTAT.hold_nr)).toBe(0);
@@ -504,7 +477,7 @@ describe('--lockstat=contention: perf lock contention at the lowest cost', () =>
     const v = boot({ lockstat: 'contention' });
     const zone = v.L.zone;
     set_this_cpu(0);
-    spin_lock(zone, LOCK.zone, at.s26);
+    spin_lock(zone, LOCK.zone, at.any);
     set_this_cpu(1);
     function rmqueue_like(): void {
       lock_wait_end(LOCK.zone, lock_wait_begin(zone + LOCK_SLOT.cpu, LOCK.zone, at.rmqueue_like));
@@ -680,19 +653,19 @@ describe('ticket spinlock', () => {
     const lock = v.L.zone;
     const { i32 } = v;
     expect(arch_spin_is_locked(i32, lock)).toBe(false);
-    spin_lock(lock, LOCK.zone, at.s27);
+    spin_lock(lock, LOCK.zone, at.any);
     expect([i32[lock + LOCK_SLOT.val], i32[lock + LOCK_SLOT.owner]]).toEqual([1, 0]);
     expect(arch_spin_is_locked(i32, lock)).toBe(true);
-    expect(spin_trylock(lock, LOCK.zone, at.s28)).toBe(false);
+    expect(spin_trylock(lock, LOCK.zone, at.any)).toBe(false);
     // a waiter on another CPU takes ticket 1 (what its slow path does first)
     expect(Atomics.add(i32, lock + LOCK_SLOT.val, 1)).toBe(1);
     spin_unlock(lock, LOCK.zone);
     // ticket 1 is being served: the lock is the waiter's, not free for a trylock
     expect(i32[lock + LOCK_SLOT.owner]).toBe(1);
     expect(arch_spin_is_locked(i32, lock)).toBe(true);
-    expect(spin_trylock(lock, LOCK.zone, at.s29)).toBe(false);
+    expect(spin_trylock(lock, LOCK.zone, at.any)).toBe(false);
     Atomics.add(i32, lock + LOCK_SLOT.owner, 1); // the waiter unlocks
-    expect(spin_trylock(lock, LOCK.zone, at.s30)).toBe(true);
+    expect(spin_trylock(lock, LOCK.zone, at.any)).toBe(true);
     spin_unlock(lock, LOCK.zone);
     expect([i32[lock + LOCK_SLOT.val], i32[lock + LOCK_SLOT.owner]]).toEqual([3, 3]);
   });
@@ -702,9 +675,9 @@ describe('ticket spinlock', () => {
     const lock = v.L.call_lock;
     v.i32[lock + LOCK_SLOT.val] = 0x7fffffff;
     v.i32[lock + LOCK_SLOT.owner] = 0x7fffffff;
-    spin_lock(lock, LOCK.call_lock, at.s31);
+    spin_lock(lock, LOCK.call_lock, at.any);
     spin_unlock(lock, LOCK.call_lock);
-    spin_lock(lock, LOCK.call_lock, at.s32);
+    spin_lock(lock, LOCK.call_lock, at.any);
     expect(v.i32[lock + LOCK_SLOT.val]).toBe(-0x7fffffff);
     spin_unlock(lock, LOCK.call_lock);
     expect(arch_spin_is_locked(v.i32, lock)).toBe(false);
