@@ -190,7 +190,7 @@ describe('bench: --quick is timed like the full run', () => {
   it('times the paths with slow modes as long in quick as in full runs, only fewer times', () => {
     // smp_call_function latencies, the standard workload (oversubscription8over4),
     // and the lockstat and lockdep turns: a shorter run is not a smaller sample
-    for (const k of ['rvCalls', 'wlMs', 'lsMs', 'lsSliceMs'] as const)
+    for (const k of ['rvCalls', 'wlMs', 'lsMs', 'lsSliceMs', 'percpuMs'] as const)
       expect(PLANS.quick[k]).toBe(PLANS.full[k]);
     for (const k of ['rvRounds', 'wlRuns', 'lsRuns'] as const) {
       expect(PLANS.quick[k]).toBeGreaterThanOrEqual(2);
