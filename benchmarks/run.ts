@@ -659,7 +659,6 @@ async function benchWorkload(ctx: Ctx) {
   };
 }
 
-/** (e) The cost of --lockstat: ops/s with and without, in rounds (lib/rounds.ts), same seeds. */
 /**
  * The start of `hvaemu run --cpus 4 --duration 1s` as a user meets it: a
  * child process, from the command to the CPUs' first operation, and to its
