@@ -49,7 +49,7 @@ const r = (x: string | number, w = COL_W) => String(x).padStart(w);
  * line, the dashed header, one line per class taken (most contended first),
  * and under each contended class, after a short separator, its contention
  * points (where waiters were) and, after another, its contended points
- * (where the holders were: --lockstat=full). Times in microseconds with two
+ * (where the holders took the lock: --lockstat=full). Times in microseconds with two
  * decimals (the kernel's integer part is us too); a time not measured (hold
  * times in contention mode) is `-`. The kernel keeps the first 4 points it
  * saw; here the 4 with most contentions. The kernel's `[<ip>] symbol+off`

@@ -88,7 +88,8 @@ function lock_bounced(cpuWord: number, r: number, last: number): void {
 /**
  * --lockstat (either mode), the kernel's lock_contended with lock_stat on: the
  * contention point (this call site) and, in full mode, the contended point:
- * a mark on the holder, who names its own call site when it releases.
+ * a mark on the holder, who credits the site it took the lock at when it
+ * releases.
  * Returns the clock (ms) at the start of the wait.
  */
 export function lock_wait_begin(cpuWord: number, cls: number, site: LockSite): number {
@@ -191,7 +192,7 @@ function time_inc(at: number, us: number): void {
 /**
  * --lockstat=full: tell the lock's holder (its last taker, lockdep's
  * lock->cpu) that we contended: a count in the holder's marks line, which it
- * turns into its call site when it releases. The read of the last-CPU word
+ * credits to the site it took the lock at when it releases. The read of the last-CPU word
  * races with a release and the next acquisition, as lockdep's read of
  * lock->ip does: such a contention is then put on the next holder's site.
  */
@@ -403,7 +404,8 @@ export type LockReport = {
   /**
    * lock_stat's contended points (--lockstat=full): the holders' call sites,
    * with the contentions others had while they held the lock, most first (up
-   * to TOP_SITES). A holder names itself where it releases the lock.
+   * to TOP_SITES). A holder, when it releases the lock, credits the site it
+   * took the lock at (the kernel's lock->ip).
    */
   contendedPoints: CallSite[];
 };

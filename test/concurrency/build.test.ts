@@ -81,34 +81,24 @@ describe('the source key', () => {
 
 describe('constAliases: the top-level aliases esbuild turned into var', () => {
   it('gives back const to a name bound to another and never assigned again', () => {
-    const code = [
-      'var K = { a: 1 };',
-      'var K2 = K;',
-      'var cur = K;',
-      'function f() { cur = 3; }',
-      'var n$ = K;',
-      'function g() { n$++; }',
-      'var w = K;',
-      'function h() { w += 1; }',
-      'var y = K;',
-      'function i() { if (y == 1) o.y = 2; }',
-      '  var inner = K;',
-      'var lit = 0;',
-    ].join('\n');
-    expect(constAliases(code).split('\n')).toEqual([
-      'var K = { a: 1 };',
-      'const K2 = K;',
-      'var cur = K;',
-      'function f() { cur = 3; }',
-      'var n$ = K;',
-      'function g() { n$++; }',
-      'var w = K;',
-      'function h() { w += 1; }',
-      'const y = K;',
-      'function i() { if (y == 1) o.y = 2; }',
-      '  var inner = K;',
-      'var lit = 0;',
-    ]);
+    // [line of a bundle, what constAliases makes of it]; keep(x): x stays as it is
+    const keep = (x: string): [string, string] => [x, x];
+    const lines: [string, string][] = [
+      keep('var K = { a: 1 };'),
+      ['var K2 = K;', 'const K2 = K;'],
+      keep('var cur = K;'), // assigned below
+      keep('function f() { cur = 3; }'),
+      keep('var n$ = K;'), // incremented below
+      keep('function g() { n$++; }'),
+      keep('var w = K;'), // compound assignment below
+      keep('function h() { w += 1; }'),
+      ['var y = K;', 'const y = K;'], // a comparison and a property store are no assignment
+      keep('function i() { if (y == 1) o.y = 2; }'),
+      keep('  var inner = K;'), // not top level
+      keep('var lit = 0;'), // not an alias
+    ];
+    const code = lines.map(([line]) => line).join('\n');
+    expect(constAliases(code).split('\n')).toEqual(lines.map(([, out]) => out));
   });
 });
 
